@@ -1,0 +1,103 @@
+// upio/port.hpp -- opening a port and moving packets through its rings.
+//
+//   auto port = upio::Port::open("pipe:demo{0").value();
+//   netmap_ring* r = port->tx_ring(0);
+//   while (nm_ring_space(r)) { ...fill r->slot[r->cur]...; r->head = r->cur = nm_ring_next(r, r->cur); }
+//   port->txsync();
+//
+// A Port is one open of an adapter (a pipe end, a VALE port, NIC queues),
+// used by one thread. Open the same adapter several times with "-N" ring
+// selections to give each thread its own ring pair.
+#pragma once
+
+#include <upio/backend.hpp>
+#include <upio/error.hpp>
+#include <upio/memory.hpp>
+#include <upio/netmap.h>
+#include <upio/port_name.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string_view>
+
+namespace upio {
+
+struct PortOptions {
+    std::uint32_t tx_slots = 1024; // slots per tx ring (power of two not required)
+    std::uint32_t rx_slots = 1024;
+    std::uint32_t rings = 1;       // ring pairs, where the port type lets you choose
+    std::uint32_t extra_bufs = 0;  // netmap's nr_extra_bufs: a free list in ni_bufs_head
+    MemoryConfig memory;           // buffer size, count, hugepages, NUMA node
+};
+
+// Flags for txsync/rxsync (per call).
+inline constexpr unsigned SYNC_FORCE_RECLAIM = 1; // tx: reclaim completions now
+
+class Port {
+public:
+    // Parses `name`, opens (or joins) the adapter and binds the selected
+    // rings to this Port. Errors say which part of the name is wrong or
+    // what to do (bind the device, reserve hugepages, ...).
+    static Result<std::unique_ptr<Port>> open(std::string_view name, const PortOptions& opts = {});
+    ~Port();
+    Port(const Port&) = delete;
+    Port& operator=(const Port&) = delete;
+
+    const PortName& name() const noexcept { return name_; }
+    netmap_if* nifp() const noexcept { return nifp_; }
+    Adapter& adapter() const noexcept { return *adapter_; }
+    MemoryRegion& memory() const noexcept { return adapter_->memory(); }
+
+    // Selected rings: [first_ring(d), last_ring(d)) -- like netmap's
+    // first_tx_ring..last_tx_ring, but half-open.
+    std::uint32_t first_ring(Direction d) const noexcept { return first_[int(d)]; }
+    std::uint32_t last_ring(Direction d) const noexcept { return last_[int(d)]; }
+    netmap_ring* tx_ring(std::uint32_t i) const noexcept { return adapter_->kring(Direction::tx, i).ring; }
+    netmap_ring* rx_ring(std::uint32_t i) const noexcept { return adapter_->kring(Direction::rx, i).ring; }
+
+    // -- data path. 0 on success, a negative errno on failure (see
+    // last_error()). Only selected rings are synced.
+    int txsync(unsigned flags = 0) noexcept;
+    int rxsync(unsigned flags = 0) noexcept;
+    int txsync_ring(std::uint32_t ring, unsigned flags = 0) noexcept;
+    int rxsync_ring(std::uint32_t ring, unsigned flags = 0) noexcept;
+    // Why the last failed sync failed (a fixed buffer: no allocation).
+    const char* last_error() const noexcept { return errbuf_; }
+
+    // -- blocking
+    // Syncs, then sleeps until a selected ring of `d` has tail != cur, or
+    // until `timeout` (negative: forever). 1: ready, 0: timed out, <0: errno.
+    int wait(Direction d, std::chrono::nanoseconds timeout) noexcept;
+    // A file descriptor for poll/epoll. It becomes readable when a ring
+    // armed with arm() may have moved. Protocol:
+    //   if (port.arm(d)) poll(port.fd(), ...);   // false: already ready
+    //   port.disarm(d);  port.rxsync()/txsync();
+    int fd() const noexcept { return epfd_; }
+    bool arm(Direction d) noexcept;
+    void disarm(Direction d) noexcept;
+
+    // -- counters, summed over the selected rings
+    RingStats counters(Direction d) const noexcept;
+
+private:
+    Port() = default;
+    int sync_one(KRing& k, unsigned flags) noexcept;
+    bool ready(Direction d) const noexcept;
+    void release_extra_bufs() noexcept;
+
+    PortName name_;
+    std::shared_ptr<Adapter> adapter_;
+    netmap_if* nifp_ = nullptr;
+    std::uint32_t first_[2] = {0, 0};
+    std::uint32_t last_[2] = {0, 0};
+    int evfd_ = -1; // woken by producers (notify)
+    int epfd_ = -1; // evfd_ plus the adapter's wait fds
+    char errbuf_[192] = {};
+};
+
+// Registers an extra port type (e.g. a test's own). `type` is the part of
+// the name before ':'. Built-in types need no registration.
+void register_port_type(std::string_view type, AdapterFactory factory);
+
+} // namespace upio

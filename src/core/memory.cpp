@@ -1,0 +1,201 @@
+// Memory regions: one pre-faulted mapping for rings and buffers.
+#include <upio/memory.hpp>
+
+#include <fmt/format.h>
+extern "C" {
+#include <hugetlbfs.h> // the header has no extern "C" of its own
+}
+#include <numa.h>
+#include <numaif.h>
+#include <sched.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+
+namespace upio {
+namespace {
+
+constexpr std::size_t huge_size = 2u << 20;
+constexpr std::size_t obj_align = 128;
+
+std::size_t round_up(std::size_t v, std::size_t a) { return (v + a - 1) / a * a; }
+
+// Hugepages through libhugetlbfs: needs a mounted hugetlbfs with free 2 MiB
+// pages. Returns nullptr (and a reason) when that is not the case, without
+// letting libhugetlbfs print its own warnings.
+void* try_hugepages(std::size_t len, std::string& why) {
+    if (!hugetlbfs_find_path_for_size(long(huge_size))) {
+        why = "no hugetlbfs mount for 2 MiB pages";
+        return nullptr;
+    }
+    long free = -1;
+    if (FILE* f = std::fopen("/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages", "r")) {
+        if (std::fscanf(f, "%ld", &free) != 1) free = -1;
+        std::fclose(f);
+    }
+    if (free >= 0 && std::size_t(free) * huge_size < len) {
+        why = fmt::format("{} free 2 MiB hugepages, {} needed", free, len / huge_size);
+        return nullptr;
+    }
+    void* p = get_huge_pages(len, GHP_DEFAULT);
+    if (!p) why = "get_huge_pages failed";
+    return p;
+}
+
+int default_node(int wanted) {
+    if (numa_available() < 0) return -1;
+    if (wanted >= 0) return wanted;
+    int cpu = sched_getcpu();
+    return cpu >= 0 ? numa_node_of_cpu(cpu) : -1;
+}
+
+std::once_flag warned_once;
+
+} // namespace
+
+Result<std::shared_ptr<MemoryRegion>> MemoryRegion::create(std::string_view name, std::size_t object_bytes,
+                                                           std::uint32_t num_bufs, const MemoryConfig& cfg) {
+    if (cfg.buf_size < 64 || cfg.buf_size > 65535 || cfg.buf_size % 64 != 0)
+        return make_error(EINVAL, fmt::format("{}: buffer size {} must be a multiple of 64 between 64 and 65472",
+                                              name, cfg.buf_size));
+    if (num_bufs <= first_buf)
+        return make_error(EINVAL, fmt::format("{}: {} buffers are too few (buffers 0 and 1 are reserved)",
+                                              name, num_bufs));
+    if (numa_available() >= 0 && cfg.numa_node > numa_max_node())
+        return make_error(EINVAL, fmt::format("{}: NUMA node {} does not exist (this machine has 0..{})", name,
+                                              cfg.numa_node, numa_max_node()));
+
+    std::shared_ptr<MemoryRegion> r(new MemoryRegion());
+    r->name_ = std::string(name);
+    r->buf_size_ = cfg.buf_size;
+    r->num_bufs_ = num_bufs;
+    std::size_t objs = round_up(std::max<std::size_t>(object_bytes, obj_align), 4096);
+    std::size_t bytes = objs + std::size_t(num_bufs) * cfg.buf_size;
+
+    std::string why;
+    void* p = nullptr;
+    if (cfg.hugepages != HugepagePolicy::never) {
+        std::size_t len = round_up(bytes, huge_size);
+        p = try_hugepages(len, why);
+        if (p) {
+            r->huge_ = true;
+            r->size_ = len;
+            r->page_size_ = huge_size;
+        } else if (cfg.hugepages == HugepagePolicy::require) {
+            return make_error(ENOMEM, fmt::format("{}: hugepages required but unavailable ({}); reserve them with "
+                                                  "'scripts/upio-setup hugepages N'",
+                                                  name, why));
+        } else {
+            std::call_once(warned_once, [&] {
+                std::fprintf(stderr,
+                             "upio: warning: %s; using normal pages (run 'scripts/upio-setup hugepages N')\n",
+                             why.c_str());
+            });
+        }
+    }
+    if (!p) {
+        std::size_t len = round_up(bytes, 4096);
+        p = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (p == MAP_FAILED)
+            return make_error(errno, fmt::format("{}: cannot map {} bytes: {}", name, len, std::strerror(errno)));
+        r->size_ = len;
+        r->page_size_ = 4096;
+    }
+    r->base_ = static_cast<char*>(p);
+    r->bufs_ = r->base_ + objs;
+
+    // NUMA placement before the first touch decides where pages land.
+    r->node_ = default_node(cfg.numa_node);
+    if (r->node_ >= 0 && numa_num_configured_nodes() > 1) numa_tonode_memory(p, r->size_, r->node_);
+    std::memset(p, 0, r->size_); // pre-fault everything: no faults on the data path
+    mlock(p, r->size_);          // best effort; DMA mappings pin pages themselves
+
+    r->free_list_.reserve(num_bufs - first_buf);
+    for (std::uint32_t i = num_bufs; i-- > first_buf;) r->free_list_.push_back(i);
+    r->is_free_.assign(num_bufs, true);
+    r->free_objects_[0] = objs;
+    return r;
+}
+
+MemoryRegion::~MemoryRegion() {
+    if (!base_) return;
+    munlock(base_, size_);
+    if (huge_)
+        free_huge_pages(base_);
+    else
+        munmap(base_, size_);
+}
+
+void MemoryRegion::set_iova_map(unsigned shift, std::vector<std::uint64_t> page_iovas) {
+    iova_shift_ = shift;
+    iova_pages_ = std::move(page_iovas);
+}
+
+void MemoryRegion::clear_iova_map() { iova_pages_.clear(); }
+
+Result<std::uint32_t> MemoryRegion::alloc_buf() {
+    std::lock_guard lk(mu_);
+    if (free_list_.empty())
+        return make_error(ENOMEM, fmt::format("{}: all {} buffers are in use; open with more buffers "
+                                              "(PortOptions::memory.num_bufs)",
+                                              name_, num_bufs_ - first_buf));
+    std::uint32_t idx = free_list_.back();
+    free_list_.pop_back();
+    is_free_[idx] = false;
+    return idx;
+}
+
+void MemoryRegion::free_buf(std::uint32_t idx) {
+    if (!valid_buf(idx)) return;
+    std::lock_guard lk(mu_);
+    if (is_free_[idx]) return; // a buffer the application listed twice
+    is_free_[idx] = true;
+    free_list_.push_back(idx);
+}
+
+std::uint32_t MemoryRegion::free_bufs() const {
+    std::lock_guard lk(mu_);
+    return std::uint32_t(free_list_.size());
+}
+
+Result<void*> MemoryRegion::alloc_object(std::size_t bytes) {
+    bytes = round_up(std::max<std::size_t>(bytes, 1), obj_align);
+    std::lock_guard lk(mu_);
+    for (auto it = free_objects_.begin(); it != free_objects_.end(); ++it) {
+        if (it->second < bytes) continue;
+        std::size_t off = it->first, len = it->second;
+        free_objects_.erase(it);
+        if (len > bytes) free_objects_[off + bytes] = len - bytes;
+        used_objects_[off] = bytes;
+        return static_cast<void*>(base_ + off);
+    }
+    return make_error(ENOMEM, fmt::format("{}: no room for {} more bytes of rings; the region was sized for "
+                                          "fewer rings or slots",
+                                          name_, bytes));
+}
+
+void MemoryRegion::free_object(void* p) {
+    std::lock_guard lk(mu_);
+    auto it = used_objects_.find(std::size_t(static_cast<char*>(p) - base_));
+    if (it == used_objects_.end()) return;
+    std::size_t off = it->first, len = it->second;
+    used_objects_.erase(it);
+    auto next = free_objects_.lower_bound(off);
+    if (next != free_objects_.end() && next->first == off + len) {
+        len += next->second;
+        free_objects_.erase(next);
+    }
+    auto prev = free_objects_.lower_bound(off);
+    if (prev != free_objects_.begin()) {
+        --prev;
+        if (prev->first + prev->second == off) {
+            prev->second += len;
+            return;
+        }
+    }
+    free_objects_[off] = len;
+}
+
+} // namespace upio

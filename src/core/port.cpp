@@ -1,0 +1,345 @@
+// Port: opening, the validation prologue, syncs and blocking waits.
+#include <upio/port.hpp>
+
+#include <fmt/format.h>
+#include <poll.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <mutex>
+
+namespace upio {
+
+// The built-in port types; defined above every port type (src/port_types.cpp).
+AdapterFactory builtin_port_type(std::string_view type);
+
+namespace {
+
+std::mutex registry_mu; // user port types and adapter open/close bookkeeping
+std::map<std::string, AdapterFactory, std::less<>>& user_types() {
+    static std::map<std::string, AdapterFactory, std::less<>> m;
+    return m;
+}
+
+} // namespace
+
+void register_port_type(std::string_view type, AdapterFactory factory) {
+    std::lock_guard lk(registry_mu);
+    user_types()[std::string(type)] = factory;
+}
+
+Result<std::unique_ptr<Port>> Port::open(std::string_view name, const PortOptions& opts) {
+    auto parsed = PortName::parse(name);
+    if (!parsed) return std::move(parsed).error();
+    PortName pn = std::move(parsed.value());
+
+    AdapterFactory factory = nullptr;
+    {
+        std::lock_guard lk(registry_mu);
+        auto& m = user_types();
+        auto key = pn.type == "vale" ? std::string_view("vale") : std::string_view(pn.type);
+        if (auto it = m.find(key); it != m.end()) factory = it->second;
+    }
+    if (!factory) factory = builtin_port_type(pn.type);
+    if (!factory) return make_error(EPROTONOSUPPORT, fmt::format("{}: port type '{}' is not built in", name, pn.type));
+    auto ad = factory(pn, opts);
+    if (!ad) return std::move(ad).error();
+
+    std::unique_ptr<Port> p(new Port());
+    p->name_ = std::move(pn);
+    p->adapter_ = std::move(ad.value());
+    Adapter& a = *p->adapter_;
+    const std::uint32_t ntx = a.num_rings(Direction::tx), nrx = a.num_rings(Direction::rx);
+
+    // Ring selection: all rings, or one pair; optionally one direction only.
+    for (Direction d : {Direction::tx, Direction::rx}) {
+        std::uint32_t n = a.num_rings(d);
+        std::uint32_t first = 0, last = n;
+        if (p->name_.ring >= 0) {
+            if (std::uint32_t(p->name_.ring) >= n)
+                return make_error(EINVAL, fmt::format("{}: ring {} does not exist ({} has {} {} rings)", name,
+                                                      p->name_.ring, a.name(), n, d == Direction::tx ? "tx" : "rx"));
+            first = std::uint32_t(p->name_.ring);
+            last = first + 1;
+        }
+        if ((d == Direction::tx && p->name_.dir == PortName::Dir::rx_only) ||
+            (d == Direction::rx && p->name_.dir == PortName::Dir::tx_only))
+            last = first;
+        p->first_[int(d)] = first;
+        p->last_[int(d)] = last;
+    }
+
+    p->evfd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    p->epfd_ = epoll_create1(EPOLL_CLOEXEC);
+    if (p->evfd_ < 0 || p->epfd_ < 0)
+        return make_error(errno, fmt::format("{}: cannot create its wake-up descriptors: {}", name, std::strerror(errno)));
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.fd = p->evfd_;
+    epoll_ctl(p->epfd_, EPOLL_CTL_ADD, p->evfd_, &ev);
+
+    // Bind the selected rings to this Port: one owner per ring.
+    std::vector<KRing*> bound;
+    auto unbind = [&] {
+        for (KRing* k : bound) {
+            k->wake_fd = -1;
+            k->bound.store(false);
+        }
+    };
+    for (Direction d : {Direction::tx, Direction::rx}) {
+        for (std::uint32_t i = p->first_[int(d)]; i < p->last_[int(d)]; i++) {
+            KRing& k = a.kring(d, i);
+            if (k.bound.exchange(true)) {
+                unbind();
+                return make_error(EBUSY, fmt::format("{}: {} ring {} is already open in another Port; open one ring "
+                                                     "pair per Port with '-N'",
+                                                     name, d == Direction::tx ? "tx" : "rx", i));
+            }
+            bound.push_back(&k);
+            k.wake_fd = p->evfd_;
+            for (int fd : a.wait_fds(k)) {
+                epoll_event e{};
+                e.events = EPOLLIN;
+                e.data.fd = fd;
+                if (epoll_ctl(p->epfd_, EPOLL_CTL_ADD, fd, &e) < 0 && errno != EEXIST) {
+                    unbind();
+                    return make_error(errno, fmt::format("{}: cannot wait on its interrupt descriptor: {}", name,
+                                                         std::strerror(errno)));
+                }
+            }
+        }
+    }
+
+    // netmap_if: the name and every ring's offset, in the adapter's region.
+    auto obj = a.memory().alloc_object(nifp_bytes(ntx + nrx));
+    if (!obj) {
+        unbind();
+        return std::move(obj).error();
+    }
+    p->nifp_ = static_cast<netmap_if*>(obj.value());
+    std::memset(p->nifp_, 0, sizeof(netmap_if));
+    std::snprintf(p->nifp_->ni_name, sizeof p->nifp_->ni_name, "%s", p->name_.full.c_str());
+    p->nifp_->ni_version = NETMAP_API;
+    p->nifp_->ni_tx_rings = ntx;
+    p->nifp_->ni_rx_rings = nrx;
+    for (std::uint32_t i = 0; i < ntx; i++)
+        p->nifp_->ring_ofs[i] = reinterpret_cast<char*>(a.kring(Direction::tx, i).ring) - reinterpret_cast<char*>(p->nifp_);
+    for (std::uint32_t i = 0; i < nrx; i++)
+        p->nifp_->ring_ofs[ntx + i] =
+            reinterpret_cast<char*>(a.kring(Direction::rx, i).ring) - reinterpret_cast<char*>(p->nifp_);
+
+    // Extra buffers: a list threaded through each buffer's first 4 bytes.
+    for (std::uint32_t i = 0; i < opts.extra_bufs; i++) {
+        auto b = a.memory().alloc_buf();
+        if (!b) {
+            p->release_extra_bufs();
+            a.memory().free_object(p->nifp_);
+            unbind();
+            return make_error(ENOMEM, fmt::format("{}: cannot get {} extra buffers: {}", name, opts.extra_bufs,
+                                                  b.error().message));
+        }
+        std::memcpy(a.memory().buf(b.value()), &p->nifp_->ni_bufs_head, 4);
+        p->nifp_->ni_bufs_head = b.value();
+    }
+
+    {
+        std::lock_guard lk(registry_mu);
+        if (a.users_++ == 0) {
+            if (Status s = a.register_port(true); !s) {
+                a.users_--;
+                p->release_extra_bufs();
+                a.memory().free_object(p->nifp_);
+                unbind();
+                return std::move(s).error();
+            }
+        }
+    }
+    return p;
+}
+
+void Port::release_extra_bufs() noexcept {
+    if (!nifp_) return;
+    MemoryRegion& m = memory();
+    // Walk at most num_bufs links: a corrupted list cannot loop forever.
+    std::uint32_t idx = nifp_->ni_bufs_head;
+    for (std::uint32_t n = 0; n < m.num_bufs() && m.valid_buf(idx); n++) {
+        std::uint32_t next;
+        std::memcpy(&next, m.buf(idx), 4);
+        m.free_buf(idx);
+        idx = next;
+    }
+    nifp_->ni_bufs_head = 0;
+}
+
+Port::~Port() {
+    if (adapter_) {
+        Adapter& a = *adapter_;
+        {
+            std::lock_guard lk(registry_mu);
+            if (--a.users_ == 0) (void)a.register_port(false);
+        }
+        for (Direction d : {Direction::tx, Direction::rx})
+            for (std::uint32_t i = first_[int(d)]; i < last_[int(d)]; i++) {
+                KRing& k = a.kring(d, i);
+                k.sleeping.store(0);
+                k.wake_fd = -1;
+                k.bound.store(false);
+            }
+        release_extra_bufs();
+        if (nifp_) a.memory().free_object(nifp_);
+    }
+    if (epfd_ >= 0) ::close(epfd_);
+    if (evfd_ >= 0) ::close(evfd_);
+}
+
+// The validation prologue, then the backend, then tail for the application.
+int Port::sync_one(KRing& k, unsigned flags) noexcept {
+    netmap_ring* r = k.ring;
+    const std::uint32_t head = r->head, cur = r->cur; // read once
+    const std::uint32_t hwcur = k.nr_hwcur.load(std::memory_order_relaxed);
+    const std::uint32_t tail = k.rtail;
+    const char* dir = k.dir == Direction::tx ? "tx" : "rx";
+    auto reject = [&](const char* what, std::uint32_t a, std::uint32_t b) {
+        std::snprintf(errbuf_, sizeof errbuf_, "%s %s ring %u: %s (%u, %u); ring left unchanged", name_.full.c_str(),
+                      dir, unsigned(k.ring_id), what, a, b);
+        RingCounters::add(k.stats.prologue_errors, 1);
+        r->tail = tail;
+        return -EINVAL;
+    };
+    if (head >= k.num_slots || cur >= k.num_slots) [[unlikely]]
+        return reject("head/cur beyond the ring", head, cur);
+    if (k.distance(hwcur, head) > k.distance(hwcur, tail)) [[unlikely]]
+        return reject("head outside [previous head, tail]", head, tail);
+    if (k.distance(head, cur) > k.distance(head, tail)) [[unlikely]]
+        return reject("cur outside [head, tail]", cur, tail);
+    const MemoryRegion& mem = k.adapter->memory();
+    const std::uint32_t bufsz = mem.buf_size();
+    for (std::uint32_t i = hwcur; i != head; i = k.next(i)) {
+        const netmap_slot& s = r->slot[i];
+        if (!mem.valid_buf(s.buf_idx)) [[unlikely]]
+            return reject("slot has a buf_idx outside the region (slot, buf_idx)", i, s.buf_idx);
+        if (k.dir == Direction::tx && s.len > bufsz) [[unlikely]]
+            return reject("slot len larger than a buffer (slot, len)", i, s.len);
+    }
+    k.rhead = head;
+    k.rcur = cur;
+    int rc = k.dir == Direction::tx ? k.adapter->txsync(k, flags) : k.adapter->rxsync(k, flags);
+    k.rtail = k.nr_hwtail.load(std::memory_order_acquire);
+    r->tail = k.rtail;
+    if (r->flags & NR_TIMESTAMP) [[unlikely]]
+        gettimeofday(&r->ts, nullptr);
+    return rc;
+}
+
+int Port::txsync(unsigned flags) noexcept {
+    int rc = 0;
+    for (std::uint32_t i = first_[0]; i < last_[0]; i++)
+        if (int e = sync_one(adapter_->kring(Direction::tx, i), flags); e < 0) rc = e;
+    return rc;
+}
+
+int Port::rxsync(unsigned flags) noexcept {
+    int rc = 0;
+    for (std::uint32_t i = first_[1]; i < last_[1]; i++)
+        if (int e = sync_one(adapter_->kring(Direction::rx, i), flags); e < 0) rc = e;
+    return rc;
+}
+
+int Port::txsync_ring(std::uint32_t ring, unsigned flags) noexcept {
+    if (ring < first_[0] || ring >= last_[0]) return -EINVAL;
+    return sync_one(adapter_->kring(Direction::tx, ring), flags);
+}
+
+int Port::rxsync_ring(std::uint32_t ring, unsigned flags) noexcept {
+    if (ring < first_[1] || ring >= last_[1]) return -EINVAL;
+    return sync_one(adapter_->kring(Direction::rx, ring), flags);
+}
+
+bool Port::ready(Direction d) const noexcept {
+    for (std::uint32_t i = first_[int(d)]; i < last_[int(d)]; i++) {
+        const netmap_ring* r = adapter_->kring(d, i).ring;
+        if (r->cur != r->tail) return true;
+    }
+    return false;
+}
+
+bool Port::arm(Direction d) noexcept {
+    std::uint64_t junk;
+    while (::read(evfd_, &junk, sizeof junk) > 0) {
+    }
+    for (std::uint32_t i = first_[int(d)]; i < last_[int(d)]; i++) {
+        KRing& k = adapter_->kring(d, i);
+        k.sleeping.store(1, std::memory_order_relaxed);
+        adapter_->set_interrupts(k, true);
+    }
+    // Pairs with wake_if_sleeping(): publish "asleep", then re-check.
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    (void)(d == Direction::tx ? txsync() : rxsync());
+    return !ready(d);
+}
+
+void Port::disarm(Direction d) noexcept {
+    for (std::uint32_t i = first_[int(d)]; i < last_[int(d)]; i++) {
+        KRing& k = adapter_->kring(d, i);
+        k.sleeping.store(0, std::memory_order_relaxed);
+        adapter_->set_interrupts(k, false);
+    }
+    epoll_event evs[8];
+    int n = epoll_wait(epfd_, evs, 8, 0);
+    for (int i = 0; i < n; i++) {
+        if (evs[i].data.fd == evfd_) {
+            std::uint64_t junk;
+            [[maybe_unused]] auto r = ::read(evfd_, &junk, sizeof junk);
+        } else {
+            adapter_->ack_wait_fd(evs[i].data.fd);
+        }
+    }
+}
+
+int Port::wait(Direction d, std::chrono::nanoseconds timeout) noexcept {
+    using clock = std::chrono::steady_clock;
+    const bool forever = timeout.count() < 0;
+    const auto deadline = forever ? clock::time_point::max() : clock::now() + timeout;
+    for (;;) {
+        int rc = d == Direction::tx ? txsync() : rxsync();
+        if (rc < 0) return rc;
+        if (ready(d)) return 1;
+        if (!forever && clock::now() >= deadline) return 0;
+        if (arm(d)) {
+            pollfd pfd{epfd_, POLLIN, 0};
+            timespec ts{}, *tsp = nullptr;
+            if (!forever) {
+                auto left = std::chrono::duration_cast<std::chrono::nanoseconds>(deadline - clock::now());
+                if (left.count() < 0) left = {};
+                ts.tv_sec = time_t(left.count() / 1000000000);
+                ts.tv_nsec = long(left.count() % 1000000000);
+                tsp = &ts;
+            }
+            int n = ppoll(&pfd, 1, tsp, nullptr);
+            if (n < 0 && errno != EINTR) {
+                disarm(d);
+                return -errno;
+            }
+        }
+        disarm(d);
+    }
+}
+
+RingStats Port::counters(Direction d) const noexcept {
+    RingStats t;
+    for (std::uint32_t i = first_[int(d)]; i < last_[int(d)]; i++) {
+        RingStats s = adapter_->kring(d, i).stats.snapshot();
+        t.packets += s.packets;
+        t.bytes += s.bytes;
+        t.drops += s.drops;
+        t.prologue_errors += s.prologue_errors;
+    }
+    return t;
+}
+
+} // namespace upio

@@ -1,0 +1,161 @@
+// netmap pipes.
+//
+// A pipe is two ends, master "{N" and slave "}N", each with one tx and one rx
+// ring. Every pipe of one NAME lives in one memory region, so the
+// application may also swap buffers between pipes of that name. txsync on
+// one end moves whole packets to the other end's rx ring by swapping slots
+// (zero copy: only the 16-byte netmap_slot moves); the sender's tx slot gets
+// the receiver's free buffer back with NS_BUF_CHANGED.
+//
+// Threads: each end is used by one thread. The sender writes the peer rx
+// ring's slots beyond its nr_hwtail and publishes nr_hwtail (release); the
+// receiver's rxsync publishes nr_hwcur (release) to give slots back. A
+// sleeping peer is woken through its eventfd only when its sleeping flag is
+// set, so two streaming ends make no system calls.
+#include "pipes/pipe.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <map>
+#include <mutex>
+
+namespace upio::pipes {
+namespace {
+
+// Default capacity of a NAME's region, in pipe pairs.
+constexpr std::uint32_t default_pairs = 2;
+
+struct PipeGroup {
+    std::shared_ptr<MemoryRegion> mem;
+    std::uint32_t slots = 0;
+};
+
+class PipeEnd final : public Adapter {
+public:
+    PipeEnd(std::string name) : Adapter(std::move(name)) {}
+
+    Status init(std::shared_ptr<MemoryRegion> mem, std::uint32_t slots) {
+        return create_rings(std::move(mem), RingConfig{1, 1, slots, slots});
+    }
+
+    int txsync(KRing& k, unsigned) noexcept override {
+        KRing& rx = peer->kring(Direction::rx, 0);
+        netmap_slot* ts = k.ring->slot;
+        netmap_slot* rs = rx.ring->slot;
+        std::uint32_t i = k.nr_hwcur.load(std::memory_order_relaxed);
+        const std::uint32_t head = k.rhead;
+        std::uint32_t avail = k.distance(i, head);
+        if (avail == 0) return 0;
+
+        std::uint32_t j = rx.nr_hwtail.load(std::memory_order_relaxed); // we are its only writer
+        std::uint32_t space = rx.distance(j, rx.prev(peer_hwcur));
+        if (space < avail) { // refresh our view of what the receiver released
+            peer_hwcur = rx.nr_hwcur.load(std::memory_order_acquire);
+            space = rx.distance(j, rx.prev(peer_hwcur));
+        }
+        std::uint32_t m = std::min(avail, space);
+        // Publish whole packets only: stop after the last slot that ends one.
+        if (m) {
+            std::uint32_t last = i + m - 1;
+            if (last >= k.num_slots) last -= k.num_slots;
+            while (m && (ts[last].flags & NS_MOREFRAG)) {
+                m--;
+                last = k.prev(last);
+            }
+        }
+        if (m == 0) return 0; // peer full: the packets stay queued in [hwcur, head)
+        std::uint64_t bytes = 0;
+        for (std::uint32_t n = m; n; n--) {
+            netmap_slot free_slot = rs[j];
+            netmap_slot s = ts[i];
+            bytes += s.len;
+            s.flags = std::uint16_t((s.flags & NS_MOREFRAG) | NS_BUF_CHANGED);
+            rs[j] = s;
+            ts[i] = netmap_slot{free_slot.buf_idx, 0, NS_BUF_CHANGED, 0};
+            i = k.next(i);
+            j = rx.next(j);
+        }
+        rx.nr_hwtail.store(j, std::memory_order_release);
+        k.nr_hwcur.store(i, std::memory_order_relaxed);
+        k.nr_hwtail.store(k.prev(i), std::memory_order_relaxed); // sent slots are free again at once
+        RingCounters::add(k.stats.packets, m);
+        RingCounters::add(k.stats.bytes, bytes);
+        RingCounters::add(rx.stats.packets, m); // the sender is the rx counters' only writer
+        RingCounters::add(rx.stats.bytes, bytes);
+        wake_if_sleeping(rx);
+        return 0;
+    }
+
+    int rxsync(KRing& k, unsigned) noexcept override {
+        // Give [hwcur, head) back to the sender; nr_hwtail is the sender's.
+        if (k.nr_hwcur.load(std::memory_order_relaxed) != k.rhead) {
+            k.nr_hwcur.store(k.rhead, std::memory_order_release);
+            wake_if_sleeping(peer->kring(Direction::tx, 0));
+        }
+        return 0;
+    }
+
+    PipeEnd* peer = nullptr;
+    std::uint32_t peer_hwcur = 0; // sender's cached copy of the peer rx nr_hwcur
+};
+
+// Both ends live and die together; a Port holds the pair through an
+// aliasing shared_ptr to its end.
+struct PipePair {
+    std::shared_ptr<PipeGroup> group;
+    std::unique_ptr<PipeEnd> end[2]; // 0: master, 1: slave
+    ~PipePair() {
+        end[0].reset();
+        end[1].reset();
+    }
+};
+
+std::mutex mu;
+std::map<std::string, std::weak_ptr<PipeGroup>> groups;
+std::map<std::pair<std::string, std::uint32_t>, std::weak_ptr<PipePair>> pairs;
+
+} // namespace
+
+Result<std::shared_ptr<Adapter>> open_adapter(const PortName& pn, const PortOptions& opts) {
+    std::lock_guard lk(mu);
+    const int which = pn.pipe_master ? 0 : 1;
+    auto key = std::pair{pn.group, pn.pipe_id};
+    if (auto it = pairs.find(key); it != pairs.end())
+        if (auto pair = it->second.lock()) return std::shared_ptr<Adapter>(pair, pair->end[which].get());
+
+    std::shared_ptr<PipeGroup> group;
+    if (auto it = groups.find(pn.group); it != groups.end()) group = it->second.lock();
+    if (!group) {
+        const std::uint32_t slots = std::max(opts.tx_slots, opts.rx_slots);
+        RingConfig one{1, 1, slots, slots};
+        std::uint32_t bufs = opts.memory.num_bufs;
+        if (bufs == 0) bufs = default_pairs * (4 * slots + 2 * opts.extra_bufs) + MemoryRegion::first_buf;
+        std::size_t objs = opts.memory.object_bytes;
+        if (objs == 0) {
+            std::size_t npairs = bufs / (4 * slots) + 1;
+            objs = npairs * (2 * ring_bytes(one) + 4 * nifp_bytes(2)) + 4096;
+        }
+        auto mem = MemoryRegion::create(fmt::format("pipe:{}", pn.group), objs, bufs, opts.memory);
+        if (!mem) return std::move(mem).error();
+        group = std::make_shared<PipeGroup>(PipeGroup{std::move(mem.value()), slots});
+        groups[pn.group] = group;
+    }
+
+    auto pair = std::make_shared<PipePair>();
+    pair->group = group;
+    for (int e = 0; e < 2; e++) {
+        pair->end[e] = std::make_unique<PipeEnd>(fmt::format("pipe:{}{}{}", pn.group, e == 0 ? '{' : '}', pn.pipe_id));
+        if (Status s = pair->end[e]->init(group->mem, group->slots); !s)
+            return make_error(s.error().code, fmt::format("{}: {} (pipe:{} holds {} buffers; open its first pipe "
+                                                          "with more: PortOptions::memory.num_bufs)",
+                                                          pn.full, s.error().message, pn.group,
+                                                          group->mem->num_bufs()));
+    }
+    pair->end[0]->peer = pair->end[1].get();
+    pair->end[1]->peer = pair->end[0].get();
+    pairs[key] = pair;
+    return std::shared_ptr<Adapter>(pair, pair->end[which].get());
+}
+
+} // namespace upio::pipes

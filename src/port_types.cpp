@@ -1,0 +1,47 @@
+// The table of built-in port types. It sits above core and every port type,
+// so core never includes a driver, VALE or pipes.
+#include <upio/port.hpp>
+
+#include "pipes/pipe.hpp"
+
+#include <fmt/format.h>
+
+#include <string_view>
+
+namespace upio {
+namespace {
+
+template <const char* What>
+Result<std::shared_ptr<Adapter>> not_yet(const PortName& pn, const PortOptions&) {
+    return make_error(ENOTSUP, fmt::format("{}: {} ports are not supported yet", pn.full, What));
+}
+
+constexpr char vale_what[] = "VALE switch";
+constexpr char ixgbe_what[] = "ixgbe";
+constexpr char e1000_what[] = "e1000";
+constexpr char netif_what[] = "kernel-interface (netif)";
+constexpr char tap_what[] = "TAP";
+
+struct Entry {
+    std::string_view type;
+    AdapterFactory factory;
+};
+
+constexpr Entry table[] = {
+    {"pipe", &pipes::open_adapter},
+    {"vale", &not_yet<vale_what>},
+    {"ixgbe", &not_yet<ixgbe_what>},
+    {"e1000", &not_yet<e1000_what>},
+    {"netif", &not_yet<netif_what>},
+    {"tap", &not_yet<tap_what>},
+};
+
+} // namespace
+
+AdapterFactory builtin_port_type(std::string_view type) {
+    for (const Entry& e : table)
+        if (e.type == type) return e.factory;
+    return nullptr;
+}
+
+} // namespace upio
