@@ -66,19 +66,28 @@ struct RingCounters {
     }
 };
 
-// The framework's side of one ring (netmap's netmap_kring).
+// The framework's side of one ring (netmap's netmap_kring). Laid out in
+// cache lines by writer, so a producer thread and the owner never write to
+// the same line.
 struct KRing {
-    // -- owner-thread state
+    // -- read-mostly, set when the ring is created or bound
     netmap_ring* ring = nullptr;
     Adapter* adapter = nullptr;
     std::uint32_t num_slots = 0;
     std::uint16_t ring_id = 0;
     Direction dir = Direction::tx;
-    std::uint32_t rhead = 0; // head and cur as validated by the prologue
+    void* priv = nullptr;         // backend's per-ring state
+    std::atomic<int> wake_fd{-1}; // eventfd of the Port bound to this ring
+    std::atomic<bool> bound{false};
+
+    // -- the owner thread's
+    alignas(64) std::uint32_t rhead = 0; // head and cur as validated by the prologue
     std::uint32_t rcur = 0;
     std::uint32_t rtail = 0; // the tail last shown to the application
-    RingCounters stats;
-    void* priv = nullptr;    // backend's per-ring state
+
+    // -- counters: one writer each (the owner, or for the rx rings of pipes
+    // and VALE ports the producer), read by anyone
+    alignas(64) RingCounters stats;
 
     // first slot not yet handed to the backend (tx) or released (rx);
     // read by a producer thread for rx rings of pipes and VALE ports
@@ -88,8 +97,6 @@ struct KRing {
     alignas(64) std::atomic<std::uint32_t> nr_hwtail{0};
     // waiter state: nonzero while the owner is (about to be) asleep
     alignas(64) std::atomic<std::uint32_t> sleeping{0};
-    std::atomic<int> wake_fd{-1}; // eventfd of the Port bound to this ring
-    std::atomic<bool> bound{false};
 
     std::uint32_t next(std::uint32_t i) const noexcept { return i + 1 == num_slots ? 0 : i + 1; }
     std::uint32_t prev(std::uint32_t i) const noexcept { return i == 0 ? num_slots - 1 : i - 1; }

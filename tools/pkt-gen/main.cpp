@@ -84,11 +84,11 @@ int main(int argc, char** argv) {
     app.add_flag("--no-hugepages", no_huge, "use normal pages even when hugepages are available");
     CLI11_PARSE(app, argc, argv);
 
-    if (argc == 1) { // the embedded default: both ends of a pipe, 5 seconds
+    if (cfg.ports.empty() && cfg.mode == "txrx") { // the embedded default: both ends of a pipe
         cfg.ports = {"pipe:pktgen{0", "pipe:pktgen}0"};
-        cfg.duration = 5;
-        fmt::print("pkt-gen: no arguments; running the default: -f txrx -i 'pipe:pktgen{{0' -i 'pipe:pktgen}}0' "
-                   "--duration 5\n");
+        if (cfg.duration == 0 && cfg.count == 0) cfg.duration = 5;
+        fmt::print("pkt-gen: no ports given; running -f txrx -i 'pipe:pktgen{{0' -i 'pipe:pktgen}}0'{}\n",
+                   cfg.duration > 0 ? fmt::format(" --duration {}", cfg.duration) : "");
     }
     if (no_huge) cfg.hugepages = upio::HugepagePolicy::never;
     auto bad = [](const std::string& msg) {
@@ -123,7 +123,7 @@ int main(int argc, char** argv) {
 
     std::signal(SIGINT, on_signal);
     std::signal(SIGTERM, on_signal);
-    std::atomic<bool> senders_done{cfg.mode == "rx"};
+    std::atomic<bool> senders_done{false}; // only in-process senders can finish
     std::vector<std::thread> threads;
     for (auto& w : workers) {
         threads.emplace_back([&, wp = w.get()] {
@@ -160,7 +160,7 @@ int main(int argc, char** argv) {
         }
         last = now;
         if (cfg.duration > 0 && t >= cfg.duration) g_stop.store(true);
-        bool s_done = true;
+        bool s_done = cfg.mode == "txrx";
         for (auto& w : workers)
             if (w->sender && !w->done.load()) s_done = false;
         senders_done.store(s_done);

@@ -96,6 +96,11 @@ void run_sender(Worker& w, const Config& cfg, const std::atomic<bool>& stop) {
         sent += n;
         w.stats.add(n, std::uint64_t(n) * len);
     }
+    // Push what a full peer has not taken yet (bounded: a dead peer must not hang us).
+    for (auto t0 = clock::now(); nm_tx_pending(ring) && clock::now() - t0 < std::chrono::seconds(1);) {
+        if (port.txsync() < 0) break;
+        std::this_thread::yield();
+    }
     w.done.store(true);
 }
 

@@ -1,0 +1,158 @@
+// Memory regions: buffer arithmetic, allocation, hugepage fallback, extra buffers.
+#include "helpers.hpp"
+
+#include <upio/memory.hpp>
+
+#include <cstdio>
+#include <fstream>
+#include <set>
+
+namespace upio::test {
+namespace {
+
+MemoryConfig normal_pages() {
+    MemoryConfig c;
+    c.hugepages = HugepagePolicy::never;
+    return c;
+}
+
+TEST(Memory, BufferIndexAddressRoundTrip) {
+    auto r = MemoryRegion::create("t", 4096, 64, normal_pages());
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    MemoryRegion& m = *r.value();
+    EXPECT_EQ(m.num_bufs(), 64u);
+    EXPECT_EQ(m.buf_size(), 2048u);
+    EXPECT_FALSE(m.valid_buf(0));
+    EXPECT_FALSE(m.valid_buf(1)); // reserved, as in netmap
+    EXPECT_TRUE(m.valid_buf(2));
+    EXPECT_TRUE(m.valid_buf(63));
+    EXPECT_FALSE(m.valid_buf(64));
+    for (std::uint32_t i = 2; i < 64; i++) EXPECT_EQ(m.buf_index(m.buf(i)), i);
+    EXPECT_TRUE(m.contains(m.buf(63), 2048));
+    EXPECT_FALSE(m.contains(m.buf(63), 2049 + m.size()));
+}
+
+TEST(Memory, AllocatorHandsOutEachBufferOnce) {
+    auto r = MemoryRegion::create("t", 4096, 10, normal_pages());
+    ASSERT_TRUE(r.ok());
+    std::set<std::uint32_t> got;
+    for (int i = 0; i < 8; i++) {
+        auto b = r.value()->alloc_buf();
+        ASSERT_TRUE(b.ok());
+        EXPECT_TRUE(got.insert(b.value()).second);
+    }
+    auto none = r.value()->alloc_buf();
+    ASSERT_FALSE(none.ok());
+    EXPECT_NE(none.error().message.find("buffers are in use"), std::string::npos);
+    r.value()->free_buf(*got.begin());
+    r.value()->free_buf(*got.begin()); // twice: ignored
+    EXPECT_EQ(r.value()->free_bufs(), 1u);
+}
+
+TEST(Memory, IovaTableTranslatesEveryByte) {
+    auto r = MemoryRegion::create("t", 4096, 16, normal_pages());
+    ASSERT_TRUE(r.ok());
+    MemoryRegion& m = *r.value();
+    std::vector<std::uint64_t> pages(m.size() / 4096);
+    for (std::size_t i = 0; i < pages.size(); i++) pages[i] = 0x10000000 + (pages.size() - i) * 4096; // scrambled
+    m.set_iova_map(12, pages);
+    EXPECT_TRUE(m.dma_mapped());
+    const char* b = m.buf(5) + 100;
+    std::size_t off = std::size_t(b - m.base());
+    EXPECT_EQ(m.iova(b).value, pages[off / 4096] + off % 4096);
+    EXPECT_NE(m.iova(b).value, reinterpret_cast<std::uintptr_t>(b));
+}
+
+TEST(Memory, BadSizesAreRefusedWithAReason) {
+    MemoryConfig c = normal_pages();
+    c.buf_size = 100;
+    auto r = MemoryRegion::create("t", 4096, 16, c);
+    ASSERT_FALSE(r.ok());
+    EXPECT_NE(r.error().message.find("multiple of 64"), std::string::npos);
+    auto few = MemoryRegion::create("t", 4096, 2, normal_pages());
+    ASSERT_FALSE(few.ok());
+    c = normal_pages();
+    c.numa_node = 999;
+    auto node = MemoryRegion::create("t", 4096, 16, c);
+    if (!node.ok()) {
+        EXPECT_NE(node.error().message.find("NUMA node 999"), std::string::npos);
+    }
+}
+
+long free_hugepages() {
+    std::ifstream f("/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages");
+    long n = -1;
+    f >> n;
+    return n;
+}
+
+bool hugetlbfs_mounted() {
+    std::ifstream f("/proc/mounts");
+    std::string line;
+    while (std::getline(f, line))
+        if (line.find(" hugetlbfs ") != std::string::npos) return true;
+    return false;
+}
+
+TEST(Memory, HugepagesOrFallbackWithWarning) {
+    MemoryConfig c;
+    c.hugepages = HugepagePolicy::prefer;
+    // Larger than the pool scripts/test reserves (64 pages): must fall back, not fail.
+    auto r = MemoryRegion::create("huge-fallback", 4096, 1u << 17, c); // 256 MiB of buffers
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    EXPECT_FALSE(r.value()->on_hugepages());
+    EXPECT_EQ(r.value()->page_size(), 4096u);
+
+    c.hugepages = HugepagePolicy::require;
+    auto req = MemoryRegion::create("huge-required", 4096, 1u << 17, c);
+    ASSERT_FALSE(req.ok());
+    EXPECT_NE(req.error().message.find("upio-setup hugepages"), std::string::npos) << req.error().message;
+}
+
+TEST(Memory, UsesHugepagesWhenReserved) {
+    if (!hugetlbfs_mounted() || free_hugepages() < 4)
+        GTEST_SKIP() << "no hugetlbfs mount with 4 free 2 MiB pages (scripts/upio-setup hugepages 64)";
+    MemoryConfig c;
+    c.hugepages = HugepagePolicy::require;
+    auto r = MemoryRegion::create("huge", 4096, 1024, c); // ~2 MiB of buffers
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    EXPECT_TRUE(r.value()->on_hugepages());
+    EXPECT_EQ(r.value()->page_size(), 2u << 20);
+    EXPECT_EQ(reinterpret_cast<std::uintptr_t>(r.value()->base()) % (2u << 20), 0u);
+}
+
+TEST(Memory, ExtraBuffersFormAListInTheNetmapIf) {
+    PortOptions o = small_opts(16);
+    o.extra_bufs = 5;
+    auto p = open_ok("pipe:" + unique_name("extra") + "{0", o);
+    ASSERT_TRUE(p);
+    MemoryRegion& m = p->memory();
+    std::set<std::uint32_t> ring_bufs;
+    for (auto* r : {p->tx_ring(0), p->rx_ring(0)})
+        for (std::uint32_t i = 0; i < r->num_slots; i++) ring_bufs.insert(r->slot[i].buf_idx);
+    std::uint32_t idx = p->nifp()->ni_bufs_head, n = 0;
+    while (idx) {
+        ASSERT_TRUE(m.valid_buf(idx));
+        EXPECT_EQ(ring_bufs.count(idx), 0u);
+        std::memcpy(&idx, m.buf(idx), 4);
+        n++;
+    }
+    EXPECT_EQ(n, 5u);
+}
+
+TEST(Memory, ClosingAPortReturnsItsBuffers) {
+    auto name = unique_name("ret");
+    PortOptions o = small_opts(16);
+    o.extra_bufs = 3;
+    auto a = open_ok("pipe:" + name + "{0", o);
+    std::uint32_t free_before = a->memory().free_bufs();
+    auto mem = a->adapter().memory_ptr();
+    {
+        auto b = open_ok("pipe:" + name + "{1", o); // a second pipe in the same region
+        EXPECT_LT(mem->free_bufs(), free_before);
+    }
+    EXPECT_EQ(mem->free_bufs(), free_before);
+}
+
+} // namespace
+} // namespace upio::test

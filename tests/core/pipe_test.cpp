@@ -1,0 +1,132 @@
+// Pipes on one thread: zero copy, whole packets only, a full peer.
+#include "helpers.hpp"
+
+#include <chrono>
+
+namespace upio::test {
+namespace {
+
+struct Pipe {
+    explicit Pipe(std::uint32_t slots = 64) {
+        std::string n = unique_name("p");
+        a = open_ok("pipe:" + n + "{0", small_opts(slots));
+        b = open_ok("pipe:" + n + "}0", small_opts(slots));
+    }
+    std::unique_ptr<Port> a, b;
+};
+
+TEST(Pipe, MovesSlotsNotBytes) {
+    Pipe p;
+    netmap_ring* tx = p.a->tx_ring(0);
+    netmap_ring* rx = p.b->rx_ring(0);
+    std::uint32_t sent_buf = tx->slot[0].buf_idx;
+    char* sent_ptr = NETMAP_BUF(tx, sent_buf);
+    ASSERT_TRUE(put(tx, 42, 100));
+    ASSERT_EQ(p.a->txsync(), 0);
+    ASSERT_EQ(p.b->rxsync(), 0);
+    ASSERT_EQ(nm_ring_space(rx), 1u);
+    EXPECT_EQ(rx->slot[0].buf_idx, sent_buf); // the very same buffer
+    EXPECT_EQ(NETMAP_BUF(rx, rx->slot[0].buf_idx), sent_ptr);
+    EXPECT_EQ(rx->slot[0].len, 100);
+    EXPECT_EQ(seq_of(rx, 0), 42u);
+    // the sender got a different, free buffer back, flagged as changed
+    EXPECT_NE(tx->slot[0].buf_idx, sent_buf);
+    EXPECT_TRUE(tx->slot[0].flags & NS_BUF_CHANGED);
+    EXPECT_EQ(p.a->counters(Direction::tx).packets, 1u);
+    EXPECT_EQ(p.b->counters(Direction::rx).packets, 1u);
+    EXPECT_EQ(p.b->counters(Direction::rx).bytes, 100u);
+}
+
+TEST(Pipe, BothDirections) {
+    Pipe p;
+    ASSERT_TRUE(put(p.b->tx_ring(0), 7));
+    ASSERT_EQ(p.b->txsync(), 0);
+    ASSERT_EQ(p.a->rxsync(), 0);
+    ASSERT_EQ(nm_ring_space(p.a->rx_ring(0)), 1u);
+    EXPECT_EQ(seq_of(p.a->rx_ring(0), 0), 7u);
+}
+
+TEST(Pipe, PublishesWholePacketsOnly) {
+    Pipe p;
+    netmap_ring* tx = p.a->tx_ring(0);
+    netmap_ring* rx = p.b->rx_ring(0);
+    ASSERT_TRUE(put(tx, 1, 60, NS_MOREFRAG));
+    ASSERT_TRUE(put(tx, 2, 60, NS_MOREFRAG)); // the packet's last fragment is not queued yet
+    ASSERT_EQ(p.a->txsync(), 0);
+    ASSERT_EQ(p.b->rxsync(), 0);
+    EXPECT_EQ(nm_ring_space(rx), 0u);
+    ASSERT_TRUE(put(tx, 3, 60, 0));
+    ASSERT_EQ(p.a->txsync(), 0);
+    ASSERT_EQ(p.b->rxsync(), 0);
+    ASSERT_EQ(nm_ring_space(rx), 3u);
+    EXPECT_TRUE(rx->slot[0].flags & NS_MOREFRAG);
+    EXPECT_TRUE(rx->slot[1].flags & NS_MOREFRAG);
+    EXPECT_FALSE(rx->slot[2].flags & NS_MOREFRAG);
+    EXPECT_EQ(seq_of(rx, 2), 3u);
+}
+
+TEST(Pipe, FullPeerKeepsPacketsQueuedUntilSpaceFrees) {
+    Pipe p(16);
+    netmap_ring* tx = p.a->tx_ring(0);
+    netmap_ring* rx = p.b->rx_ring(0);
+    std::uint64_t seq = 0;
+    while (put(tx, seq)) seq++;
+    EXPECT_EQ(seq, 15u); // one slot always empty
+    ASSERT_EQ(p.a->txsync(), 0);
+    while (put(tx, seq)) seq++; // refill the freed slots
+    ASSERT_EQ(p.a->txsync(), 0); // the peer has room for none of these
+    EXPECT_EQ(nm_ring_space(tx), 0u);
+    ASSERT_EQ(p.b->rxsync(), 0);
+    ASSERT_EQ(nm_ring_space(rx), 15u);
+    std::uint64_t expect = 0;
+    for (int round = 0; round < 3; round++) {
+        while (!nm_ring_empty(rx)) {
+            EXPECT_EQ(seq_of(rx, rx->cur), expect++);
+            rx->head = rx->cur = nm_ring_next(rx, rx->cur);
+        }
+        ASSERT_EQ(p.b->rxsync(), 0); // release
+        ASSERT_EQ(p.a->txsync(), 0); // pending packets flow now
+        ASSERT_EQ(p.b->rxsync(), 0);
+    }
+    EXPECT_EQ(expect, seq);
+}
+
+TEST(Pipe, WaitTimesOutWhenNothingArrives) {
+    Pipe p;
+    auto t0 = std::chrono::steady_clock::now();
+    EXPECT_EQ(p.b->wait(Direction::rx, std::chrono::milliseconds(30)), 0);
+    EXPECT_GE(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(30));
+    EXPECT_EQ(p.a->wait(Direction::tx, std::chrono::milliseconds(0)), 1); // tx has room
+}
+
+TEST(Pipe, EachEndOpensOnce) {
+    std::string n = unique_name("once");
+    auto a = open_ok("pipe:" + n + "{0");
+    auto again = Port::open("pipe:" + n + "{0", small_opts());
+    ASSERT_FALSE(again.ok());
+    EXPECT_EQ(again.error().code, EBUSY);
+}
+
+TEST(Pipe, DataSurvivesUntilThePeerOpens) {
+    std::string n = unique_name("late");
+    auto a = open_ok("pipe:" + n + "{0");
+    ASSERT_TRUE(put(a->tx_ring(0), 5));
+    ASSERT_EQ(a->txsync(), 0);
+    auto b = open_ok("pipe:" + n + "}0");
+    ASSERT_EQ(b->rxsync(), 0);
+    ASSERT_EQ(nm_ring_space(b->rx_ring(0)), 1u);
+    EXPECT_EQ(seq_of(b->rx_ring(0), b->rx_ring(0)->cur), 5u);
+}
+
+TEST(Pipe, RegionFullSaysHowToGrowIt) {
+    std::string n = unique_name("full");
+    PortOptions o = small_opts(64);
+    o.memory.num_bufs = 300; // room for one pipe of 64-slot rings (256 buffers)
+    auto a = open_ok("pipe:" + n + "{0", o);
+    auto b = Port::open("pipe:" + n + "{1", o);
+    ASSERT_FALSE(b.ok());
+    EXPECT_NE(b.error().message.find("num_bufs"), std::string::npos) << b.error().message;
+}
+
+} // namespace
+} // namespace upio::test
