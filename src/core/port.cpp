@@ -217,14 +217,31 @@ int Port::sync_one(KRing& k, unsigned flags) noexcept {
         return reject("head outside [previous head, tail]", head, tail);
     if (k.distance(head, cur) > k.distance(head, tail)) [[unlikely]]
         return reject("cur outside [head, tail]", cur, tail);
+    // Slots returned to the framework: valid buffers, and (tx) lengths that
+    // fit. Checked branch-free over at most two contiguous runs; the slow
+    // loop below only runs to name the culprit.
     const MemoryRegion& mem = k.adapter->memory();
-    const std::uint32_t bufsz = mem.buf_size();
-    for (std::uint32_t i = hwcur; i != head; i = k.next(i)) {
-        const netmap_slot& s = r->slot[i];
-        if (!mem.valid_buf(s.buf_idx)) [[unlikely]]
-            return reject("slot has a buf_idx outside the region (slot, buf_idx)", i, s.buf_idx);
-        if (k.dir == Direction::tx && s.len > bufsz) [[unlikely]]
-            return reject("slot len larger than a buffer (slot, len)", i, s.len);
+    const std::uint32_t maxlen = k.dir == Direction::tx ? mem.buf_size() : 0xffff;
+    const std::uint32_t span = mem.num_bufs() - MemoryRegion::first_buf;
+    auto run_ok = [&](std::uint32_t from, std::uint32_t to) {
+        std::uint32_t bad = 0;
+        const netmap_slot* sl = r->slot;
+        if (k.dir == Direction::tx) {
+            for (std::uint32_t i = from; i < to; i++)
+                bad |= std::uint32_t(sl[i].buf_idx - MemoryRegion::first_buf >= span) | std::uint32_t(sl[i].len > maxlen);
+        } else {
+            for (std::uint32_t i = from; i < to; i++) bad |= std::uint32_t(sl[i].buf_idx - MemoryRegion::first_buf >= span);
+        }
+        return bad == 0;
+    };
+    const bool ok = hwcur <= head ? run_ok(hwcur, head) : run_ok(hwcur, k.num_slots) && run_ok(0, head);
+    if (!ok) [[unlikely]] {
+        for (std::uint32_t i = hwcur; i != head; i = k.next(i)) {
+            const netmap_slot& s = r->slot[i];
+            if (!mem.valid_buf(s.buf_idx))
+                return reject("slot has a buf_idx outside the region (slot, buf_idx)", i, s.buf_idx);
+            if (s.len > maxlen) return reject("slot len larger than a buffer (slot, len)", i, s.len);
+        }
     }
     k.rhead = head;
     k.rcur = cur;

@@ -17,6 +17,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cstring>
 #include <map>
 #include <mutex>
 
@@ -65,16 +66,31 @@ public:
             }
         }
         if (m == 0) return 0; // peer full: the packets stay queued in [hwcur, head)
+        // Swap in contiguous runs (no wrap test per slot).
         std::uint64_t bytes = 0;
-        for (std::uint32_t n = m; n; n--) {
-            netmap_slot free_slot = rs[j];
-            netmap_slot s = ts[i];
-            bytes += s.len;
-            s.flags = std::uint16_t((s.flags & NS_MOREFRAG) | NS_BUF_CHANGED);
-            rs[j] = s;
-            ts[i] = netmap_slot{free_slot.buf_idx, 0, NS_BUF_CHANGED, 0};
-            i = k.next(i);
-            j = rx.next(j);
+        for (std::uint32_t left = m; left;) {
+            std::uint32_t run = std::min({left, k.num_slots - i, rx.num_slots - j});
+            netmap_slot* t = ts + i;
+            netmap_slot* d = rs + j;
+            for (std::uint32_t n = 0; n < run; n++) {
+                // as two 64-bit words: {buf_idx, len, flags} and ptr
+                std::uint64_t w0, w1;
+                std::memcpy(&w0, &t[n], 8);
+                std::memcpy(&w1, reinterpret_cast<const char*>(&t[n]) + 8, 8);
+                const std::uint64_t free_buf = d[n].buf_idx;
+                bytes += (w0 >> 32) & 0xffff;
+                w0 = (w0 & ~(std::uint64_t(0xffff & ~NS_MOREFRAG) << 48)) | (std::uint64_t(NS_BUF_CHANGED) << 48);
+                std::memcpy(&d[n], &w0, 8);
+                std::memcpy(reinterpret_cast<char*>(&d[n]) + 8, &w1, 8);
+                const std::uint64_t back = free_buf | (std::uint64_t(NS_BUF_CHANGED) << 48);
+                std::memcpy(&t[n], &back, 8);
+                std::memset(reinterpret_cast<char*>(&t[n]) + 8, 0, 8);
+            }
+            left -= run;
+            i += run;
+            j += run;
+            if (i == k.num_slots) i = 0;
+            if (j == rx.num_slots) j = 0;
         }
         rx.nr_hwtail.store(j, std::memory_order_release);
         k.nr_hwcur.store(i, std::memory_order_relaxed);
