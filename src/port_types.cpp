@@ -3,6 +3,7 @@
 #include <upio/port.hpp>
 
 #include "pipes/pipe.hpp"
+#include "vale/vale_port.hpp"
 
 #include <fmt/format.h>
 
@@ -16,7 +17,6 @@ Result<std::shared_ptr<Adapter>> not_yet(const PortName& pn, const PortOptions&)
     return make_error(ENOTSUP, fmt::format("{}: {} ports are not supported yet", pn.full, What));
 }
 
-constexpr char vale_what[] = "VALE switch";
 constexpr char ixgbe_what[] = "ixgbe";
 constexpr char e1000_what[] = "e1000";
 constexpr char netif_what[] = "kernel-interface (netif)";
@@ -29,7 +29,7 @@ struct Entry {
 
 constexpr Entry table[] = {
     {"pipe", &pipes::open_adapter},
-    {"vale", &not_yet<vale_what>},
+    {"vale", &vale::open_adapter},
     {"ixgbe", &not_yet<ixgbe_what>},
     {"e1000", &not_yet<e1000_what>},
     {"netif", &not_yet<netif_what>},

@@ -1,0 +1,132 @@
+// Attaching any port to a switch (netmap's `vale-ctl -a`).
+//
+// netmap joins a NIC to VALE with a "bwrap" adapter that runs the switch
+// from the NIC's interrupt. upio has no interrupt context, so the joining is
+// an object whose poll() the owner calls: ingress forwards the attached
+// port's received slots through the switch port's forwarding passes (the
+// switch reads the attached port's buffers directly: one copy), egress
+// copies what the switch delivered to the switch port into the attached
+// port's tx ring. Works for every port type, since it only uses Port.
+#include "vale/copy.hpp"
+#include "vale/switch.hpp"
+
+#include <upio/netmap_user.h>
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+namespace upio::vale {
+
+using namespace detail;
+
+Result<std::unique_ptr<Attachment>> Attachment::attach(std::string_view vale_port, std::string_view port,
+                                                       const PortOptions& opts) {
+    auto other = Port::open(port, opts);
+    if (!other) return std::move(other).error();
+    if (dynamic_cast<VPort*>(&other.value()->adapter()))
+        return make_error(EINVAL, fmt::format("{}: is a VALE port; connect two switches by attaching a pipe end "
+                                              "to each",
+                                              port));
+    auto v = Port::open(vale_port, opts);
+    if (!v) return std::move(v).error();
+    auto* vp = dynamic_cast<VPort*>(&v.value()->adapter());
+    if (!vp) return make_error(EINVAL, fmt::format("{}: not a VALE port (valeX:Y)", vale_port));
+    if (v.value()->first_ring(Direction::tx) != 0 ||
+        v.value()->last_ring(Direction::tx) != vp->num_rings(Direction::tx))
+        return make_error(EINVAL, fmt::format("{}: attach the whole switch port, without a ring selection", vale_port));
+    set_attached(*vp, std::string(port));
+    std::unique_ptr<Attachment> a(new Attachment());
+    a->vale_ = std::move(v.value());
+    a->other_ = std::move(other.value());
+    return a;
+}
+
+Attachment::~Attachment() {
+    if (vale_) set_attached(static_cast<VPort&>(vale_->adapter()), {});
+}
+
+int Attachment::poll() noexcept {
+    auto& vp = static_cast<VPort&>(vale_->adapter());
+    Adapter& oa = other_->adapter();
+    const MemoryRegion& om = oa.memory();
+    int moved = 0;
+
+    // Ingress: the attached port's rx rings into the switch.
+    if (int rc = other_->rxsync(); rc < 0) return rc;
+    bool released = false;
+    for (std::uint32_t r = other_->first_ring(Direction::rx); r < other_->last_ring(Direction::rx); r++) {
+        KRing& k = oa.kring(Direction::rx, r);
+        netmap_ring* ring = k.ring;
+        const std::uint32_t head = ring->head, tail = ring->tail;
+        if (head == tail) continue;
+        const std::uint32_t tx = r % vp.num_rings(Direction::tx);
+        const std::uint32_t e = vp.forward(tx, k.ring->slot, k.num_slots, om, head, tail,
+                                           &vp.kring(Direction::tx, tx).stats);
+        moved += int(k.distance(head, e));
+        ring->head = ring->cur = e;
+        released |= e != head;
+    }
+    if (released)
+        if (int rc = other_->rxsync(); rc < 0) return rc;
+
+    // Egress: what the switch delivered to the switch port, into the
+    // attached port's tx rings, whole frames only.
+    if (int rc = vale_->rxsync(); rc < 0) return rc;
+    const std::uint32_t ntx = other_->last_ring(Direction::tx) - other_->first_ring(Direction::tx);
+    if (ntx == 0) return moved;
+    const MemoryRegion& vm = vp.memory();
+    const std::uint32_t obs = om.buf_size();
+    bool sent = false;
+    for (std::uint32_t r = vale_->first_ring(Direction::rx); r < vale_->last_ring(Direction::rx); r++) {
+        netmap_ring* in = vale_->rx_ring(r);
+        const std::uint32_t otx = other_->first_ring(Direction::tx) + r % ntx;
+        netmap_ring* out = other_->tx_ring(otx);
+        const std::uint32_t out_n = oa.kring(Direction::tx, otx).num_slots;
+        const std::uint32_t in_n = vp.kring(Direction::rx, r).num_slots;
+        std::uint32_t i = in->head;
+        const std::uint32_t tail = in->tail;
+        while (i != tail) {
+            // The frame's slots in `in`, and the slots it needs in `out`.
+            std::uint32_t j = i, need = 0;
+            bool complete = false;
+            while (j != tail) {
+                const netmap_slot& s = in->slot[j];
+                need += std::max<std::uint32_t>(1, (s.len + obs - 1) / obs);
+                j = j + 1 == in_n ? 0 : j + 1;
+                if (!(s.flags & NS_MOREFRAG)) {
+                    complete = true;
+                    break;
+                }
+            }
+            if (!complete || nm_ring_space(out) < need) break; // the rest waits for the next poll
+            std::uint32_t o = out->cur;
+            for (std::uint32_t x = i; x != j; x = x + 1 == in_n ? 0 : x + 1) {
+                const netmap_slot& s = in->slot[x];
+                const char* src = vm.buf(s.buf_idx);
+                std::uint32_t left = s.len, off = 0;
+                do {
+                    const std::uint32_t c = std::min(left, obs);
+                    netmap_slot& d = out->slot[o];
+                    copy_frame(om.buf(d.buf_idx), src + off, c);
+                    d.len = std::uint16_t(c);
+                    left -= c;
+                    off += c;
+                    d.flags = (left || (s.flags & NS_MOREFRAG)) ? NS_MOREFRAG : 0;
+                    o = o + 1 == out_n ? 0 : o + 1;
+                } while (left);
+            }
+            out->head = out->cur = o;
+            moved += int(need);
+            sent = true;
+            i = j;
+        }
+        in->head = in->cur = i;
+    }
+    if (sent)
+        if (int rc = other_->txsync(); rc < 0) return rc;
+    if (int rc = vale_->rxsync(); rc < 0) return rc;
+    return moved;
+}
+
+} // namespace upio::vale

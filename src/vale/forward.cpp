@@ -1,0 +1,298 @@
+// VALE data path: the sender's txsync forwards a batch in two passes.
+//
+// Pass 1 (gather + lookup) walks the sender's slots once, groups the slots of
+// each frame, drops malformed frames, learns the source address and appends
+// the frame to its destination's queue (a list threaded through the batch
+// table, as netmap's nm_bdg_fwd) or to the broadcast queue.
+//
+// Pass 2 (deliver) takes the destinations one by one. For each it merges the
+// unicast and broadcast queues back into batch order, then
+//   lock    reserve the slots [lease, lease + n) of the destination rx ring
+//   unlock  copy the frames into the reserved slots' buffers
+//   lock    mark the lease done; if it is the oldest one, publish nr_hwtail
+//           over it and over every later lease already done
+// so that several senders copy into one ring at once and the receiver still
+// sees slots in reservation order. Frames the ring has no room for are
+// dropped and counted on the destination; the sender never waits.
+#include "vale/copy.hpp"
+#include "vale/switch.hpp"
+
+#include <time.h>
+
+#include <algorithm>
+#include <mutex>
+
+namespace upio::vale::detail {
+namespace {
+
+std::uint64_t now_ms() noexcept {
+    timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts); // vDSO, a few ns: once per txsync
+    return std::uint64_t(ts.tv_sec) * 1000 + std::uint64_t(ts.tv_nsec) / 1000000;
+}
+
+inline std::uint32_t slots_for(std::uint32_t len, std::uint32_t bufsz) noexcept {
+    return len <= bufsz ? 1 : (len + bufsz - 1) / bufsz;
+}
+
+inline void bump(std::atomic<std::uint64_t>& c, std::uint64_t n) noexcept {
+    if (n) RingCounters::add(c, n);
+}
+
+} // namespace
+
+int VPort::txsync(KRing& k, unsigned) noexcept {
+    const std::uint32_t i = k.nr_hwcur.load(std::memory_order_relaxed);
+    if (i == k.rhead) return 0;
+    // The slots of k.ring: the framework's pointer and size, not the header's.
+    const std::uint32_t e = forward(k.ring_id, k.ring->slot, k.num_slots, memory(), i, k.rhead, &k.stats);
+    if (e != i) {
+        k.nr_hwcur.store(e, std::memory_order_relaxed);
+        // Every frame was copied (or dropped): its slots are free at once.
+        k.nr_hwtail.store(k.prev(e), std::memory_order_relaxed);
+    }
+    return 0;
+}
+
+int VPort::rxsync(KRing& k, unsigned) noexcept {
+    // Give [hwcur, head) back to the senders; nr_hwtail is theirs.
+    if (k.nr_hwcur.load(std::memory_order_relaxed) != k.rhead) k.nr_hwcur.store(k.rhead, std::memory_order_release);
+    return 0;
+}
+
+std::uint32_t VPort::forward(std::uint32_t tx, const netmap_slot* slots, std::uint32_t nslots,
+                             const MemoryRegion& mem, std::uint32_t i, std::uint32_t to, RingCounters* rc) noexcept {
+    TxScratch& t = *scratch_[tx];
+    std::shared_lock lk(sw_->mu); // the port table stays as it is until we are done
+    const std::uint64_t now = sw_->lookup ? 0 : now_ms();
+    while (i != to) {
+        const std::uint32_t e = pass(t, tx, slots, nslots, mem, i, to, now, rc);
+        if (e == i) break; // only an unfinished chain is left
+        i = e;
+    }
+    return i;
+}
+
+std::uint32_t VPort::pass(TxScratch& t, std::uint32_t tx, const netmap_slot* slot, std::uint32_t n,
+                          const MemoryRegion& mem, std::uint32_t i, std::uint32_t to, std::uint64_t now,
+                          RingCounters* rc) noexcept {
+    Switch& s = *sw_;
+    const std::uint32_t bufsz = mem.buf_size();
+    const bool learning = !s.lookup;
+    const std::uint64_t aging = s.aging_ms.load(std::memory_order_relaxed);
+    std::uint32_t nframes = 0, nfrags = 0;
+    std::uint64_t packets = 0, bytes = 0, filtered = 0, malformed = 0;
+
+    // -- pass 1: gather each frame's slots and look up its destination
+    while (i != to && nframes < batch_frames) {
+        const std::uint32_t first = nfrags;
+        std::uint32_t j = i, cnt = 0, len = 0;
+        std::uint16_t flags0 = 0;
+        bool bad = false, complete = false, defer = false;
+        for (;;) {
+            const netmap_slot sl = slot[j]; // read once: the client may be scribbling
+            if (cnt == 0) flags0 = sl.flags;
+            if (first + cnt < batch_slots) {
+                if (mem.valid_buf(sl.buf_idx) && sl.len <= bufsz) [[likely]]
+                    t.frags[first + cnt] = {mem.buf(sl.buf_idx), sl.len};
+                else
+                    bad = true;
+            } else if (first != 0) {
+                defer = true; // no room left in this batch: the frame starts the next one
+                break;
+            } else {
+                bad = true; // longer than a whole batch
+            }
+            cnt++;
+            len += sl.len;
+            j = j + 1 == n ? 0 : j + 1;
+            if (!(sl.flags & NS_MOREFRAG)) {
+                complete = true;
+                break;
+            }
+            if (j == to) break; // the client has not finished the chain yet
+        }
+        if (defer || !complete) break;
+        i = j;
+        if (bad || len < min_frame_len || len > max_frame_len || t.frags[first].len < min_frame_len) [[unlikely]] {
+            malformed++;
+            continue;
+        }
+
+        const auto* p = reinterpret_cast<const std::uint8_t*>(t.frags[first].buf);
+        std::uint32_t dst;
+        if (learning) [[likely]] {
+            if (!(flags0 & NS_NO_LEARN) && !(p[6] & 1)) s.macs.learn(MacTable::mac_at(p + 6), index, now);
+            dst = (p[0] & 1) ? broadcast : s.macs.find(MacTable::mac_at(p), now, aging);
+        } else {
+            dst = s.lookup(FrameInfo{p, t.frags[first].len, len, index, tx, flags0});
+        }
+        if (dst == index || dst > broadcast || (dst < broadcast && !s.ports[dst])) [[unlikely]] {
+            filtered++; // never back to the source; `drop`; or no such port
+            continue;
+        }
+
+        TxScratch::Frame& f = t.frames[nframes];
+        f = {first, cnt, len, nil, std::uint8_t(dst)};
+        nfrags = first + cnt;
+        TxScratch::Queue& q = dst == broadcast ? t.bcast : t.queues[dst];
+        if (q.head == nil) {
+            q.head = std::uint16_t(nframes);
+            if (dst != broadcast) t.used[t.nused++] = std::uint8_t(dst);
+        } else {
+            t.frames[q.tail].next = std::uint16_t(nframes);
+        }
+        q.tail = std::uint16_t(nframes);
+        nframes++;
+        packets++;
+        bytes += len;
+    }
+
+    // -- pass 2: one destination ring at a time
+    if (t.bcast.head != nil) {
+        for (std::uint32_t k = 0; k < s.nactive; k++)
+            if (s.active[k] != index) deliver(t, tx, s.active[k]);
+    } else {
+        for (std::uint32_t k = 0; k < t.nused; k++) deliver(t, tx, t.used[k]);
+    }
+    for (std::uint32_t k = 0; k < t.nused; k++) t.queues[t.used[k]] = {};
+    t.nused = 0;
+    t.bcast = {};
+
+    bump(t.tx_packets, packets);
+    bump(t.tx_bytes, bytes);
+    bump(t.drop_filtered, filtered);
+    bump(t.drop_malformed, malformed);
+    if (rc) {
+        bump(rc->packets, packets);
+        bump(rc->bytes, bytes);
+        bump(rc->drops, filtered + malformed);
+    }
+    return i;
+}
+
+void VPort::deliver(TxScratch& t, std::uint32_t tx, std::uint32_t d) noexcept {
+    VPort& dp = *sw_->ports[d];
+    const std::uint32_t r = tx % dp.num_rings(Direction::rx);
+    KRing& rk = dp.kring(Direction::rx, r);
+    RxLane& lane = *dp.lanes_[r];
+    const MemoryRegion& dm = dp.memory();
+    const std::uint32_t dbs = dm.buf_size();
+
+    // This destination's frames in batch order: its unicast queue merged
+    // with the broadcast queue.
+    std::uint32_t nq = 0, need = 0;
+    for (std::uint16_t u = t.queues[d].head, b = t.bcast.head; u != nil || b != nil;) {
+        std::uint16_t f;
+        if (b == nil || (u != nil && u < b)) {
+            f = u;
+            u = t.frames[u].next;
+        } else {
+            f = b;
+            b = t.frames[b].next;
+        }
+        t.order[nq++] = f;
+        need += slots_for(t.frames[f].len, dbs);
+    }
+    if (nq == 0) return;
+
+    // Reserve.
+    std::uint32_t nfit = nq, take = need;
+    lane.lock.lock();
+    std::uint32_t space = rk.distance(lane.lease, rk.prev(lane.hwcur));
+    if (space < need) {
+        lane.hwcur = rk.nr_hwcur.load(std::memory_order_acquire); // pairs with the receiver's rxsync
+        space = rk.distance(lane.lease, rk.prev(lane.hwcur));
+        if (space < need) { // whole frames only; the rest is dropped
+            take = 0;
+            for (nfit = 0; nfit < nq; nfit++) {
+                const std::uint32_t c = slots_for(t.frames[t.order[nfit]].len, dbs);
+                if (take + c > space) break;
+                take += c;
+            }
+        }
+    }
+    if (nfit == 0) {
+        RingCounters::add(lane.drop_no_space, nq);
+        RingCounters::add(rk.stats.drops, nq);
+        lane.lock.unlock();
+        return;
+    }
+    const std::uint32_t start = lane.lease;
+    std::uint32_t end = start + take;
+    if (end >= rk.num_slots) end -= rk.num_slots;
+    lane.lease = end;
+    lane.lock.unlock();
+
+    // Copy, outside the lock.
+    netmap_slot* rs = rk.ring->slot;
+    std::uint64_t bytes = 0;
+    std::uint32_t j = start;
+    for (std::uint32_t k = 0; k < nfit; k++) {
+        const TxScratch::Frame& f = t.frames[t.order[k]];
+        const TxScratch::Frag* fr = &t.frags[f.frag];
+        bytes += f.len;
+        if (f.nfrags == 1 && f.len <= dbs) [[likely]] {
+            netmap_slot& ds = rs[j];
+            std::uint32_t idx = ds.buf_idx;
+            if (!dm.valid_buf(idx)) [[unlikely]] idx = 0; // the receiver broke its own slot
+            copy_frame(dm.buf(idx), fr->buf, f.len);
+            ds.len = std::uint16_t(f.len);
+            ds.flags = 0;
+            j = rk.next(j);
+            continue;
+        }
+        // A chain, or a frame larger than one destination buffer: refill
+        // destination buffers from the source fragments.
+        std::uint32_t left = f.len, fi = 0, foff = 0;
+        while (left) {
+            netmap_slot& ds = rs[j];
+            std::uint32_t idx = ds.buf_idx;
+            if (!dm.valid_buf(idx)) [[unlikely]] idx = 0;
+            char* out = dm.buf(idx);
+            const std::uint32_t room = std::min(dbs, left);
+            for (std::uint32_t w = 0; w < room;) {
+                while (foff == fr[fi].len) { // skip finished (or empty) fragments
+                    fi++;
+                    foff = 0;
+                }
+                const std::uint32_t c = std::min(room - w, fr[fi].len - foff);
+                copy_frame(out + w, fr[fi].buf + foff, c);
+                w += c;
+                foff += c;
+            }
+            left -= room;
+            ds.len = std::uint16_t(room);
+            ds.flags = left ? NS_MOREFRAG : 0;
+            j = rk.next(j);
+        }
+    }
+
+    // Publish in reservation order.
+    bool published = false;
+    lane.lock.lock();
+    lane.done[start] = end;
+    if (start == lane.pub) {
+        std::uint32_t p = start;
+        while (lane.done[p] != RxLane::pending) {
+            const std::uint32_t e = lane.done[p];
+            lane.done[p] = RxLane::pending;
+            p = e;
+        }
+        lane.pub = p;
+        rk.nr_hwtail.store(p, std::memory_order_release);
+        published = true;
+    }
+    RingCounters::add(lane.rx_packets, nfit);
+    RingCounters::add(lane.rx_bytes, bytes);
+    RingCounters::add(rk.stats.packets, nfit);
+    RingCounters::add(rk.stats.bytes, bytes);
+    if (nfit != nq) {
+        RingCounters::add(lane.drop_no_space, nq - nfit);
+        RingCounters::add(rk.stats.drops, nq - nfit);
+    }
+    lane.lock.unlock();
+    if (published) wake_if_sleeping(rk);
+}
+
+} // namespace upio::vale::detail
