@@ -13,14 +13,14 @@
 
 namespace {
 
-struct Run {
+struct Outcome {
     int status = -1;
     std::string out;
     long max_rss_kb = 0;
 };
 
 // Runs pkt-gen with `args`; stdout and stderr together.
-Run pktgen(std::vector<std::string> args) {
+Outcome pktgen(std::vector<std::string> args) {
     int fds[2];
     if (pipe(fds) != 0) return {};
     pid_t pid = fork();
@@ -35,7 +35,7 @@ Run pktgen(std::vector<std::string> args) {
         _exit(127);
     }
     close(fds[1]);
-    Run r;
+    Outcome r;
     std::array<char, 4096> buf;
     for (ssize_t n; (n = read(fds[0], buf.data(), buf.size())) > 0;) r.out.append(buf.data(), std::size_t(n));
     close(fds[0]);
@@ -46,7 +46,7 @@ Run pktgen(std::vector<std::string> args) {
 }
 
 TEST(PktGen, DefaultRunsAPipeAndReportsEachInterval) {
-    Run r = pktgen({"--duration", "2", "-T", "0.5", "--no-hugepages"});
+    Outcome r = pktgen({"--duration", "2", "-T", "0.5", "--no-hugepages"});
     ASSERT_TRUE(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0) << r.out;
     std::regex line(R"(\s+[0-9.]+ tx\s+[0-9.]+ Mpps\s+[0-9.]+ Gbit/s)");
     auto lines = std::distance(std::sregex_iterator(r.out.begin(), r.out.end(), line), std::sregex_iterator());
@@ -58,14 +58,14 @@ TEST(PktGen, DefaultRunsAPipeAndReportsEachInterval) {
 }
 
 TEST(PktGen, ExactCountIsSentAndReceived) {
-    Run r = pktgen({"-n", "123457", "-l", "1514", "-b", "64", "--json", "--no-hugepages"});
+    Outcome r = pktgen({"-n", "123457", "-l", "1514", "-b", "64", "--json", "--no-hugepages"});
     ASSERT_TRUE(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0) << r.out;
     EXPECT_NE(r.out.find(R"({"summary":"tx","packets":123457,"bytes":186913898)"), std::string::npos) << r.out;
     EXPECT_NE(r.out.find(R"({"summary":"rx","packets":123457,"bytes":186913898)"), std::string::npos) << r.out;
 }
 
 TEST(PktGen, RateLimitIsHonoured) {
-    Run r = pktgen({"-n", "2000", "-R", "4000", "--json", "--no-hugepages"});
+    Outcome r = pktgen({"-n", "2000", "-R", "4000", "--json", "--no-hugepages"});
     ASSERT_TRUE(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0) << r.out;
     std::smatch m;
     ASSERT_TRUE(std::regex_search(r.out, m, std::regex(R"("summary":"tx".*"seconds":([0-9.]+))"))) << r.out;
@@ -74,7 +74,7 @@ TEST(PktGen, RateLimitIsHonoured) {
 }
 
 TEST(PktGen, BadArgumentsGiveClearErrors) {
-    Run r = pktgen({"-f", "tx", "-i", "pipe:x"});
+    Outcome r = pktgen({"-f", "tx", "-i", "pipe:x"});
     EXPECT_TRUE(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 2) << r.out;
     EXPECT_NE(r.out.find("'{N'"), std::string::npos) << r.out;
     r = pktgen({"-f", "txrx", "-i", "pipe:y{0"});

@@ -170,9 +170,9 @@ TEST(ValeThreads, MembershipChangesUnderTraffic) {
     for (int i = 0; i < rounds; i++) {
         auto c = vopen(sw + ":c" + std::to_string(i % 3), vopts(32));
         if (i % 10 == 0)
-            ASSERT_TRUE(vale::set_lookup(sw, i % 20 ? vale::Lookup{} : [](const vale::FrameInfo&) -> std::uint32_t {
+            { ASSERT_TRUE(vale::set_lookup(sw, i % 20 ? vale::Lookup{} : [](const vale::FrameInfo&) -> std::uint32_t {
                 return vale::broadcast;
-            }).ok());
+            }).ok()); }
         drain(*c);
         auto d = vale::describe(sw);
         ASSERT_TRUE(d.ok());
