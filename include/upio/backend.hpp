@@ -132,6 +132,8 @@ public:
     virtual void set_interrupts(KRing& kring, bool on) noexcept;
     // Called after a wait on wait_fds() woke up, to consume the events.
     virtual void ack_wait_fd(int fd) noexcept;
+    // Link state for ports that have one (NICs); software ports are always up.
+    virtual bool link_up() const noexcept { return true; }
 
     const std::string& name() const noexcept { return name_; }
     MemoryRegion& memory() const noexcept { return *mem_; }

@@ -35,7 +35,14 @@ std::uint16_t csum_fold(std::span<const std::uint8_t> d, std::uint32_t sum) {
 std::vector<std::uint8_t> build_frame(const FrameSpec& s) {
     std::size_t size = s.size < min_frame ? min_frame : s.size;
     std::vector<std::uint8_t> f(size, 0);
-    std::uint8_t* p = f.data();
+    write_frame(f.data(), s, size, nullptr, nullptr);
+    return f;
+}
+
+std::uint16_t write_frame(std::uint8_t* p, const FrameSpec& s, std::size_t size, const std::uint64_t* seq,
+                          const std::uint64_t* stamp) {
+    if (size < min_frame) size = min_frame;
+    std::memset(p + 12, 0, headers - 12);
     std::memcpy(p, s.dst_mac.data(), 6);
     std::memcpy(p + 6, s.src_mac.data(), 6);
     put16(p + 12, 0x0800);
@@ -55,9 +62,38 @@ std::vector<std::uint8_t> build_frame(const FrameSpec& s) {
     put16(udp + 2, s.dst_port);
     put16(udp + 4, udp_len);
     for (std::size_t i = headers; i < size; i++) p[i] = std::uint8_t('a' + (i - headers) % 26);
+    if (seq) std::memcpy(p + seq_offset, seq, 8);
+    if (stamp) std::memcpy(p + stamp_offset, stamp, 8);
     std::uint16_t c = std::uint16_t(~csum_fold({udp, udp_len}, pseudo_header_sum(ip, udp_len)));
     put16(udp + 6, c == 0 ? 0xffff : c);
-    return f;
+    return std::uint16_t(size);
+}
+
+void swap_addresses(std::uint8_t* f) noexcept {
+    std::uint8_t t[6];
+    std::memcpy(t, f, 6);
+    std::memcpy(f, f + 6, 6);
+    std::memcpy(f + 6, t, 6);
+    std::uint8_t* ip = f + eth_hlen;
+    std::memcpy(t, ip + 12, 4);
+    std::memcpy(ip + 12, ip + 16, 4);
+    std::memcpy(ip + 16, t, 4);
+    std::uint8_t* udp = ip + ip_hlen;
+    std::memcpy(t, udp, 2);
+    std::memcpy(udp, udp + 2, 2);
+    std::memcpy(udp + 2, t, 2);
+}
+
+std::uint64_t frame_seq(const std::uint8_t* f) noexcept {
+    std::uint64_t v;
+    std::memcpy(&v, f + seq_offset, 8);
+    return v;
+}
+
+std::uint64_t frame_stamp(const std::uint8_t* f) noexcept {
+    std::uint64_t v;
+    std::memcpy(&v, f + stamp_offset, 8);
+    return v;
 }
 
 bool verify_frame(std::span<const std::uint8_t> f) {
@@ -71,6 +107,33 @@ bool verify_frame(std::span<const std::uint8_t> f) {
     const std::uint16_t udp_len = get16(udp + 4);
     if (udp_len != ip_len - ip_hlen) return false;
     return get16(udp + 6) == 0 || csum_fold({udp, udp_len}, pseudo_header_sum(ip, udp_len)) == 0xffff;
+}
+
+bool parse_ip_range(std::string_view s, Range& ip, Range& port) {
+    auto colon = s.find(':');
+    std::string_view ips = s.substr(0, colon);
+    auto dash = ips.find('-');
+    std::uint32_t lo, hi;
+    if (!parse_ipv4(ips.substr(0, dash), lo)) return false;
+    hi = lo;
+    if (dash != std::string_view::npos && !parse_ipv4(ips.substr(dash + 1), hi)) return false;
+    if (hi < lo) return false;
+    ip.lo = lo;
+    ip.hi = hi;
+    if (colon == std::string_view::npos) return true;
+    std::string_view ps = s.substr(colon + 1);
+    auto pd = ps.find('-');
+    auto num = [](std::string_view v, std::uint32_t& out) {
+        auto r = std::from_chars(v.data(), v.data() + v.size(), out);
+        return r.ec == std::errc() && r.ptr == v.data() + v.size() && out <= 65535;
+    };
+    if (!num(ps.substr(0, pd), lo)) return false;
+    hi = lo;
+    if (pd != std::string_view::npos && !num(ps.substr(pd + 1), hi)) return false;
+    if (hi < lo) return false;
+    port.lo = lo;
+    port.hi = hi;
+    return true;
 }
 
 bool parse_mac(std::string_view s, Mac& out) {

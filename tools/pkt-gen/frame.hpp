@@ -23,6 +23,42 @@ struct FrameSpec {
     std::size_t size = 60; // frame length without the FCS, >= 42
 };
 
+// An inclusive range of values, walked in order or at random (-s/-d/-l/-z/-Z).
+struct Range {
+    std::uint32_t lo = 0, hi = 0;
+    bool random = false;
+    std::uint32_t pick(std::uint64_t n, std::uint64_t& rng) const noexcept {
+        if (lo == hi) return lo;
+        std::uint64_t span = std::uint64_t(hi) - lo + 1;
+        if (!random) return lo + std::uint32_t(n % span);
+        rng ^= rng << 13; // xorshift64
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        return lo + std::uint32_t(rng % span);
+    }
+};
+
+// What a sender varies per packet.
+struct Variation {
+    Range src_ip, dst_ip, src_port, dst_port, size;
+    bool any() const noexcept {
+        return src_ip.lo != src_ip.hi || dst_ip.lo != dst_ip.hi || src_port.lo != src_port.hi ||
+               dst_port.lo != dst_port.hi || size.lo != size.hi;
+    }
+};
+
+// Payload layout of sequenced and timed frames: right after the UDP header.
+constexpr std::size_t seq_offset = 42, stamp_offset = 50; // 8 bytes each
+
+// Writes a whole frame of `size` bytes into `buf` (headers, pattern, the
+// sequence number and time stamp when asked, checksums). Returns its length.
+std::uint16_t write_frame(std::uint8_t* buf, const FrameSpec& spec, std::size_t size, const std::uint64_t* seq,
+                          const std::uint64_t* stamp);
+// Turns a received frame around (MACs, IPs and ports swapped); checksums stay valid.
+void swap_addresses(std::uint8_t* frame) noexcept;
+std::uint64_t frame_seq(const std::uint8_t* frame) noexcept;
+std::uint64_t frame_stamp(const std::uint8_t* frame) noexcept;
+
 constexpr std::size_t eth_hlen = 14, ip_hlen = 20, udp_hlen = 8;
 constexpr std::size_t headers = eth_hlen + ip_hlen + udp_hlen; // 42
 constexpr std::size_t min_frame = 60, max_frame = 9018;
@@ -36,5 +72,7 @@ bool verify_frame(std::span<const std::uint8_t> frame);
 
 bool parse_mac(std::string_view s, Mac& out);
 bool parse_ipv4(std::string_view s, std::uint32_t& out);
+// "10.0.0.1", "10.0.0.1-10.0.0.9", with an optional ":PORT" or ":LO-HI".
+bool parse_ip_range(std::string_view s, Range& ip, Range& port);
 
 } // namespace pktgen

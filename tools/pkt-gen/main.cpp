@@ -1,32 +1,37 @@
-// pkt-gen: generate and sink traffic on any upio port.
+// pkt-gen: generate, sink, check and time traffic on any upio port.
 //
 //   pkt-gen                                  sender and receiver on pipe:pktgen{0 / }0 for 5 s
 //   pkt-gen -f tx -i pipe:a{0 -l 1514        send on one port
 //   pkt-gen -f rx -i pipe:a}0                receive on one port
 //   pkt-gen -f txrx -i vale0:a -i vale0:b    both, in one process
+//   pkt-gen -f pingpong -i pipe:p{0 -i pipe:p}0 -n 10000   round-trip times
 #include "pktgen.hpp"
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
-#include <csignal>
+#include <charconv>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <thread>
 
 namespace {
 
-std::atomic<bool> g_stop{false};
-void on_signal(int) { g_stop.store(true); }
+using pktgen::Role;
+std::atomic<bool>* g_stop = nullptr;
+void on_signal(int) {
+    if (g_stop) g_stop->store(true);
+}
 
 struct Totals {
     std::uint64_t packets = 0, bytes = 0, syncs = 0;
 };
 
-Totals sum(const std::vector<std::unique_ptr<pktgen::Worker>>& ws, bool sender) {
+Totals sum(const std::vector<std::unique_ptr<pktgen::Worker>>& ws, Role role) {
     Totals t;
     for (auto& w : ws)
-        if (w->sender == sender) {
+        if (w->role == role) {
             t.packets += w->stats.packets.load(std::memory_order_relaxed);
             t.bytes += w->stats.bytes.load(std::memory_order_relaxed);
             t.syncs += w->stats.syncs.load(std::memory_order_relaxed);
@@ -34,43 +39,112 @@ Totals sum(const std::vector<std::unique_ptr<pktgen::Worker>>& ws, bool sender) 
     return t;
 }
 
-void report(const char* dir, double t, double secs, const Totals& now, const Totals& before, bool json) {
-    const double pps = double(now.packets - before.packets) / secs;
-    const double bps = double(now.bytes - before.bytes) * 8 / secs;
-    const double batch = now.syncs > before.syncs ? double(now.packets - before.packets) / double(now.syncs - before.syncs) : 0;
-    if (json)
-        fmt::print("{{\"t\":{:.3f},\"dir\":\"{}\",\"pps\":{:.0f},\"bps\":{:.0f},\"packets\":{},\"avg_batch\":{:.1f}}}\n",
-                   t, dir, pps, bps, now.packets, batch);
-    else
-        fmt::print("{:8.3f} {} {:9.3f} Mpps {:8.3f} Gbit/s  {:6.1f} avg_batch\n", t, dir, pps / 1e6, bps / 1e9, batch);
+const char* role_name(Role r) {
+    switch (r) {
+    case Role::sender: return "tx";
+    case Role::receiver: return "rx";
+    case Role::ping: return "ping";
+    case Role::pong: return "pong";
+    }
+    return "?";
 }
 
-void summary(const char* dir, const Totals& t, double secs, bool json) {
+void report(Role role, double t, double secs, const Totals& now, const Totals& before, bool json) {
+    const double pps = double(now.packets - before.packets) / secs;
+    const double bps = double(now.bytes - before.bytes) * 8 / secs;
+    const double batch =
+        now.syncs > before.syncs ? double(now.packets - before.packets) / double(now.syncs - before.syncs) : 0;
+    if (json)
+        fmt::print("{{\"t\":{:.3f},\"dir\":\"{}\",\"pps\":{:.0f},\"bps\":{:.0f},\"packets\":{},\"avg_batch\":{:.1f}}}\n",
+                   t, role_name(role), pps, bps, now.packets, batch);
+    else
+        fmt::print("{:8.3f} {:4} {:9.3f} Mpps {:8.3f} Gbit/s  {:6.1f} avg_batch\n", t, role_name(role), pps / 1e6,
+                   bps / 1e9, batch);
+}
+
+void summary(Role role, const Totals& t, double secs, bool json) {
     if (json)
         fmt::print("{{\"summary\":\"{}\",\"packets\":{},\"bytes\":{},\"seconds\":{:.6f},\"pps\":{:.0f},\"bps\":{:.0f}}}\n",
-                   dir, t.packets, t.bytes, secs, double(t.packets) / secs, double(t.bytes) * 8 / secs);
+                   role_name(role), t.packets, t.bytes, secs, double(t.packets) / secs, double(t.bytes) * 8 / secs);
     else
         fmt::print("{} {} packets {} bytes in {:.3f} s: {:.3f} Mpps {:.3f} Gbit/s\n",
-                   std::string_view(dir) == "tx" ? "Sent" : "Received", t.packets, t.bytes, secs,
-                   double(t.packets) / secs / 1e6, double(t.bytes) * 8 / secs / 1e9);
+                   role == Role::sender ? "Sent" : role == Role::receiver ? "Received" : role == Role::ping ? "Pinged" : "Ponged",
+                   t.packets, t.bytes, secs, double(t.packets) / secs / 1e6, double(t.bytes) * 8 / secs / 1e9);
+}
+
+void seq_summary(const std::vector<std::unique_ptr<pktgen::Worker>>& ws, bool json) {
+    for (auto& w : ws) {
+        if (w->role != Role::receiver) continue;
+        const auto& s = w->seq;
+        if (json)
+            fmt::print("{{\"seq\":\"{}\",\"received\":{},\"missing\":{},\"duplicates\":{},\"reordered\":{}}}\n",
+                       w->port->name().full, s.received(), s.missing(), s.duplicates(), s.reordered());
+        else
+            fmt::print("Sequence on {}: {} received, {} missing, {} duplicates, {} reordered\n", w->port->name().full,
+                       s.received(), s.missing(), s.duplicates(), s.reordered());
+    }
+}
+
+void rtt_summary(const std::vector<std::unique_ptr<pktgen::Worker>>& ws, bool json) {
+    for (auto& w : ws) {
+        if (w->role != Role::ping) continue;
+        std::lock_guard lk(w->rtt_mu);
+        const auto& h = w->rtt;
+        auto us = [](double ns) { return ns / 1000.0; };
+        if (json) {
+            fmt::print("{{\"rtt\":\"{}\",\"replies\":{},\"lost\":{},\"min_ns\":{},\"avg_ns\":{:.0f},\"p50_ns\":{},"
+                       "\"p90_ns\":{},\"p99_ns\":{},\"p999_ns\":{},\"max_ns\":{}}}\n",
+                       w->port->name().full, h.count(), w->lost, h.min(), h.avg(), h.percentile(50), h.percentile(90),
+                       h.percentile(99), h.percentile(99.9), h.max());
+            continue;
+        }
+        fmt::print("RTT on {}: {} replies, {} lost; min {:.2f} avg {:.2f} p50 {:.2f} p90 {:.2f} p99 {:.2f} "
+                   "p99.9 {:.2f} max {:.2f} us\n",
+                   w->port->name().full, h.count(), w->lost, us(double(h.min())), us(h.avg()),
+                   us(double(h.percentile(50))), us(double(h.percentile(90))), us(double(h.percentile(99))),
+                   us(double(h.percentile(99.9))), us(double(h.max())));
+        auto c = h.log2_counts();
+        for (std::size_t i = 0; i < c.size(); i++)
+            if (c[i])
+                fmt::print("  [{:>9} ns, {:>9} ns) {:>10}\n", std::uint64_t(1) << i, std::uint64_t(2) << i, c[i]);
+    }
+}
+
+bool parse_size(const std::string& s, pktgen::Range& r) {
+    auto dash = s.find('-');
+    auto num = [](std::string_view v, std::uint32_t& out) {
+        auto res = std::from_chars(v.data(), v.data() + v.size(), out);
+        return res.ec == std::errc() && res.ptr == v.data() + v.size();
+    };
+    std::string_view sv = s;
+    if (!num(sv.substr(0, dash), r.lo)) return false;
+    r.hi = r.lo;
+    if (dash != std::string::npos && !num(sv.substr(dash + 1), r.hi)) return false;
+    return r.lo >= pktgen::min_frame && r.hi <= pktgen::max_frame && r.lo <= r.hi;
 }
 
 } // namespace
 
 int main(int argc, char** argv) {
     pktgen::Config cfg;
-    CLI::App app{"pkt-gen: send and receive packets on upio ports (pipes, VALE, NICs)"};
-    app.set_version_flag("--version", "upio pkt-gen 0.1");
-    std::string src_mac, dst_mac, src_ip, dst_ip;
-    app.add_option("-f,--mode", cfg.mode, "tx | rx | txrx (sender on the first -i, receiver on the second)")
-        ->check(CLI::IsMember({"tx", "rx", "txrx"}));
-    app.add_option("-i,--port", cfg.ports, "port name, e.g. pipe:x{0, vale0:a, e1000:0000:01:00.0 (txrx: give two)");
-    app.add_option("-n,--count", cfg.count, "packets to send or receive (0: no limit)");
-    app.add_option("-l,--size", cfg.size, "frame size in bytes without FCS")->check(CLI::Range(60, 9018));
+    CLI::App app{"pkt-gen: send, receive, check and time packets on upio ports (pipes, VALE, NICs, interfaces)"};
+    app.set_version_flag("--version", "upio pkt-gen 0.2");
+    std::string src_mac, dst_mac, src_ip, dst_ip, size = "60", replay;
+    bool rand_src = false, rand_dst = false, no_huge = false;
+    app.add_option("-f,--mode", cfg.mode, "tx rx txrx txseq rxseq txrxseq ping pong pingpong")
+        ->check(CLI::IsMember({"tx", "rx", "txrx", "txseq", "rxseq", "txrxseq", "ping", "pong", "pingpong"}));
+    app.add_option("-i,--port", cfg.ports, "port name (txrx, txrxseq, pingpong: two; the first sends/pings)");
+    app.add_option("-n,--count", cfg.count, "packets to send, receive or ping (0: no limit)");
+    app.add_option("-l,--size", size, "frame size without FCS, or a range LO-HI (walked in order, -z/-Z random)");
     app.add_option("-b,--batch", cfg.batch, "packets per sync")->check(CLI::Range(1, 65536));
-    app.add_option("-R,--rate", cfg.rate, "packets per second (0: line rate)")->check(CLI::NonNegativeNumber);
-    app.add_option("-a,--cpu", cfg.cpus, "pin workers to these CPUs, in order (sender first)");
+    app.add_option("-R,--rate", cfg.rate, "packets per second per sender (0: as fast as possible)")
+        ->check(CLI::NonNegativeNumber);
+    app.add_option("-p,--threads", cfg.threads, "threads per port, one ring pair each")->check(CLI::Range(1, 64));
+    app.add_option("-a,--cpu", cfg.cpus, "pin workers to these CPUs in order (with -c: the first CPU)");
+    app.add_option("-c,--cores", cfg.cores, "spread workers round-robin over this many CPUs from -a")
+        ->check(CLI::Range(1, 4096));
     app.add_option("-T,--interval", cfg.interval, "seconds between reports")->check(CLI::PositiveNumber);
+    app.add_option("-w,--wait-link", cfg.wait_link, "seconds to wait for link up")->check(CLI::NonNegativeNumber);
     app.add_option("--duration", cfg.duration, "stop after this many seconds (0: no limit)")
         ->check(CLI::NonNegativeNumber);
     app.add_option("--slots", cfg.slots, "slots per ring")->check(CLI::Range(64, 65536));
@@ -78,12 +152,19 @@ int main(int argc, char** argv) {
     app.add_flag("--json", cfg.json, "print JSON lines");
     app.add_option("-S,--src-mac", src_mac, "source MAC");
     app.add_option("-D,--dst-mac", dst_mac, "destination MAC");
-    app.add_option("-s,--src-ip", src_ip, "source IPv4 address");
-    app.add_option("-d,--dst-ip", dst_ip, "destination IPv4 address");
-    bool no_huge = false;
+    app.add_option("-s,--src-ip", src_ip, "source IPv4 address or range, optional :PORT or :LO-HI");
+    app.add_option("-d,--dst-ip", dst_ip, "destination IPv4 address or range, optional :PORT or :LO-HI");
+    app.add_flag("-z", rand_src, "random source address and port within the -s range");
+    app.add_flag("-Z", rand_dst, "random destination address and port within the -d range");
+    app.add_option("-P,--replay", replay, "send the frames of this pcap file, in a loop");
+    app.add_option("--pcap", cfg.pcap_out, "write received frames to this pcap file");
     app.add_flag("--no-hugepages", no_huge, "use normal pages even when hugepages are available");
     CLI11_PARSE(app, argc, argv);
 
+    auto bad = [](const std::string& msg) {
+        fmt::print(stderr, "pkt-gen: {}\n", msg);
+        return 2;
+    };
     if (cfg.ports.empty() && cfg.mode == "txrx") { // the embedded default: both ends of a pipe
         cfg.ports = {"pipe:pktgen{0", "pipe:pktgen}0"};
         if (cfg.duration == 0 && cfg.count == 0) cfg.duration = 5;
@@ -91,89 +172,167 @@ int main(int argc, char** argv) {
                    cfg.duration > 0 ? fmt::format(" --duration {}", cfg.duration) : "");
     }
     if (no_huge) cfg.hugepages = upio::HugepagePolicy::never;
-    auto bad = [](const std::string& msg) {
-        fmt::print(stderr, "pkt-gen: {}\n", msg);
-        return 2;
-    };
+    cfg.seq = cfg.mode.find("seq") != std::string::npos;
+    if (!parse_size(size, cfg.vary.size)) return bad("bad -l: " + size + " (60..9018, or LO-HI)");
+    cfg.frame.size = cfg.vary.size.hi == cfg.vary.size.lo ? cfg.vary.size.lo : cfg.vary.size.hi;
+    cfg.vary.size.random = rand_src || rand_dst;
     if (!src_mac.empty() && !pktgen::parse_mac(src_mac, cfg.frame.src_mac)) return bad("bad -S MAC: " + src_mac);
     if (!dst_mac.empty() && !pktgen::parse_mac(dst_mac, cfg.frame.dst_mac)) return bad("bad -D MAC: " + dst_mac);
-    if (!src_ip.empty() && !pktgen::parse_ipv4(src_ip, cfg.frame.src_ip)) return bad("bad -s address: " + src_ip);
-    if (!dst_ip.empty() && !pktgen::parse_ipv4(dst_ip, cfg.frame.dst_ip)) return bad("bad -d address: " + dst_ip);
-    cfg.frame.size = cfg.size;
-    const std::size_t want = cfg.mode == "txrx" ? 2 : 1;
+    cfg.vary.src_ip = {cfg.frame.src_ip, cfg.frame.src_ip, rand_src};
+    cfg.vary.dst_ip = {cfg.frame.dst_ip, cfg.frame.dst_ip, rand_dst};
+    cfg.vary.src_port = {cfg.frame.src_port, cfg.frame.src_port, rand_src};
+    cfg.vary.dst_port = {cfg.frame.dst_port, cfg.frame.dst_port, rand_dst};
+    if (!src_ip.empty() && !pktgen::parse_ip_range(src_ip, cfg.vary.src_ip, cfg.vary.src_port))
+        return bad("bad -s: " + src_ip + " (A.B.C.D[-A.B.C.D][:PORT[-PORT]])");
+    if (!dst_ip.empty() && !pktgen::parse_ip_range(dst_ip, cfg.vary.dst_ip, cfg.vary.dst_port))
+        return bad("bad -d: " + dst_ip + " (A.B.C.D[-A.B.C.D][:PORT[-PORT]])");
+    cfg.frame.src_ip = cfg.vary.src_ip.lo;
+    cfg.frame.dst_ip = cfg.vary.dst_ip.lo;
+    cfg.frame.src_port = std::uint16_t(cfg.vary.src_port.lo);
+    cfg.frame.dst_port = std::uint16_t(cfg.vary.dst_port.lo);
+    if (!replay.empty()) {
+        std::string err;
+        if (!pktgen::load_pcap(replay, cfg.replay, err)) return bad(err);
+    }
+
+    const bool two = cfg.mode == "txrx" || cfg.mode == "txrxseq" || cfg.mode == "pingpong";
+    const std::size_t want = two ? 2 : 1;
     if (cfg.ports.size() != want)
         return bad(fmt::format("-f {} needs {} -i port{} (got {})", cfg.mode, want, want > 1 ? "s" : "", cfg.ports.size()));
+    auto role_of = [&](std::size_t i) {
+        const std::string& m = cfg.mode;
+        if (m == "pingpong") return i == 0 ? Role::ping : Role::pong;
+        if (m == "ping") return Role::ping;
+        if (m == "pong") return Role::pong;
+        if (m == "rx" || m == "rxseq") return Role::receiver;
+        if (m == "tx" || m == "txseq") return Role::sender;
+        return i == 0 ? Role::sender : Role::receiver;
+    };
 
     upio::PortOptions opts;
     opts.tx_slots = opts.rx_slots = cfg.slots;
+    opts.rings = cfg.threads;
     opts.memory.hugepages = cfg.hugepages;
+    const std::size_t max_frame = cfg.replay.empty() ? cfg.frame.size : 0;
     std::vector<std::unique_ptr<pktgen::Worker>> workers;
     for (std::size_t i = 0; i < cfg.ports.size(); i++) {
-        auto w = std::make_unique<pktgen::Worker>();
-        w->sender = cfg.mode == "tx" || (cfg.mode == "txrx" && i == 0);
-        w->cpu = i < cfg.cpus.size() ? cfg.cpus[i] : -1;
-        auto p = upio::Port::open(cfg.ports[i], opts);
-        if (!p) return bad(p.error().message);
-        w->port = std::move(p.value());
-        if (cfg.frame.size > w->port->memory().buf_size())
-            return bad(fmt::format("-l {} is larger than the port's {}-byte buffers", cfg.size,
-                                   w->port->memory().buf_size()));
-        workers.push_back(std::move(w));
+        for (std::uint32_t t = 0; t < cfg.threads; t++) {
+            auto w = std::make_unique<pktgen::Worker>();
+            w->role = role_of(i);
+            std::size_t idx = workers.size();
+            if (cfg.cores > 0)
+                w->cpu = (cfg.cpus.empty() ? 0 : cfg.cpus[0]) + int(idx % std::size_t(cfg.cores));
+            else if (idx < cfg.cpus.size())
+                w->cpu = cfg.cpus[idx];
+            std::string name = cfg.ports[i];
+            if (cfg.threads > 1) {
+                if (name.starts_with("pipe:"))
+                    return bad(fmt::format("-p {}: a pipe end has one ring pair; use VALE or NIC ports", cfg.threads));
+                name += "-" + std::to_string(t);
+            }
+            auto p = upio::Port::open(name, opts);
+            if (!p) return bad(p.error().message);
+            w->port = std::move(p.value());
+            if (max_frame > w->port->memory().buf_size())
+                return bad(fmt::format("-l {} is larger than {}'s {}-byte buffers", max_frame, name,
+                                       w->port->memory().buf_size()));
+            if (w->role == Role::receiver && !cfg.pcap_out.empty()) {
+                std::string err;
+                std::string path = cfg.threads > 1 ? cfg.pcap_out + "." + std::to_string(t) : cfg.pcap_out;
+                w->pcap = pktgen::open_pcap_writer(path, err);
+                if (!w->pcap) return bad(err);
+            }
+            workers.push_back(std::move(w));
+        }
     }
 
+    if (cfg.wait_link > 0) { // -w: NIC ports may take seconds to get a link
+        auto until = std::chrono::steady_clock::now() + std::chrono::duration<double>(cfg.wait_link);
+        for (auto& w : workers)
+            while (!w->port->adapter().link_up() && std::chrono::steady_clock::now() < until)
+                std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        for (auto& w : workers)
+            if (!w->port->adapter().link_up())
+                return bad(fmt::format("{}: link still down after {} s", w->port->name().full, cfg.wait_link));
+    }
+
+    pktgen::Shared sh;
+    g_stop = &sh.stop;
     std::signal(SIGINT, on_signal);
     std::signal(SIGTERM, on_signal);
-    std::atomic<bool> senders_done{false}; // only in-process senders can finish
     std::vector<std::thread> threads;
     for (auto& w : workers) {
         threads.emplace_back([&, wp = w.get()] {
             if (!pktgen::pin_to_cpu(wp->cpu)) wp->error = fmt::format("cannot pin to CPU {}", wp->cpu);
-            if (wp->sender)
-                pktgen::run_sender(*wp, cfg, g_stop);
-            else
-                pktgen::run_receiver(*wp, cfg, g_stop, senders_done);
+            switch (wp->role) {
+            case Role::sender: pktgen::run_sender(*wp, cfg, sh); break;
+            case Role::receiver: pktgen::run_receiver(*wp, cfg, sh); break;
+            case Role::ping: pktgen::run_ping(*wp, cfg, sh); break;
+            case Role::pong: pktgen::run_pong(*wp, cfg, sh); break;
+            }
         });
     }
 
     using clock = std::chrono::steady_clock;
     const auto start = clock::now();
     auto last = start;
-    Totals prev_tx, prev_rx;
-    auto all_done = [&] {
+    const Role roles[] = {Role::sender, Role::receiver, Role::ping, Role::pong};
+    Totals prev[4];
+    auto present = [&](Role r) {
         for (auto& w : workers)
-            if (!w->done.load()) return false;
-        return true;
+            if (w->role == r) return true;
+        return false;
     };
-    auto tick = std::chrono::duration<double>(cfg.interval);
+    auto finished = [&](bool (*pick)(Role)) {
+        bool any = false;
+        for (auto& w : workers)
+            if (pick(w->role)) {
+                any = true;
+                if (!w->done.load()) return false;
+            }
+        return any;
+    };
+    // the run ends when every active worker is done; pong and receivers
+    // follow their in-process peers
+    auto leaders_done = [&] {
+        bool has_leader = present(Role::sender) || present(Role::ping);
+        if (!has_leader) return finished([](Role) { return true; });
+        return finished([](Role r) { return r == Role::sender || r == Role::ping; });
+    };
+    auto all_done = [&] { return finished([](Role) { return true; }); };
     while (!all_done()) {
-        auto next = last + std::chrono::duration_cast<clock::duration>(tick);
+        auto next = last + std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(cfg.interval));
         while (clock::now() < next && !all_done()) std::this_thread::sleep_for(std::chrono::milliseconds(10));
         auto now = clock::now();
         double secs = std::chrono::duration<double>(now - last).count();
         double t = std::chrono::duration<double>(now - start).count();
-        if (secs > 0.001) {
-            Totals tx = sum(workers, true), rx = sum(workers, false);
-            if (cfg.mode != "rx") report("tx", t, secs, tx, prev_tx, cfg.json);
-            if (cfg.mode != "tx") report("rx", t, secs, rx, prev_rx, cfg.json);
-            prev_tx = tx;
-            prev_rx = rx;
-        }
+        if (secs > 0.001)
+            for (int r = 0; r < 4; r++)
+                if (present(roles[r])) {
+                    Totals cur = sum(workers, roles[r]);
+                    report(roles[r], t, secs, cur, prev[r], cfg.json);
+                    prev[r] = cur;
+                }
         last = now;
-        if (cfg.duration > 0 && t >= cfg.duration) g_stop.store(true);
-        bool s_done = cfg.mode == "txrx";
-        for (auto& w : workers)
-            if (w->sender && !w->done.load()) s_done = false;
-        senders_done.store(s_done);
+        if (cfg.duration > 0 && t >= cfg.duration) sh.stop.store(true);
+        if (two && leaders_done()) {
+            sh.senders_done.store(true);
+            if (cfg.mode == "pingpong") sh.stop.store(true); // pong has nothing left to answer
+        }
     }
     for (auto& t : threads) t.join();
     double secs = std::chrono::duration<double>(clock::now() - start).count();
     int rc = 0;
-    for (auto& w : workers)
+    for (auto& w : workers) {
+        pktgen::close_pcap_writer(w->pcap);
         if (!w->error.empty()) {
             fmt::print(stderr, "pkt-gen: {}: {}\n", w->port->name().full, w->error);
             rc = 1;
         }
-    if (cfg.mode != "rx") summary("tx", sum(workers, true), secs, cfg.json);
-    if (cfg.mode != "tx") summary("rx", sum(workers, false), secs, cfg.json);
+    }
+    for (Role r : roles)
+        if (present(r)) summary(r, sum(workers, r), secs, cfg.json);
+    if (cfg.seq) seq_summary(workers, cfg.json);
+    rtt_summary(workers, cfg.json);
     return rc;
 }

@@ -1,32 +1,43 @@
-// pkt-gen: the traffic generator and sink, in the spirit of netmap's.
+// pkt-gen: the traffic generator, sink and latency meter, in the spirit of netmap's.
 #pragma once
 
 #include "frame.hpp"
+#include "stats.hpp"
 
 #include <upio/port.hpp>
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
 namespace pktgen {
 
+enum class Role { sender, receiver, ping, pong };
+
 struct Config {
-    std::string mode = "txrx";      // tx, rx, txrx (sender and receiver in one process)
-    std::vector<std::string> ports; // tx/rx: one; txrx: sender then receiver
-    std::uint64_t count = 0;        // packets to send/receive, 0: no limit
-    std::size_t size = 60;          // frame length without FCS
+    std::string mode = "txrx";      // tx rx txrx txseq rxseq txrxseq ping pong pingpong
+    std::vector<std::string> ports; // one, or two for txrx/txrxseq/pingpong (sender/ping first)
+    std::uint64_t count = 0;        // packets to send/receive/ping, 0: no limit
     std::uint32_t batch = 512;      // packets per sync
-    double rate = 0;                // packets per second, 0: as fast as possible
-    std::vector<int> cpus;          // pin the workers (in order) to these CPUs
+    double rate = 0;                // packets per second per sender, 0: as fast as possible
+    std::uint32_t threads = 1;      // -p: threads per port, one ring pair each
+    std::vector<int> cpus;          // -a: CPUs for the workers, in order
+    int cores = 0;                  // -c: spread workers over this many CPUs from the first -a
     double interval = 1.0;          // seconds between report lines
     double duration = 0;            // seconds, 0: until count or Ctrl-C
+    double wait_link = 0;           // -w: seconds to wait for link up
     bool busy = false;              // busy-wait instead of blocking
     bool json = false;              // JSON lines instead of text
+    bool seq = false;               // sequence numbers (txseq/rxseq/txrxseq)
     std::uint32_t slots = 1024;     // slots per ring
     upio::HugepagePolicy hugepages = upio::HugepagePolicy::prefer;
     FrameSpec frame;
+    Variation vary;                 // -l ranges, -s/-d ranges, -z/-Z
+    std::vector<std::vector<std::uint8_t>> replay; // -P: frames from a pcap file
+    std::string pcap_out;           // --pcap: write received frames here
 };
 
 // Counters a worker publishes (single writer, read by the reporter).
@@ -42,20 +53,40 @@ struct alignas(64) Counters {
     }
 };
 
+struct PcapWriter; // pcap.cpp
+
 struct Worker {
-    bool sender = true;
+    Role role = Role::sender;
     std::unique_ptr<upio::Port> port;
+    upio::Port* peer_tx = nullptr; // pong: where replies go (its own port)
     int cpu = -1;
     Counters stats;
     std::atomic<bool> done{false};
-    std::string error; // set when the worker stopped on an error
+    std::string error;           // set when the worker stopped on an error
+    SeqChecker seq;              // receivers with cfg.seq
+    Histogram rtt;               // ping
+    std::uint64_t lost = 0;      // ping: replies that never came
+    std::mutex rtt_mu;           // guards rtt for the reporter's snapshots
+    PcapWriter* pcap = nullptr;  // receivers with --pcap
 };
 
-// The loops. They return when `stop` is set, the count is reached or a sync fails.
-void run_sender(Worker& w, const Config& cfg, const std::atomic<bool>& stop);
-void run_receiver(Worker& w, const Config& cfg, const std::atomic<bool>& stop, const std::atomic<bool>& senders_done);
+struct Shared {
+    std::atomic<bool> stop{false};
+    std::atomic<bool> senders_done{false}; // in-process senders finished
+};
+
+void run_sender(Worker& w, const Config& cfg, Shared& sh);
+void run_receiver(Worker& w, const Config& cfg, Shared& sh);
+void run_ping(Worker& w, const Config& cfg, Shared& sh);
+void run_pong(Worker& w, const Config& cfg, Shared& sh);
 
 // Pins the calling thread; false if the CPU does not exist.
 bool pin_to_cpu(int cpu);
+
+// pcap files (libpcap): replay and capture.
+bool load_pcap(const std::string& path, std::vector<std::vector<std::uint8_t>>& frames, std::string& err);
+PcapWriter* open_pcap_writer(const std::string& path, std::string& err);
+void pcap_write(PcapWriter* w, const std::uint8_t* data, std::uint32_t len) noexcept;
+void close_pcap_writer(PcapWriter* w);
 
 } // namespace pktgen

@@ -1,0 +1,65 @@
+// pkt-gen's pcap support through libpcap: replay (-P) and capture (--pcap).
+#include "pktgen.hpp"
+
+#include <pcap/pcap.h>
+#include <sys/time.h>
+
+namespace pktgen {
+
+struct PcapWriter {
+    pcap_t* dead = nullptr;
+    pcap_dumper_t* dumper = nullptr;
+};
+
+bool load_pcap(const std::string& path, std::vector<std::vector<std::uint8_t>>& frames, std::string& err) {
+    char ebuf[PCAP_ERRBUF_SIZE] = {};
+    pcap_t* p = pcap_open_offline(path.c_str(), ebuf);
+    if (!p) {
+        err = "cannot read pcap file " + path + ": " + ebuf;
+        return false;
+    }
+    if (pcap_datalink(p) != DLT_EN10MB) {
+        pcap_close(p);
+        err = path + ": not an Ethernet capture";
+        return false;
+    }
+    pcap_pkthdr* h;
+    const u_char* data;
+    while (pcap_next_ex(p, &h, &data) == 1)
+        if (h->caplen >= 14 && h->caplen <= 65535) frames.emplace_back(data, data + h->caplen);
+    pcap_close(p);
+    if (frames.empty()) {
+        err = path + ": no Ethernet frames in the file";
+        return false;
+    }
+    return true;
+}
+
+PcapWriter* open_pcap_writer(const std::string& path, std::string& err) {
+    auto* w = new PcapWriter;
+    w->dead = pcap_open_dead(DLT_EN10MB, 65535);
+    w->dumper = w->dead ? pcap_dump_open(w->dead, path.c_str()) : nullptr;
+    if (!w->dumper) {
+        err = "cannot write pcap file " + path + (w->dead ? std::string(": ") + pcap_geterr(w->dead) : "");
+        if (w->dead) pcap_close(w->dead);
+        delete w;
+        return nullptr;
+    }
+    return w;
+}
+
+void pcap_write(PcapWriter* w, const std::uint8_t* data, std::uint32_t len) noexcept {
+    pcap_pkthdr h{};
+    gettimeofday(&h.ts, nullptr);
+    h.caplen = h.len = len;
+    pcap_dump(reinterpret_cast<u_char*>(w->dumper), &h, data);
+}
+
+void close_pcap_writer(PcapWriter* w) {
+    if (!w) return;
+    pcap_dump_close(w->dumper);
+    pcap_close(w->dead);
+    delete w;
+}
+
+} // namespace pktgen
