@@ -20,6 +20,7 @@ struct Outcome {
     int status = -1;
     std::string out;
     long max_rss_kb = 0;
+    double cpu_seconds = 0; // user + system
 };
 
 // Runs pkt-gen with `args`; stdout and stderr together.
@@ -45,6 +46,7 @@ Outcome pktgen(std::vector<std::string> args) {
     rusage ru{};
     wait4(pid, &r.status, 0, &ru);
     r.max_rss_kb = ru.ru_maxrss;
+    r.cpu_seconds = double(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) + double(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
     return r;
 }
 
@@ -81,7 +83,7 @@ TEST(PktGen, BadArgumentsGiveClearErrors) {
     EXPECT_TRUE(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 2) << r.out;
     EXPECT_NE(r.out.find("'{N'"), std::string::npos) << r.out;
     r = pktgen({"-f", "txrx", "-i", "pipe:y{0"});
-    EXPECT_NE(r.out.find("needs 2 -i ports"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("needs at least 2 -i ports"), std::string::npos) << r.out;
     r = pktgen({"-l", "20"});
     EXPECT_NE(WEXITSTATUS(r.status), 0);
     r = pktgen({"-f", "tx", "-i", "ixgbe:0000:99:00.0", "-n", "1"});
@@ -160,6 +162,29 @@ TEST(PktGen, CaptureToPcapAndReplayIt) {
     EXPECT_NE(replay.out.find(R"({"summary":"rx","packets":1000)"), std::string::npos) << replay.out;
     Outcome missing = pktgen({"-f", "tx", "-i", "pipe:rep{1", "-P", "/nonexistent.pcap"});
     EXPECT_NE(missing.out.find("cannot read pcap file"), std::string::npos) << missing.out;
+}
+
+TEST(PktGen, SeveralSendersIntoOneValeReceiverAddUp) {
+    Outcome r = pktgen({"-f", "txrxseq", "-i", "vale6:a", "-i", "vale6:b", "-i", "vale6:c", "-n", "30000", "-R",
+                        "1000000", "--json", "--no-hugepages"});
+    ASSERT_TRUE(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0) << r.out;
+    std::smatch m;
+    ASSERT_TRUE(std::regex_search(r.out, m, std::regex(R"(\{"summary":"rx","packets":(\d+))"))) << r.out;
+    const auto received = std::stoull(m[1]);
+    ASSERT_TRUE(std::regex_search(r.out, m, std::regex(R"(\{"vale_port":"vale6:c".*"rx_packets":(\d+).*"drop_no_space":(\d+))")))
+        << r.out;
+    EXPECT_EQ(std::stoull(m[1]), received);
+    EXPECT_EQ(received + std::stoull(m[2]), 60000u) << "every frame of both senders is received or counted as dropped";
+    EXPECT_NE(r.out.find(R"("stream":1)"), std::string::npos) << "one sequence stream per sender: " << r.out;
+}
+
+TEST(PktGen, ABlockedIdleReceiverUsesNoCpu) {
+    // two seconds waiting on an idle pipe: sleeping, not spinning
+    Outcome r = pktgen({"-f", "rx", "-i", "pipe:idle}0", "--duration", "2", "--no-hugepages"});
+    ASSERT_TRUE(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0) << r.out;
+    EXPECT_LT(r.cpu_seconds, 0.2) << "an idle blocked receiver burned " << r.cpu_seconds << " s of CPU in 2 s";
+    Outcome busy = pktgen({"-f", "rx", "-i", "pipe:idle}0", "--duration", "1", "--busy", "--no-hugepages"});
+    EXPECT_GT(busy.cpu_seconds, 0.3) << "the --busy receiver should spin (this checks the measurement)";
 }
 
 TEST(PktGen, ThreadsOneRingEach) {

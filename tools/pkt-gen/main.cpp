@@ -7,9 +7,12 @@
 //   pkt-gen -f pingpong -i pipe:p{0 -i pipe:p}0 -n 10000   round-trip times
 #include "pktgen.hpp"
 
+#include <upio/vale.hpp>
+
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <charconv>
 #include <chrono>
 #include <csignal>
@@ -75,13 +78,40 @@ void summary(Role role, const Totals& t, double secs, bool json) {
 void seq_summary(const std::vector<std::unique_ptr<pktgen::Worker>>& ws, bool json) {
     for (auto& w : ws) {
         if (w->role != Role::receiver) continue;
-        const auto& s = w->seq;
-        if (json)
-            fmt::print("{{\"seq\":\"{}\",\"received\":{},\"missing\":{},\"duplicates\":{},\"reordered\":{}}}\n",
-                       w->port->name().full, s.received(), s.missing(), s.duplicates(), s.reordered());
-        else
-            fmt::print("Sequence on {}: {} received, {} missing, {} duplicates, {} reordered\n", w->port->name().full,
-                       s.received(), s.missing(), s.duplicates(), s.reordered());
+        for (std::size_t id = 0; id < w->seq.size(); id++) {
+            const auto& s = w->seq[id];
+            if (w->seq.size() > 1 && s.received() == 0 && s.missing() == 0) continue;
+            if (json)
+                fmt::print("{{\"seq\":\"{}\",\"stream\":{},\"received\":{},\"missing\":{},\"duplicates\":{},"
+                           "\"reordered\":{}}}\n",
+                           w->port->name().full, id, s.received(), s.missing(), s.duplicates(), s.reordered());
+            else
+                fmt::print("Sequence on {} (stream {}): {} received, {} missing, {} duplicates, {} reordered\n",
+                           w->port->name().full, id, s.received(), s.missing(), s.duplicates(), s.reordered());
+        }
+    }
+}
+
+// Counters of every VALE port this run used, from the switch itself.
+void vale_summary(const std::vector<std::unique_ptr<pktgen::Worker>>& ws, bool json) {
+    std::vector<std::string> done;
+    for (auto& w : ws) {
+        const upio::PortName& n = w->port->name();
+        if (n.type != "vale" || std::find(done.begin(), done.end(), n.group) != done.end()) continue;
+        done.push_back(n.group);
+        auto info = upio::vale::describe(n.group);
+        if (!info) continue;
+        for (const auto& p : info->ports) {
+            if (json) {
+                fmt::print("{{\"vale_port\":\"{}\"", p.name);
+                for (const auto& f : upio::vale::stat_fields) fmt::print(",\"{}\":{}", f.name, p.stats.*f.field);
+                fmt::print("}}\n");
+            } else {
+                fmt::print("{}:", p.name);
+                for (const auto& f : upio::vale::stat_fields) fmt::print(" {} {}", f.name, p.stats.*f.field);
+                fmt::print("\n");
+            }
+        }
     }
 }
 
@@ -196,9 +226,11 @@ int main(int argc, char** argv) {
     }
 
     const bool two = cfg.mode == "txrx" || cfg.mode == "txrxseq" || cfg.mode == "pingpong";
+    const bool many = two && cfg.mode != "pingpong"; // several senders into one receiver
     const std::size_t want = two ? 2 : 1;
-    if (cfg.ports.size() != want)
-        return bad(fmt::format("-f {} needs {} -i port{} (got {})", cfg.mode, want, want > 1 ? "s" : "", cfg.ports.size()));
+    if (many ? cfg.ports.size() < want : cfg.ports.size() != want)
+        return bad(fmt::format("-f {} needs {}{} -i port{} (got {})", cfg.mode, many ? "at least " : "", want,
+                               want > 1 ? "s" : "", cfg.ports.size()));
     auto role_of = [&](std::size_t i) {
         const std::string& m = cfg.mode;
         if (m == "pingpong") return i == 0 ? Role::ping : Role::pong;
@@ -206,8 +238,12 @@ int main(int argc, char** argv) {
         if (m == "pong") return Role::pong;
         if (m == "rx" || m == "rxseq") return Role::receiver;
         if (m == "tx" || m == "txseq") return Role::sender;
-        return i == 0 ? Role::sender : Role::receiver;
+        return i + 1 < cfg.ports.size() ? Role::sender : Role::receiver;
     };
+    std::uint32_t senders = 0;
+    for (std::size_t i = 0; i < cfg.ports.size(); i++)
+        if (role_of(i) == Role::sender) senders += cfg.threads;
+    cfg.streams = std::max<std::uint32_t>(senders, 1);
 
     upio::PortOptions opts;
     opts.tx_slots = opts.rx_slots = cfg.slots;
@@ -220,6 +256,8 @@ int main(int argc, char** argv) {
             auto w = std::make_unique<pktgen::Worker>();
             w->role = role_of(i);
             std::size_t idx = workers.size();
+            w->stream = std::uint32_t(idx); // senders come first
+            if (w->role == Role::receiver && cfg.seq) w->seq.resize(two ? cfg.streams : 64); // rxseq: any sender
             if (cfg.cores > 0)
                 w->cpu = (cfg.cpus.empty() ? 0 : cfg.cpus[0]) + int(idx % std::size_t(cfg.cores));
             else if (idx < cfg.cpus.size())
@@ -333,6 +371,7 @@ int main(int argc, char** argv) {
     for (Role r : roles)
         if (present(r)) summary(r, sum(workers, r), secs, cfg.json);
     if (cfg.seq) seq_summary(workers, cfg.json);
+    vale_summary(workers, cfg.json);
     rtt_summary(workers, cfg.json);
     return rc;
 }

@@ -19,7 +19,8 @@ enum class Role { sender, receiver, ping, pong };
 
 struct Config {
     std::string mode = "txrx";      // tx rx txrx txseq rxseq txrxseq ping pong pingpong
-    std::vector<std::string> ports; // one, or two for txrx/txrxseq/pingpong (sender/ping first)
+    std::vector<std::string> ports; // txrx/txrxseq: senders..., receiver; pingpong: ping, pong
+    std::uint32_t streams = 1;      // sending threads in this process (sequence streams)
     std::uint64_t count = 0;        // packets to send/receive/ping, 0: no limit
     std::uint32_t batch = 512;      // packets per sync
     double rate = 0;                // packets per second per sender, 0: as fast as possible
@@ -63,7 +64,8 @@ struct Worker {
     Counters stats;
     std::atomic<bool> done{false};
     std::string error;           // set when the worker stopped on an error
-    SeqChecker seq;              // receivers with cfg.seq
+    std::uint32_t stream = 0;    // senders: stream id in the sequence number's top 16 bits
+    std::vector<SeqChecker> seq; // receivers with cfg.seq: one checker per sending stream
     Histogram rtt;               // ping
     std::uint64_t lost = 0;      // ping: replies that never came
     std::mutex rtt_mu;           // guards rtt for the reporter's snapshots

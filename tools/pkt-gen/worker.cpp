@@ -55,7 +55,7 @@ int wait_or_sync(upio::Port& p, upio::Direction d, const Config& cfg) {
 
 // Frame number n of a sender that varies addresses/sizes, sequences or replays.
 std::uint16_t make_frame(std::uint8_t* buf, const Config& cfg, std::uint64_t n, std::uint64_t& rng,
-                         std::uint32_t bufsz) {
+                         std::uint32_t bufsz, std::uint32_t stream) {
     if (!cfg.replay.empty()) {
         const auto& f = cfg.replay[n % cfg.replay.size()];
         auto len = std::uint16_t(std::min<std::size_t>(f.size(), bufsz));
@@ -72,7 +72,8 @@ std::uint16_t make_frame(std::uint8_t* buf, const Config& cfg, std::uint64_t n, 
         if (v.dst_port.lo != v.dst_port.hi) s.dst_port = std::uint16_t(v.dst_port.pick(n, rng));
         if (v.size.lo != v.size.hi) size = v.size.pick(n, rng);
     }
-    return write_frame(buf, s, std::min<std::size_t>(size, bufsz), cfg.seq ? &n : nullptr, nullptr);
+    const std::uint64_t seq = std::uint64_t(stream) << 48 | n;
+    return write_frame(buf, s, std::min<std::size_t>(size, bufsz), cfg.seq ? &seq : nullptr, nullptr);
 }
 
 } // namespace
@@ -124,7 +125,7 @@ void run_sender(Worker& w, const Config& cfg, Shared& sh) {
                 if (s.flags & NS_BUF_CHANGED) std::memcpy(buf, frame.data(), len);
                 s.len = len;
             } else {
-                s.len = make_frame(buf, cfg, sent + k, rng, bufsz);
+                s.len = make_frame(buf, cfg, sent + k, rng, bufsz, w.stream);
             }
             s.flags = 0;
             bytes += s.len;
@@ -150,8 +151,10 @@ void run_receiver(Worker& w, const Config& cfg, Shared& sh) {
     upio::Port& port = *w.port;
     netmap_ring* ring = port.rx_ring(port.first_ring(upio::Direction::rx));
     std::uint64_t got = 0;
+    // in-process: -n counts per sender; a receiver expects all of them
+    const std::uint64_t want = cfg.count * (cfg.mode.starts_with("txrx") ? cfg.streams : 1);
     auto idle_since = clock::now();
-    while (!sh.stop.load(std::memory_order_relaxed) && (cfg.count == 0 || got < cfg.count)) {
+    while (!sh.stop.load(std::memory_order_relaxed) && (want == 0 || got < want)) {
         if (wait_or_sync(port, upio::Direction::rx, cfg) < 0) {
             w.error = port.last_error();
             break;
@@ -170,7 +173,11 @@ void run_receiver(Worker& w, const Config& cfg, Shared& sh) {
             bytes += s.len;
             if (cfg.seq || w.pcap) [[unlikely]] {
                 auto* buf = reinterpret_cast<const std::uint8_t*>(NETMAP_BUF(ring, s.buf_idx));
-                if (cfg.seq && s.len >= stamp_offset) w.seq.add(frame_seq(buf));
+                if (cfg.seq && s.len >= stamp_offset) {
+                    const std::uint64_t v = frame_seq(buf);
+                    const std::size_t stream = std::size_t(v >> 48);
+                    if (stream < w.seq.size()) w.seq[stream].add(v & ((std::uint64_t(1) << 48) - 1));
+                }
                 if (w.pcap) pcap_write(w.pcap, buf, s.len);
             }
             cur = nm_ring_next(ring, cur);
