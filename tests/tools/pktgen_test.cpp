@@ -182,9 +182,9 @@ TEST(PktGen, ABlockedIdleReceiverUsesNoCpu) {
     // two seconds waiting on an idle pipe: sleeping, not spinning
     Outcome r = pktgen({"-f", "rx", "-i", "pipe:idle}0", "--duration", "2", "--no-hugepages"});
     ASSERT_TRUE(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0) << r.out;
-    EXPECT_LT(r.cpu_seconds, 0.2) << "an idle blocked receiver burned " << r.cpu_seconds << " s of CPU in 2 s";
+    EXPECT_LT(r.cpu_seconds, 0.05) << "an idle blocked receiver burned " << r.cpu_seconds << " s of CPU in 2 s";
     Outcome busy = pktgen({"-f", "rx", "-i", "pipe:idle}0", "--duration", "1", "--busy", "--no-hugepages"});
-    EXPECT_GT(busy.cpu_seconds, 0.3) << "the --busy receiver should spin (this checks the measurement)";
+    EXPECT_GT(busy.cpu_seconds, 4 * r.cpu_seconds) << "the --busy receiver should spin (this checks the measurement)";
 }
 
 TEST(PktGen, ThreadsOneRingEach) {
