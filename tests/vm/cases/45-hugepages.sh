@@ -1,0 +1,7 @@
+# hugepages reserves pages and mounts hugetlbfs; a region on them DMA-maps.
+# host: none
+upio-setup hugepages 8
+grep -q ' /dev/hugepages hugetlbfs' /proc/mounts
+[ "$(cat /sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages)" -ge 8 ]
+upio-vfio-probe check "$NIC" --mac "$MAC" --hugepages | tee /tmp/huge.out
+grep -q 'hugepages=1' /tmp/huge.out
