@@ -86,7 +86,7 @@ TEST(Pci, LibpciFatalErrorIsAnErrorNotAnExit) {
     // libpci cannot go on without "resource": its error callback must not end
     // the process. (What libpci held then is leaked, by design: see pci.cpp.)
     std::filesystem::remove(fake.sys() + "/devices/pci0000:00/0000:00:03.0/resource");
-    LsanOff off;
+    [[maybe_unused]] LsanOff off;
     auto devs = pci_enumerate(PciOptions{fake.sys()});
     ASSERT_FALSE(devs);
     EXPECT_THAT(devs.error().message, HasSubstr("libpci could not read"));
