@@ -15,3 +15,7 @@ add_library(upio_deps INTERFACE)
 target_include_directories(upio_deps INTERFACE ${NUMA_INCLUDE_DIR} ${HUGETLBFS_INCLUDE_DIR})
 target_link_libraries(upio_deps INTERFACE ${HUGETLBFS_LIBRARY} ${NUMA_LIBRARY} PkgConfig::LIBPCI
                       fmt::fmt Threads::Threads)
+
+# Kernel interface ports (src/netif): AF_XDP sockets through libxdp.
+pkg_check_modules(LIBXDP REQUIRED IMPORTED_TARGET libxdp libbpf)
+target_link_libraries(upio_deps INTERFACE PkgConfig::LIBXDP)

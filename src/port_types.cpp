@@ -2,6 +2,7 @@
 // so core never includes a driver, VALE or pipes.
 #include <upio/port.hpp>
 
+#include "netif/netif.hpp"
 #include "pipes/pipe.hpp"
 #include "vale/vale_port.hpp"
 
@@ -19,8 +20,6 @@ Result<std::shared_ptr<Adapter>> not_yet(const PortName& pn, const PortOptions&)
 
 constexpr char ixgbe_what[] = "ixgbe";
 constexpr char e1000_what[] = "e1000";
-constexpr char netif_what[] = "kernel-interface (netif)";
-constexpr char tap_what[] = "TAP";
 
 struct Entry {
     std::string_view type;
@@ -32,8 +31,8 @@ constexpr Entry table[] = {
     {"vale", &vale::open_adapter},
     {"ixgbe", &not_yet<ixgbe_what>},
     {"e1000", &not_yet<e1000_what>},
-    {"netif", &not_yet<netif_what>},
-    {"tap", &not_yet<tap_what>},
+    {"netif", &netif::open_netif},
+    {"tap", &netif::open_tap},
 };
 
 } // namespace

@@ -5,10 +5,12 @@
 //   vale     := "vale" X ":" Y                     port Y of switch valeX
 //   ixgbe    := "ixgbe:" DDDD ":" BB ":" DD "." F  a PCI function
 //   e1000    := "e1000:" DDDD ":" BB ":" DD "." F
+//   netif    := "netif:" IFNAME ["@xdp" | "@packet"]  a Linux interface (AF_XDP, else AF_PACKET)
+//   tap      := "tap:" IFNAME                      a tap device, created on open
 //   ring-sel := "-" N                              one ring pair N only
 //   dir-sel  := "/T" | "/R"                        tx rings only, rx rings only
 //
-// Examples: pipe:x{0  pipe:x}0  vale0:a  vale1:eth-left/T  ixgbe:0000:01:00.0-3
+// Examples: pipe:x{0  pipe:x}0  vale0:a  vale1:eth-left/T  ixgbe:0000:01:00.0-3  netif:eth0-1@packet
 #pragma once
 
 #include <upio/error.hpp>
@@ -34,7 +36,7 @@ struct PortName {
     std::string full;  // the name as given
     std::string type;  // "pipe", "vale", "ixgbe", "e1000", ...
     std::string group; // pipe NAME, vale switch ("vale0"), or the PCI address text
-    std::string port;  // vale port name
+    std::string port;  // vale port name; netif: the back end asked for ("xdp", "packet", "")
     PciAddress pci;    // ixgbe / e1000
     bool pipe_master = false;
     std::uint32_t pipe_id = 0;

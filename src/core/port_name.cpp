@@ -71,6 +71,18 @@ Result<PortName> PortName::parse(std::string_view name) {
     std::string_view type = name.substr(0, colon);
     std::string_view body = name.substr(colon + 1);
 
+    // A kernel interface may end with "@xdp" or "@packet" (its back end); it
+    // comes after every other suffix, as netmap's "@options".
+    std::string_view mode;
+    if (type == "netif") {
+        if (auto at = body.rfind('@'); at != std::string_view::npos) {
+            mode = body.substr(at + 1);
+            if (mode != "xdp" && mode != "packet")
+                return bad(name, fmt::format("back end '@{}' must be @xdp (AF_XDP) or @packet (AF_PACKET)", mode));
+            body = body.substr(0, at);
+        }
+    }
+
     // Suffixes first: "/T" or "/R", then "-N".
     if (auto slash = body.rfind('/'); slash != std::string_view::npos) {
         std::string_view d = body.substr(slash + 1);
@@ -134,6 +146,7 @@ Result<PortName> PortName::parse(std::string_view name) {
             return bad(name, fmt::format("interface name '{}' must be 1..15 characters without '/'", body));
         p.type = std::string(type);
         p.group = std::string(body);
+        p.port = std::string(mode); // netif: the back end asked for ("xdp", "packet"; empty: AF_XDP, else AF_PACKET)
         return p;
     }
     return bad(name, fmt::format("unknown port type '{}' (known: pipe, valeX, ixgbe, e1000, netif, tap)", type));

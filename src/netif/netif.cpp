@@ -1,0 +1,138 @@
+// "netif:IFNAME[@xdp|@packet]": choosing the back end, and what the back ends
+// share (the interface, the region, promiscuous mode, the tx poll timer).
+#include "netif/backends.hpp"
+#include "netif/netif.hpp"
+
+#include <fmt/format.h>
+#include <linux/if_packet.h>
+#include <net/ethernet.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/timerfd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <mutex>
+
+namespace upio::netif {
+namespace {
+
+struct Open {
+    std::weak_ptr<Adapter> adapter;
+    Backend backend;
+};
+std::mutex mu;
+std::map<std::string, Open> open_adapters; // by interface name
+
+const char* backend_name(Backend b) { return b == Backend::xdp ? "AF_XDP" : "AF_PACKET"; }
+
+} // namespace
+
+std::string permission_hint(int err) {
+    if (err == EPERM || err == EACCES) return " (needs CAP_NET_ADMIN and CAP_NET_RAW: run as root)";
+    return {};
+}
+
+Result<Interface> find_interface(const PortName& pn) {
+    Interface ifc;
+    ifc.name = pn.group;
+    ifc.ifindex = int(if_nametoindex(ifc.name.c_str()));
+    if (ifc.ifindex == 0)
+        return make_error(ENODEV, fmt::format("{}: no interface '{}' in this network namespace ('ip link show' lists "
+                                              "them; to create a tap device, open tap:{})",
+                                              pn.full, ifc.name, ifc.name));
+    const std::string sys = "/sys/class/net/" + ifc.name;
+    if (std::ifstream f(sys + "/mtu"); f) f >> ifc.mtu;
+    std::uint32_t q = 0;
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(sys + "/queues", ec))
+        if (e.path().filename().string().starts_with("rx-")) q++;
+    ifc.queues = q ? q : 1;
+    return ifc;
+}
+
+Result<std::shared_ptr<MemoryRegion>> make_region(const std::string& name, std::uint32_t n, const PortOptions& opts) {
+    const RingConfig cfg{n, n, opts.tx_slots, opts.rx_slots};
+    std::uint32_t bufs = opts.memory.num_bufs;
+    if (bufs == 0) bufs = n * (opts.tx_slots + opts.rx_slots) + (n + 1) * opts.extra_bufs + MemoryRegion::first_buf;
+    std::size_t objs = opts.memory.object_bytes;
+    if (objs == 0) objs = ring_bytes(cfg) + (n + 1) * nifp_bytes(2 * n) + 4096;
+    return MemoryRegion::create(name, objs, bufs, opts.memory);
+}
+
+Result<Fd> promiscuous(const Interface& ifc) {
+    Fd s(::socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0)); // protocol 0: receives nothing
+    if (!s)
+        return make_error(errno, fmt::format("netif:{}: cannot open a packet socket: {}{}", ifc.name, std::strerror(errno),
+                                             permission_hint(errno)));
+    packet_mreq mr{};
+    mr.mr_ifindex = ifc.ifindex;
+    mr.mr_type = PACKET_MR_PROMISC;
+    if (setsockopt(s.get(), SOL_PACKET, PACKET_ADD_MEMBERSHIP, &mr, sizeof mr) < 0)
+        return make_error(errno, fmt::format("netif:{}: cannot enter promiscuous mode: {}{}", ifc.name,
+                                             std::strerror(errno), permission_hint(errno)));
+    return s;
+}
+
+Result<Fd> tx_poll_timer(const std::string& port) {
+    Fd t(timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC));
+    if (!t) return make_error(errno, fmt::format("{}: cannot create a timerfd: {}", port, std::strerror(errno)));
+    return t;
+}
+
+void arm_tx_poll_timer(int fd, bool on) noexcept {
+    itimerspec its{};
+    if (on) its.it_value.tv_nsec = 100'000; // the kernel usually completes within this; re-armed while frames wait
+    timerfd_settime(fd, 0, &its, nullptr);
+}
+
+void ack_tx_poll_timer(int fd) noexcept {
+    std::uint64_t n;
+    [[maybe_unused]] auto r = ::read(fd, &n, sizeof n);
+}
+
+Result<std::shared_ptr<Adapter>> open_netif(const PortName& pn, const PortOptions& opts) {
+    const bool want_xdp = pn.port == "xdp", want_packet = pn.port == "packet";
+    std::lock_guard lk(mu);
+    if (auto it = open_adapters.find(pn.group); it != open_adapters.end()) {
+        if (auto a = it->second.adapter.lock()) {
+            const Backend b = it->second.backend;
+            if ((want_xdp && b != Backend::xdp) || (want_packet && b != Backend::packet))
+                return make_error(EBUSY, fmt::format("{}: {} is already open with {} in this process; open it with "
+                                                     "the same back end (or none)",
+                                                     pn.full, pn.group, backend_name(b)));
+            return a;
+        }
+    }
+    auto ifc = find_interface(pn);
+    if (!ifc) return std::move(ifc).error();
+    const Interface& i = ifc.value();
+    if (i.mtu + 18 > opts.memory.buf_size)
+        return make_error(EMSGSIZE, fmt::format("{}: MTU {} needs buffers of at least {} bytes; set "
+                                                "PortOptions::memory.buf_size (now {}) or lower the MTU",
+                                                pn.full, i.mtu, i.mtu + 18, opts.memory.buf_size));
+
+    Result<std::shared_ptr<Adapter>> a = make_error(ENOTSUP, "");
+    Backend used = Backend::xdp;
+    if (!want_packet) {
+        a = open_xdp(i, pn, opts);
+        // AF_PACKET needs the same privileges: falling back would not help.
+        if (!a && (want_xdp || a.error().code == EPERM || a.error().code == EACCES)) return std::move(a).error();
+        if (!a) {
+            std::fprintf(stderr, "upio: %s: AF_XDP unavailable, using AF_PACKET: %s\n", pn.full.c_str(),
+                         a.error().message.c_str());
+        }
+    }
+    if (!a) {
+        used = Backend::packet;
+        a = open_packet(i, pn, opts);
+        if (!a) return std::move(a).error();
+    }
+    open_adapters[pn.group] = Open{a.value(), used};
+    return a;
+}
+
+} // namespace upio::netif

@@ -1,0 +1,103 @@
+// Kernel interface ports: "netif:IFNAME" (AF_XDP, or AF_PACKET with TPACKET_V3
+// rings) and "tap:NAME" (a tap device: the kernel's own stack as a port).
+//
+// All three back ends copy: frames move between the kernel's rings (UMEM,
+// packet mmap ring, tap read/write) and the port's netmap buffers, so the
+// application sees the same rings and region as for any other port type.
+//
+// Rings: one ring pair per queue of the interface ("netif:eth0-2" is queue
+// 2's pair); a tap has PortOptions::rings queues (IFF_MULTI_QUEUE).
+// Transmit slots are free again as soon as txsync has copied them; frames the
+// kernel has no room for stay in [nr_hwcur, head) until the next txsync.
+#pragma once
+
+#include <upio/backend.hpp>
+#include <upio/netmap.h>
+#include <upio/port.hpp>
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <utility>
+
+namespace upio::netif {
+
+// Factories for the port-type table.
+Result<std::shared_ptr<Adapter>> open_netif(const PortName& name, const PortOptions& opts);
+Result<std::shared_ptr<Adapter>> open_tap(const PortName& name, const PortOptions& opts);
+
+// -- shared by the back ends
+
+// An owned file descriptor.
+class Fd {
+public:
+    Fd() = default;
+    explicit Fd(int fd) noexcept : fd_(fd) {}
+    Fd(Fd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
+    Fd& operator=(Fd&& o) noexcept {
+        if (this != &o) {
+            reset();
+            fd_ = std::exchange(o.fd_, -1);
+        }
+        return *this;
+    }
+    ~Fd() { reset(); }
+    void reset() noexcept {
+        if (fd_ >= 0) ::close(fd_);
+        fd_ = -1;
+    }
+    int get() const noexcept { return fd_; }
+    explicit operator bool() const noexcept { return fd_ >= 0; }
+
+private:
+    int fd_ = -1;
+};
+
+struct Interface {
+    std::string name;
+    int ifindex = 0;
+    std::uint32_t mtu = 1500;
+    std::uint32_t queues = 1; // receive queues (real_num_rx_queues)
+};
+
+// Looks the interface up; the error says what to do when it does not exist.
+Result<Interface> find_interface(const PortName& pn);
+// The region for `nrings` ring pairs of an adapter that copies.
+Result<std::shared_ptr<MemoryRegion>> make_region(const std::string& name, std::uint32_t nrings,
+                                                  const PortOptions& opts);
+// A message for an errno from a privileged call: "run as root" for EPERM.
+std::string permission_hint(int err);
+// Puts the interface in promiscuous mode for the life of the returned socket
+// (the kernel counts and undoes it when the socket closes).
+Result<Fd> promiscuous(const Interface& ifc);
+// A timerfd that wakes a waiter on a transmit ring whose completions the
+// kernel does not signal (AF_PACKET, AF_XDP): armed only while frames wait.
+Result<Fd> tx_poll_timer(const std::string& port);
+void arm_tx_poll_timer(int fd, bool on) noexcept;
+void ack_tx_poll_timer(int fd) noexcept;
+
+inline constexpr std::uint32_t incomplete_frame = 0xffffffffu;
+
+// Gathers the frame that starts at slot `i` (one slot, or a chain with
+// NS_MOREFRAG on all but the last) into `dst`, at most `cap` bytes. Returns
+// the slot after the frame, or `incomplete_frame` when the chain does not
+// end before head (the frame waits for the rest). `len` gets the frame's length, which may exceed
+// `cap` (then only `cap` bytes were copied: the caller drops the frame).
+inline std::uint32_t gather_frame(const KRing& k, const MemoryRegion& mem, std::uint32_t i, std::uint32_t head,
+                                  char* dst, std::uint32_t cap, std::uint32_t& len) noexcept {
+    const netmap_slot* s = k.ring->slot;
+    len = 0;
+    while (i != head) {
+        const netmap_slot& sl = s[i];
+        if (len < cap) std::memcpy(dst + len, mem.buf(sl.buf_idx), std::min<std::uint32_t>(sl.len, cap - len));
+        len += sl.len;
+        i = k.next(i);
+        if (!(sl.flags & NS_MOREFRAG)) return i;
+    }
+    return incomplete_frame;
+}
+
+} // namespace upio::netif

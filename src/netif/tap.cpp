@@ -1,0 +1,155 @@
+// "tap:NAME": a tap device (IFF_TAP | IFF_NO_PI), so the kernel's own stack
+// is one more port -- netmap's host rings, for any upio application.
+//
+// What the stack sends out of NAME arrives on the port's rx ring; what the
+// application sends on the tx ring enters the stack as if received on NAME.
+// The device exists while the port is open (or stays, when it was made
+// persistent beforehand with 'ip tuntap add NAME mode tap'). Configure it
+// like any interface: 'ip addr add ... dev NAME; ip link set NAME up'.
+//
+// PortOptions::rings > 1 opens that many queues (IFF_MULTI_QUEUE): the
+// kernel spreads the flows it sends over them.
+#include "netif/netif.hpp"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <linux/if_tun.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
+
+#include <map>
+#include <mutex>
+#include <vector>
+
+namespace upio::netif {
+namespace {
+
+constexpr std::uint32_t max_frame = 65536;
+
+class TapAdapter final : public Adapter {
+public:
+    explicit TapAdapter(std::string name) : Adapter(std::move(name)) {}
+    ~TapAdapter() override { destroy_rings(); }
+
+    Status init(const PortName& pn, const PortOptions& opts) {
+        const std::uint32_t n = std::max<std::uint32_t>(1, opts.rings);
+        for (std::uint32_t i = 0; i < n; i++) {
+            Fd fd(::open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC));
+            if (!fd) {
+                const int e = errno;
+                return make_error(e, fmt::format("{}: cannot open /dev/net/tun: {}{}", pn.full, std::strerror(e),
+                                                 e == ENOENT ? " (the kernel needs CONFIG_TUN: 'modprobe tun')"
+                                                             : permission_hint(e)));
+            }
+            ifreq ifr{};
+            ifr.ifr_flags = IFF_TAP | IFF_NO_PI | (n > 1 ? IFF_MULTI_QUEUE : 0);
+            std::snprintf(ifr.ifr_name, IFNAMSIZ, "%s", pn.group.c_str());
+            if (ioctl(fd.get(), TUNSETIFF, &ifr) < 0) {
+                const int e = errno;
+                std::string why = permission_hint(e);
+                if (e == EBUSY) why = " (a tap of that name is open in another program, or it is not a tap)";
+                if (e == EINVAL) why = " (an interface of that name exists and is not a tap of these flags)";
+                return make_error(e, fmt::format("{}: cannot create tap device '{}': {}{}", pn.full, pn.group,
+                                                 std::strerror(e), why));
+            }
+            fds_.push_back(std::move(fd));
+        }
+        auto mem = make_region(name(), n, opts);
+        if (!mem) return std::move(mem).error();
+        scratch_.resize(max_frame);
+        return create_rings(mem.value(), RingConfig{n, n, opts.tx_slots, opts.rx_slots});
+    }
+
+    int rxsync(KRing& k, unsigned) noexcept override {
+        const int fd = fds_[k.ring_id].get();
+        if (k.nr_hwcur.load(std::memory_order_relaxed) != k.rhead) k.nr_hwcur.store(k.rhead, std::memory_order_release);
+        const MemoryRegion& mem = memory();
+        const std::uint32_t bufsz = mem.buf_size();
+        netmap_slot* slot = k.ring->slot;
+        std::uint32_t j = k.nr_hwtail.load(std::memory_order_relaxed);
+        std::uint32_t space = k.distance(j, k.prev(k.rhead));
+        std::uint64_t n = 0, bytes = 0, drops = 0;
+        while (space) {
+            const ssize_t r = ::read(fd, mem.buf(slot[j].buf_idx), bufsz);
+            if (r < 0) break; // EAGAIN: nothing more (or the device is down)
+            if (std::size_t(r) >= bufsz || r < 14) [[unlikely]] { // may be truncated (an MTU above the buffer size)
+                drops++;
+                continue;
+            }
+            slot[j].len = std::uint16_t(r);
+            slot[j].flags = 0;
+            j = k.next(j);
+            space--;
+            n++;
+            bytes += std::uint64_t(r);
+        }
+        k.nr_hwtail.store(j, std::memory_order_release);
+        RingCounters::add(k.stats.packets, n);
+        RingCounters::add(k.stats.bytes, bytes);
+        if (drops) RingCounters::add(k.stats.drops, drops);
+        return 0;
+    }
+
+    int txsync(KRing& k, unsigned) noexcept override {
+        const int fd = fds_[k.ring_id].get();
+        const MemoryRegion& mem = memory();
+        const netmap_slot* slot = k.ring->slot;
+        std::uint32_t i = k.nr_hwcur.load(std::memory_order_relaxed);
+        const std::uint32_t head = k.rhead;
+        std::uint64_t n = 0, bytes = 0, drops = 0;
+        while (i != head) {
+            const char* data;
+            std::uint32_t len, after;
+            if (!(slot[i].flags & NS_MOREFRAG)) [[likely]] {
+                data = mem.buf(slot[i].buf_idx);
+                len = slot[i].len;
+                after = k.next(i);
+            } else {
+                after = gather_frame(k, mem, i, head, scratch_.data(), max_frame, len);
+                if (after == incomplete_frame) break;
+                data = scratch_.data();
+            }
+            i = after;
+            // A write fails when the device is down or the frame is malformed:
+            // the frame is lost either way, as on a wire.
+            if (len > max_frame || ::write(fd, data, len) != ssize_t(len)) [[unlikely]] {
+                drops++;
+                continue;
+            }
+            n++;
+            bytes += len;
+        }
+        k.nr_hwcur.store(i, std::memory_order_relaxed);
+        k.nr_hwtail.store(k.prev(i), std::memory_order_relaxed);
+        RingCounters::add(k.stats.packets, n);
+        RingCounters::add(k.stats.bytes, bytes);
+        if (drops) RingCounters::add(k.stats.drops, drops);
+        return 0;
+    }
+
+    std::vector<int> wait_fds(const KRing& k) const override {
+        if (k.dir == Direction::tx) return {}; // writes complete at once
+        return {fds_[k.ring_id].get()};
+    }
+
+private:
+    std::vector<Fd> fds_;
+    std::vector<char> scratch_; // chained frames are gathered here
+};
+
+std::mutex mu;
+std::map<std::string, std::weak_ptr<Adapter>> open_taps;
+
+} // namespace
+
+Result<std::shared_ptr<Adapter>> open_tap(const PortName& pn, const PortOptions& opts) {
+    std::lock_guard lk(mu);
+    if (auto it = open_taps.find(pn.group); it != open_taps.end())
+        if (auto a = it->second.lock()) return a;
+    auto a = std::make_shared<TapAdapter>(fmt::format("tap:{}", pn.group));
+    if (Status s = a->init(pn, opts); !s) return std::move(s).error();
+    open_taps[pn.group] = a;
+    return std::shared_ptr<Adapter>(std::move(a));
+}
+
+} // namespace upio::netif
