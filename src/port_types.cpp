@@ -2,6 +2,7 @@
 // so core never includes a driver, VALE or pipes.
 #include <upio/port.hpp>
 
+#include "drivers/e1000/e1000.hpp"
 #include "netif/netif.hpp"
 #include "pipes/pipe.hpp"
 #include "vale/vale_port.hpp"
@@ -19,7 +20,6 @@ Result<std::shared_ptr<Adapter>> not_yet(const PortName& pn, const PortOptions&)
 }
 
 constexpr char ixgbe_what[] = "ixgbe";
-constexpr char e1000_what[] = "e1000";
 
 struct Entry {
     std::string_view type;
@@ -30,7 +30,7 @@ constexpr Entry table[] = {
     {"pipe", &pipes::open_adapter},
     {"vale", &vale::open_adapter},
     {"ixgbe", &not_yet<ixgbe_what>},
-    {"e1000", &not_yet<e1000_what>},
+    {"e1000", &e1000::open_adapter},
     {"netif", &netif::open_netif},
     {"tap", &netif::open_tap},
 };

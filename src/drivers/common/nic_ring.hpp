@@ -1,0 +1,183 @@
+// drivers/common/nic_ring.hpp -- a NIC descriptor ring bound to a netmap ring.
+//
+// Shared by the e1000-family and ixgbe drivers. Descriptor i always serves
+// netmap slot i, and the descriptor points straight at the slot's buffer
+// (zero copy). The address is rewritten whenever a slot is handed to the
+// device, so a slot whose buffer the application swapped (NS_BUF_CHANGED)
+// is always picked up; the flag is cleared.
+//
+// Index bookkeeping, with N = num_slots:
+//
+//   tx:  [nr_hwtail+1, nr_hwcur)  descriptors the device owns (in flight)
+//        [nr_hwcur, rhead)        new slots to send; TDT is set to rhead
+//   rx:  [nr_hwtail, rhead-1)     descriptors the device may fill;
+//        RDT = rhead - 1, so the device stops one short of the
+//        application's first slot ("RDT == RDH" means the queue is full
+//        from the device's side, and netmap keeps one slot empty)
+//
+// The hot path: no allocation, no logging, no exceptions; the tail register
+// is written once per call. `Fmt` supplies the descriptor layout (legacy or
+// advanced, see adv_desc.hpp).
+#pragma once
+
+#include <upio/backend.hpp>
+#include <upio/device.hpp>
+#include <upio/memory.hpp>
+#include <upio/netmap.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdint>
+#include <ctime>
+
+namespace upio::drivers {
+
+struct HwQueue {
+    void* desc = nullptr;         // num_slots descriptors in the adapter's region
+    Device* dev = nullptr;
+    MemoryRegion* mem = nullptr;
+    std::uint32_t tail_reg = 0;   // TDT(n) or RDT(n)
+    std::uint32_t index = 0;      // hardware queue number
+    // tx hang detection: when reclaim first found no progress (0: not stalled)
+    std::uint64_t stall_since_ns = 0;
+    std::uint64_t hang_timeout_ns = 1'000'000'000;
+    bool hung = false;
+    bool mid_packet = false; // tx: the last batch ended inside a multi-slot packet
+
+    template <class D>
+    D* descs() const noexcept { return static_cast<D*>(desc); }
+};
+
+inline std::uint64_t monotonic_ns() noexcept {
+    timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return std::uint64_t(ts.tv_sec) * 1'000'000'000u + std::uint64_t(ts.tv_nsec);
+}
+
+// Arms every descriptor of an rx ring with its slot's buffer, before the
+// queue is enabled. The device gets N-1 of them (tail = N-1).
+template <class Fmt>
+void rx_arm_all(KRing& k, HwQueue& q) noexcept {
+    auto* desc = q.descs<typename Fmt::Rx>();
+    for (std::uint32_t i = 0; i < k.num_slots; i++) {
+        netmap_slot& s = k.ring->slot[i];
+        Fmt::rx_arm(desc[i], q.mem->buf_iova(s.buf_idx));
+        s.flags &= std::uint16_t(~NS_BUF_CHANGED);
+    }
+}
+
+// txsync: send [nr_hwcur, rhead), then reclaim completed descriptors by DD.
+// Returns -ETIMEDOUT while descriptors stay unfinished for longer than
+// hang_timeout_ns with no progress (a TX hang); the driver explains why on
+// the control path.
+template <class Fmt>
+int tx_sync(KRing& k, HwQueue& q, unsigned flags) noexcept {
+    (void)flags;
+    netmap_ring* ring = k.ring;
+    const MemoryRegion& mem = *q.mem;
+    auto* desc = q.descs<typename Fmt::Tx>();
+    const std::uint32_t head = k.rhead;
+    std::uint32_t i = k.nr_hwcur.load(std::memory_order_relaxed);
+
+    if (i != head) {
+        std::uint64_t bytes = 0, pkts = 0;
+        bool first = !q.mid_packet;
+        do {
+            netmap_slot& s = ring->slot[i];
+            const bool eop = !(s.flags & NS_MOREFRAG);
+            std::uint32_t paylen = s.len;
+            if (!eop && first) [[unlikely]] { // the first fragment carries the whole length
+                for (std::uint32_t j = k.next(i); j != head; j = k.next(j)) {
+                    paylen += ring->slot[j].len;
+                    if (!(ring->slot[j].flags & NS_MOREFRAG)) break;
+                }
+            }
+            Fmt::tx_write(desc[i], mem.buf_iova(s.buf_idx), s.len, paylen, eop);
+            s.flags &= std::uint16_t(~NS_BUF_CHANGED);
+            bytes += s.len;
+            pkts += eop;
+            first = eop;
+            i = k.next(i);
+        } while (i != head);
+        q.mid_packet = !first;
+        // descriptors must be visible before the doorbell
+        std::atomic_thread_fence(std::memory_order_release);
+        q.dev->write32(q.tail_reg, head);
+        k.nr_hwcur.store(head, std::memory_order_release);
+        RingCounters::add(k.stats.packets, pkts);
+        RingCounters::add(k.stats.bytes, bytes);
+    }
+
+    // Reclaim: every descriptor is sent with RS, so DD marks each one done.
+    const std::uint32_t hwtail = k.nr_hwtail.load(std::memory_order_relaxed);
+    std::uint32_t c = k.next(hwtail);
+    if (c == head) { // nothing in flight
+        q.stall_since_ns = 0;
+        return 0;
+    }
+    const std::uint32_t start = c;
+    while (c != head && Fmt::tx_done(desc[c])) c = k.next(c);
+    if (c != start) {
+        k.nr_hwtail.store(k.prev(c), std::memory_order_release);
+        q.stall_since_ns = 0;
+        q.hung = false;
+        return 0;
+    }
+    // No progress with descriptors in flight: a stall, or a hang once it lasts.
+    const std::uint64_t now = monotonic_ns();
+    if (q.stall_since_ns == 0) {
+        q.stall_since_ns = now;
+    } else if (now - q.stall_since_ns > q.hang_timeout_ns) [[unlikely]] {
+        q.hung = true;
+        return -ETIMEDOUT;
+    }
+    return 0;
+}
+
+// rxsync: give back [nr_hwcur, rhead) (re-armed with their current buffers),
+// then advance nr_hwtail over descriptors the device wrote back.
+template <class Fmt>
+int rx_sync(KRing& k, HwQueue& q, unsigned flags) noexcept {
+    (void)flags;
+    netmap_ring* ring = k.ring;
+    const MemoryRegion& mem = *q.mem;
+    auto* desc = q.descs<typename Fmt::Rx>();
+    const std::uint32_t head = k.rhead;
+    std::uint32_t i = k.nr_hwcur.load(std::memory_order_relaxed);
+
+    if (i != head) {
+        do {
+            netmap_slot& s = ring->slot[i];
+            Fmt::rx_arm(desc[i], mem.buf_iova(s.buf_idx));
+            s.flags &= std::uint16_t(~NS_BUF_CHANGED);
+            i = k.next(i);
+        } while (i != head);
+        std::atomic_thread_fence(std::memory_order_release);
+        q.dev->write32(q.tail_reg, k.prev(head));
+        k.nr_hwcur.store(head, std::memory_order_release);
+    }
+
+    const std::uint32_t stop = k.prev(head); // the descriptor RDT points at
+    std::uint32_t t = k.nr_hwtail.load(std::memory_order_relaxed);
+    const std::uint32_t first = t;
+    std::uint64_t bytes = 0, pkts = 0;
+    while (t != stop) {
+        std::uint16_t len;
+        bool eop;
+        if (!Fmt::rx_done(desc[t], len, eop)) break;
+        netmap_slot& s = ring->slot[t];
+        s.len = len;
+        s.flags = eop ? 0 : NS_MOREFRAG;
+        bytes += len;
+        pkts += eop;
+        t = k.next(t);
+    }
+    if (t != first) {
+        k.nr_hwtail.store(t, std::memory_order_release);
+        RingCounters::add(k.stats.packets, pkts);
+        RingCounters::add(k.stats.bytes, bytes);
+    }
+    return 0;
+}
+
+} // namespace upio::drivers

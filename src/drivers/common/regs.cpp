@@ -1,0 +1,45 @@
+// Bounded waits on device registers.
+#include "drivers/common/regs.hpp"
+
+#include <fmt/format.h>
+
+#include <thread>
+
+namespace upio::drivers {
+
+std::string Reg::str() const {
+    return index < 0 ? std::string(name) : fmt::format("{}[{}]", name, index);
+}
+
+Status Regs::wait_set(const Reg& r, std::uint32_t mask, std::chrono::milliseconds timeout,
+                      std::string_view what) const {
+    return wait(r, mask, true, timeout, what);
+}
+
+Status Regs::wait_clear(const Reg& r, std::uint32_t mask, std::chrono::milliseconds timeout,
+                        std::string_view what) const {
+    return wait(r, mask, false, timeout, what);
+}
+
+Status Regs::wait(const Reg& r, std::uint32_t mask, bool set, std::chrono::milliseconds timeout,
+                  std::string_view what) const {
+    using clock = std::chrono::steady_clock;
+    const auto deadline = clock::now() + timeout;
+    // Poll fast first (most bits settle within microseconds), then back off
+    // so a slow device (a link coming up) does not burn a core.
+    auto pause = std::chrono::microseconds(1);
+    std::uint32_t v = 0;
+    for (;;) {
+        v = get(r);
+        if (set ? (v & mask) == mask : (v & mask) == 0) return {};
+        if (clock::now() >= deadline) break;
+        std::this_thread::sleep_for(pause);
+        pause = std::min<std::chrono::microseconds>(pause * 2, std::chrono::milliseconds(5));
+    }
+    return make_error(ETIMEDOUT, fmt::format("{}: timed out after {} ms waiting for {} ({} bits {:#010x} to be {}; "
+                                             "last value {:#010x})",
+                                             dev_->describe(), timeout.count(), what, r.str(), mask,
+                                             set ? "set" : "clear", v));
+}
+
+} // namespace upio::drivers

@@ -1,0 +1,509 @@
+// The e1000 family's control path: identification, reset, EEPROM, MAC, link,
+// rings and memory, start/stop, and the port-type factory.
+#include "drivers/e1000/e1000.hpp"
+#include "drivers/e1000/e1000_regs.hpp"
+
+#include "core/vfio.hpp"
+
+#include <fmt/format.h>
+
+#include <cstring>
+#include <map>
+#include <thread>
+
+namespace upio::e1000 {
+namespace {
+
+constexpr std::uint16_t intel_vendor = 0x8086;
+
+constexpr ChipInfo chips[] = {
+    {0x100E, Family::i8254x, "82540EM"},
+    {0x1015, Family::i8254x, "82540EM (LOM)"},
+    {0x100F, Family::i8254x, "82545EM (copper)"},
+    {0x1011, Family::i8254x, "82545EM (fiber)"},
+    {0x1026, Family::i8254x, "82545GM (copper)"},
+    {0x10D3, Family::i82574, "82574L"},
+    {0x10F6, Family::i82574, "82574LA"},
+    {0x10C9, Family::i82576, "82576"},
+    {0x10E6, Family::i82576, "82576 (fiber)"},
+    {0x10E7, Family::i82576, "82576 (serdes)"},
+    {0x10E8, Family::i82576, "82576 (quad copper)"},
+    {0x1526, Family::i82576, "82576 (quad copper ET2)"},
+    {0x150A, Family::i82576, "82576NS"},
+    {0x1521, Family::i350, "I350 (copper)"},
+    {0x1522, Family::i350, "I350 (fiber)"},
+    {0x1523, Family::i350, "I350 (backplane)"},
+    {0x1524, Family::i350, "I350 (SGMII)"},
+};
+
+constexpr std::uint32_t max_queues(Family f) { return f >= Family::i82576 ? 8 : 1; }
+constexpr std::uint32_t max_slots = 4096;
+
+// Statistics registers and where they accumulate (13.7; 82576 8.19).
+struct StatReg {
+    Reg lo;
+    Reg hi; // offset 0: a 32-bit counter
+    std::uint64_t HwStats::*field;
+};
+constexpr Reg none{0, ""};
+constexpr StatReg stat_regs[] = {
+    {GPRC, none, &HwStats::rx_packets},    {GORCL, GORCH, &HwStats::rx_bytes},
+    {BPRC, none, &HwStats::rx_broadcast},  {MPRC, none, &HwStats::rx_multicast},
+    {MPC, none, &HwStats::rx_missed},      {RNBC, none, &HwStats::rx_no_buffer},
+    {CRCERRS, none, &HwStats::rx_crc_errors}, {RUC, none, &HwStats::rx_undersize},
+    {ROC, none, &HwStats::rx_oversize},    {TPR, none, &HwStats::rx_total},
+    {GPTC, none, &HwStats::tx_packets},    {GOTCL, GOTCH, &HwStats::tx_bytes},
+    {TPT, none, &HwStats::tx_total},
+};
+
+std::mutex registry_mu;
+std::map<PciAddress, std::weak_ptr<E1000Adapter>>& registry() {
+    static std::map<PciAddress, std::weak_ptr<E1000Adapter>> m;
+    return m;
+}
+DeviceOpener device_opener = nullptr;
+DriverOptions default_options;
+
+Result<std::unique_ptr<Device>> open_vfio(const PciAddress& addr) {
+    auto d = VfioDevice::open(addr);
+    if (!d) return std::move(d).error();
+    return std::unique_ptr<Device>(std::move(d.value()));
+}
+
+std::string mac_str(const std::array<std::uint8_t, 6>& m) {
+    return fmt::format("{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", m[0], m[1], m[2], m[3], m[4], m[5]);
+}
+
+} // namespace
+
+const ChipInfo* find_chip(std::uint16_t vendor_id, std::uint16_t device_id) noexcept {
+    if (vendor_id != intel_vendor) return nullptr;
+    for (const ChipInfo& c : chips)
+        if (c.device_id == device_id) return &c;
+    return nullptr;
+}
+
+E1000Adapter::E1000Adapter(std::string name, std::unique_ptr<Device> dev, const ChipInfo& chip,
+                           const DriverOptions& o)
+    : Adapter(std::move(name)), dev_(std::move(dev)), r_(*dev_), chip_(&chip), opt_(o) {}
+
+E1000Adapter::~E1000Adapter() { quiesce(); }
+
+Reg E1000Adapter::rxq(unsigned q, std::uint32_t off, const char* name) const noexcept {
+    Reg base = advanced() ? RDBAL_ADV[q] : RDBAL_OLD[q];
+    return Reg{base.offset + off, name, int(q)};
+}
+
+Reg E1000Adapter::txq(unsigned q, std::uint32_t off, const char* name) const noexcept {
+    Reg base = advanced() ? TDBAL_ADV[q] : TDBAL_OLD[q];
+    return Reg{base.offset + off, name, int(q)};
+}
+
+// -- initialisation, in the order of 8254x SDM 14.3-14.5 / 82576 4.5-4.6
+
+Status E1000Adapter::init(const PortOptions& opts) {
+    if (Status s = dev_->set_bus_master(true); !s) return s;
+    // interrupts masked before and after the reset (14.4)
+    r_.set(IMC, ~0u);
+    if (advanced()) r_.set(EIMC, ~0u);
+    if (Status s = reset_hw(); !s) return s;
+    if (Status s = wait_eeprom(); !s) return s;
+    if (Status s = read_mac(); !s) return s;
+    for (unsigned i = 0; i < 128; i++) r_.set(MTA[i], 0); // no multicast groups (14.4)
+    if (Status s = setup_link(); !s) return s;
+    (void)stats(); // the counters start from zero
+    stats_ = {};
+    if (Status s = setup_rings(opts); !s) return s;
+    return setup_interrupts();
+}
+
+Status E1000Adapter::reset_hw() {
+    // CTRL.RST resets everything but PCI config space; self-clearing (13.4.1).
+    r_.set_flags(CTRL, CTRL_RST);
+    std::this_thread::sleep_for(std::chrono::milliseconds(1)); // no access right after RST
+    if (Status s = r_.wait_clear(CTRL, CTRL_RST, opt_.reset_timeout, "the device reset to complete"); !s) return s;
+    r_.set(IMC, ~0u);
+    if (advanced()) r_.set(EIMC, ~0u);
+    (void)r_.get(ICR); // clear pending causes
+    return {};
+}
+
+Status E1000Adapter::wait_eeprom() {
+    // The 82540/82545 load the EEPROM during reset and have no done bit; the
+    // 82574 and 82576 report it in EEC.AUTO_RD (82574 10.2.2.4, 82576 8.4.1).
+    // The load also sets RAH0.AV from the EEPROM's MAC: some 82576
+    // implementations (QEMU's igb) show that but never AUTO_RD, so either
+    // sign ends the wait.
+    if (chip_->family == Family::i8254x) return {};
+    const auto deadline = std::chrono::steady_clock::now() + opt_.eeprom_timeout;
+    auto pause = std::chrono::microseconds(1);
+    while (std::chrono::steady_clock::now() < deadline) {
+        if ((r_.get(EECD) & EECD_AUTO_RD) || (r_.get(RAH[0]) & RAH_AV)) return {};
+        std::this_thread::sleep_for(pause);
+        pause = std::min<std::chrono::microseconds>(pause * 2, std::chrono::milliseconds(5));
+    }
+    return make_error(ETIMEDOUT, fmt::format("{}: timed out after {} ms waiting for the EEPROM auto-read to finish "
+                                             "(EECD bit AUTO_RD {:#x} and RAH[0] bit AV clear; EECD {:#010x})",
+                                             dev_->describe(), opt_.eeprom_timeout.count(), EECD_AUTO_RD,
+                                             r_.get(EECD)));
+}
+
+Result<std::uint16_t> E1000Adapter::read_eeprom(std::uint16_t word) {
+    const bool old = chip_->family == Family::i8254x;
+    const std::uint32_t done = old ? EERD_DONE_8254X : EERD_DONE_NEW;
+    r_.set(EERD, EERD_START | (std::uint32_t(word) << (old ? EERD_ADDR_SHIFT_8254X : EERD_ADDR_SHIFT_NEW)));
+    if (Status s = r_.wait_set(EERD, done, opt_.eeprom_timeout, fmt::format("EEPROM word {} to be read", word)); !s)
+        return std::move(s).error();
+    return std::uint16_t(r_.get(EERD) >> EERD_DATA_SHIFT);
+}
+
+Status E1000Adapter::read_mac() {
+    // The device loads RAL0/RAH0 from the EEPROM; read the EEPROM only when
+    // that did not happen (RAH0.AV clear).
+    std::uint32_t lo = r_.get(RAL[0]), hi = r_.get(RAH[0]);
+    if (!(hi & RAH_AV)) {
+        std::uint16_t w[3];
+        for (std::uint16_t i = 0; i < 3; i++) {
+            auto v = read_eeprom(i);
+            if (!v) return std::move(v).error();
+            w[i] = v.value();
+        }
+        lo = w[0] | std::uint32_t(w[1]) << 16;
+        hi = w[2] | RAH_AV;
+        r_.set(RAL[0], lo);
+        r_.set(RAH[0], hi);
+    }
+    for (int i = 0; i < 4; i++) mac_[i] = std::uint8_t(lo >> (8 * i));
+    mac_[4] = std::uint8_t(hi);
+    mac_[5] = std::uint8_t(hi >> 8);
+    if ((mac_[0] & 1) || mac_ == std::array<std::uint8_t, 6>{})
+        return make_error(EIO, fmt::format("{}: the EEPROM holds no valid MAC address ({}); the NIC's EEPROM needs "
+                                           "reprogramming",
+                                           name(), mac_str(mac_)));
+    return {};
+}
+
+Status E1000Adapter::setup_link() {
+    // Copper with auto-negotiation: set link up, let the MAC follow the PHY's
+    // speed (ASDE), no link or PHY reset (14.5.x, 82576 3.5).
+    r_.set(CTRL, (r_.get(CTRL) | CTRL_SLU | CTRL_ASDE) & ~(CTRL_LRST | CTRL_PHY_RST));
+    if (opt_.link_timeout.count() == 0) return {};
+    // A PHY that has not negotiated since the reset (QEMU's igb starts none
+    // by itself) is asked to: BMCR auto-negotiation enable + restart.
+    if (!wait_link(std::chrono::milliseconds(20)).ok()) {
+        auto bmcr = read_phy(PHY_BMCR);
+        if (!bmcr) return std::move(bmcr).error();
+        if (Status s = write_phy(PHY_BMCR, bmcr.value() | BMCR_AN_ENABLE | BMCR_RESTART_AN); !s) return s;
+    }
+    Status s = wait_link(opt_.link_timeout);
+    if (!s && !opt_.require_link) return {};
+    return s;
+}
+
+Result<std::uint16_t> E1000Adapter::read_phy(unsigned reg) {
+    r_.set(MDIC, MDIC_OP_READ | (PHY_ADDR << MDIC_PHY_SHIFT) | (reg << MDIC_REG_SHIFT));
+    if (Status s = r_.wait_set(MDIC, MDIC_READY, opt_.eeprom_timeout, fmt::format("PHY register {} to be read", reg));
+        !s)
+        return std::move(s).error();
+    std::uint32_t v = r_.get(MDIC);
+    if (v & MDIC_ERROR)
+        return make_error(EIO, fmt::format("{}: the PHY did not answer a read of register {} (MDIC {:#010x})",
+                                           dev_->describe(), reg, v));
+    return std::uint16_t(v);
+}
+
+Status E1000Adapter::write_phy(unsigned reg, std::uint16_t value) {
+    r_.set(MDIC, MDIC_OP_WRITE | (PHY_ADDR << MDIC_PHY_SHIFT) | (reg << MDIC_REG_SHIFT) | value);
+    if (Status s = r_.wait_set(MDIC, MDIC_READY, opt_.eeprom_timeout, fmt::format("PHY register {} to be written", reg));
+        !s)
+        return s;
+    if (r_.get(MDIC) & MDIC_ERROR)
+        return make_error(EIO, fmt::format("{}: the PHY refused a write of register {}", dev_->describe(), reg));
+    return {};
+}
+
+Status E1000Adapter::wait_link(std::chrono::milliseconds timeout) const {
+    return r_.wait_set(STATUS, STATUS_LU, timeout,
+                       "the link to come up (check the cable and the link partner, or open with a longer "
+                       "link timeout)");
+}
+
+LinkStatus E1000Adapter::link_status() const noexcept {
+    std::uint32_t s = r_.get(STATUS);
+    LinkStatus l;
+    l.up = s & STATUS_LU;
+    if (!l.up) return l;
+    l.full_duplex = s & STATUS_FD;
+    switch ((s & STATUS_SPEED_MASK) >> STATUS_SPEED_SHIFT) {
+    case 0: l.speed_mbps = 10; break;
+    case 1: l.speed_mbps = 100; break;
+    default: l.speed_mbps = 1000; break;
+    }
+    return l;
+}
+
+const HwStats& E1000Adapter::stats() {
+    HwStats before = stats_;
+    for (const StatReg& s : stat_regs) {
+        std::uint64_t v = r_.get(s.lo);
+        if (s.hi.offset) v |= std::uint64_t(r_.get(s.hi)) << 32;
+        stats_.*s.field += v;
+    }
+    if (num_rings(Direction::rx) == 0) return stats_;
+    // drops into the rings: per queue where the chip counts them (82576
+    // RQDPC, with SRRCTL.DROP_EN), else all on ring 0
+    std::uint64_t missed = stats_.rx_missed - before.rx_missed;
+    if (advanced())
+        for (std::uint32_t q = 0; q < num_rings(Direction::rx); q++) {
+            std::uint64_t d = r_.get(rxq(q, Q_RQDPC, "RQDPC"));
+            RingCounters::add(kring(Direction::rx, q).stats.drops, d);
+        }
+    RingCounters::add(kring(Direction::rx, 0).stats.drops, missed);
+    return stats_;
+}
+
+void E1000Adapter::set_promiscuous(bool on) noexcept {
+    rctl_ = on ? rctl_ | RCTL_UPE | RCTL_MPE : rctl_ & ~(RCTL_UPE | RCTL_MPE);
+    r_.set(RCTL, rctl_ | (running_ ? RCTL_EN : 0));
+}
+
+void E1000Adapter::set_all_multicast(bool on) noexcept {
+    rctl_ = on ? rctl_ | RCTL_MPE : rctl_ & ~RCTL_MPE;
+    r_.set(RCTL, rctl_ | (running_ ? RCTL_EN : 0));
+}
+
+void E1000Adapter::set_broadcast(bool on) noexcept {
+    rctl_ = on ? rctl_ | RCTL_BAM : rctl_ & ~RCTL_BAM;
+    r_.set(RCTL, rctl_ | (running_ ? RCTL_EN : 0));
+}
+
+void E1000Adapter::add_multicast(const std::array<std::uint8_t, 6>& g) noexcept {
+    // RCTL.MO = 00: the hash is address bits 47:36 (13.4.22, 13.5.1)
+    std::uint32_t h = ((g[4] >> 4) | (std::uint32_t(g[5]) << 4)) & 0xfff;
+    r_.set_flags(MTA[h >> 5], 1u << (h & 31));
+}
+
+// -- memory: one region for rings, descriptors and buffers, one DMA mapping
+
+Status E1000Adapter::setup_rings(const PortOptions& o) {
+    nq_ = std::max<std::uint32_t>(1, std::min(o.rings, max_queues(chip_->family)));
+    if (o.rings > max_queues(chip_->family))
+        return make_error(EINVAL, fmt::format("{}: {} ring pairs requested; the {} has at most {}", name(), o.rings,
+                                              chip_->name, max_queues(chip_->family)));
+    for (std::uint32_t n : {o.tx_slots, o.rx_slots})
+        if (n < 8 || n > max_slots || n % 8)
+            return make_error(EINVAL, fmt::format("{}: rings of {} slots; e1000 rings need a multiple of 8 between 8 "
+                                                  "and {} (descriptor rings are multiples of 128 bytes)",
+                                                  name(), n, max_slots));
+    const std::uint32_t bsz = o.memory.buf_size;
+    if (bsz < (advanced() ? 1024u : 256u))
+        return make_error(EINVAL, fmt::format("{}: {}-byte buffers are too small for the {} (at least {})", name(), bsz,
+                                              chip_->name, advanced() ? 1024 : 256));
+
+    RingConfig rc{nq_, nq_, o.tx_slots, o.rx_slots};
+    const std::size_t desc_bytes = std::size_t(nq_) * (o.tx_slots + o.rx_slots) * 16 + 2 * nq_ * 128;
+    // netmap_if of up to 2 nq + 2 concurrent Ports, plus slack for alignment
+    const std::size_t objects = ring_bytes(rc) + desc_bytes + (2 * nq_ + 2) * nifp_bytes(2 * nq_) + 4096;
+    std::uint32_t nbufs = o.memory.num_bufs;
+    if (nbufs == 0) nbufs = nq_ * (o.tx_slots + o.rx_slots) + 4 * o.extra_bufs + 64 + MemoryRegion::first_buf;
+    auto mem = MemoryRegion::create(name(), objects, nbufs, o.memory);
+    if (!mem) return std::move(mem).error();
+    if (Status s = create_rings(mem.value(), rc); !s) return s;
+
+    txq_.assign(nq_, {});
+    rxq_.assign(nq_, {});
+    for (std::uint32_t q = 0; q < nq_; q++) {
+        for (auto [hq, slots, tail] : {std::tuple{&txq_[q], o.tx_slots, txq(q, Q_T, "TDT")},
+                                       std::tuple{&rxq_[q], o.rx_slots, rxq(q, Q_T, "RDT")}}) {
+            auto d = memory().alloc_object(std::size_t(slots) * 16);
+            if (!d) return std::move(d).error();
+            std::memset(d.value(), 0, std::size_t(slots) * 16);
+            hq->desc = d.value();
+            hq->dev = dev_.get();
+            hq->mem = &memory();
+            hq->tail_reg = tail.offset;
+            hq->index = q;
+            hq->hang_timeout_ns = std::uint64_t(opt_.tx_hang_timeout.count()) * 1'000'000u;
+        }
+        kring(Direction::tx, q).priv = &txq_[q];
+        kring(Direction::rx, q).priv = &rxq_[q];
+    }
+    if (Status s = dev_->dma_map(memory()); !s) return s;
+    mapped_ = true;
+    // rx buffer size: RCTL.BSIZE for legacy descriptors (13.4.22), SRRCTL for advanced
+    rctl_ = RCTL_BAM | RCTL_SECRC | RCTL_RDMTS_HALF;
+    if (!advanced()) {
+        std::uint32_t code = bsz >= 2048 ? 0 : bsz >= 1024 ? 1 : bsz >= 512 ? 2 : 3;
+        rctl_ |= code << RCTL_BSIZE_SHIFT;
+    }
+    return {};
+}
+
+void E1000Adapter::setup_rss() {
+    // 82576 7.1.2.8: hash IPv4/IPv6 (+TCP/UDP) headers, spread over nq_ queues
+    static constexpr std::uint32_t key[10] = {0xda565a6d, 0xc20e5b25, 0x3d256741, 0xb08fa343, 0xcb2bcad0,
+                                              0xb4307bae, 0xa32dcb77, 0x0cf23080, 0x3bb7426a, 0xfa01acbe};
+    for (unsigned i = 0; i < 10; i++) r_.set(RSSRK[i], key[i]);
+    for (unsigned i = 0; i < 32; i++) {
+        std::uint32_t v = 0;
+        for (unsigned j = 0; j < 4; j++) v |= ((4 * i + j) % nq_) << (8 * j);
+        r_.set(RETA[i], v);
+    }
+    r_.set_flags(RXCSUM, RXCSUM_PCSD);
+    r_.set(MRQC, MRQC_RSS | MRQC_RSS_FIELDS);
+}
+
+// -- start and stop (register_port)
+
+Status E1000Adapter::start() {
+    const std::uint32_t bsz = memory().buf_size();
+    for (std::uint32_t q = 0; q < nq_; q++) {
+        KRing& rk = kring(Direction::rx, q);
+        KRing& tk = kring(Direction::tx, q);
+        // the rings restart empty, as after open
+        for (KRing* k : {&rk, &tk}) {
+            std::uint32_t tail = k->dir == Direction::tx ? k->num_slots - 1 : 0;
+            k->ring->head = k->ring->cur = 0;
+            k->ring->tail = tail;
+            k->rhead = k->rcur = 0;
+            k->rtail = tail;
+            k->nr_hwcur.store(0);
+            k->nr_hwtail.store(tail);
+        }
+        drivers::HwQueue& rq = rxq_[q];
+        drivers::HwQueue& tq = txq_[q];
+        tq.stall_since_ns = 0;
+        tq.hung = tq.mid_packet = false;
+
+        // receive queue (14.4 / 82576 4.5.9)
+        Iova rb = memory().iova(rq.desc);
+        r_.set(rxq(q, 0, "RDBAL"), std::uint32_t(rb.value));
+        r_.set(rxq(q, Q_BAH, "RDBAH"), std::uint32_t(rb.value >> 32));
+        r_.set(rxq(q, Q_LEN, "RDLEN"), rk.num_slots * 16);
+        r_.set(rxq(q, Q_H, "RDH"), 0);
+        r_.set(rxq(q, Q_T, "RDT"), 0);
+        if (advanced()) {
+            r_.set(rxq(q, Q_SRRCTL, "SRRCTL"),
+                   ((bsz >> drivers::adv::SRRCTL_BSIZEPKT_SHIFT) & drivers::adv::SRRCTL_BSIZEPKT_MASK) |
+                       drivers::adv::SRRCTL_DESCTYPE_ADV_ONEBUF | (nq_ > 1 ? drivers::adv::SRRCTL_DROP_EN : 0));
+        }
+        if (advanced()) drivers::rx_arm_all<drivers::adv::Format>(rk, rq);
+        else drivers::rx_arm_all<LegacyFormat>(rk, rq);
+        if (advanced()) {
+            Reg dctl = rxq(q, Q_DCTL, "RXDCTL");
+            r_.set_flags(dctl, XDCTL_ENABLE);
+            if (Status s = r_.wait_set(dctl, XDCTL_ENABLE, opt_.queue_timeout, "rx queue enable"); !s) return s;
+        }
+        std::atomic_thread_fence(std::memory_order_release);
+        r_.set(rxq(q, Q_T, "RDT"), rk.num_slots - 1); // all but one descriptor to the device
+
+        // transmit queue (14.5 / 82576 4.5.10)
+        Iova tb = memory().iova(tq.desc);
+        std::memset(tq.desc, 0, std::size_t(tk.num_slots) * 16);
+        r_.set(txq(q, 0, "TDBAL"), std::uint32_t(tb.value));
+        r_.set(txq(q, Q_BAH, "TDBAH"), std::uint32_t(tb.value >> 32));
+        r_.set(txq(q, Q_LEN, "TDLEN"), tk.num_slots * 16);
+        r_.set(txq(q, Q_H, "TDH"), 0);
+        r_.set(txq(q, Q_T, "TDT"), 0);
+        if (advanced()) {
+            Reg dctl = txq(q, Q_DCTL, "TXDCTL");
+            r_.set_flags(dctl, XDCTL_ENABLE);
+            if (Status s = r_.wait_set(dctl, XDCTL_ENABLE, opt_.queue_timeout, "tx queue enable"); !s) return s;
+        }
+    }
+    if (advanced() && nq_ > 1) setup_rss();
+    r_.set(TIPG, TIPG_COPPER);
+    r_.set(TCTL, TCTL_EN | TCTL_PSP | (0x0fu << TCTL_CT_SHIFT) | (0x3fu << TCTL_COLD_SHIFT));
+    r_.set(RCTL, rctl_ | RCTL_EN);
+    running_ = true;
+    return {};
+}
+
+void E1000Adapter::stop() noexcept {
+    if (!running_) return;
+    r_.set(RCTL, rctl_);
+    r_.clear_flags(TCTL, TCTL_EN);
+    if (advanced())
+        for (std::uint32_t q = 0; q < nq_; q++) {
+            r_.clear_flags(rxq(q, Q_DCTL, "RXDCTL"), XDCTL_ENABLE);
+            r_.clear_flags(txq(q, Q_DCTL, "TXDCTL"), XDCTL_ENABLE);
+        }
+    running_ = false;
+}
+
+Status E1000Adapter::register_port(bool on) {
+    if (on) return start();
+    stop();
+    return {};
+}
+
+// Teardown: stop DMA for sure (a reset) before the memory goes away.
+void E1000Adapter::quiesce() noexcept {
+    stop();
+    r_.set(IMC, ~0u);
+    if (advanced()) r_.set(EIMC, ~0u);
+    r_.set_flags(CTRL, CTRL_RST);
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    (void)r_.wait_clear(CTRL, CTRL_RST, opt_.reset_timeout, "the device reset to complete");
+    if (!irq_fds_.empty()) dev_->disable_interrupts();
+    irq_fds_.clear();
+    (void)dev_->set_bus_master(false);
+    if (mapped_) (void)dev_->dma_unmap(memory());
+    mapped_ = false;
+    for (auto* v : {&txq_, &rxq_})
+        for (drivers::HwQueue& q : *v)
+            if (q.desc) memory().free_object(q.desc);
+    txq_.clear();
+    rxq_.clear();
+}
+
+std::string E1000Adapter::tx_hang_report(std::uint32_t ring) const {
+    const KRing& k = kring(Direction::tx, ring);
+    std::uint32_t first = k.next(k.nr_hwtail.load()), cur = k.nr_hwcur.load();
+    LinkStatus l = link_status();
+    return fmt::format("{}: tx ring {} hung: descriptor {} (of {} in flight) not written back (DD) for {} ms; "
+                       "TDH={} TDT={} TCTL={:#x}; link {}{}",
+                       name(), ring, first, k.distance(first, cur), opt_.tx_hang_timeout.count(),
+                       r_.get(txq(ring, Q_H, "TDH")), r_.get(txq(ring, Q_T, "TDT")), r_.get(TCTL),
+                       l.up ? "up" : "down", l.up ? "" : " (the device does not transmit without a link)");
+}
+
+// -- factories
+
+Result<std::shared_ptr<E1000Adapter>> make_adapter(std::unique_ptr<Device> dev, const PortOptions& opts,
+                                                   const DriverOptions& dopts) {
+    const ChipInfo* chip = find_chip(dev->vendor_id(), dev->device_id());
+    if (!chip)
+        return make_error(ENODEV, fmt::format("{}: device {:04x}:{:04x} is not an e1000-family NIC this driver knows "
+                                              "(82540EM, 82545EM, 82574L, 82576, I350)",
+                                              dev->describe(), dev->vendor_id(), dev->device_id()));
+    std::string name = "e1000:" + dev->address().str();
+    std::shared_ptr<E1000Adapter> a(new E1000Adapter(name, std::move(dev), *chip, dopts));
+    if (Status s = a->init(opts); !s) return std::move(s).error();
+    return a;
+}
+
+Result<std::shared_ptr<Adapter>> open_adapter(const PortName& pn, const PortOptions& opts) {
+    std::lock_guard lk(registry_mu);
+    auto& reg = registry();
+    if (auto it = reg.find(pn.pci); it != reg.end())
+        if (auto a = it->second.lock()) return std::shared_ptr<Adapter>(std::move(a));
+    auto dev = (device_opener ? device_opener : &open_vfio)(pn.pci);
+    if (!dev) return std::move(dev).error();
+    auto a = make_adapter(std::move(dev.value()), opts, default_options);
+    if (!a) return std::move(a).error();
+    reg[pn.pci] = a.value();
+    return std::shared_ptr<Adapter>(std::move(a.value()));
+}
+
+void set_device_opener(DeviceOpener opener) {
+    std::lock_guard lk(registry_mu);
+    device_opener = opener;
+}
+
+void set_default_options(const DriverOptions& o) {
+    std::lock_guard lk(registry_mu);
+    default_options = o;
+}
+
+} // namespace upio::e1000

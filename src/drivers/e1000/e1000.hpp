@@ -1,0 +1,176 @@
+// drivers/e1000/e1000.hpp -- the e1000 family: 8254x, 82574L and 82576/I350.
+//
+// One driver for three generations that share most of their programming
+// model (register map, legacy descriptors, statistics). What differs:
+//
+//               descriptors  queues  interrupts        EEPROM done
+//   8254x       legacy       1       INTx (MSI)        reset only
+//   82574L      legacy       1       MSI, INTx         EEC.AUTO_RD
+//   82576/I350  advanced     8       MSI-X per queue   EEC.AUTO_RD
+//
+// Port names are "e1000:DDDD:BB:DD.F" (all queue pairs) or "...-N" (pair N).
+// The device must be bound to vfio-pci (scripts/upio-setup bind ADDR).
+//
+// Rings are bound straight to netmap rings: the device DMAs into the port's
+// netmap buffers. Only the control path (open, close, statistics, link and
+// filter changes) takes locks or builds errors.
+#pragma once
+
+#include "drivers/common/nic_ring.hpp"
+#include "drivers/common/regs.hpp"
+
+#include <upio/backend.hpp>
+#include <upio/device.hpp>
+#include <upio/port.hpp>
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace upio::e1000 {
+
+enum class Family : std::uint8_t { i8254x, i82574, i82576, i350 };
+
+struct ChipInfo {
+    std::uint16_t device_id;
+    Family family;
+    const char* name;
+};
+
+// The chip for an Intel device id, nullptr when this driver does not know it.
+const ChipInfo* find_chip(std::uint16_t vendor_id, std::uint16_t device_id) noexcept;
+
+struct DriverOptions {
+    std::chrono::milliseconds reset_timeout{200};  // CTRL.RST to clear
+    std::chrono::milliseconds eeprom_timeout{500}; // EEC.AUTO_RD, EERD.DONE
+    std::chrono::milliseconds link_timeout{10000}; // STATUS.LU after set-link-up; 0: do not wait
+    bool require_link = true;                      // open fails when the link stays down
+    std::chrono::milliseconds queue_timeout{100};  // RXDCTL/TXDCTL.ENABLE (82576)
+    std::chrono::milliseconds tx_hang_timeout{1000}; // descriptors without DD and no progress
+    std::uint32_t itr_us = 50;                     // interrupt throttling: minimum gap; 0: none
+};
+
+struct LinkStatus {
+    bool up = false;
+    unsigned speed_mbps = 0; // 10, 100, 1000; 0 when down
+    bool full_duplex = false;
+};
+
+// Hardware counters, accumulated into 64 bits (the registers clear on read).
+struct HwStats {
+    std::uint64_t rx_packets = 0;   // GPRC
+    std::uint64_t rx_bytes = 0;     // GORC, including the CRC
+    std::uint64_t rx_broadcast = 0; // BPRC
+    std::uint64_t rx_multicast = 0; // MPRC
+    std::uint64_t rx_missed = 0;    // MPC: dropped, no room
+    std::uint64_t rx_no_buffer = 0; // RNBC: no descriptor when a frame arrived
+    std::uint64_t rx_crc_errors = 0; // CRCERRS
+    std::uint64_t rx_undersize = 0; // RUC
+    std::uint64_t rx_oversize = 0;  // ROC
+    std::uint64_t rx_total = 0;     // TPR
+    std::uint64_t tx_packets = 0;   // GPTC
+    std::uint64_t tx_bytes = 0;     // GOTC, including the CRC
+    std::uint64_t tx_total = 0;     // TPT
+};
+
+class E1000Adapter final : public Adapter {
+public:
+    ~E1000Adapter() override;
+
+    // -- Adapter
+    Status register_port(bool on) override;
+    int txsync(KRing& k, unsigned flags) noexcept override;
+    int rxsync(KRing& k, unsigned flags) noexcept override;
+    std::vector<int> wait_fds(const KRing& k) const override;
+    void set_interrupts(KRing& k, bool on) noexcept override;
+    void ack_wait_fd(int fd) noexcept override;
+
+    // -- control path (not concurrently with itself)
+    const ChipInfo& chip() const noexcept { return *chip_; }
+    Device& device() const noexcept { return *dev_; }
+    std::array<std::uint8_t, 6> mac() const noexcept { return mac_; }
+    LinkStatus link_status() const noexcept;
+    // Waits up to `timeout` for STATUS.LU.
+    Status wait_link(std::chrono::milliseconds timeout) const;
+    // Reads the clear-on-read counters and adds them to the totals; MPC and
+    // RNBC also go into rx ring 0's drop counter.
+    const HwStats& stats();
+    // netmap-style per-packet accounting is in the rings; these are the NIC's.
+    void set_promiscuous(bool on) noexcept;   // RCTL.UPE | RCTL.MPE
+    void set_all_multicast(bool on) noexcept; // RCTL.MPE
+    void set_broadcast(bool on) noexcept;     // RCTL.BAM
+    void add_multicast(const std::array<std::uint8_t, 6>& group) noexcept; // MTA bit
+    void set_itr(std::uint32_t us) noexcept;
+    // Interrupt kind in use (when wait_fds() is empty, only busy polling).
+    bool has_interrupts() const noexcept { return !irq_fds_.empty(); }
+    IrqKind irq_kind() const noexcept { return irq_kind_; }
+    const std::string& irq_error() const noexcept { return irq_error_; }
+    // After txsync returned -ETIMEDOUT: what the hardware says about the hang.
+    std::string tx_hang_report(std::uint32_t ring) const;
+    bool tx_hung(std::uint32_t ring) const noexcept { return txq_[ring].hung; }
+
+private:
+    friend Result<std::shared_ptr<E1000Adapter>> make_adapter(std::unique_ptr<Device>, const PortOptions&,
+                                                              const DriverOptions&);
+    E1000Adapter(std::string name, std::unique_ptr<Device> dev, const ChipInfo& chip, const DriverOptions& o);
+
+    bool advanced() const noexcept { return chip_->family >= Family::i82576; }
+    drivers::Reg rxq(unsigned q, std::uint32_t off, const char* name) const noexcept;
+    drivers::Reg txq(unsigned q, std::uint32_t off, const char* name) const noexcept;
+
+    Status init(const PortOptions& opts);
+    Status reset_hw();
+    Status wait_eeprom();
+    Result<std::uint16_t> read_eeprom(std::uint16_t word);
+    Status read_mac();
+    Status setup_link();
+    Result<std::uint16_t> read_phy(unsigned reg);
+    Status write_phy(unsigned reg, std::uint16_t value);
+    Status setup_rings(const PortOptions& opts);
+    Status setup_interrupts();
+    void setup_rss();
+    Status start();
+    void stop() noexcept;
+    void quiesce() noexcept;
+
+    std::unique_ptr<Device> dev_;
+    drivers::Regs r_;
+    const ChipInfo* chip_;
+    DriverOptions opt_;
+    std::uint32_t nq_ = 1;
+    std::array<std::uint8_t, 6> mac_{};
+    std::vector<drivers::HwQueue> txq_, rxq_;
+    std::uint32_t rctl_ = 0; // RCTL without EN: filters chosen on the control path
+    std::vector<int> irq_fds_;
+    IrqKind irq_kind_ = IrqKind::intx;
+    std::string irq_error_;
+    // MSI-X: queue pairs with a sleeping rx / tx waiter (the two rings of a
+    // pair may belong to Ports in two threads, sharing one vector).
+    std::atomic<std::uint32_t> rx_armed_{0}, tx_armed_{0};
+    bool running_ = false;
+    bool mapped_ = false;
+    HwStats stats_;
+};
+
+// Builds (resets, initialises) an adapter on any Device: a VfioDevice or a
+// software model. The adapter owns the device.
+Result<std::shared_ptr<E1000Adapter>> make_adapter(std::unique_ptr<Device> dev, const PortOptions& opts,
+                                                   const DriverOptions& dopts = {});
+
+// The port-type factory for "e1000:..." names: opens the PCI function through
+// VFIO (or the opener installed below) and shares one adapter per function.
+Result<std::shared_ptr<Adapter>> open_adapter(const PortName& name, const PortOptions& opts);
+
+// Replaces how open_adapter reaches a device (nullptr: VFIO again). For tests
+// that run the real factory on software models.
+using DeviceOpener = Result<std::unique_ptr<Device>> (*)(const PciAddress&);
+void set_device_opener(DeviceOpener opener);
+// Driver options open_adapter uses for adapters it creates from now on.
+void set_default_options(const DriverOptions& o);
+
+} // namespace upio::e1000

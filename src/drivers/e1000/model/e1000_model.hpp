@@ -1,0 +1,158 @@
+// drivers/e1000/model/e1000_model.hpp -- a software 8254x / 82574L / 82576.
+//
+// Implements upio::Device so the real e1000 driver runs on it in host tests
+// and benchmarks. What it models:
+//   - a register file with reset values; CTRL.RST that resets everything and
+//     clears itself after a few reads; EEPROM auto-read done (EEC.AUTO_RD)
+//     after a few reads; EERD reads of a small EEPROM holding the MAC; RAL0/
+//     RAH0 loaded by the auto-read; STATUS.LU = cable && CTRL.SLU (and, with
+//     autoneg_on_request, a BMCR auto-negotiation restart through MDIC);
+//   - a TX engine that runs when TDT is written: it reads descriptors
+//     (legacy, or advanced on the 82576) and buffers through the IOVA
+//     mapping, hands each frame to the wire, writes DD back when RS is set;
+//   - an RX engine: receive() filters a frame (RAL/RAH, UPE, MPE, BAM, MTA),
+//     picks a queue (82576 RSS: Toeplitz hash and RETA), writes it into the
+//     buffers of free descriptors and writes back length/DD/EOP; with no free
+//     descriptor the frame is dropped and counted (MPC, RNBC, RQDPC);
+//   - statistics registers that clear on read (GPRC, GORC, GPTC, GOTC, ...);
+//   - interrupts to eventfds: one vector with ICR/IMS, or MSI-X on the 82576
+//     with EICR/EIMS/EIAC/EIAM and IVAR.
+// What it enforces (a violation calls the fault handler, which by default
+// prints the fault and aborts, so a test cannot miss it): DMA only inside
+// mapped IOVA ranges and only with bus mastering on, descriptor rings
+// aligned and sized per the datasheet, TDT/RDT inside the ring, BAR0 bounds.
+// IOVAs are never equal to virtual addresses.
+//
+// Files: e1000_model.cpp (registers, PCI, DMA mappings, interrupts),
+// e1000_model_dma.cpp (the TX/RX engines, RSS, statistics).
+//
+// Two models can be wired back to back (connect()). Thread-safe: register
+// accesses and receive() take the model's lock; frames leave through the
+// wire callback after the lock is released.
+#pragma once
+
+#include <upio/device.hpp>
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace upio::e1000::model {
+
+enum class Chip { i82540em, i82545em, i82574l, i82576 };
+
+struct ModelConfig {
+    Chip chip = Chip::i82540em;
+    PciAddress address{0, 0, 3, 0};
+    std::array<std::uint8_t, 6> mac{0x52, 0x54, 0x00, 0x12, 0x34, 0x56};
+    bool cable = true;          // the link comes up once the driver sets CTRL.SLU
+    unsigned reset_reads = 2;   // CTRL reads that still show RST after a reset
+    unsigned auto_rd_reads = 2; // EEC reads before AUTO_RD shows (82574, 82576)
+    bool mac_in_ral = true;     // reset loads RAL0/RAH0 from the EEPROM
+    bool autoneg_on_request = false; // the PHY negotiates only after BMCR.RESTART_AN (via MDIC)
+};
+
+class E1000Model final : public Device {
+public:
+    using Wire = std::function<void(const std::uint8_t* frame, std::size_t len)>;
+    using FaultHandler = std::function<void(const std::string& what)>;
+
+    explicit E1000Model(ModelConfig cfg = {});
+    ~E1000Model() override;
+
+    // -- Device
+    std::string describe() const override;
+    PciAddress address() const override { return cfg_.address; }
+    std::uint16_t vendor_id() const override { return 0x8086; }
+    std::uint16_t device_id() const override;
+    std::uint32_t read32(std::uint32_t offset) noexcept override;
+    void write32(std::uint32_t offset, std::uint32_t value) noexcept override;
+    Result<std::uint32_t> config_read(std::uint32_t offset, unsigned width) override;
+    Status config_write(std::uint32_t offset, unsigned width, std::uint32_t value) override;
+    Status set_bus_master(bool on) override;
+    Status reset() override;
+    Status dma_map(MemoryRegion& region) override;
+    Status dma_unmap(MemoryRegion& region) override;
+    Result<std::vector<int>> enable_interrupts(IrqKind kind, unsigned count) override;
+    void disable_interrupts() noexcept override;
+    void unmask_intx() noexcept override;
+
+    // -- the test's side
+    // Frames the device transmits (without CRC, padded when TCTL.PSP).
+    void set_wire(Wire w);
+    // Wires two models back to back.
+    static void connect(E1000Model& a, E1000Model& b);
+    // A frame arrives from the wire (without CRC). False when it was
+    // filtered or dropped.
+    bool receive(const std::uint8_t* frame, std::size_t len);
+    void set_cable(bool plugged);
+    // Off: the TX engine stops (no frames, no DD) -- a hung transmitter.
+    void set_tx_engine(bool on);
+    // Replaces the default handler (print and abort).
+    void set_fault_handler(FaultHandler h);
+    std::size_t faults() const;
+    // A register's value without read side effects.
+    std::uint32_t peek(std::uint32_t offset) const;
+    // Interrupts delivered on `vector` so far.
+    std::uint64_t interrupts(unsigned vector) const;
+    std::size_t dma_mappings() const;
+
+private:
+    struct Mapping {
+        std::uint64_t iova;
+        char* va;
+        std::size_t len;
+        const MemoryRegion* region;
+    };
+
+    bool advanced() const noexcept { return cfg_.chip == Chip::i82576; }
+    unsigned num_queues() const noexcept;
+    std::uint32_t canon(std::uint32_t off) const noexcept;
+    std::uint32_t& reg(std::uint32_t off) noexcept { return regs_[off >> 2]; }
+    std::uint32_t rxq(unsigned q) const noexcept { return advanced() ? 0xC000 + 0x40 * q : 0x2800 + 0x100 * q; }
+    std::uint32_t txq(unsigned q) const noexcept { return advanced() ? 0xE000 + 0x40 * q : 0x3800 + 0x100 * q; }
+    void do_reset() noexcept;
+    void load_from_eeprom() noexcept;
+    void update_link() noexcept;
+    void fault(const std::string& what) noexcept;
+    std::uint8_t* dma(std::uint64_t iova, std::size_t len, const char* what) noexcept;
+    bool ring_ok(std::uint32_t base_reg, const char* name) noexcept;
+    void process_tx(unsigned q) noexcept;
+    bool receive_locked(const std::uint8_t* frame, std::size_t len) noexcept;
+    bool accept(const std::uint8_t* frame) noexcept;
+    unsigned pick_queue(const std::uint8_t* frame, std::size_t len) noexcept;
+    std::uint32_t rx_buf_size(unsigned q) noexcept;
+    void raise(std::uint32_t icr) noexcept;
+    void raise_queue(unsigned q, bool rx) noexcept;
+    void fire(unsigned vector) noexcept;
+    void count(std::uint32_t off, std::uint64_t n) noexcept;
+    void flush_outbox();
+
+    ModelConfig cfg_;
+    mutable std::mutex mu_;
+    std::vector<std::uint32_t> regs_;
+    std::array<std::uint16_t, 64> eeprom_{};
+    std::array<std::uint8_t, 256> config_{};
+    unsigned rst_reads_ = 0, auto_rd_reads_ = 0;
+    bool bus_master_ = false;
+    bool cable_ = true;
+    bool negotiated_ = false; // the PHY finished auto-negotiation since the reset
+    std::uint16_t bmcr_ = 0x1140; // PHY control: AN enable, full duplex, 1000 Mb/s
+    bool tx_engine_ = true;
+    bool intx_masked_ = false;
+    IrqKind irq_kind_ = IrqKind::intx;
+    std::vector<int> irq_fds_;
+    std::vector<std::uint64_t> fired_;
+    std::vector<Mapping> maps_;
+    std::uint64_t next_iova_ = 0x10'0000'0000ull;
+    std::vector<std::uint8_t> frame_;             // TX: fragments gathered until EOP
+    std::vector<std::vector<std::uint8_t>> outbox_; // TX: frames for the wire
+    Wire wire_;
+    FaultHandler on_fault_;
+    std::size_t faults_ = 0;
+};
+
+} // namespace upio::e1000::model
