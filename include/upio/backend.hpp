@@ -132,6 +132,9 @@ public:
     virtual void set_interrupts(KRing& kring, bool on) noexcept;
     // Called after a wait on wait_fds() woke up, to consume the events.
     virtual void ack_wait_fd(int fd) noexcept;
+    // Why txsync/rxsync of `kring` returned `rc` (< 0), for Port::last_error().
+    // Default: strerror. A driver says more ("TX hang: DD not set on ...").
+    virtual const char* explain(const KRing& kring, int rc) const noexcept;
     // Link state for ports that have one (NICs); software ports are always up.
     virtual bool link_up() const noexcept { return true; }
 

@@ -24,6 +24,7 @@ void Adapter::notify(KRing& k) noexcept {
 std::vector<int> Adapter::wait_fds(const KRing&) const { return {}; }
 void Adapter::set_interrupts(KRing&, bool) noexcept {}
 void Adapter::ack_wait_fd(int) noexcept {}
+const char* Adapter::explain(const KRing&, int rc) const noexcept { return std::strerror(-rc); }
 
 void wake_if_sleeping(KRing& k) noexcept {
     // Pairs with the fence in Port::arm: either the waiter sees the new

@@ -246,6 +246,9 @@ int Port::sync_one(KRing& k, unsigned flags) noexcept {
     k.rhead = head;
     k.rcur = cur;
     int rc = k.dir == Direction::tx ? k.adapter->txsync(k, flags) : k.adapter->rxsync(k, flags);
+    if (rc < 0) [[unlikely]]
+        std::snprintf(errbuf_, sizeof errbuf_, "%s %s ring %u: %s", name_.full.c_str(), dir, unsigned(k.ring_id),
+                      k.adapter->explain(k, rc));
     k.rtail = k.nr_hwtail.load(std::memory_order_acquire);
     r->tail = k.rtail;
     if (r->flags & NR_TIMESTAMP) [[unlikely]]

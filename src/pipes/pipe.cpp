@@ -32,7 +32,7 @@ struct PipeGroup {
     std::uint32_t slots = 0;
 };
 
-class PipeEnd final : public Adapter {
+class alignas(64) PipeEnd final : public Adapter {
 public:
     PipeEnd(std::string name) : Adapter(std::move(name)) {}
 
@@ -113,7 +113,10 @@ public:
     }
 
     PipeEnd* peer = nullptr;
-    std::uint32_t peer_hwcur = 0; // sender's cached copy of the peer rx nr_hwcur
+    // the sender's cached copy of the peer rx nr_hwcur, on a line of its own:
+    // the peer thread reads this object's other fields on every sync
+    alignas(64) std::uint32_t peer_hwcur = 0;
+    char pad_[60];
 };
 
 // Both ends live and die together; a Port holds the pair through an
