@@ -5,8 +5,8 @@
 // Runs txsync or rxsync on an e1000 adapter whose device does nothing but
 // hold registers; this program plays the NIC between syncs by writing the
 // descriptors back itself (DD, length), so that under
-//   valgrind --tool=callgrind --collect-atstart=no \
-//     --toggle-collect='upio::e1000::E1000Adapter::txsync*'   (or rxsync)
+//   valgrind --tool=callgrind --collect-atstart=no --toggle-collect='upio::e1000::E1000Adapter::txsync*'
+//   (or rxsync)
 // the instructions counted are the driver's alone. bench.sh runs the grid.
 #include "drivers/e1000/e1000.hpp"
 #include "drivers/e1000/e1000_regs.hpp"
