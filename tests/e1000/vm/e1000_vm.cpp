@@ -9,9 +9,18 @@
 //       intact and in order; waits on interrupts unless --poll; then checks
 //       that the hardware counters agree with the traffic; with --rings the
 //       NIC runs R queue pairs (RSS; non-IP frames all land on queue 0)
+//   upio-e1000-vm pcapcheck FILE --count N --size LO-HI
+//       checks a capture of "pkt-gen -f rxseq --pcap FILE" fed by the host
+//       checker's "seqsource:N:LO-HI": exactly N frames, frame n carrying
+//       sequence number n, LO + n % (HI-LO+1) bytes long, a valid
+//       Ethernet/IPv4/UDP frame (checksums) and byte for byte, from the
+//       ethertype on, the frame pkt-gen's write_frame() builds
 //
 // Exit status 0 on success; failures print what differed.
 #include "drivers/e1000/e1000.hpp"
+#include "frame.hpp" // pkt-gen's frames (tools/pkt-gen)
+
+#include <pcap/pcap.h>
 
 #include <upio/netmap_user.h>
 #include <upio/port.hpp>
@@ -130,18 +139,55 @@ int echo(Port& port, e1000::E1000Adapter& a, std::uint32_t count, std::uint32_t 
     return 0;
 }
 
+int pcapcheck(const std::string& path, std::uint64_t count, std::uint32_t lo, std::uint32_t hi) {
+    char ebuf[PCAP_ERRBUF_SIZE] = {};
+    pcap_t* p = pcap_open_offline(path.c_str(), ebuf);
+    if (!p) return fail("cannot read %s: %s", path, ebuf);
+    pcap_pkthdr* h;
+    const u_char* data;
+    std::uint64_t n = 0, bad = 0;
+    std::vector<std::uint8_t> want(pktgen::max_frame);
+    pktgen::FrameSpec spec; // pkt-gen's defaults, as the checker sends them
+    while (pcap_next_ex(p, &h, &data) == 1) {
+        const std::size_t len = lo + std::size_t(n % (hi - lo + 1));
+        std::uint64_t seq = 0;
+        if (h->caplen >= pktgen::seq_offset + 8) seq = pktgen::frame_seq(data);
+        bool ok = h->caplen == h->len && h->caplen == len && seq == n &&
+                  pktgen::verify_frame({data, std::size_t(h->caplen)});
+        if (ok) {
+            pktgen::write_frame(want.data(), spec, len, &seq, nullptr);
+            ok = std::memcmp(data + 12, want.data() + 12, len - 12) == 0;
+        }
+        if (!ok && bad++ < 5)
+            std::fprintf(stderr, "frame %llu: %u bytes (expected %zu), sequence %llu%s\n", (unsigned long long)n,
+                         h->caplen, len, (unsigned long long)seq, seq == n ? ", contents differ" : "");
+        n++;
+    }
+    pcap_close(p);
+    std::printf("pcapcheck: %llu frames, %llu bad, %llu expected\n", (unsigned long long)n, (unsigned long long)bad,
+                (unsigned long long)count);
+    return n == count && bad == 0 ? 0 : 1;
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
     if (argc < 3) {
-        std::fprintf(stderr, "usage: upio-e1000-vm info|echo ADDR [--mac MAC] [--count N] [--window W] [--poll]\n");
+        std::fprintf(stderr, "usage: upio-e1000-vm info|echo ADDR [--mac MAC] [--count N] [--window W] [--poll] [--rings R]\n       upio-e1000-vm pcapcheck FILE --count N --size LO-HI\n");
         return 2;
     }
     std::string cmd = argv[1], addr = argv[2], want_mac;
     std::uint32_t count = 1000, window = 32, rings = 1;
     bool poll = false;
+    std::uint32_t lo = 60, hi = 1514;
     for (int i = 3; i < argc; i++) {
         std::string o = argv[i];
+        if (o == "--size" && i + 1 < argc) {
+            if (std::sscanf(argv[++i], "%u-%u", &lo, &hi) != 2 || lo < pktgen::min_frame || hi < lo ||
+                hi > pktgen::max_frame)
+                return fail("bad --size %s%s", argv[i]);
+            continue;
+        }
         if (o == "--mac" && i + 1 < argc) want_mac = argv[++i];
         else if (o == "--count" && i + 1 < argc) count = std::uint32_t(std::strtoul(argv[++i], nullptr, 0));
         else if (o == "--window" && i + 1 < argc) window = std::uint32_t(std::strtoul(argv[++i], nullptr, 0));
@@ -149,6 +195,7 @@ int main(int argc, char** argv) {
         else if (o == "--poll") poll = true;
         else return fail("unknown option %s", o);
     }
+    if (cmd == "pcapcheck") return pcapcheck(addr, count, lo, hi);
     register_port_type("e1000", &e1000::open_adapter);
     PortOptions opts;
     opts.tx_slots = opts.rx_slots = 256;
