@@ -3,23 +3,15 @@
 #include <upio/port.hpp>
 
 #include "drivers/e1000/e1000.hpp"
+#include "drivers/ixgbe/ixgbe.hpp"
 #include "netif/netif.hpp"
 #include "pipes/pipe.hpp"
 #include "vale/vale_port.hpp"
-
-#include <fmt/format.h>
 
 #include <string_view>
 
 namespace upio {
 namespace {
-
-template <const char* What>
-Result<std::shared_ptr<Adapter>> not_yet(const PortName& pn, const PortOptions&) {
-    return make_error(ENOTSUP, fmt::format("{}: {} ports are not supported yet", pn.full, What));
-}
-
-constexpr char ixgbe_what[] = "ixgbe";
 
 struct Entry {
     std::string_view type;
@@ -27,12 +19,8 @@ struct Entry {
 };
 
 constexpr Entry table[] = {
-    {"pipe", &pipes::open_adapter},
-    {"vale", &vale::open_adapter},
-    {"ixgbe", &not_yet<ixgbe_what>},
-    {"e1000", &e1000::open_adapter},
-    {"netif", &netif::open_netif},
-    {"tap", &netif::open_tap},
+    {"pipe", &pipes::open_adapter},   {"vale", &vale::open_adapter},  {"ixgbe", &ixgbe::open_adapter},
+    {"e1000", &e1000::open_adapter},  {"netif", &netif::open_netif},  {"tap", &netif::open_tap},
 };
 
 } // namespace

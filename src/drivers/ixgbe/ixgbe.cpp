@@ -1,0 +1,494 @@
+// The ixgbe control path: identification, the 82599 initialisation sequence
+// (datasheet 4.6), memory, start/stop, statistics, filters and the port-type
+// factory.
+#include "drivers/ixgbe/ixgbe.hpp"
+#include "drivers/ixgbe/ixgbe_regs.hpp"
+
+#include "core/vfio.hpp"
+#include "drivers/common/adv_desc.hpp"
+
+#include <fmt/format.h>
+
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <thread>
+
+namespace upio::ixgbe {
+namespace {
+
+constexpr std::uint16_t intel_vendor = 0x8086;
+
+constexpr ChipInfo chips[] = {
+    {0x10F7, Family::i82599, "82599 (KX4)"},
+    {0x10F8, Family::i82599, "82599 (combined backplane)"},
+    {0x10F9, Family::i82599, "82599 (CX4)"},
+    {0x10FB, Family::i82599, "82599ES (SFP+, X520)"},
+    {0x10FC, Family::i82599, "82599 (XAUI/BX4)"},
+    {0x1507, Family::i82599, "82599 (SFP+, EM)"},
+    {0x1514, Family::i82599, "82599 (KX4 mezzanine)"},
+    {0x1517, Family::i82599, "82599 (KR)"},
+    {0x151C, Family::i82599, "82599 (10GBASE-T, X520-T)"},
+    {0x1529, Family::i82599, "82599 (SFP+, FCoE)"},
+    {0x152A, Family::i82599, "82599 (backplane, FCoE)"},
+    {0x154D, Family::i82599, "82599 (SFP+, X520-QDA)"},
+    {0x154A, Family::i82599, "82599 (X520-4)"},
+    {0x1557, Family::i82599, "82599EN (SFP+, X520-DA1)"},
+    {0x1558, Family::i82599, "82599 (QSFP+)"},
+    {0x1528, Family::x540, "X540-T2"},
+    {0x1560, Family::x540, "X540-T1"},
+    {0x1563, Family::x550, "X550-T2"},
+    {0x15D1, Family::x550, "X550-T1"},
+    {0x15AA, Family::x550, "X550EM_x (KX4)"},
+    {0x15AB, Family::x550, "X550EM_x (KR)"},
+    {0x15AC, Family::x550, "X550EM_x (SFP)"},
+    {0x15AD, Family::x550, "X550EM_x (10GBASE-T)"},
+    {0x15AE, Family::x550, "X550EM_x (1GBASE-T)"},
+    {0x15C8, Family::x550, "X550EM_a (10GBASE-T)"},
+    {0x15CE, Family::x550, "X550EM_a (SFP)"},
+};
+
+constexpr std::uint32_t min_slots = 8, max_slots = 32768;
+
+// Statistics registers and where they accumulate (8.2.3.23). A 36-bit octet
+// counter is read low first, then high.
+struct StatReg {
+    Reg lo;
+    Reg hi; // offset 0: a 32-bit counter
+    std::uint64_t HwStats::*field;
+};
+constexpr Reg none{0, ""};
+constexpr StatReg stat_regs[] = {
+    {GPRC, none, &HwStats::rx_packets},      {GORCL, GORCH, &HwStats::rx_bytes},
+    {BPRC, none, &HwStats::rx_broadcast},    {MPRC, none, &HwStats::rx_multicast},
+    {CRCERRS, none, &HwStats::rx_crc_errors}, {RLEC, none, &HwStats::rx_length_errors},
+    {RUC, none, &HwStats::rx_undersize},     {ROC, none, &HwStats::rx_oversize},
+    {TPR, none, &HwStats::rx_total},         {GPTC, none, &HwStats::tx_packets},
+    {GOTCL, GOTCH, &HwStats::tx_bytes},      {TPT, none, &HwStats::tx_total},
+};
+
+std::mutex registry_mu;
+std::map<PciAddress, std::weak_ptr<IxgbeAdapter>>& registry() {
+    static std::map<PciAddress, std::weak_ptr<IxgbeAdapter>> m;
+    return m;
+}
+DeviceOpener device_opener = nullptr;
+DriverOptions default_options;
+
+Result<std::unique_ptr<Device>> open_vfio(const PciAddress& addr) {
+    auto d = VfioDevice::open(addr);
+    if (!d) return std::move(d).error();
+    return std::unique_ptr<Device>(std::move(d.value()));
+}
+
+std::string mac_str(const std::array<std::uint8_t, 6>& m) {
+    return fmt::format("{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", m[0], m[1], m[2], m[3], m[4], m[5]);
+}
+
+} // namespace
+
+const ChipInfo* find_chip(std::uint16_t vendor_id, std::uint16_t device_id) noexcept {
+    if (vendor_id != intel_vendor) return nullptr;
+    for (const ChipInfo& c : chips)
+        if (c.device_id == device_id) return &c;
+    return nullptr;
+}
+
+IxgbeAdapter::IxgbeAdapter(std::string name, std::unique_ptr<Device> dev, const ChipInfo& chip,
+                           const DriverOptions& o)
+    : Adapter(std::move(name)), dev_(std::move(dev)), r_(*dev_), chip_(&chip), opt_(o) {}
+
+IxgbeAdapter::~IxgbeAdapter() { quiesce(); }
+
+// -- initialisation: 82599 datasheet 4.6.3 (general), 4.6.4 (link), 4.6.5
+// (statistics), 4.6.7 (receive), 4.6.8 (transmit)
+
+Status IxgbeAdapter::init(const PortOptions& opts) {
+    if (opt_.max_frame < 64 || opt_.max_frame > max_frame_jumbo)
+        return make_error(EINVAL, fmt::format("{}: a maximum frame of {} bytes; the driver supports 64 to {}", name(),
+                                              opt_.max_frame, max_frame_jumbo));
+    if (Status s = dev_->set_bus_master(true); !s) return s;
+    if (Status s = reset_hw(); !s) return s;
+    // 4.6.3: wait for the EEPROM auto-read, then for the DMA initialisation
+    if (Status s = r_.wait_set(EEC, EEC_AUTO_RD, opt_.eeprom_timeout, "the EEPROM auto-read to complete"); !s)
+        return s;
+    if (Status s = r_.wait_set(RDRXCTL, RDRXCTL_DMAIDONE, opt_.dma_init_timeout, "DMA initialisation to complete");
+        !s)
+        return s;
+    if (Status s = read_mac(); !s) return s;
+    if (Status s = setup_link(); !s) return s;
+    // 4.6.5: the statistics registers clear on read; start from zero
+    (void)stats();
+    stats_ = {};
+    if (Status s = setup_memory(opts); !s) return s;
+    init_rx();
+    init_tx();
+    return setup_interrupts();
+}
+
+Status IxgbeAdapter::reset_hw() {
+    // 4.6.3.1: mask all interrupts
+    r_.set(EIMC, 0x7fffffff);
+    r_.set(EIMC_EX[0], ~0u);
+    r_.set(EIMC_EX[1], ~0u);
+    // 4.6.3.2: global reset (device and link), self-clearing; no register
+    // access is meaningful for a while after it (8.2.3.1.1)
+    r_.set_flags(CTRL, CTRL_RST_MASK);
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    if (Status s = r_.wait_clear(CTRL, CTRL_RST_MASK, opt_.reset_timeout, "the device reset to complete"); !s)
+        return s;
+    // 4.6.3.1 again: the reset re-enables nothing, but be explicit
+    r_.set(EIMC, 0x7fffffff);
+    r_.set(EIMC_EX[0], ~0u);
+    r_.set(EIMC_EX[1], ~0u);
+    (void)r_.get(EICR);
+    return {};
+}
+
+Status IxgbeAdapter::read_mac() {
+    // The EEPROM auto-read loads the station address into RAL0/RAH0 (8.2.3.7.9).
+    const std::uint32_t lo = r_.get(RAL[0]), hi = r_.get(RAH[0]);
+    for (int i = 0; i < 4; i++) mac_[i] = std::uint8_t(lo >> (8 * i));
+    mac_[4] = std::uint8_t(hi);
+    mac_[5] = std::uint8_t(hi >> 8);
+    if (!(hi & RAH_AV) || (mac_[0] & 1) || mac_ == std::array<std::uint8_t, 6>{})
+        return make_error(EIO, fmt::format("{}: no valid MAC address in RAL0/RAH0 after the EEPROM auto-read ({}, "
+                                           "RAH0 {:#010x}); the NIC's EEPROM needs reprogramming",
+                                           name(), mac_str(mac_), hi));
+    return {};
+}
+
+Status IxgbeAdapter::setup_link() {
+    // 4.6.4: keep the link mode the EEPROM put in AUTOC.LMS (SFP+, KR, KX4,
+    // 10GBASE-T differ per board) and restart autonegotiation.
+    r_.set(AUTOC, r_.get(AUTOC) | AUTOC_RESTART_AN);
+    if (opt_.link_timeout.count() == 0) return {};
+    Status s = wait_link(opt_.link_timeout);
+    if (!s && !opt_.require_link) return {};
+    return s;
+}
+
+Status IxgbeAdapter::wait_link(std::chrono::milliseconds timeout) const {
+    return r_.wait_set(LINKS, LINKS_LINK_UP, timeout,
+                       "the link to come up (check the cable or module and the link partner, or open with a longer "
+                       "link timeout)");
+}
+
+LinkStatus IxgbeAdapter::link_status() const noexcept {
+    const std::uint32_t v = r_.get(LINKS);
+    LinkStatus l;
+    l.up = v & LINKS_LINK_UP;
+    if (!l.up) return l;
+    switch (v & LINKS_SPEED_MASK) {
+    case LINKS_SPEED_100M: l.speed_mbps = 100; break;
+    case LINKS_SPEED_1G: l.speed_mbps = 1000; break;
+    default: l.speed_mbps = 10000; break;
+    }
+    return l;
+}
+
+const HwStats& IxgbeAdapter::stats() {
+    for (const StatReg& s : stat_regs) {
+        std::uint64_t v = r_.get(s.lo);
+        if (s.hi.offset) v |= std::uint64_t(r_.get(s.hi) & 0xf) << 32; // 36-bit counters
+        stats_.*s.field += v;
+    }
+    std::uint64_t missed = 0;
+    for (unsigned i = 0; i < 8; i++) missed += r_.get(MPC[i]);
+    stats_.rx_missed += missed;
+    if (num_rings(Direction::rx) > 0) RingCounters::add(kring(Direction::rx, 0).stats.drops, missed);
+    return stats_;
+}
+
+// -- filters (8.2.3.7.1, 8.2.3.7.7)
+
+void IxgbeAdapter::set_promiscuous(bool on) noexcept {
+    fctrl_ = on ? fctrl_ | FCTRL_UPE | FCTRL_MPE : fctrl_ & ~(FCTRL_UPE | FCTRL_MPE);
+    r_.set(FCTRL, fctrl_);
+}
+
+void IxgbeAdapter::set_all_multicast(bool on) noexcept {
+    fctrl_ = on ? fctrl_ | FCTRL_MPE : fctrl_ & ~FCTRL_MPE;
+    r_.set(FCTRL, fctrl_);
+}
+
+void IxgbeAdapter::set_broadcast(bool on) noexcept {
+    fctrl_ = on ? fctrl_ | FCTRL_BAM : fctrl_ & ~FCTRL_BAM;
+    r_.set(FCTRL, fctrl_);
+}
+
+void IxgbeAdapter::add_multicast(const std::array<std::uint8_t, 6>& g) noexcept {
+    // MCSTCTRL.MO = 00: the hash is destination address bits 47:36
+    const std::uint32_t h = ((g[4] >> 4) | (std::uint32_t(g[5]) << 4)) & 0xfff;
+    r_.set_flags(MTA[h >> 5], 1u << (h & 31));
+    r_.set(MCSTCTRL, MCSTCTRL_MFE);
+}
+
+// -- memory: one region for netmap rings, descriptors and buffers, one DMA
+// mapping, so every address the device sees is region.iova(...)
+
+Status IxgbeAdapter::setup_memory(const PortOptions& o) {
+    if (o.rings > max_queue_pairs)
+        return make_error(EINVAL, fmt::format("{}: {} ring pairs requested; the driver supports at most {}", name(),
+                                              o.rings, max_queue_pairs));
+    nq_ = std::max<std::uint32_t>(1, o.rings);
+    for (std::uint32_t n : {o.tx_slots, o.rx_slots})
+        if (n < min_slots || n > max_slots || n % 8)
+            return make_error(EINVAL, fmt::format("{}: rings of {} slots; ixgbe rings need a multiple of 8 between {} "
+                                                  "and {} (descriptor rings are multiples of 128 bytes)",
+                                                  name(), n, min_slots, max_slots));
+    const std::uint32_t bsz = o.memory.buf_size;
+    if (bsz < 1024 || bsz > (SRRCTL_BSIZEPKT_MASK << SRRCTL_BSIZEPKT_SHIFT))
+        return make_error(EINVAL, fmt::format("{}: {}-byte buffers; the 82599 receives into 1 KiB to 31 KiB buffers "
+                                              "(SRRCTL.BSIZEPACKET)",
+                                              name(), bsz));
+
+    RingConfig rc{nq_, nq_, o.tx_slots, o.rx_slots};
+    const std::size_t desc_bytes = std::size_t(nq_) * (o.tx_slots + o.rx_slots) * 16 + 2 * nq_ * 128;
+    const std::size_t objects = ring_bytes(rc) + desc_bytes + (2 * nq_ + 2) * nifp_bytes(2 * nq_) + 4096;
+    std::uint32_t nbufs = o.memory.num_bufs;
+    if (nbufs == 0) nbufs = nq_ * (o.tx_slots + o.rx_slots) + 4 * o.extra_bufs + 64 + MemoryRegion::first_buf;
+    auto mem = MemoryRegion::create(name(), objects, nbufs, o.memory);
+    if (!mem) return std::move(mem).error();
+    if (Status s = create_rings(mem.value(), rc); !s) return s;
+
+    const std::uint32_t thresh = opt_.tx_reclaim_thresh ? opt_.tx_reclaim_thresh : o.tx_slots / 2;
+    txq_.resize(nq_);
+    rxq_.assign(nq_, {});
+    for (std::uint32_t q = 0; q < nq_; q++) {
+        for (auto [hq, slots, tail] : {std::tuple{&txq_[q].hw, o.tx_slots, TDT[q]}, std::tuple{&rxq_[q].hw, o.rx_slots, RDT[q]}}) {
+            auto d = memory().alloc_object(std::size_t(slots) * 16); // 128-byte aligned
+            if (!d) return std::move(d).error();
+            std::memset(d.value(), 0, std::size_t(slots) * 16);
+            hq->desc = d.value();
+            hq->dev = dev_.get();
+            hq->mem = &memory();
+            hq->tail_reg = tail.offset;
+            hq->index = q;
+            hq->hang_timeout_ns = std::uint64_t(opt_.tx_hang_timeout.count()) * 1'000'000u;
+        }
+        txq_[q].rs.assign(o.tx_slots, 0);
+        txq_[q].reclaim_thresh = std::min(thresh, o.tx_slots - 1);
+        kring(Direction::tx, q).priv = &txq_[q];
+        kring(Direction::rx, q).priv = &rxq_[q];
+    }
+    if (Status s = dev_->dma_map(memory()); !s) return s;
+    mapped_ = true;
+    // Is the buffer area contiguous in IOVA space? (The data path then
+    // computes addresses instead of looking them up.)
+    const MemoryRegion& m = memory();
+    BufIova bi{m.buf_iova(0).value, m.buf_size(), true};
+    for (std::uint32_t b = 0; b < m.num_bufs() && bi.linear; b++)
+        bi.linear = m.buf_iova(b).value == bi.base + std::uint64_t(b) * bi.size &&
+                    m.iova(m.buf(b) + bi.size - 1).value == bi.base + std::uint64_t(b) * bi.size + bi.size - 1;
+    for (std::uint32_t q = 0; q < nq_; q++) txq_[q].iova = rxq_[q].iova = bi;
+    return {};
+}
+
+// 4.6.7, the global part: packet buffer, CRC, filters, jumbo frames, RSS.
+void IxgbeAdapter::init_rx() {
+    r_.clear_flags(RXCTRL, RXCTRL_RXEN); // 4.6.7: receive stays off until every queue is ready
+    // one traffic class: all 512 KiB of packet buffer to PB0 (4.6.11.3.1)
+    r_.set(RXPBSIZE[0], 0x200u << 10);
+    for (unsigned i = 1; i < 8; i++) r_.set(RXPBSIZE[i], 0);
+    // strip the CRC: HLREG0 and RDRXCTL must agree (8.2.3.8.8)
+    r_.set_flags(HLREG0, HLREG0_RXCRCSTRP);
+    std::uint32_t rdrxctl = r_.get(RDRXCTL) | RDRXCTL_CRCSTRIP | RDRXCTL_RSCACKC | RDRXCTL_FCOE_WRFIX;
+    r_.set(RDRXCTL, rdrxctl & ~RDRXCTL_RSCFRSTSIZE);
+    // jumbo frames (8.2.3.22.8, 8.2.3.22.13)
+    if (opt_.max_frame > 1518) r_.set_flags(HLREG0, HLREG0_JUMBOEN);
+    else r_.clear_flags(HLREG0, HLREG0_JUMBOEN);
+    r_.set(MAXFRS, opt_.max_frame << MAXFRS_MFS_SHIFT);
+    // accept broadcast; unicast to RAL0/RAH0 only; no multicast groups yet
+    for (unsigned i = 0; i < 128; i++) r_.set(MTA[i], 0);
+    fctrl_ = FCTRL_BAM;
+    r_.set(FCTRL, fctrl_);
+    // no snoop off for descriptor write-backs (4.6.7, ixgbe errata)
+    r_.set_flags(CTRL_EXT, CTRL_EXT_NS_DIS | CTRL_EXT_DRV_LOAD);
+    if (nq_ > 1) setup_rss();
+    else r_.set(MRQC, 0);
+}
+
+// 7.1.2.8: hash IPv4 addresses and TCP/UDP ports, spread over the first
+// min(nq, 16) queues through the 128-entry redirection table.
+void IxgbeAdapter::setup_rss() {
+    static constexpr std::uint32_t key[10] = {0xda565a6d, 0xc20e5b25, 0x3d256741, 0xb08fa343, 0xcb2bcad0,
+                                              0xb4307bae, 0xa32dcb77, 0x0cf23080, 0x3bb7426a, 0xfa01acbe};
+    for (unsigned i = 0; i < 10; i++) r_.set(RSSRK[i], key[i]);
+    const std::uint32_t n = std::min(nq_, rss_max_queues);
+    for (unsigned i = 0; i < reta_entries / 4; i++) {
+        std::uint32_t v = 0;
+        for (unsigned j = 0; j < 4; j++) v |= ((4 * i + j) % n) << (8 * j);
+        r_.set(RETA[i], v);
+    }
+    r_.set_flags(RXCSUM, RXCSUM_PCSD); // the descriptor carries the hash, not the checksum
+    r_.set(MRQC, MRQC_RSS | MRQC_RSS_IPV4 | MRQC_RSS_TCPIPV4 | MRQC_RSS_UDPIPV4 | MRQC_RSS_IPV6 |
+                     MRQC_RSS_TCPIPV6 | MRQC_RSS_UDPIPV6);
+}
+
+// 4.6.8, the global part.
+void IxgbeAdapter::init_tx() {
+    r_.set_flags(HLREG0, HLREG0_TXCRCEN | HLREG0_TXPADEN); // the NIC adds the CRC and pads
+    r_.set(TXPBSIZE[0], 0xA0u << 10);                      // 160 KiB to PB0 (4.6.11.3.1)
+    for (unsigned i = 1; i < 8; i++) r_.set(TXPBSIZE[i], 0);
+    r_.set(DTXMXSZRQ, 0xfff);
+    // no DCB, no VT: MTQC may only change with the arbiter off (8.2.3.9.15)
+    r_.set_flags(RTTDCS, RTTDCS_ARBDIS);
+    r_.set(MTQC, 0);
+    r_.clear_flags(RTTDCS, RTTDCS_ARBDIS);
+}
+
+// -- start and stop (register_port)
+
+Status IxgbeAdapter::start() {
+    const std::uint32_t bsz = memory().buf_size();
+    // 4.6.8: the transmit DMA before any transmit queue
+    r_.set_flags(DMATXCTL, DMATXCTL_TE);
+    for (std::uint32_t q = 0; q < nq_; q++) {
+        KRing& rk = kring(Direction::rx, q);
+        KRing& tk = kring(Direction::tx, q);
+        // the rings restart empty, as after open
+        for (KRing* k : {&rk, &tk}) {
+            const std::uint32_t tail = k->dir == Direction::tx ? k->num_slots - 1 : 0;
+            k->ring->head = k->ring->cur = 0;
+            k->ring->tail = tail;
+            k->rhead = k->rcur = 0;
+            k->rtail = tail;
+            k->nr_hwcur.store(0);
+            k->nr_hwtail.store(tail);
+        }
+        drivers::HwQueue& rq = rxq_[q].hw;
+        TxQueue& tq = txq_[q];
+        tq.hw.stall_since_ns = 0;
+        tq.hw.hung = tq.hw.mid_packet = false;
+        tq.rs_head = tq.rs_tail = 0;
+
+        // receive queue (4.6.7): ring, buffer size and descriptor type, then enable
+        const Iova rb = memory().iova(rq.desc);
+        r_.set(RDBAL[q], std::uint32_t(rb.value));
+        r_.set(RDBAH[q], std::uint32_t(rb.value >> 32));
+        r_.set(RDLEN[q], rk.num_slots * 16);
+        r_.set(RDH[q], 0);
+        r_.set(RDT[q], 0);
+        // several queues: a full queue drops its own frames instead of
+        // stalling the shared packet buffer (SRRCTL.DROP_EN)
+        r_.set(SRRCTL[q], ((bsz >> SRRCTL_BSIZEPKT_SHIFT) & SRRCTL_BSIZEPKT_MASK) | SRRCTL_DESCTYPE_ADV_ONEBUF |
+                              (nq_ > 1 ? SRRCTL_DROP_EN : 0));
+        r_.clear_flags(DCA_RXCTRL[q], DCA_RXCTRL_DESC_WRO_EN); // must be 0 (8.2.3.11.1)
+        drivers::rx_arm_all<drivers::adv::Format>(rk, rq);
+        r_.set_flags(RXDCTL[q], XDCTL_ENABLE);
+        if (Status s = r_.wait_set(RXDCTL[q], XDCTL_ENABLE, opt_.queue_timeout, "the rx queue to be enabled"); !s)
+            return s;
+        std::atomic_thread_fence(std::memory_order_release);
+        // all descriptors but one to the device: RDT == RDH would mean "none"
+        r_.set(RDT[q], rk.num_slots - 1);
+
+        // transmit queue (4.6.8)
+        const Iova tb = memory().iova(tq.hw.desc);
+        std::memset(tq.hw.desc, 0, std::size_t(tk.num_slots) * 16);
+        r_.set(TDBAL[q], std::uint32_t(tb.value));
+        r_.set(TDBAH[q], std::uint32_t(tb.value >> 32));
+        r_.set(TDLEN[q], tk.num_slots * 16);
+        r_.set(TDH[q], 0);
+        r_.set(TDT[q], 0);
+        // prefetch when fewer than 36 descriptors are cached, in bursts of 8;
+        // WTHRESH 0: write DD back as soon as an RS descriptor is done
+        r_.set(TXDCTL[q], (36u << TXDCTL_PTHRESH_SHIFT) | (8u << TXDCTL_HTHRESH_SHIFT) | XDCTL_ENABLE);
+        if (Status s = r_.wait_set(TXDCTL[q], XDCTL_ENABLE, opt_.queue_timeout, "the tx queue to be enabled"); !s)
+            return s;
+    }
+    // 4.6.7: receive on, last
+    r_.set_flags(RXCTRL, RXCTRL_RXEN);
+    running_ = true;
+    return {};
+}
+
+void IxgbeAdapter::stop() noexcept {
+    if (!running_) return;
+    r_.clear_flags(RXCTRL, RXCTRL_RXEN);
+    for (std::uint32_t q = 0; q < nq_; q++) {
+        r_.clear_flags(RXDCTL[q], XDCTL_ENABLE);
+        r_.clear_flags(TXDCTL[q], XDCTL_ENABLE);
+    }
+    r_.clear_flags(DMATXCTL, DMATXCTL_TE);
+    running_ = false;
+}
+
+Status IxgbeAdapter::register_port(bool on) {
+    if (on) return start();
+    stop();
+    return {};
+}
+
+// Teardown: stop DMA for sure (a reset) before the memory goes away.
+void IxgbeAdapter::quiesce() noexcept {
+    stop();
+    r_.set(EIMC, 0x7fffffff);
+    r_.set(EIMC_EX[0], ~0u);
+    r_.set(EIMC_EX[1], ~0u);
+    r_.set_flags(CTRL, CTRL_RST);
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    (void)r_.wait_clear(CTRL, CTRL_RST, opt_.reset_timeout, "the device reset to complete");
+    if (!irq_fds_.empty()) dev_->disable_interrupts();
+    irq_fds_.clear();
+    (void)dev_->set_bus_master(false);
+    if (mapped_) (void)dev_->dma_unmap(memory());
+    mapped_ = false;
+    for (TxQueue& q : txq_)
+        if (q.hw.desc) memory().free_object(q.hw.desc);
+    for (RxQueue& q : rxq_)
+        if (q.hw.desc) memory().free_object(q.hw.desc);
+    txq_.clear();
+    rxq_.clear();
+}
+
+std::string IxgbeAdapter::tx_hang_report(std::uint32_t ring) const {
+    const KRing& k = kring(Direction::tx, ring);
+    const std::uint32_t first = k.next(k.nr_hwtail.load()), cur = k.nr_hwcur.load();
+    const LinkStatus l = link_status();
+    return fmt::format("{}: tx ring {} hung: descriptor {} (of {} in flight) not written back (DD) for {} ms; "
+                       "TDH={} TDT={} TXDCTL={:#x} DMATXCTL={:#x}; link {}{}",
+                       name(), ring, first, k.distance(first, cur), opt_.tx_hang_timeout.count(), r_.get(TDH[ring]),
+                       r_.get(TDT[ring]), r_.get(TXDCTL[ring]), r_.get(DMATXCTL), l.up ? "up" : "down",
+                       l.up ? "" : " (the device does not transmit without a link)");
+}
+
+// -- factories
+
+Result<std::shared_ptr<IxgbeAdapter>> make_adapter(std::unique_ptr<Device> dev, const PortOptions& opts,
+                                                   const DriverOptions& dopts) {
+    const ChipInfo* chip = find_chip(dev->vendor_id(), dev->device_id());
+    if (!chip)
+        return make_error(ENODEV, fmt::format("{}: device {:04x}:{:04x} is not an ixgbe NIC this driver knows "
+                                              "(82599/X520, X540, X550)",
+                                              dev->describe(), dev->vendor_id(), dev->device_id()));
+    std::string name = "ixgbe:" + dev->address().str();
+    std::shared_ptr<IxgbeAdapter> a(new IxgbeAdapter(name, std::move(dev), *chip, dopts));
+    if (Status s = a->init(opts); !s) return std::move(s).error();
+    return a;
+}
+
+Result<std::shared_ptr<Adapter>> open_adapter(const PortName& pn, const PortOptions& opts) {
+    std::lock_guard lk(registry_mu);
+    auto& reg = registry();
+    if (auto it = reg.find(pn.pci); it != reg.end())
+        if (auto a = it->second.lock()) return std::shared_ptr<Adapter>(std::move(a));
+    auto dev = (device_opener ? device_opener : &open_vfio)(pn.pci);
+    if (!dev) return std::move(dev).error();
+    auto a = make_adapter(std::move(dev.value()), opts, default_options);
+    if (!a) return std::move(a).error();
+    reg[pn.pci] = a.value();
+    return std::shared_ptr<Adapter>(std::move(a.value()));
+}
+
+void set_device_opener(DeviceOpener opener) {
+    std::lock_guard lk(registry_mu);
+    device_opener = opener;
+}
+
+void set_default_options(const DriverOptions& o) {
+    std::lock_guard lk(registry_mu);
+    default_options = o;
+}
+
+} // namespace upio::ixgbe

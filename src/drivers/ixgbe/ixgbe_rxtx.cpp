@@ -1,0 +1,336 @@
+// The ixgbe data path (txsync/rxsync on advanced descriptors) and MSI-X for
+// blocking waits.
+//
+// The descriptor layouts are the ones shared with igb (drivers/common/
+// adv_desc.hpp) and the index bookkeeping is that of drivers/common/
+// nic_ring.hpp; the loops are the driver's own, for three reasons:
+//   - buffer addresses by arithmetic when the mapping is linear (BufIova);
+//   - RS only on the last descriptor of a batch: the device then writes back
+//     one descriptor per batch instead of one per packet, and completion is
+//     found by looking at one descriptor per batch (7.2.3.5.1);
+//   - reclaim only when the application is short of free slots (fewer than
+//     reclaim_thresh), asks for it (SYNC_FORCE_RECLAIM) or syncs with
+//     nothing new to send (it is waiting for completions).
+// A multi-slot packet (NS_MOREFRAG) goes to the device only whole: PAYLEN in
+// its first descriptor must be the length of the entire packet (7.2.3.2.4),
+// so trailing fragments wait for the next txsync.
+#include "drivers/ixgbe/ixgbe.hpp"
+#include "drivers/ixgbe/ixgbe_regs.hpp"
+
+#include "drivers/common/adv_desc.hpp"
+#include "drivers/common/nic_ring.hpp"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+namespace upio::ixgbe {
+namespace {
+
+namespace adv = drivers::adv;
+
+// DTYP data, DEXT, IFCS: every data descriptor carries these (7.2.3.2.4).
+constexpr std::uint32_t TXD_CMD = adv::TXD_DTYP_DATA | adv::TXD_DCMD_DEXT | adv::TXD_DCMD_IFCS;
+
+// Buffer index -> IOVA, the two ways (see BufIova).
+struct LinearIova {
+    std::uint64_t base;
+    std::uint64_t size;
+    std::uint64_t operator()(std::uint32_t idx) const noexcept { return base + idx * size; }
+};
+struct TableIova {
+    const MemoryRegion* mem;
+    std::uint64_t operator()(std::uint32_t idx) const noexcept { return mem->buf_iova(idx).value; }
+};
+
+inline void tx_desc(adv::TxDesc& d, std::uint64_t buf, std::uint32_t len, std::uint32_t eop,
+                    std::uint32_t paylen) noexcept {
+    d.addr = buf;
+    d.cmd_type_len = TXD_CMD | eop | len;
+    d.olinfo_status = paylen << adv::TXD_PAYLEN_SHIFT; // also clears DD
+}
+
+// Writes the descriptors of the multi-slot packet starting at `i`; returns
+// the slot after it, or `i` when the packet is not complete before `head`.
+template <class IovaOf>
+std::uint32_t tx_chain(KRing& k, adv::TxDesc* desc, IovaOf iova_of, std::uint32_t i, std::uint32_t head,
+                       std::uint64_t& bytes) noexcept {
+    netmap_slot* slot = k.ring->slot;
+    std::uint32_t paylen = 0, j = i;
+    for (;;) {
+        paylen += slot[j].len;
+        const bool more = slot[j].flags & NS_MOREFRAG;
+        j = k.next(j);
+        if (!more) break;
+        if (j == head) return i; // the rest of the packet is not there yet
+    }
+    for (std::uint32_t x = i; x != j; x = k.next(x)) {
+        netmap_slot& s = slot[x];
+        const bool eop = !(s.flags & NS_MOREFRAG);
+        tx_desc(desc[x], iova_of(s.buf_idx), s.len, eop ? adv::TXD_DCMD_EOP : 0, x == i ? paylen : 0);
+        s.flags &= std::uint16_t(~NS_BUF_CHANGED);
+    }
+    bytes += paylen;
+    return j;
+}
+
+// Reclaim, lazily: when the application runs short of slots, asks for it,
+// or syncs without sending anything (it waits for completions).
+int tx_reclaim(KRing& k, TxQueue& tq, adv::TxDesc* desc, std::uint32_t head, bool sent, unsigned flags) noexcept {
+    drivers::HwQueue& q = tq.hw;
+    const std::uint32_t n = k.num_slots;
+    const std::uint32_t hwtail = k.nr_hwtail.load(std::memory_order_relaxed);
+    if (sent && !(flags & SYNC_FORCE_RECLAIM) && k.distance(head, hwtail) >= tq.reclaim_thresh) return 0;
+    std::uint32_t done = hwtail, r = tq.rs_head;
+    while (r != tq.rs_tail && adv::Format::tx_done(desc[tq.rs[r]])) {
+        done = tq.rs[r];
+        r = r + 1 == n ? 0 : r + 1;
+    }
+    tq.rs_head = r;
+    if (done != hwtail) {
+        k.nr_hwtail.store(done, std::memory_order_release);
+        q.stall_since_ns = 0;
+        q.hung = false;
+        return 0;
+    }
+    if (r == tq.rs_tail) { // nothing in flight
+        q.stall_since_ns = 0;
+        return 0;
+    }
+    // In flight but no progress: a stall, or a hang once it lasts.
+    const std::uint64_t now = drivers::monotonic_ns();
+    if (q.stall_since_ns == 0) {
+        q.stall_since_ns = now;
+    } else if (now - q.stall_since_ns > q.hang_timeout_ns) [[unlikely]] {
+        q.hung = true;
+        return -ETIMEDOUT;
+    }
+    return 0;
+}
+
+// The loops below walk contiguous runs of slots and descriptors with
+// pointers (a ring is at most two runs), so the per-packet work is the
+// descriptor itself: no index wrap-around test per slot.
+
+template <class IovaOf>
+int tx_sync(KRing& k, TxQueue& tq, unsigned flags, IovaOf iova_of) noexcept {
+    drivers::HwQueue& q = tq.hw;
+    auto* const desc = q.descs<adv::TxDesc>();
+    netmap_slot* const slot = k.ring->slot;
+    const std::uint32_t head = k.rhead, n = k.num_slots;
+    const std::uint32_t cur = k.nr_hwcur.load(std::memory_order_relaxed);
+
+    if (cur != head) {
+        std::uint64_t bytes = 0;
+        std::uint32_t pkts = 0, i = cur;
+        // single-slot packets from `from` up to `to` or the first NS_MOREFRAG
+        auto run = [&](std::uint32_t from, std::uint32_t to) noexcept {
+            adv::TxDesc* d = desc + from;
+            netmap_slot* s = slot + from;
+            adv::TxDesc* const end = desc + to;
+            for (; d != end; ++d, ++s) {
+                const std::uint16_t fl = s->flags;
+                if (fl & NS_MOREFRAG) [[unlikely]] break;
+                const std::uint32_t len = s->len;
+                tx_desc(*d, iova_of(s->buf_idx), len, adv::TXD_DCMD_EOP, len);
+                s->flags = std::uint16_t(fl & ~NS_BUF_CHANGED); // the address was rewritten anyway
+                bytes += len;
+            }
+            return std::uint32_t(d - desc);
+        };
+        while (i != head) {
+            const std::uint32_t x = run(i, i < head ? head : n);
+            pkts += x - i;
+            i = x;
+            if (i == n) {
+                i = 0;
+                continue;
+            }
+            if (i == head) break;
+            const std::uint32_t j = tx_chain(k, desc, iova_of, i, head, bytes); // NS_MOREFRAG at i
+            if (j == i) break; // incomplete: the fragments wait
+            pkts++;
+            i = j;
+        }
+        if (i != cur) {
+            // report status once, on the batch's last descriptor (an EOP one)
+            const std::uint32_t last = i == 0 ? n - 1 : i - 1;
+            desc[last].cmd_type_len |= adv::TXD_DCMD_RS;
+            tq.rs[tq.rs_tail] = last;
+            tq.rs_tail = tq.rs_tail + 1 == n ? 0 : tq.rs_tail + 1;
+            // descriptors visible before the doorbell; one tail write per batch
+            std::atomic_thread_fence(std::memory_order_release);
+            q.dev->write32(q.tail_reg, i);
+            k.nr_hwcur.store(i, std::memory_order_release);
+            RingCounters::add(k.stats.packets, pkts);
+            RingCounters::add(k.stats.bytes, bytes);
+        }
+    }
+    return tx_reclaim(k, tq, desc, head, cur != head, flags);
+}
+
+// As drivers::rx_sync (nic_ring.hpp), with the address arithmetic of
+// BufIova. Released slots keep their flags until they are filled again
+// (then flags are rewritten: NS_BUF_CHANGED needs nothing more, the
+// descriptor always gets the slot's current buffer).
+template <class IovaOf>
+int rx_sync(KRing& k, RxQueue& rq, IovaOf iova_of) noexcept {
+    drivers::HwQueue& q = rq.hw;
+    auto* const desc = q.descs<adv::RxDesc>();
+    netmap_slot* const slot = k.ring->slot;
+    const std::uint32_t head = k.rhead, n = k.num_slots;
+    const std::uint32_t cur = k.nr_hwcur.load(std::memory_order_relaxed);
+    // the descriptor RDT points at: the device stops one short of head
+    const std::uint32_t stop = head == 0 ? n - 1 : head - 1;
+
+    if (cur != head) {
+        auto arm = [&](std::uint32_t from, std::uint32_t to) noexcept {
+            adv::RxDesc* d = desc + from;
+            const netmap_slot* s = slot + from;
+            for (adv::RxDesc* const end = desc + to; d != end; ++d, ++s) {
+                d->lo = iova_of(s->buf_idx);
+                d->hi = 0; // clears DD
+            }
+        };
+        if (cur < head) {
+            arm(cur, head);
+        } else {
+            arm(cur, n);
+            arm(0, head);
+        }
+        std::atomic_thread_fence(std::memory_order_release);
+        q.dev->write32(q.tail_reg, stop);
+        k.nr_hwcur.store(head, std::memory_order_release);
+    }
+
+    const std::uint32_t first = k.nr_hwtail.load(std::memory_order_relaxed);
+    std::uint64_t bytes = 0, pkts = 0;
+    // whole frames (DD and EOP) from `from` up to `to`
+    auto run = [&](std::uint32_t from, std::uint32_t to) noexcept {
+        adv::RxDesc* d = desc + from;
+        netmap_slot* s = slot + from;
+        for (adv::RxDesc* const end = desc + to; d != end; ++d, ++s) {
+            const std::uint64_t hi = std::atomic_ref<std::uint64_t>(d->hi).load(std::memory_order_acquire);
+            if ((hi & (adv::RXD_STAT_DD | adv::RXD_STAT_EOP)) != (adv::RXD_STAT_DD | adv::RXD_STAT_EOP)) break;
+            const std::uint32_t len = std::uint16_t(hi >> adv::RXD_LEN_SHIFT);
+            s->len = std::uint16_t(len);
+            s->flags = 0;
+            bytes += len;
+        }
+        return std::uint32_t(d - desc);
+    };
+    std::uint32_t t = first;
+    for (;;) {
+        const std::uint32_t x = run(t, t <= stop ? stop : n);
+        pkts += x - t;
+        t = x;
+        if (t == n) {
+            t = 0;
+            continue;
+        }
+        if (t == stop) break;
+        // stopped early: not written back yet, or a fragment of a larger
+        // frame (or the device finished the descriptor just now)
+        const std::uint64_t hi = std::atomic_ref<std::uint64_t>(desc[t].hi).load(std::memory_order_acquire);
+        if (!(hi & adv::RXD_STAT_DD)) break;
+        const std::uint32_t len = std::uint16_t(hi >> adv::RXD_LEN_SHIFT);
+        const bool eop = hi & adv::RXD_STAT_EOP;
+        slot[t].len = std::uint16_t(len);
+        slot[t].flags = eop ? 0 : NS_MOREFRAG;
+        bytes += len;
+        pkts += eop;
+        t = t + 1 == n ? 0 : t + 1;
+    }
+    if (t != first) {
+        k.nr_hwtail.store(t, std::memory_order_release);
+        RingCounters::add(k.stats.packets, pkts);
+        RingCounters::add(k.stats.bytes, bytes);
+    }
+    return 0;
+}
+
+} // namespace
+
+int IxgbeAdapter::txsync(KRing& k, unsigned flags) noexcept {
+    TxQueue& tq = *static_cast<TxQueue*>(k.priv);
+    if (tq.iova.linear) [[likely]]
+        return tx_sync(k, tq, flags, LinearIova{tq.iova.base, tq.iova.size});
+    return tx_sync(k, tq, flags, TableIova{tq.hw.mem});
+}
+
+int IxgbeAdapter::rxsync(KRing& k, unsigned flags) noexcept {
+    (void)flags;
+    RxQueue& rq = *static_cast<RxQueue*>(k.priv);
+    if (rq.iova.linear) [[likely]]
+        return rx_sync(k, rq, LinearIova{rq.iova.base, rq.iova.size});
+    return rx_sync(k, rq, TableIova{rq.hw.mem});
+}
+
+// -- interrupts (7.3)
+//
+// MSI-X only: vector v serves queue pairs q with q % nvec_queues == v (rx and
+// tx causes of a pair on the same vector), the last vector the "other"
+// causes (link status change). GPIE.EIAME with EIAM_EX masks a queue vector
+// when it fires, so an idle queue costs nothing and a busy-polling one
+// raises no interrupts at all; a waiter unmasks its vector (EIMS_EX) before
+// it sleeps.
+
+Status IxgbeAdapter::setup_interrupts() {
+    nvec_queues_ = std::min<unsigned>(nq_, max_msix_vectors - 1);
+    auto fds = dev_->enable_interrupts(IrqKind::msix, nvec_queues_ + 1);
+    if (!fds) {
+        // busy polling still works; blocking waits then only time out
+        irq_error_ = fmt::format("{}: no MSI-X, busy polling only ({})", name(), fds.error().message);
+        nvec_queues_ = 1;
+        return {};
+    }
+    irq_fds_ = std::move(fds.value());
+    r_.set(GPIE, GPIE_MSIX_MODE | GPIE_PBA_SUPPORT | GPIE_EIAME);
+    for (std::uint32_t q = 0; q < nq_; q++) {
+        // IVAR[q / 2]: queue 2n in bytes 0 (rx) and 1 (tx), 2n + 1 in bytes 2, 3 (8.2.3.5.16)
+        const std::uint32_t v = vector_of(q) | IVAR_ALLOC_VAL;
+        const unsigned shift = (q % 2) * 16;
+        r_.set_field(IVAR[q / 2], 0xffffu << shift, (v | v << 8) << shift);
+    }
+    r_.set(IVAR_MISC, (nvec_queues_ | IVAR_ALLOC_VAL) << 8);
+    std::uint64_t qbits = nvec_queues_ == 64 ? ~0ull : (std::uint64_t(1) << nvec_queues_) - 1;
+    r_.set(EIAC, std::uint32_t(qbits) & EICR_RTXQ_MASK);
+    r_.set(EIAM_EX[0], std::uint32_t(qbits));
+    r_.set(EIAM_EX[1], std::uint32_t(qbits >> 32));
+    set_itr(opt_.itr_us);
+    r_.set(EIMS, EICR_LSC); // link changes always reach the other vector
+    return {};
+}
+
+void IxgbeAdapter::set_itr(std::uint32_t us) noexcept {
+    opt_.itr_us = us;
+    if (irq_fds_.empty()) return;
+    // 11:3 in 2 us units, i.e. (us / 2) << 3 (8.2.3.5.12)
+    for (unsigned v = 0; v <= nvec_queues_; v++) r_.set(EITR(v), (us << 2) & EITR_INTERVAL_MASK);
+}
+
+std::vector<int> IxgbeAdapter::wait_fds(const KRing& k) const {
+    if (irq_fds_.empty()) return {};
+    return {irq_fds_[vector_of(k.ring_id)]};
+}
+
+void IxgbeAdapter::set_interrupts(KRing& k, bool on) noexcept {
+    if (irq_fds_.empty()) return;
+    const unsigned v = vector_of(k.ring_id);
+    const std::uint64_t bit = std::uint64_t(1) << v;
+    auto& mine = k.dir == Direction::rx ? rx_armed_ : tx_armed_;
+    auto& other = k.dir == Direction::rx ? tx_armed_ : rx_armed_;
+    if (on) {
+        mine.fetch_or(bit, std::memory_order_relaxed);
+        r_.set(EIMS_EX[v / 32], 1u << (v % 32));
+    } else {
+        mine.fetch_and(~bit, std::memory_order_relaxed);
+        if (!(other.load(std::memory_order_relaxed) & bit)) r_.set(EIMC_EX[v / 32], 1u << (v % 32));
+    }
+}
+
+void IxgbeAdapter::ack_wait_fd(int fd) noexcept {
+    std::uint64_t n;
+    [[maybe_unused]] auto r = ::read(fd, &n, sizeof n); // EIAC/EIAM already cleared and masked the vector
+}
+
+} // namespace upio::ixgbe

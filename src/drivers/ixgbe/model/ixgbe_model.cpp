@@ -1,0 +1,729 @@
+// A software 82599 for host tests (see ixgbe_model.hpp).
+#include "drivers/ixgbe/model/ixgbe_model.hpp"
+
+#include "drivers/common/adv_desc.hpp"
+#include "drivers/ixgbe/ixgbe_regs.hpp"
+
+#include <fmt/format.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+namespace upio::ixgbe::model {
+namespace {
+
+namespace adv = drivers::adv;
+
+constexpr std::uint32_t bar0_size = 0x20000;
+constexpr std::uint32_t rx_block = 0x01000, tx_block = 0x06000; // queue n at + 0x40 n
+// register offsets inside a queue's 0x40 block
+constexpr std::uint32_t Q_BAL = 0x00, Q_BAH = 0x04, Q_LEN = 0x08, Q_H = 0x10, Q_T = 0x18, Q_DCTL = 0x28;
+constexpr std::uint32_t Q_SRRCTL = 0x14;
+
+std::uint32_t crc32(const std::uint8_t* p, std::size_t n) {
+    std::uint32_t c = 0xffffffffu;
+    for (std::size_t i = 0; i < n; i++) {
+        c ^= p[i];
+        for (int k = 0; k < 8; k++) c = (c >> 1) ^ (0xedb88320u & (0u - (c & 1)));
+    }
+    return ~c;
+}
+
+void store_release(std::uint64_t* p, std::uint64_t v) {
+    std::atomic_ref<std::uint64_t>(*p).store(v, std::memory_order_release);
+}
+
+// RSS types in the receive descriptor's write-back (7.1.6.2)
+constexpr unsigned RSS_TYPE_TCPV4 = 0x1, RSS_TYPE_IPV4 = 0x2, RSS_TYPE_UDPV4 = 0x7;
+
+} // namespace
+
+IxgbeModel::IxgbeModel(ModelConfig cfg) : cfg_(cfg), regs_(bar0_size / 4), cable_(cfg.cable) {
+    std::uint16_t vid = 0x8086, did = cfg_.device_id;
+    std::memcpy(&config_[0], &vid, 2);
+    std::memcpy(&config_[2], &did, 2);
+    config_[0x0b] = 0x02; // class: network controller, Ethernet
+    do_reset();
+}
+
+IxgbeModel::~IxgbeModel() { disable_interrupts(); }
+
+std::string IxgbeModel::describe() const { return fmt::format("82599 model at {}", cfg_.address.str()); }
+
+// Power-on / CTRL.RST values of what the driver reads (8.2.3).
+void IxgbeModel::do_reset() noexcept {
+    std::fill(regs_.begin(), regs_.end(), 0);
+    reg(EEC.offset) = EEC_PRES;
+    reg(AUTOC.offset) = AUTOC_LMS_10G_SERIAL; // as the EEPROM configures it
+    reg(HLREG0.offset) = HLREG0_TXCRCEN | HLREG0_RXCRCSTRP | HLREG0_TXPADEN | (1u << 13) | (1u << 3);
+    reg(MAXFRS.offset) = 1518u << MAXFRS_MFS_SHIFT;
+    reg(RDRXCTL.offset) = RDRXCTL_CRCSTRIP | (0x1u << 17); // RSCFRSTSIZE's reset value is not 0
+    reg(RXPBSIZE[0].offset) = 0x200u << 10;                // 512 KiB
+    reg(TXPBSIZE[0].offset) = 0xA0u << 10;                 // 160 KiB
+    reg(RTTDCS.offset) = RTTDCS_ARBDIS;
+    for (unsigned q = 0; q < num_queues; q++) {
+        reg(rx_block + 0x40 * q + Q_SRRCTL) = 2u | (4u << 8); // 2 KiB buffers, legacy descriptors
+        rxq_[q] = {};
+        txq_[q] = {};
+    }
+    auto_rd_reads_ = cfg_.auto_rd_reads;
+    dma_reads_ = cfg_.dma_init_reads;
+    link_pending_ = false;
+    vmask_ = 0;
+    cause_mask_ = 0;
+    rx_frames_ = {};
+}
+
+void IxgbeModel::link_event(bool up) noexcept {
+    const bool was = rget(LINKS.offset) & LINKS_LINK_UP;
+    reg(LINKS.offset) = up ? LINKS_LINK_UP | LINKS_SPEED_10G : 0;
+    reg(STATUS.offset) = up ? STATUS_LINKUP : 0;
+    if (was == up) return;
+    other_irq(EICR_LSC);
+    if (up) process_all_tx(); // frames queued while the link was down leave now
+}
+
+void IxgbeModel::fault(const std::string& what) noexcept {
+    faults_++;
+    last_fault_ = describe() + ": " + what;
+    if (on_fault_) return on_fault_(last_fault_);
+    std::fprintf(stderr, "82599 model fault: %s\n", last_fault_.c_str());
+    std::abort();
+}
+
+std::uint8_t* IxgbeModel::dma(std::uint64_t iova, std::size_t len, const char* what) noexcept {
+    if (!bus_master_) {
+        fault(fmt::format("DMA ({}) at IOVA {:#x} while bus mastering is off", what, iova));
+        return nullptr;
+    }
+    for (const Mapping& m : maps_)
+        if (iova >= m.iova && iova - m.iova <= m.len && len <= m.len - (iova - m.iova))
+            return reinterpret_cast<std::uint8_t*>(m.va + (iova - m.iova));
+    fault(fmt::format("DMA ({}) of {} bytes at IOVA {:#x} outside every mapped range", what, len, iova));
+    return nullptr;
+}
+
+// 8.2.3.8.1-3 / 8.2.3.9.5-7: base 128-byte aligned, length a nonzero
+// multiple of 128, head and tail inside the ring.
+bool IxgbeModel::ring_ok(bool rx, unsigned q) noexcept {
+    const std::uint32_t b = (rx ? rx_block : tx_block) + 0x40 * q;
+    const char* dir = rx ? "rx" : "tx";
+    const std::uint64_t addr = rget(b + Q_BAL) | std::uint64_t(rget(b + Q_BAH)) << 32;
+    const std::uint32_t len = rget(b + Q_LEN), n = len / 16;
+    if (len == 0 || len % 128)
+        return fault(fmt::format("{} queue {}: {}DLEN {} is not a nonzero multiple of 128", dir, q, rx ? 'R' : 'T', len)),
+               false;
+    if (addr % 128)
+        return fault(fmt::format("{} queue {}: ring base {:#x} is not 128-byte aligned", dir, q, addr)), false;
+    if (rget(b + Q_H) >= n || rget(b + Q_T) >= n)
+        return fault(fmt::format("{} queue {}: head {} / tail {} outside a ring of {}", dir, q, rget(b + Q_H),
+                                 rget(b + Q_T), n)),
+               false;
+    return true;
+}
+
+// Is `off` a per-queue register of queues 0-63 (rx at 0x01000, tx at 0x06000)?
+bool IxgbeModel::queue_reg(std::uint32_t off, bool& rx, unsigned& q, std::uint32_t& r) const noexcept {
+    if (off >= rx_block && off < rx_block + 0x40 * 64) rx = true;
+    else if (off >= tx_block && off < tx_block + 0x40 * 128) rx = false;
+    else return false;
+    const std::uint32_t rel = off - (rx ? rx_block : tx_block);
+    q = rel / 0x40;
+    r = rel % 0x40;
+    return r == Q_BAL || r == Q_BAH || r == Q_LEN || r == Q_H || r == Q_T || r == Q_DCTL;
+}
+
+// -- registers
+
+std::uint32_t IxgbeModel::read_queue_reg(bool rx, unsigned q, std::uint32_t r, std::uint32_t off) noexcept {
+    Queue& qu = rx ? rxq_[q] : txq_[q];
+    std::uint32_t v = reg(off);
+    if (r == Q_DCTL) {
+        // ENABLE reads back once the device has really enabled the queue
+        if ((v & XDCTL_ENABLE) && !qu.enabled) {
+            if (qu.enable_reads > 0) qu.enable_reads--;
+            if (qu.enable_reads == 0) qu.enabled = true;
+        }
+        v = (v & ~XDCTL_ENABLE) | (qu.enabled ? XDCTL_ENABLE : 0);
+    }
+    return v;
+}
+
+std::uint32_t IxgbeModel::read32(std::uint32_t off) noexcept {
+    std::uint32_t v;
+    {
+        std::lock_guard lk(mu_);
+        v = read_locked(off);
+    }
+    flush_outbox(); // a LINKS read that brings the link up releases queued frames
+    return v;
+}
+
+std::uint32_t IxgbeModel::read_locked(std::uint32_t off) noexcept {
+    if (off >= bar0_size || off % 4) return fault(fmt::format("read of BAR0 offset {:#x}", off)), 0;
+    bool rx;
+    unsigned q;
+    std::uint32_t r;
+    if (queue_reg(off, rx, q, r)) return read_queue_reg(rx, q, r, off);
+    std::uint32_t& v = reg(off);
+    const std::uint32_t val = v;
+    if (off == CTRL.offset && (val & CTRL_RST)) {
+        if (rst_reads_ == 0 || --rst_reads_ == 0) v &= ~CTRL_RST;
+    } else if (off == EEC.offset && !(val & EEC_AUTO_RD)) {
+        if (auto_rd_reads_ == 0 || --auto_rd_reads_ == 0) {
+            v |= EEC_AUTO_RD;
+            // the auto-read loads the station address (8.2.3.7.9)
+            const auto& m = cfg_.mac;
+            reg(RAL[0].offset) = m[0] | m[1] << 8 | m[2] << 16 | std::uint32_t(m[3]) << 24;
+            reg(RAH[0].offset) = m[4] | m[5] << 8 | RAH_AV;
+        }
+    } else if (off == RDRXCTL.offset && !(val & RDRXCTL_DMAIDONE)) {
+        if (dma_reads_ == 0 || --dma_reads_ == 0) v |= RDRXCTL_DMAIDONE;
+    } else if (off == LINKS.offset && link_pending_) {
+        if (link_reads_ == 0 || --link_reads_ == 0) {
+            link_pending_ = false;
+            link_event(true);
+        }
+    } else if (off == EICR.offset) {
+        v = 0; // clear on read
+    } else if (off == EIMS.offset) {
+        return std::uint32_t(vmask_ & 0xffff) | cause_mask_;
+    } else if (off == EIMS_EX[0].offset || off == EIMS_EX[1].offset) {
+        return std::uint32_t(vmask_ >> (off == EIMS_EX[0].offset ? 0 : 32));
+    } else if (off >= stats_first && off < stats_end) {
+        v = 0; // statistics clear on read
+    }
+    return val;
+}
+
+void IxgbeModel::write_queue_reg(bool rx, unsigned q, std::uint32_t r, std::uint32_t off, std::uint32_t v) noexcept {
+    Queue& qu = rx ? rxq_[q] : txq_[q];
+    const char* dir = rx ? "rx" : "tx";
+    const char* pre = rx ? "R" : "T";
+    if (r == Q_DCTL) {
+        const bool on = v & XDCTL_ENABLE, was = reg(off) & XDCTL_ENABLE;
+        reg(off) = v;
+        if (on && !was) {
+            if (!rx && !(rget(DMATXCTL.offset) & DMATXCTL_TE))
+                return fault(fmt::format("TXDCTL[{}].ENABLE set while DMATXCTL.TE is clear (4.6.8: enable the "
+                                         "transmit DMA first)",
+                                         q));
+            // a misconfigured ring never comes up: the driver's wait times out
+            if (!ring_ok(rx, q)) return reg(off) &= ~XDCTL_ENABLE, void();
+            qu.enabled = false;
+            qu.enable_reads = cfg_.enable_reads;
+        } else if (!on) {
+            qu.enabled = false;
+            qu.frame.clear();
+        }
+        return;
+    }
+    if (r == Q_T) {
+        if (!qu.enabled) {
+            if (v != rget(off - Q_T + Q_H))
+                return fault(fmt::format("{}DT[{}] set to {} while the {} queue is disabled", pre, q, v, dir));
+            reg(off) = v;
+            return;
+        }
+        const std::uint32_t n = rget(off - Q_T + Q_LEN) / 16;
+        if (v >= n) return fault(fmt::format("{}DT[{}] set to {}, outside a ring of {}", pre, q, v, n));
+        reg(off) = v;
+        if (!rx) process_tx(q);
+        return;
+    }
+    // base, length, head: only while the queue is disabled (8.2.3.8.4, 8.2.3.9.8)
+    if (qu.enabled || (reg(off - r + Q_DCTL) & XDCTL_ENABLE)) {
+        static constexpr const char* names[] = {"BAL", "BAH", "LEN", "", "H"};
+        return fault(fmt::format("{}D{}[{}] written while the {} queue is enabled", pre, names[r / 4], q, dir));
+    }
+    reg(off) = v;
+}
+
+void IxgbeModel::write32(std::uint32_t off, std::uint32_t v) noexcept {
+    {
+        std::lock_guard lk(mu_);
+        if (off >= bar0_size || off % 4) return fault(fmt::format("write of {:#x} to BAR0 offset {:#x}", v, off));
+        bool rx;
+        unsigned q;
+        std::uint32_t r;
+        if (queue_reg(off, rx, q, r)) {
+            write_queue_reg(rx, q, r, off, v);
+        } else if (off == CTRL.offset) {
+            if (v & CTRL_RST_MASK) {
+                const bool up = rget(LINKS.offset) & LINKS_LINK_UP;
+                do_reset();
+                reg(off) = v & ~CTRL_LRST;
+                rst_reads_ = cfg_.reset_reads;
+                if (!(v & CTRL_RST)) reg(off) &= ~CTRL_RST;
+                if (up) link_event(false);
+                // after a reset the link restarts on its own with the EEPROM's AUTOC
+                link_pending_ = cable_;
+                link_reads_ = cfg_.link_reads;
+            } else {
+                reg(off) = v;
+            }
+        } else if (off == AUTOC.offset) {
+            reg(off) = v & ~AUTOC_RESTART_AN;
+            if (v & AUTOC_RESTART_AN) {
+                link_event(false);
+                link_pending_ = cable_;
+                link_reads_ = cfg_.link_reads;
+            }
+        } else if (off == STATUS.offset || off == LINKS.offset || off == EICR.offset || off == EEC.offset) {
+            // read-only here (EEC's writable bits are not modelled)
+        } else if (off == RDRXCTL.offset) {
+            reg(off) = (v & ~RDRXCTL_DMAIDONE) | (rget(off) & RDRXCTL_DMAIDONE);
+        } else if (off == EICS.offset) {
+            if (v & ~EICR_RTXQ_MASK) other_irq(v & ~EICR_RTXQ_MASK);
+        } else if (off == EIMS.offset) {
+            vmask_ |= v & 0xffff;
+            cause_mask_ |= v & 0x7fff0000u;
+        } else if (off == EIMC.offset) {
+            vmask_ &= ~std::uint64_t(v & 0xffff);
+            cause_mask_ &= ~(v & 0x7fff0000u);
+        } else if (off == EIMS_EX[0].offset || off == EIMS_EX[1].offset) {
+            vmask_ |= std::uint64_t(v) << (off == EIMS_EX[0].offset ? 0 : 32);
+        } else if (off == EIMC_EX[0].offset || off == EIMC_EX[1].offset) {
+            vmask_ &= ~(std::uint64_t(v) << (off == EIMC_EX[0].offset ? 0 : 32));
+        } else if (off == DMATXCTL.offset) {
+            reg(off) = v;
+            if (!(v & DMATXCTL_TE))
+                for (unsigned i = 0; i < num_queues; i++)
+                    if (txq_[i].enabled) return fault(fmt::format("DMATXCTL.TE cleared while tx queue {} is enabled", i));
+        } else if (off == RXCTRL.offset) {
+            reg(off) = v;
+            if ((v & RXCTRL_RXEN) && !!(rget(HLREG0.offset) & HLREG0_RXCRCSTRP) != !!(rget(RDRXCTL.offset) & RDRXCTL_CRCSTRIP))
+                return fault("receive enabled with HLREG0.RXCRCSTRP and RDRXCTL.CRCSTRIP disagreeing (8.2.3.8.8)");
+        } else {
+            reg(off) = v;
+        }
+    }
+    flush_outbox();
+}
+
+// Frames leave in the order the TX engine queued them, even when several
+// threads flush: delivery is serialised (never under mu_, so two models
+// wired back to back cannot deadlock).
+void IxgbeModel::flush_outbox() {
+    std::lock_guard wl(wire_mu_);
+    std::vector<std::vector<std::uint8_t>> out;
+    Wire w;
+    {
+        std::lock_guard lk(mu_);
+        if (outbox_.empty()) return;
+        out.swap(outbox_);
+        w = wire_;
+    }
+    if (w)
+        for (auto& f : out) w(f.data(), f.size());
+}
+
+// -- transmit (7.2)
+
+void IxgbeModel::process_all_tx() noexcept {
+    for (unsigned q = 0; q < num_queues; q++)
+        if (txq_[q].enabled) process_tx(q);
+}
+
+void IxgbeModel::process_tx(unsigned q) noexcept {
+    const std::uint32_t b = tx_block + 0x40 * q;
+    Queue& qu = txq_[q];
+    // no link, no transmission: frames wait in the ring
+    if (!qu.enabled || !tx_engine_ || !(rget(DMATXCTL.offset) & DMATXCTL_TE) || !(rget(LINKS.offset) & LINKS_LINK_UP))
+        return;
+    if (rget(b + Q_H) == rget(b + Q_T)) return;
+    if (!ring_ok(false, q)) return;
+    const std::uint64_t base = rget(b + Q_BAL) | std::uint64_t(rget(b + Q_BAH)) << 32;
+    const std::uint32_t n = rget(b + Q_LEN) / 16, tail = rget(b + Q_T);
+    const bool jumbo = rget(HLREG0.offset) & HLREG0_JUMBOEN;
+    const std::uint32_t max_frame = jumbo ? rget(MAXFRS.offset) >> MAXFRS_MFS_SHIFT : 1518;
+    std::uint32_t head = rget(b + Q_H);
+    bool wrote_back = false;
+    while (head != tail) {
+        auto* d = reinterpret_cast<std::uint64_t*>(dma(base + 16ull * head, 16, "tx descriptor"));
+        if (!d) return;
+        const std::uint64_t addr = d[0], hi = d[1];
+        const std::uint32_t cmd = std::uint32_t(hi), olinfo = std::uint32_t(hi >> 32);
+        if (!(cmd & adv::TXD_DCMD_DEXT))
+            return fault(fmt::format("tx queue {} descriptor {}: legacy descriptors are not modelled", q, head));
+        const std::uint32_t dtyp = cmd & adv::TXD_DTYP_MASK;
+        if (dtyp != adv::TXD_DTYP_DATA && dtyp != adv::TXD_DTYP_CTXT)
+            return fault(fmt::format("tx queue {} descriptor {} has DTYP {:#x}", q, head, dtyp >> 20));
+        if (dtyp == adv::TXD_DTYP_DATA) {
+            const std::uint32_t len = cmd & adv::TXD_LEN_MASK;
+            if (qu.frame.empty()) qu.paylen = olinfo >> adv::TXD_PAYLEN_SHIFT;
+            if (len) {
+                const std::uint8_t* p = dma(addr, len, "tx buffer");
+                if (!p) return;
+                qu.frame.insert(qu.frame.end(), p, p + len);
+            }
+            if (cmd & adv::TXD_DCMD_EOP) {
+                if (qu.paylen != qu.frame.size())
+                    fault(fmt::format("tx queue {}: PAYLEN {} in the first descriptor of a {}-byte frame (7.2.3.2.4)",
+                                      q, qu.paylen, qu.frame.size()));
+                if (qu.frame.size() + 4 > max_frame)
+                    fault(fmt::format("tx queue {}: {}-byte frame larger than {} (HLREG0.JUMBOEN {}, MAXFRS)", q,
+                                      qu.frame.size(), max_frame - 4, jumbo ? "set" : "clear"));
+                if ((rget(HLREG0.offset) & HLREG0_TXPADEN) && qu.frame.size() < 60) qu.frame.resize(60, 0);
+                count(GPTC.offset, 1);
+                count(TPT.offset, 1);
+                count(GOTCL.offset, qu.frame.size() + 4);
+                outbox_.push_back(std::move(qu.frame));
+                qu.frame.clear();
+            }
+        }
+        if ((cmd & adv::TXD_DCMD_RS) && tx_writeback_) {
+            // advanced write-back: only STA.DD in bits 35:32 of the second qword (7.2.3.2.4)
+            d[0] = 0;
+            store_release(&d[1], std::uint64_t(adv::TXD_STAT_DD) << 32);
+            wrote_back = true;
+        }
+        head = head + 1 == n ? 0 : head + 1;
+        reg(b + Q_H) = head;
+    }
+    if (wrote_back) queue_irq(q, false);
+}
+
+// -- receive (7.1)
+
+bool IxgbeModel::receive(const std::uint8_t* frame, std::size_t len) {
+    std::lock_guard lk(mu_);
+    return receive_locked(frame, len);
+}
+
+bool IxgbeModel::accept(const std::uint8_t* f) const noexcept {
+    const std::uint32_t fctrl = rget(FCTRL.offset);
+    static constexpr std::uint8_t bcast[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+    if (std::memcmp(f, bcast, 6) == 0) return fctrl & FCTRL_BAM;
+    if (f[0] & 1) {
+        if (fctrl & FCTRL_MPE) return true;
+        if (!(rget(MCSTCTRL.offset) & MCSTCTRL_MFE)) return false;
+        std::uint32_t h = ((f[4] >> 4) | (std::uint32_t(f[5]) << 4)) & 0xfff; // MO = 00 (8.2.3.7.7)
+        return rget(MTA[h >> 5].offset) & (1u << (h & 31));
+    }
+    if (fctrl & FCTRL_UPE) return true;
+    for (unsigned i = 0; i < 128; i++) {
+        std::uint32_t lo = rget(RAL[i].offset), hi = rget(RAH[i].offset);
+        if (!(hi & RAH_AV)) continue;
+        std::uint8_t a[6] = {std::uint8_t(lo), std::uint8_t(lo >> 8), std::uint8_t(lo >> 16), std::uint8_t(lo >> 24),
+                             std::uint8_t(hi), std::uint8_t(hi >> 8)};
+        if (std::memcmp(f, a, 6) == 0) return true;
+    }
+    return false;
+}
+
+// Toeplitz hash (7.1.2.8.1) over the IPv4 source and destination addresses,
+// plus the ports for TCP / UDP when MRQC enables those fields.
+std::uint32_t IxgbeModel::toeplitz(const std::uint8_t* f, std::size_t len, unsigned& type) const noexcept {
+    type = 0;
+    const std::uint32_t mrqc = rget(MRQC.offset);
+    if ((mrqc & MRQC_MRQE_MASK) != MRQC_RSS) return 0;
+    if (len < 34 || f[12] != 0x08 || f[13] != 0x00 || (f[14] >> 4) != 4) return 0;
+    std::uint8_t in[12];
+    std::size_t n = 8;
+    std::memcpy(in, f + 26, 8);
+    const unsigned ihl = (f[14] & 0xf) * 4;
+    const bool frag = (f[20] & 0x3f) || f[21]; // MF or a fragment offset: no ports
+    const bool tcp = f[23] == 6 && (mrqc & MRQC_RSS_TCPIPV4), udp = f[23] == 17 && (mrqc & MRQC_RSS_UDPIPV4);
+    if ((tcp || udp) && !frag && len >= 14 + ihl + 4) {
+        std::memcpy(in + 8, f + 14 + ihl, 4);
+        n = 12;
+        type = tcp ? RSS_TYPE_TCPV4 : RSS_TYPE_UDPV4;
+    } else if (mrqc & MRQC_RSS_IPV4) {
+        type = RSS_TYPE_IPV4;
+    } else {
+        return 0;
+    }
+    std::uint8_t key[40];
+    for (unsigned i = 0; i < 10; i++) {
+        std::uint32_t k = rget(RSSRK[i].offset); // byte 0 of the key in bits 7:0 of RSSRK[0]
+        for (unsigned j = 0; j < 4; j++) key[4 * i + j] = std::uint8_t(k >> (8 * j));
+    }
+    std::uint32_t hash = 0;
+    for (std::size_t i = 0; i < n; i++)
+        for (int bit = 7; bit >= 0; bit--) {
+            if (!(in[i] & (1u << bit))) continue;
+            const std::size_t kb = i * 8 + std::size_t(7 - bit); // the 32 key bits starting here
+            std::uint32_t w = 0;
+            for (unsigned j = 0; j < 4; j++) w = (w << 8) | key[kb / 8 + j];
+            if (kb % 8) w = (w << (kb % 8)) | (key[kb / 8 + 4] >> (8 - kb % 8));
+            hash ^= w;
+        }
+    return hash;
+}
+
+std::uint32_t IxgbeModel::rss_hash(const std::uint8_t* f, std::size_t len) const {
+    std::lock_guard lk(mu_);
+    unsigned type;
+    return toeplitz(f, len, type);
+}
+
+bool IxgbeModel::receive_locked(const std::uint8_t* f, std::size_t len) noexcept {
+    if (!(rget(LINKS.offset) & LINKS_LINK_UP) || !(rget(RXCTRL.offset) & RXCTRL_RXEN)) return false;
+    const bool jumbo = rget(HLREG0.offset) & HLREG0_JUMBOEN;
+    const std::uint32_t max_frame = jumbo ? rget(MAXFRS.offset) >> MAXFRS_MFS_SHIFT : 1518;
+    if (len < 60) return count(RUC.offset, 1), false;
+    if (len + 4 > max_frame) return count(ROC.offset, 1), false;
+    if (!accept(f)) return false;
+    count(TPR.offset, 1);
+
+    unsigned type = 0;
+    const std::uint32_t hash = toeplitz(f, len, type);
+    unsigned q = 0;
+    if (type) {
+        const unsigned idx = hash & (reta_entries - 1);
+        q = (rget(RETA[idx / 4].offset) >> (8 * (idx % 4))) & 0xf;
+    }
+    const std::uint32_t b = rx_block + 0x40 * q;
+    if (!rxq_[q].enabled) return count(MPC[0].offset, 1), false; // nowhere to go
+    if (!ring_ok(true, q)) return false;
+    const std::uint32_t srrctl = rget(b + Q_SRRCTL);
+    if ((srrctl & SRRCTL_DESCTYPE_MASK) != SRRCTL_DESCTYPE_ADV_ONEBUF)
+        return fault(fmt::format("rx queue {}: SRRCTL.DESCTYPE {:#x}; only advanced one-buffer descriptors are "
+                                 "modelled",
+                                 q, (srrctl & SRRCTL_DESCTYPE_MASK) >> 25)),
+               false;
+    const std::uint32_t bsz = (srrctl & SRRCTL_BSIZEPKT_MASK) << SRRCTL_BSIZEPKT_SHIFT;
+    if (bsz == 0) return fault(fmt::format("rx queue {}: SRRCTL.BSIZEPACKET is 0", q)), false;
+    const std::uint64_t base = rget(b + Q_BAL) | std::uint64_t(rget(b + Q_BAH)) << 32;
+    const std::uint32_t n = rget(b + Q_LEN) / 16, tail = rget(b + Q_T);
+    std::uint32_t head = rget(b + Q_H);
+
+    std::uint8_t fcs[4];
+    const bool strip = rget(HLREG0.offset) & HLREG0_RXCRCSTRP;
+    if (!strip) {
+        std::uint32_t c = crc32(f, len);
+        std::memcpy(fcs, &c, 4);
+    }
+    const std::size_t total = len + (strip ? 0 : 4);
+    const std::uint32_t need = std::uint32_t((total + bsz - 1) / bsz);
+    // the device owns [RDH, RDT): RDT == RDH means no free descriptor
+    const std::uint32_t avail = tail >= head ? tail - head : tail + n - head;
+    if (avail < need) return count(MPC[0].offset, 1), false;
+    std::size_t done = 0;
+    while (done < total) {
+        auto* d = reinterpret_cast<std::uint64_t*>(dma(base + 16ull * head, 16, "rx descriptor"));
+        if (!d) return false;
+        const std::size_t chunk = std::min<std::size_t>(bsz, total - done);
+        std::uint8_t* p = dma(d[0], chunk, "rx buffer");
+        if (!p) return false;
+        for (std::size_t i = 0; i < chunk; i++) p[i] = done + i < len ? f[done + i] : fcs[done + i - len];
+        done += chunk;
+        const bool eop = done == total;
+        // write-back (7.1.6.2): RSS type 3:0 and hash 63:32; status, length
+        d[0] = std::uint64_t(hash) << 32 | type;
+        store_release(&d[1], adv::RXD_STAT_DD | (eop ? adv::RXD_STAT_EOP : 0) |
+                                 (std::uint64_t(chunk) << adv::RXD_LEN_SHIFT));
+        head = head + 1 == n ? 0 : head + 1;
+    }
+    reg(b + Q_H) = head;
+    rx_frames_[q]++;
+    count(GPRC.offset, 1);
+    count(GORCL.offset, len + 4);
+    if (f[0] & 1) count(std::memcmp(f, "\xff\xff\xff\xff\xff\xff", 6) == 0 ? BPRC.offset : MPRC.offset, 1);
+    queue_irq(q, true);
+    return true;
+}
+
+// GORC/GOTC are 36-bit counters over a low/high register pair.
+void IxgbeModel::count(std::uint32_t off, std::uint64_t n) noexcept {
+    if (off == GORCL.offset || off == GOTCL.offset) {
+        std::uint64_t v = rget(off) | std::uint64_t(rget(off + 4)) << 32;
+        v = (v + n) & ((std::uint64_t(1) << 36) - 1);
+        reg(off) = std::uint32_t(v);
+        reg(off + 4) = std::uint32_t(v >> 32);
+        return;
+    }
+    reg(off) += std::uint32_t(n);
+}
+
+// -- interrupts (7.3)
+
+void IxgbeModel::queue_irq(unsigned q, bool rx) noexcept {
+    if (!(rget(GPIE.offset) & GPIE_MSIX_MODE) || q >= 128) return;
+    // IVAR[q / 2]: rx of queue 2n in byte 0, tx in byte 1, queue 2n+1 in bytes 2, 3 (8.2.3.5.16)
+    const std::uint32_t iv = (rget(IVAR[q / 2].offset) >> ((q % 2) * 16 + (rx ? 0 : 8))) & 0xff;
+    if (!(iv & IVAR_ALLOC_VAL)) return;
+    const unsigned vec = iv & 0x3f;
+    if (vec < 16) reg(EICR.offset) |= 1u << vec;
+    if (vmask_ & (std::uint64_t(1) << vec)) fire(vec);
+}
+
+void IxgbeModel::other_irq(std::uint32_t cause) noexcept {
+    reg(EICR.offset) |= cause;
+    if (!(cause & cause_mask_) || !(rget(GPIE.offset) & GPIE_MSIX_MODE)) return;
+    const std::uint32_t iv = (rget(IVAR_MISC.offset) >> 8) & 0xff;
+    if (iv & IVAR_ALLOC_VAL) fire(iv & 0x3f);
+}
+
+void IxgbeModel::fire(unsigned vec) noexcept {
+    if (vec >= irq_fds_.size()) return;
+    const std::uint64_t bit = std::uint64_t(1) << vec;
+    if (vec < 16 && (rget(EIAC.offset) & (1u << vec))) reg(EICR.offset) &= ~(1u << vec);
+    const std::uint64_t eiam = rget(EIAM_EX[0].offset) | std::uint64_t(rget(EIAM_EX[1].offset)) << 32;
+    if ((rget(GPIE.offset) & GPIE_EIAME) && (eiam & bit)) vmask_ &= ~bit;
+    fired_[vec]++;
+    std::uint64_t one = 1;
+    [[maybe_unused]] auto r = ::write(irq_fds_[vec], &one, sizeof one);
+}
+
+Result<std::vector<int>> IxgbeModel::enable_interrupts(IrqKind kind, unsigned count) {
+    std::lock_guard lk(mu_);
+    const unsigned max = kind == IrqKind::msix ? num_vectors : 1;
+    if (count == 0 || count > max)
+        return make_error(ENOTSUP, fmt::format("{}: {} {} vectors requested, the device has {}", describe(), count,
+                                               kind == IrqKind::msix ? "MSI-X" : kind == IrqKind::msi ? "MSI" : "INTx",
+                                               max));
+    for (int fd : irq_fds_) ::close(fd);
+    irq_fds_.clear();
+    for (unsigned i = 0; i < count; i++) irq_fds_.push_back(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+    fired_.assign(count, 0);
+    return irq_fds_;
+}
+
+void IxgbeModel::disable_interrupts() noexcept {
+    std::lock_guard lk(mu_);
+    for (int fd : irq_fds_) ::close(fd);
+    irq_fds_.clear();
+}
+
+// -- PCI and DMA
+
+Result<std::uint32_t> IxgbeModel::config_read(std::uint32_t off, unsigned width) {
+    std::lock_guard lk(mu_);
+    if (off + width > config_.size() || (width != 1 && width != 2 && width != 4))
+        return make_error(EINVAL, fmt::format("{}: config read of {} bytes at {:#x}", describe(), width, off));
+    std::uint32_t v = 0;
+    std::memcpy(&v, &config_[off], width);
+    return v;
+}
+
+Status IxgbeModel::config_write(std::uint32_t off, unsigned width, std::uint32_t v) {
+    std::lock_guard lk(mu_);
+    if (off + width > config_.size() || (width != 1 && width != 2 && width != 4))
+        return make_error(EINVAL, fmt::format("{}: config write of {} bytes at {:#x}", describe(), width, off));
+    std::memcpy(&config_[off], &v, width);
+    bus_master_ = config_[4] & 0x4;
+    return {};
+}
+
+Status IxgbeModel::set_bus_master(bool on) {
+    std::lock_guard lk(mu_);
+    bus_master_ = on;
+    config_[4] = std::uint8_t(on ? config_[4] | 0x4 : config_[4] & ~0x4);
+    return {};
+}
+
+Status IxgbeModel::reset() {
+    std::lock_guard lk(mu_);
+    do_reset();
+    return {};
+}
+
+Status IxgbeModel::dma_map(MemoryRegion& region) {
+    std::lock_guard lk(mu_);
+    for (const Mapping& m : maps_)
+        if (m.region == &region)
+            return make_error(EEXIST, fmt::format("{}: region {} mapped twice", describe(), region.name()));
+    const std::size_t len = region.size();
+    const std::uint64_t iova = next_iova_;
+    next_iova_ += (len + (4u << 20)) & ~std::uint64_t((2u << 20) - 1); // a gap between mappings
+    std::vector<std::uint64_t> pages((len + 4095) / 4096);
+    for (std::size_t i = 0; i < pages.size(); i++) pages[i] = iova + i * 4096;
+    region.set_iova_map(12, std::move(pages));
+    maps_.push_back({iova, region.base(), len, &region});
+    return {};
+}
+
+Status IxgbeModel::dma_unmap(MemoryRegion& region) {
+    std::lock_guard lk(mu_);
+    for (auto it = maps_.begin(); it != maps_.end(); ++it)
+        if (it->region == &region) {
+            maps_.erase(it);
+            region.clear_iova_map();
+            return {};
+        }
+    return make_error(ENOENT, fmt::format("{}: region {} is not mapped", describe(), region.name()));
+}
+
+// -- the test's side
+
+void IxgbeModel::set_wire(Wire w) {
+    std::lock_guard lk(mu_);
+    wire_ = std::move(w);
+}
+
+void IxgbeModel::connect(IxgbeModel& a, IxgbeModel& b) {
+    a.set_wire([&b](const std::uint8_t* f, std::size_t n) { b.receive(f, n); });
+    b.set_wire([&a](const std::uint8_t* f, std::size_t n) { a.receive(f, n); });
+}
+
+void IxgbeModel::set_cable(bool plugged) {
+    {
+        std::lock_guard lk(mu_);
+        cable_ = plugged;
+        if (!plugged) {
+            link_pending_ = false;
+            link_event(false);
+        } else if (!(rget(LINKS.offset) & LINKS_LINK_UP)) {
+            link_pending_ = true; // autonegotiation resumes
+            link_reads_ = cfg_.link_reads;
+        }
+    }
+    flush_outbox();
+}
+
+void IxgbeModel::set_tx_engine(bool on) {
+    {
+        std::lock_guard lk(mu_);
+        tx_engine_ = on;
+        if (on) process_all_tx();
+    }
+    flush_outbox();
+}
+
+void IxgbeModel::set_tx_writeback(bool on) {
+    std::lock_guard lk(mu_);
+    tx_writeback_ = on;
+}
+
+void IxgbeModel::set_fault_handler(FaultHandler h) {
+    std::lock_guard lk(mu_);
+    on_fault_ = std::move(h);
+}
+
+std::size_t IxgbeModel::faults() const {
+    std::lock_guard lk(mu_);
+    return faults_;
+}
+
+std::string IxgbeModel::last_fault() const {
+    std::lock_guard lk(mu_);
+    return last_fault_;
+}
+
+std::uint32_t IxgbeModel::peek(std::uint32_t off) const {
+    std::lock_guard lk(mu_);
+    return regs_[off >> 2];
+}
+
+std::uint64_t IxgbeModel::interrupts(unsigned vector) const {
+    std::lock_guard lk(mu_);
+    return vector < fired_.size() ? fired_[vector] : 0;
+}
+
+std::uint64_t IxgbeModel::rx_frames(unsigned queue) const {
+    std::lock_guard lk(mu_);
+    return queue < rx_frames_.size() ? rx_frames_[queue] : 0;
+}
+
+std::size_t IxgbeModel::dma_mappings() const {
+    std::lock_guard lk(mu_);
+    return maps_.size();
+}
+
+} // namespace upio::ixgbe::model

@@ -1,0 +1,183 @@
+// drivers/ixgbe/model/ixgbe_model.hpp -- a software 82599 for host tests.
+//
+// Implements upio::Device so the real ixgbe driver runs on it in tests and
+// benchmarks. No other 82599 model exists (QEMU has none), so this one is
+// strict: it checks what the datasheet demands and reports a violation as a
+// fault. The default fault handler prints the fault and aborts, so a test
+// cannot miss it; tests that provoke faults install their own handler.
+//
+// What it models (82599 datasheet sections in brackets):
+//   - a register file with reset values; CTRL.RST resets everything and
+//     clears itself after a few reads [8.2.3.1.1]; EEC.AUTO_RD [8.2.3.2.1]
+//     and RDRXCTL.DMAIDONE [8.2.3.8.8] show after a few reads; the EEPROM
+//     auto-read loads RAL0/RAH0 with the MAC;
+//   - link: AUTOC.RESTART_AN with the cable plugged brings LINKS.LINK_UP
+//     (10 Gb/s) after a few LINKS reads; unplugging drops it; both raise
+//     EICR.LSC [8.2.3.22.19-20];
+//   - queue-enable handshakes: RXDCTL/TXDCTL.ENABLE read back set only after
+//     a few reads and only when the ring is configured [4.6.7, 4.6.8];
+//   - a TX engine that runs on TDT writes: reads advanced data descriptors
+//     through the IOVA mapping, gathers the buffers up to EOP, checks PAYLEN,
+//     pads (HLREG0.TXPADEN), hands the frame to the wire and writes DD back
+//     on RS descriptors [7.2.3];
+//   - an RX engine: receive() filters (RAL/RAH, FCTRL.UPE/MPE/BAM, MTA),
+//     picks a queue by RSS (Toeplitz hash of IPv4 addresses and TCP/UDP
+//     ports with the RSSRK key, 7 bits into the 128-entry RETA) [7.1.2.8],
+//     fills advanced descriptors' buffers (several for a frame larger than
+//     SRRCTL.BSIZEPACKET) and writes back length, DD, EOP, RSS type and hash;
+//     with too few free descriptors the frame is dropped and counted in MPC;
+//   - statistics registers that clear on read (GPRC, GORC, GPTC, GOTC, MPC...);
+//   - MSI-X: IVAR routes queue causes to vectors, EIMS/EIMS_EX mask them,
+//     GPIE.EIAME with EIAM_EX auto-masks a vector when it fires; each vector
+//     is an eventfd.
+// What it enforces: DMA only inside mapped IOVA ranges and only with bus
+// mastering on; ring bases 128-byte aligned, lengths nonzero multiples of
+// 128 [8.2.3.8.1-3]; no ring reconfiguration and no head writes while a queue
+// is enabled; no tail bump of a disabled queue; tails inside the ring;
+// TXDCTL.ENABLE only after DMATXCTL.TE [4.6.8]; advanced descriptors only;
+// HLREG0.RXCRCSTRP equal to RDRXCTL.CRCSTRIP [8.2.3.8.8]; BAR0 bounds.
+// IOVAs are never equal to virtual addresses.
+//
+// Two models can be wired back to back (connect()), or a model to a callback
+// (set_wire()). Thread-safe: register accesses and receive() take the
+// model's lock; frames leave through the wire after the lock is released.
+#pragma once
+
+#include <upio/device.hpp>
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace upio::ixgbe::model {
+
+struct ModelConfig {
+    std::uint16_t device_id = 0x10FB; // 82599ES SFP+ (X520)
+    PciAddress address{0, 0x01, 0, 0};
+    std::array<std::uint8_t, 6> mac{0x02, 0x1b, 0x21, 0x00, 0x00, 0x01};
+    bool cable = true;           // the link comes up after AUTOC.RESTART_AN
+    unsigned reset_reads = 2;    // CTRL reads that still show RST after a reset
+    unsigned auto_rd_reads = 2;  // EEC reads before AUTO_RD
+    unsigned dma_init_reads = 2; // RDRXCTL reads before DMAIDONE
+    unsigned link_reads = 3;     // LINKS reads before the link is up
+    unsigned enable_reads = 1;   // RXDCTL/TXDCTL reads before ENABLE shows
+};
+
+class IxgbeModel final : public Device {
+public:
+    using Wire = std::function<void(const std::uint8_t* frame, std::size_t len)>;
+    using FaultHandler = std::function<void(const std::string& what)>;
+    static constexpr unsigned num_queues = 128;
+    static constexpr unsigned num_vectors = 64;
+
+    explicit IxgbeModel(ModelConfig cfg = {});
+    ~IxgbeModel() override;
+
+    // -- Device
+    std::string describe() const override;
+    PciAddress address() const override { return cfg_.address; }
+    std::uint16_t vendor_id() const override { return 0x8086; }
+    std::uint16_t device_id() const override { return cfg_.device_id; }
+    std::uint32_t read32(std::uint32_t offset) noexcept override;
+    void write32(std::uint32_t offset, std::uint32_t value) noexcept override;
+    Result<std::uint32_t> config_read(std::uint32_t offset, unsigned width) override;
+    Status config_write(std::uint32_t offset, unsigned width, std::uint32_t value) override;
+    Status set_bus_master(bool on) override;
+    Status reset() override;
+    Status dma_map(MemoryRegion& region) override;
+    Status dma_unmap(MemoryRegion& region) override;
+    Result<std::vector<int>> enable_interrupts(IrqKind kind, unsigned count) override;
+    void disable_interrupts() noexcept override;
+
+    // -- the test's side
+    // Frames the device transmits (without CRC).
+    void set_wire(Wire w);
+    // Wires two models back to back.
+    static void connect(IxgbeModel& a, IxgbeModel& b);
+    // A frame arrives from the wire (without CRC). False when it was
+    // filtered or dropped.
+    bool receive(const std::uint8_t* frame, std::size_t len);
+    void set_cable(bool plugged);
+    // Off: the TX engine stops (no frames, no DD) -- a hung transmitter.
+    void set_tx_engine(bool on);
+    // Off: frames still leave but DD is never written back.
+    void set_tx_writeback(bool on);
+    void set_fault_handler(FaultHandler h);
+    std::size_t faults() const;
+    std::string last_fault() const;
+    // A register's value without read side effects.
+    std::uint32_t peek(std::uint32_t offset) const;
+    // Interrupts delivered on `vector` so far.
+    std::uint64_t interrupts(unsigned vector) const;
+    // Frames received per queue since reset (what RSS picked).
+    std::uint64_t rx_frames(unsigned queue) const;
+    std::size_t dma_mappings() const;
+    // The Toeplitz hash the RX engine computes for `frame` (0: not hashed).
+    std::uint32_t rss_hash(const std::uint8_t* frame, std::size_t len) const;
+
+private:
+    struct Mapping {
+        std::uint64_t iova;
+        char* va;
+        std::size_t len;
+        const MemoryRegion* region;
+    };
+    struct Queue {
+        bool enabled = false;     // ENABLE as the device sees it
+        unsigned enable_reads = 0; // reads left before ENABLE shows
+        std::vector<std::uint8_t> frame; // TX: fragments gathered until EOP
+        std::uint32_t paylen = 0;        // TX: PAYLEN of the frame's first descriptor
+    };
+
+    std::uint32_t& reg(std::uint32_t off) noexcept { return regs_[off >> 2]; }
+    std::uint32_t rget(std::uint32_t off) const noexcept { return regs_[off >> 2]; }
+    void do_reset() noexcept;
+    void link_event(bool up) noexcept;
+    void fault(const std::string& what) noexcept;
+    std::uint8_t* dma(std::uint64_t iova, std::size_t len, const char* what) noexcept;
+    bool ring_ok(bool rx, unsigned q) noexcept;
+    bool queue_reg(std::uint32_t off, bool& rx, unsigned& q, std::uint32_t& r) const noexcept;
+    void write_queue_reg(bool rx, unsigned q, std::uint32_t r, std::uint32_t off, std::uint32_t v) noexcept;
+    std::uint32_t read_locked(std::uint32_t off) noexcept;
+    std::uint32_t read_queue_reg(bool rx, unsigned q, std::uint32_t r, std::uint32_t off) noexcept;
+    void process_tx(unsigned q) noexcept;
+    void process_all_tx() noexcept;
+    bool receive_locked(const std::uint8_t* frame, std::size_t len) noexcept;
+    bool accept(const std::uint8_t* frame) const noexcept;
+    std::uint32_t toeplitz(const std::uint8_t* frame, std::size_t len, unsigned& type) const noexcept;
+    void count(std::uint32_t off, std::uint64_t n) noexcept;
+    void queue_irq(unsigned q, bool rx) noexcept;
+    void other_irq(std::uint32_t cause) noexcept;
+    void fire(unsigned vector) noexcept;
+    void flush_outbox();
+
+    ModelConfig cfg_;
+    mutable std::mutex mu_;
+    std::mutex wire_mu_; // held while frames go out on the wire
+    std::vector<std::uint32_t> regs_;
+    std::array<std::uint8_t, 256> config_{};
+    std::array<Queue, num_queues> rxq_{}, txq_{};
+    std::array<std::uint64_t, num_queues> rx_frames_{};
+    unsigned rst_reads_ = 0, auto_rd_reads_ = 0, dma_reads_ = 0, link_reads_ = 0;
+    bool link_pending_ = false;
+    bool bus_master_ = false;
+    bool cable_ = true;
+    bool tx_engine_ = true;
+    bool tx_writeback_ = true;
+    std::uint64_t vmask_ = 0;    // vectors enabled (EIMS 15:0 and EIMS_EX)
+    std::uint32_t cause_mask_ = 0; // other causes enabled (EIMS 30:16)
+    std::vector<int> irq_fds_;
+    std::vector<std::uint64_t> fired_;
+    std::vector<Mapping> maps_;
+    std::uint64_t next_iova_ = 0x20'0000'0000ull;
+    std::vector<std::vector<std::uint8_t>> outbox_; // TX: frames for the wire
+    Wire wire_;
+    FaultHandler on_fault_;
+    std::size_t faults_ = 0;
+    std::string last_fault_;
+};
+
+} // namespace upio::ixgbe::model

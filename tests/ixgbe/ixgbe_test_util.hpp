@@ -1,0 +1,174 @@
+// Helpers for the ixgbe driver tests on the software 82599.
+#pragma once
+
+#include "drivers/ixgbe/ixgbe.hpp"
+#include "drivers/ixgbe/model/ixgbe_model.hpp"
+
+#include <upio/netmap_user.h>
+#include <upio/port.hpp>
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+namespace upio::ixgbe::test {
+
+using model::IxgbeModel;
+using model::ModelConfig;
+using Frame = std::vector<std::uint8_t>;
+using Mac = std::array<std::uint8_t, 6>;
+
+inline PortOptions small_opts(std::uint32_t slots = 64, std::uint32_t rings = 1) {
+    PortOptions o;
+    o.tx_slots = o.rx_slots = slots;
+    o.rings = rings;
+    o.memory.hugepages = HugepagePolicy::never;
+    return o;
+}
+
+inline DriverOptions fast_opts() {
+    DriverOptions d;
+    d.link_timeout = std::chrono::milliseconds(200);
+    d.tx_hang_timeout = std::chrono::milliseconds(50);
+    return d;
+}
+
+inline Mac model_mac(std::uint8_t id) { return {0x02, 0x1b, 0x21, 0x00, 0x00, id}; }
+
+// A model and the adapter driving it (the adapter owns the model).
+struct Nic {
+    IxgbeModel* model = nullptr;
+    std::shared_ptr<IxgbeAdapter> adapter;
+};
+
+inline Result<Nic> make_nic(ModelConfig cfg = {}, const PortOptions& o = small_opts(),
+                            const DriverOptions& d = fast_opts()) {
+    auto m = std::make_unique<IxgbeModel>(cfg);
+    IxgbeModel* raw = m.get();
+    auto a = make_adapter(std::move(m), o, d);
+    if (!a) return std::move(a).error();
+    return Nic{raw, std::move(a.value())};
+}
+
+// Models that Port::open("ixgbe:ADDR") reaches, by PCI address: a test
+// registers a config, the real factory builds the model through the opener.
+struct ModelRegistry {
+    std::mutex mu;
+    std::map<PciAddress, ModelConfig> configs;
+    std::map<PciAddress, IxgbeModel*> models;
+
+    static ModelRegistry& get() {
+        static ModelRegistry r;
+        return r;
+    }
+    static Result<std::unique_ptr<Device>> open(const PciAddress& a) {
+        auto& r = get();
+        std::lock_guard lk(r.mu);
+        auto it = r.configs.find(a);
+        if (it == r.configs.end()) return make_error(ENODEV, "no model at " + a.str());
+        ModelConfig c = it->second;
+        c.address = a;
+        auto m = std::make_unique<IxgbeModel>(c);
+        r.models[a] = m.get();
+        return std::unique_ptr<Device>(std::move(m));
+    }
+};
+
+inline PciAddress pci(std::uint8_t dev) { return PciAddress{0, 0x01, dev, 0}; }
+
+// Routes "ixgbe:" names to models; returns the config registered at `dev`.
+inline void use_model(std::uint8_t dev, ModelConfig cfg = {}, const DriverOptions& d = fast_opts()) {
+    set_device_opener(&ModelRegistry::open);
+    set_default_options(d);
+    cfg.mac = model_mac(dev);
+    std::lock_guard lk(ModelRegistry::get().mu);
+    ModelRegistry::get().configs[pci(dev)] = cfg;
+}
+inline IxgbeModel* model_at(std::uint8_t dev) {
+    std::lock_guard lk(ModelRegistry::get().mu);
+    return ModelRegistry::get().models[pci(dev)];
+}
+
+// An Ethernet/IPv4/UDP frame to `dst` of `len` bytes whose payload starts with
+// `seq`; `flow` picks the source port (and so the RSS hash).
+inline Frame make_frame(const Mac& dst, std::uint32_t seq, std::size_t len, std::uint16_t flow = 1000) {
+    Frame f(len);
+    std::memcpy(f.data(), dst.data(), 6);
+    const std::uint8_t src[6] = {0x02, 0, 0, 0, 0, 0x01};
+    std::memcpy(f.data() + 6, src, 6);
+    f[12] = 0x08;
+    f[13] = 0x00;
+    std::uint8_t* ip = f.data() + 14;
+    ip[0] = 0x45;
+    const std::uint16_t iplen = std::uint16_t(len - 14);
+    ip[2] = std::uint8_t(iplen >> 8);
+    ip[3] = std::uint8_t(iplen);
+    ip[8] = 64;
+    ip[9] = 17; // UDP
+    const std::uint8_t sa[4] = {10, 0, 0, 1}, da[4] = {10, 0, 0, 2};
+    std::memcpy(ip + 12, sa, 4);
+    std::memcpy(ip + 16, da, 4);
+    std::uint8_t* udp = ip + 20;
+    udp[0] = std::uint8_t(flow >> 8);
+    udp[1] = std::uint8_t(flow);
+    udp[2] = 0x13;
+    udp[3] = 0x89;
+    const std::uint16_t ulen = std::uint16_t(len - 34);
+    udp[4] = std::uint8_t(ulen >> 8);
+    udp[5] = std::uint8_t(ulen);
+    std::memcpy(f.data() + 42, &seq, 4);
+    for (std::size_t i = 46; i < len; i++) f[i] = std::uint8_t(seq * 7 + i);
+    return f;
+}
+
+inline std::uint32_t frame_seq(const std::uint8_t* f) {
+    std::uint32_t s;
+    std::memcpy(&s, f + 42, 4);
+    return s;
+}
+
+// Puts `f` into the tx ring's next slot; false when the ring is full.
+inline bool put(netmap_ring* r, const Frame& f) {
+    if (nm_ring_space(r) == 0) return false;
+    netmap_slot& s = r->slot[r->cur];
+    std::memcpy(NETMAP_BUF(r, s.buf_idx), f.data(), f.size());
+    s.len = std::uint16_t(f.size());
+    s.flags = 0;
+    r->head = r->cur = nm_ring_next(r, r->cur);
+    return true;
+}
+
+inline Frame slot_frame(netmap_ring* r, std::uint32_t i) {
+    const netmap_slot& s = r->slot[i];
+    auto* p = reinterpret_cast<std::uint8_t*>(NETMAP_BUF(r, s.buf_idx));
+    return Frame(p, p + s.len);
+}
+
+// Takes every frame waiting in an rx ring, joining NS_MOREFRAG chains.
+inline std::vector<Frame> take_all(netmap_ring* r) {
+    std::vector<Frame> out;
+    Frame cur;
+    while (!nm_ring_empty(r)) {
+        const netmap_slot& s = r->slot[r->cur];
+        auto* p = reinterpret_cast<std::uint8_t*>(NETMAP_BUF(r, s.buf_idx));
+        cur.insert(cur.end(), p, p + s.len);
+        if (!(s.flags & NS_MOREFRAG)) out.push_back(std::move(cur)), cur.clear();
+        r->head = r->cur = nm_ring_next(r, r->cur);
+    }
+    return out;
+}
+
+// The UDP source port of a flow that RSS sends to `queue` of `nq` queues.
+inline std::uint16_t flow_for_queue(const IxgbeModel& m, const Mac& dst, unsigned queue, unsigned nq,
+                                    std::uint16_t from = 1000) {
+    for (std::uint16_t p = from;; p++) {
+        Frame f = make_frame(dst, 0, 60, p);
+        if ((m.rss_hash(f.data(), f.size()) & 127) % nq == queue) return p;
+    }
+}
+
+} // namespace upio::ixgbe::test
