@@ -160,7 +160,7 @@ int main(int argc, char** argv) {
     CLI::App app{"pkt-gen: send, receive, check and time packets on upio ports (pipes, VALE, NICs, interfaces)"};
     app.set_version_flag("--version", "upio pkt-gen 0.2");
     std::string src_mac, dst_mac, src_ip, dst_ip, size = "60", replay;
-    bool rand_src = false, rand_dst = false, no_huge = false;
+    bool rand_src = false, rand_dst = false, no_huge = false, ixgbe_model = false;
     app.add_option("-f,--mode", cfg.mode, "tx rx txrx txseq rxseq txrxseq ping pong pingpong")
         ->check(CLI::IsMember({"tx", "rx", "txrx", "txseq", "rxseq", "txrxseq", "ping", "pong", "pingpong"}));
     app.add_option("-i,--port", cfg.ports, "port name (txrx, txrxseq, pingpong: two; the first sends/pings)");
@@ -189,6 +189,8 @@ int main(int argc, char** argv) {
     app.add_option("-P,--replay", replay, "send the frames of this pcap file, in a loop");
     app.add_option("--pcap", cfg.pcap_out, "write received frames to this pcap file");
     app.add_flag("--no-hugepages", no_huge, "use normal pages even when hugepages are available");
+    app.add_flag("--ixgbe-model", ixgbe_model,
+                 "ixgbe: ports are software 82599s; functions 0 and 1 of a device are wired back to back");
     CLI11_PARSE(app, argc, argv);
 
     auto bad = [](const std::string& msg) {
@@ -202,6 +204,7 @@ int main(int argc, char** argv) {
                    cfg.duration > 0 ? fmt::format(" --duration {}", cfg.duration) : "");
     }
     if (no_huge) cfg.hugepages = upio::HugepagePolicy::never;
+    if (ixgbe_model) pktgen::use_ixgbe_models();
     cfg.seq = cfg.mode.find("seq") != std::string::npos;
     if (!parse_size(size, cfg.vary.size)) return bad("bad -l: " + size + " (60..9018, or LO-HI)");
     cfg.frame.size = cfg.vary.size.hi == cfg.vary.size.lo ? cfg.vary.size.lo : cfg.vary.size.hi;

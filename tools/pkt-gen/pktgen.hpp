@@ -82,6 +82,10 @@ void run_receiver(Worker& w, const Config& cfg, Shared& sh);
 void run_ping(Worker& w, const Config& cfg, Shared& sh);
 void run_pong(Worker& w, const Config& cfg, Shared& sh);
 
+// --ixgbe-model: "ixgbe:" names open software 82599s (functions 0 and 1 of a
+// device wired back to back) instead of VFIO devices.
+void use_ixgbe_models();
+
 // Pins the calling thread; false if the CPU does not exist.
 bool pin_to_cpu(int cpu);
 
