@@ -28,6 +28,10 @@ struct PortOptions {
     std::uint32_t rx_slots = 1024;
     std::uint32_t rings = 1;       // ring pairs, where the port type lets you choose
     std::uint32_t extra_bufs = 0;  // netmap's nr_extra_bufs: a free list in ni_bufs_head
+    // wait() polls this long before it sleeps: waking a sleeping thread costs
+    // tens of microseconds on virtual CPUs, a reply often comes sooner.
+    // Zero: sleep at once. Bounded, so an idle waiter still uses no CPU.
+    std::chrono::microseconds wait_spin{50};
     MemoryConfig memory;           // buffer size, count, hugepages, NUMA node
 };
 
@@ -93,6 +97,7 @@ private:
     std::uint32_t last_[2] = {0, 0};
     int evfd_ = -1; // woken by producers (notify)
     int epfd_ = -1; // evfd_ plus the adapter's wait fds
+    std::chrono::nanoseconds spin_{0};
     char errbuf_[192] = {};
 };
 

@@ -74,6 +74,7 @@ Result<std::unique_ptr<Port>> Port::open(std::string_view name, const PortOption
         p->last_[int(d)] = last;
     }
 
+    p->spin_ = opts.wait_spin;
     p->evfd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     p->epfd_ = epoll_create1(EPOLL_CLOEXEC);
     if (p->evfd_ < 0 || p->epfd_ < 0)
@@ -325,11 +326,24 @@ int Port::wait(Direction d, std::chrono::nanoseconds timeout) noexcept {
     using clock = std::chrono::steady_clock;
     const bool forever = timeout.count() < 0;
     const auto deadline = forever ? clock::time_point::max() : clock::now() + timeout;
+    bool spun = false;
     for (;;) {
         int rc = d == Direction::tx ? txsync() : rxsync();
         if (rc < 0) return rc;
         if (ready(d)) return 1;
         if (!forever && clock::now() >= deadline) return 0;
+        if (!spun && spin_.count() > 0) { // poll briefly before paying for a sleep
+            spun = true;
+            const auto until = std::min(deadline, clock::now() + spin_);
+            for (unsigned i = 0;; i++) {
+                __builtin_ia32_pause();
+                if ((i & 15) != 15) continue;
+                if ((d == Direction::tx ? txsync() : rxsync()) < 0) break;
+                if (ready(d)) return 1;
+                if (clock::now() >= until) break;
+            }
+            continue;
+        }
         if (arm(d)) {
             pollfd pfd{epfd_, POLLIN, 0};
             timespec ts{}, *tsp = nullptr;

@@ -179,6 +179,8 @@ int main(int argc, char** argv) {
         ->check(CLI::NonNegativeNumber);
     app.add_option("--slots", cfg.slots, "slots per ring")->check(CLI::Range(64, 65536));
     app.add_flag("--busy", cfg.busy, "busy-wait instead of sleeping on the port's descriptor");
+    app.add_option("--spin", cfg.spin_us, "microseconds a blocking wait polls before it sleeps (0: sleep at once)")
+        ->check(CLI::Range(0.0, 1e6));
     app.add_flag("--json", cfg.json, "print JSON lines");
     app.add_option("-S,--src-mac", src_mac, "source MAC");
     app.add_option("-D,--dst-mac", dst_mac, "destination MAC");
@@ -251,6 +253,7 @@ int main(int argc, char** argv) {
     upio::PortOptions opts;
     opts.tx_slots = opts.rx_slots = cfg.slots;
     opts.rings = cfg.threads;
+    opts.wait_spin = std::chrono::microseconds(std::int64_t(cfg.spin_us));
     opts.memory.hugepages = cfg.hugepages;
     const std::size_t max_frame = cfg.replay.empty() ? cfg.frame.size : 0;
     std::vector<std::unique_ptr<pktgen::Worker>> workers;

@@ -31,6 +31,7 @@ struct Config {
     double duration = 0;            // seconds, 0: until count or Ctrl-C
     double wait_link = 0;           // -w: seconds to wait for link up
     bool busy = false;              // busy-wait instead of blocking
+    double spin_us = 50;            // blocking waits poll this long before sleeping
     bool json = false;              // JSON lines instead of text
     bool seq = false;               // sequence numbers (txseq/rxseq/txrxseq)
     std::uint32_t slots = 1024;     // slots per ring
