@@ -4,6 +4,7 @@
 #include "drivers/e1000/e1000_regs.hpp"
 
 #include "core/vfio.hpp"
+#include "drivers/common/factory.hpp"
 
 #include <fmt/format.h>
 
@@ -56,19 +57,7 @@ constexpr StatReg stat_regs[] = {
     {TPT, none, &HwStats::tx_total},
 };
 
-std::mutex registry_mu;
-std::map<PciAddress, std::weak_ptr<E1000Adapter>>& registry() {
-    static std::map<PciAddress, std::weak_ptr<E1000Adapter>> m;
-    return m;
-}
-DeviceOpener device_opener = nullptr;
-DriverOptions default_options;
-
-Result<std::unique_ptr<Device>> open_vfio(const PciAddress& addr) {
-    auto d = VfioDevice::open(addr);
-    if (!d) return std::move(d).error();
-    return std::unique_ptr<Device>(std::move(d.value()));
-}
+drivers::AdapterTable<E1000Adapter, DriverOptions>& table();
 
 std::string mac_str(const std::array<std::uint8_t, 6>& m) {
     return fmt::format("{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", m[0], m[1], m[2], m[3], m[4], m[5]);
@@ -483,27 +472,19 @@ Result<std::shared_ptr<E1000Adapter>> make_adapter(std::unique_ptr<Device> dev, 
     return a;
 }
 
+namespace {
+drivers::AdapterTable<E1000Adapter, DriverOptions>& table() {
+    static drivers::AdapterTable<E1000Adapter, DriverOptions> t(&make_adapter);
+    return t;
+}
+} // namespace
+
 Result<std::shared_ptr<Adapter>> open_adapter(const PortName& pn, const PortOptions& opts) {
-    std::lock_guard lk(registry_mu);
-    auto& reg = registry();
-    if (auto it = reg.find(pn.pci); it != reg.end())
-        if (auto a = it->second.lock()) return std::shared_ptr<Adapter>(std::move(a));
-    auto dev = (device_opener ? device_opener : &open_vfio)(pn.pci);
-    if (!dev) return std::move(dev).error();
-    auto a = make_adapter(std::move(dev.value()), opts, default_options);
-    if (!a) return std::move(a).error();
-    reg[pn.pci] = a.value();
-    return std::shared_ptr<Adapter>(std::move(a.value()));
+    return table().open(pn.pci, opts);
 }
 
-void set_device_opener(DeviceOpener opener) {
-    std::lock_guard lk(registry_mu);
-    device_opener = opener;
-}
+void set_device_opener(DeviceOpener opener) { table().set_device_opener(opener); }
 
-void set_default_options(const DriverOptions& o) {
-    std::lock_guard lk(registry_mu);
-    default_options = o;
-}
+void set_default_options(const DriverOptions& o) { table().set_default_options(o); }
 
 } // namespace upio::e1000

@@ -5,6 +5,7 @@
 #include "drivers/ixgbe/ixgbe_regs.hpp"
 
 #include "core/vfio.hpp"
+#include "drivers/common/factory.hpp"
 #include "drivers/common/adv_desc.hpp"
 
 #include <fmt/format.h>
@@ -67,19 +68,7 @@ constexpr StatReg stat_regs[] = {
     {GOTCL, GOTCH, &HwStats::tx_bytes},      {TPT, none, &HwStats::tx_total},
 };
 
-std::mutex registry_mu;
-std::map<PciAddress, std::weak_ptr<IxgbeAdapter>>& registry() {
-    static std::map<PciAddress, std::weak_ptr<IxgbeAdapter>> m;
-    return m;
-}
-DeviceOpener device_opener = nullptr;
-DriverOptions default_options;
-
-Result<std::unique_ptr<Device>> open_vfio(const PciAddress& addr) {
-    auto d = VfioDevice::open(addr);
-    if (!d) return std::move(d).error();
-    return std::unique_ptr<Device>(std::move(d.value()));
-}
+drivers::AdapterTable<IxgbeAdapter, DriverOptions>& table();
 
 std::string mac_str(const std::array<std::uint8_t, 6>& m) {
     return fmt::format("{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", m[0], m[1], m[2], m[3], m[4], m[5]);
@@ -468,27 +457,19 @@ Result<std::shared_ptr<IxgbeAdapter>> make_adapter(std::unique_ptr<Device> dev, 
     return a;
 }
 
+namespace {
+drivers::AdapterTable<IxgbeAdapter, DriverOptions>& table() {
+    static drivers::AdapterTable<IxgbeAdapter, DriverOptions> t(&make_adapter);
+    return t;
+}
+} // namespace
+
 Result<std::shared_ptr<Adapter>> open_adapter(const PortName& pn, const PortOptions& opts) {
-    std::lock_guard lk(registry_mu);
-    auto& reg = registry();
-    if (auto it = reg.find(pn.pci); it != reg.end())
-        if (auto a = it->second.lock()) return std::shared_ptr<Adapter>(std::move(a));
-    auto dev = (device_opener ? device_opener : &open_vfio)(pn.pci);
-    if (!dev) return std::move(dev).error();
-    auto a = make_adapter(std::move(dev.value()), opts, default_options);
-    if (!a) return std::move(a).error();
-    reg[pn.pci] = a.value();
-    return std::shared_ptr<Adapter>(std::move(a.value()));
+    return table().open(pn.pci, opts);
 }
 
-void set_device_opener(DeviceOpener opener) {
-    std::lock_guard lk(registry_mu);
-    device_opener = opener;
-}
+void set_device_opener(DeviceOpener opener) { table().set_device_opener(opener); }
 
-void set_default_options(const DriverOptions& o) {
-    std::lock_guard lk(registry_mu);
-    default_options = o;
-}
+void set_default_options(const DriverOptions& o) { table().set_default_options(o); }
 
 } // namespace upio::ixgbe

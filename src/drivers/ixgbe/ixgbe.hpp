@@ -195,7 +195,7 @@ Result<std::shared_ptr<Adapter>> open_adapter(const PortName& name, const PortOp
 
 // Replaces how open_adapter reaches a device (nullptr: VFIO again). For tests
 // that run the real factory on software models.
-using DeviceOpener = Result<std::unique_ptr<Device>> (*)(const PciAddress&);
+using DeviceOpener = Result<std::unique_ptr<Device>> (*)(const PciAddress&); // drivers::DeviceOpener
 void set_device_opener(DeviceOpener opener);
 // Driver options open_adapter uses for adapters it creates from now on.
 void set_default_options(const DriverOptions& o);
