@@ -164,10 +164,10 @@ TEST(IxgbeInit, SixtyFourQueuePairsWithRssOnSixteen) {
 }
 
 TEST(IxgbeInit, ModelFaultsOnDatasheetViolations) {
+    std::vector<std::string> faults; // outlives the NIC: its teardown may report more
     auto nic = make_nic();
     ASSERT_TRUE(nic.ok()) << nic.error().message;
     IxgbeModel& m = *nic->model;
-    std::vector<std::string> faults;
     m.set_fault_handler([&](const std::string& f) { faults.push_back(f); });
     ASSERT_TRUE(nic->adapter->register_port(true).ok());
     m.write32(RDBAL[0].offset, 0x1000); // reprogramming an enabled queue
