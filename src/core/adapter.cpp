@@ -17,7 +17,7 @@ Status Adapter::register_port(bool) { return {}; }
 void Adapter::notify(KRing& k) noexcept {
     // eventfd write: adds 1; the waiter drains it
     std::uint64_t one = 1;
-    int fd = k.wake_fd.load(std::memory_order_relaxed);
+    int fd = k.wake_fd.load(std::memory_order_acquire); // pairs with the store when the ring was bound
     if (fd >= 0) [[maybe_unused]] auto r = ::write(fd, &one, sizeof one);
 }
 
