@@ -92,7 +92,12 @@ int demo(std::uint32_t queues, std::uint64_t per_queue) {
     }
     std::atomic<std::uint64_t> received{0};
     std::thread fwd([&] { run("vale10:left", "vale11:right", queues, queues * per_queue); });
-    std::this_thread::sleep_for(std::chrono::milliseconds(100)); // let l2fwd join both switches
+    // start sending once l2fwd has joined both switches (a flood with no
+    // other port on the switch goes nowhere)
+    for (auto t0 = std::chrono::steady_clock::now();
+         !(upio::vale::port_index("vale10:left") && upio::vale::port_index("vale11:right")) &&
+         std::chrono::steady_clock::now() - t0 < std::chrono::seconds(10);)
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
     std::vector<std::jthread> threads;
     for (std::uint32_t q = 0; q < queues; q++) {
         threads.emplace_back([&, q] { // paced sender: the switch drops what does not fit
