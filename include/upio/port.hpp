@@ -97,6 +97,7 @@ private:
     std::uint32_t last_[2] = {0, 0};
     int evfd_ = -1; // woken by producers (notify)
     int epfd_ = -1; // evfd_ plus the adapter's wait fds
+    bool irq_fds_ = false; // the adapter has wait fds (interrupts): sleep on epfd_, else on evfd_ alone
     std::chrono::nanoseconds spin_{0};
     char errbuf_[192] = {};
 };

@@ -107,6 +107,7 @@ Result<std::unique_ptr<Port>> Port::open(std::string_view name, const PortOption
                 epoll_event e{};
                 e.events = EPOLLIN;
                 e.data.fd = fd;
+                p->irq_fds_ = true;
                 if (epoll_ctl(p->epfd_, EPOLL_CTL_ADD, fd, &e) < 0 && errno != EEXIST) {
                     unbind();
                     return make_error(errno, fmt::format("{}: cannot wait on its interrupt descriptor: {}", name,
@@ -289,10 +290,10 @@ bool Port::ready(Direction d) const noexcept {
     return false;
 }
 
+// evfd_ is drained by disarm(), so arm() makes no system call for it: a
+// wake-up written after that drain makes the next sleep return at once,
+// which the caller's re-sync absorbs.
 bool Port::arm(Direction d) noexcept {
-    std::uint64_t junk;
-    while (::read(evfd_, &junk, sizeof junk) > 0) {
-    }
     for (std::uint32_t i = first_[int(d)]; i < last_[int(d)]; i++) {
         KRing& k = adapter_->kring(d, i);
         k.sleeping.store(1, std::memory_order_relaxed);
@@ -309,6 +310,11 @@ void Port::disarm(Direction d) noexcept {
         KRing& k = adapter_->kring(d, i);
         k.sleeping.store(0, std::memory_order_relaxed);
         adapter_->set_interrupts(k, false);
+    }
+    if (!irq_fds_) { // only our eventfd: one read drains it
+        std::uint64_t junk;
+        [[maybe_unused]] auto r = ::read(evfd_, &junk, sizeof junk);
+        return;
     }
     epoll_event evs[8];
     int n = epoll_wait(epfd_, evs, 8, 0);
@@ -345,7 +351,7 @@ int Port::wait(Direction d, std::chrono::nanoseconds timeout) noexcept {
             continue;
         }
         if (arm(d)) {
-            pollfd pfd{epfd_, POLLIN, 0};
+            pollfd pfd{irq_fds_ ? epfd_ : evfd_, POLLIN, 0};
             timespec ts{}, *tsp = nullptr;
             if (!forever) {
                 auto left = std::chrono::duration_cast<std::chrono::nanoseconds>(deadline - clock::now());
