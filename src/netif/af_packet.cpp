@@ -50,6 +50,7 @@ struct Queue {
     char* tx = nullptr;
     std::uint32_t tx_next = 0;
     bool kick = false; // frames marked but send() not yet accepted them
+    int rx_fd() const noexcept { return sock.get(); }
 };
 
 std::uint32_t status_of(const std::uint32_t& s) {
@@ -57,9 +58,9 @@ std::uint32_t status_of(const std::uint32_t& s) {
 }
 void set_status(std::uint32_t& s, std::uint32_t v) { std::atomic_ref(s).store(v, std::memory_order_release); }
 
-class PacketAdapter final : public Adapter {
+class PacketAdapter final : public TimedTxAdapter<Queue> {
 public:
-    explicit PacketAdapter(std::string name) : Adapter(std::move(name)) {}
+    explicit PacketAdapter(std::string name) : TimedTxAdapter(std::move(name)) {}
     ~PacketAdapter() override {
         for (Queue& q : queues_)
             if (q.map) munmap(q.map, q.map_len);
@@ -84,13 +85,13 @@ public:
 
     int rxsync(KRing& k, unsigned) noexcept override {
         Queue& q = queues_[k.ring_id];
-        if (k.nr_hwcur.load(std::memory_order_relaxed) != k.rhead) k.nr_hwcur.store(k.rhead, std::memory_order_release);
+        release_rx(k);
         const MemoryRegion& mem = memory();
         const std::uint32_t bufsz = mem.buf_size();
         netmap_slot* slot = k.ring->slot;
         std::uint32_t j = k.nr_hwtail.load(std::memory_order_relaxed);
         std::uint32_t space = k.distance(j, k.prev(k.rhead));
-        std::uint64_t n = 0, bytes = 0, drops = 0;
+        Tally t;
         while (space) {
             if (!q.pkt) {
                 auto* bd = reinterpret_cast<tpacket_block_desc*>(q.rx + std::size_t(q.block) * rx_block_size);
@@ -108,7 +109,7 @@ public:
             const bool vlan = (h->tp_status & TP_STATUS_VLAN_VALID) && h->tp_snaplen >= 12;
             const std::uint32_t len = h->tp_snaplen + (vlan ? 4 : 0);
             if (h->tp_len != h->tp_snaplen || len > bufsz) [[unlikely]] {
-                drops++;
+                t.drops++;
             } else {
                 char* d = mem.buf(slot[j].buf_idx);
                 if (vlan) [[unlikely]] { // the kernel took the tag out: put it back
@@ -126,18 +127,14 @@ public:
                 slot[j].flags = 0;
                 j = k.next(j);
                 space--;
-                n++;
-                bytes += len;
+                t.frame(len);
             }
             if (--q.pkts_left == 0)
                 release_block(q);
             else
                 q.pkt = reinterpret_cast<const tpacket3_hdr*>(reinterpret_cast<const char*>(h) + h->tp_next_offset);
         }
-        k.nr_hwtail.store(j, std::memory_order_release);
-        RingCounters::add(k.stats.packets, n);
-        RingCounters::add(k.stats.bytes, bytes);
-        if (drops) RingCounters::add(k.stats.drops, drops);
+        publish_rx(k, j, t);
         return 0;
     }
 
@@ -146,7 +143,7 @@ public:
         const MemoryRegion& mem = memory();
         std::uint32_t i = k.nr_hwcur.load(std::memory_order_relaxed);
         const std::uint32_t head = k.rhead;
-        std::uint64_t n = 0, bytes = 0, drops = 0;
+        Tally t;
         while (i != head) {
             auto* h = reinterpret_cast<tpacket3_hdr*>(q.tx + std::size_t(q.tx_next) * tx_frame_size);
             const std::uint32_t st = status_of(h->tp_status);
@@ -157,35 +154,18 @@ public:
             if (after == incomplete_frame) break;
             i = after;
             if (len > tx_frame_size - tx_data_off || len < 14) [[unlikely]] {
-                drops++;
+                t.drops++;
                 continue;
             }
             h->tp_len = len;
             h->tp_next_offset = 0;
             set_status(h->tp_status, TP_STATUS_SEND_REQUEST);
             q.tx_next = q.tx_next + 1 == tx_frame_nr ? 0 : q.tx_next + 1;
-            n++;
-            bytes += len;
+            t.frame(len);
         }
-        if (n || q.kick) q.kick = ::send(q.sock.get(), nullptr, 0, MSG_DONTWAIT) < 0;
-        k.nr_hwcur.store(i, std::memory_order_relaxed);
-        k.nr_hwtail.store(k.prev(i), std::memory_order_relaxed); // copied slots are free at once
-        RingCounters::add(k.stats.packets, n);
-        RingCounters::add(k.stats.bytes, bytes);
-        if (drops) RingCounters::add(k.stats.drops, drops);
+        if (t.packets || q.kick) q.kick = ::send(q.sock.get(), nullptr, 0, MSG_DONTWAIT) < 0;
+        complete_tx(k, i, t);
         return 0;
-    }
-
-    std::vector<int> wait_fds(const KRing& k) const override {
-        const Queue& q = queues_[k.ring_id];
-        return {k.dir == Direction::rx ? q.sock.get() : q.timer.get()};
-    }
-    void set_interrupts(KRing& k, bool on) noexcept override {
-        if (k.dir == Direction::tx) arm_tx_poll_timer(queues_[k.ring_id].timer.get(), on && k.nr_hwcur != k.rhead);
-    }
-    void ack_wait_fd(int fd) noexcept override {
-        for (Queue& q : queues_)
-            if (q.timer.get() == fd) ack_tx_poll_timer(fd);
     }
 
 private:
@@ -249,7 +229,6 @@ private:
     }
 
     Fd promisc_;
-    std::vector<Queue> queues_;
 };
 
 } // namespace

@@ -76,11 +76,12 @@ struct Queue {
     std::uint32_t nfree = 0;
     bool kick = false;
     int fd() const noexcept { return xsk_socket__fd(xsk); }
+    int rx_fd() const noexcept { return fd(); }
 };
 
-class XdpAdapter final : public Adapter {
+class XdpAdapter final : public TimedTxAdapter<Queue> {
 public:
-    explicit XdpAdapter(std::string name) : Adapter(std::move(name)) {}
+    explicit XdpAdapter(std::string name) : TimedTxAdapter(std::move(name)) {}
     ~XdpAdapter() override {
         for (Queue& q : queues_) {
             if (q.xsk) xsk_socket__delete(q.xsk);
@@ -106,7 +107,7 @@ public:
 
     int rxsync(KRing& k, unsigned) noexcept override {
         Queue& q = queues_[k.ring_id];
-        if (k.nr_hwcur.load(std::memory_order_relaxed) != k.rhead) k.nr_hwcur.store(k.rhead, std::memory_order_release);
+        release_rx(k);
         const MemoryRegion& mem = memory();
         const std::uint32_t bufsz = mem.buf_size();
         netmap_slot* slot = k.ring->slot;
@@ -121,12 +122,12 @@ public:
             got = 0;
         }
         if (got) {
-            std::uint64_t bytes = 0, drops = 0, n = 0;
+            Tally t;
             for (std::uint32_t m = 0; m < got; m++) {
                 const xdp_desc* d = xsk_ring_cons__rx_desc(&q.rx, idx + m);
                 *xsk_ring_prod__fill_addr(&q.fill, fidx + m) = xsk_umem__extract_addr(d->addr);
                 if (d->len > bufsz) [[unlikely]] {
-                    drops++;
+                    t.drops++;
                     continue;
                 }
                 std::memcpy(mem.buf(slot[j].buf_idx), xsk_umem__get_data(q.area, xsk_umem__add_offset_to_addr(d->addr)),
@@ -134,15 +135,11 @@ public:
                 slot[j].len = std::uint16_t(d->len);
                 slot[j].flags = 0;
                 j = k.next(j);
-                n++;
-                bytes += d->len;
+                t.frame(d->len);
             }
             xsk_ring_cons__release(&q.rx, got);
             xsk_ring_prod__submit(&q.fill, got);
-            k.nr_hwtail.store(j, std::memory_order_release);
-            RingCounters::add(k.stats.packets, n);
-            RingCounters::add(k.stats.bytes, bytes);
-            if (drops) RingCounters::add(k.stats.drops, drops);
+            publish_rx(k, j, t);
         }
         if (xsk_ring_prod__needs_wakeup(&q.fill)) recvfrom(q.fd(), nullptr, 0, MSG_DONTWAIT, nullptr, nullptr);
         return 0;
@@ -155,7 +152,7 @@ public:
         std::uint32_t i = k.nr_hwcur.load(std::memory_order_relaxed);
         const std::uint32_t head = k.rhead;
         constexpr std::uint32_t cap = umem_frame_size - XDP_PACKET_HEADROOM;
-        std::uint64_t n = 0, bytes = 0, drops = 0;
+        Tally t;
         std::uint32_t tidx = 0;
         while (i != head && q.nfree) {
             const std::uint64_t addr = q.free[q.nfree - 1];
@@ -165,7 +162,7 @@ public:
             if (after == incomplete_frame) break;
             if (len > cap || len < 14) [[unlikely]] {
                 i = after;
-                drops++;
+                t.drops++;
                 continue;
             }
             if (xsk_ring_prod__reserve(&q.tx, 1, &tidx) != 1) break; // the kernel's tx ring is full
@@ -176,10 +173,9 @@ public:
             xsk_ring_prod__submit(&q.tx, 1);
             q.nfree--;
             i = after;
-            n++;
-            bytes += len;
+            t.frame(len);
         }
-        if ((n || q.kick) && xsk_ring_prod__needs_wakeup(&q.tx)) {
+        if ((t.packets || q.kick) && xsk_ring_prod__needs_wakeup(&q.tx)) {
             // In copy mode one sendto() transmits at most 32 descriptors
             // (TX_BATCH_SIZE): kick until the ring is empty, or the kernel
             // pushes back (its queue is full: the next txsync goes on).
@@ -190,24 +186,8 @@ public:
                     break;
                 }
         }
-        k.nr_hwcur.store(i, std::memory_order_relaxed);
-        k.nr_hwtail.store(k.prev(i), std::memory_order_relaxed); // copied slots are free at once
-        RingCounters::add(k.stats.packets, n);
-        RingCounters::add(k.stats.bytes, bytes);
-        if (drops) RingCounters::add(k.stats.drops, drops);
+        complete_tx(k, i, t);
         return 0;
-    }
-
-    std::vector<int> wait_fds(const KRing& k) const override {
-        const Queue& q = queues_[k.ring_id];
-        return {k.dir == Direction::rx ? q.fd() : q.timer.get()};
-    }
-    void set_interrupts(KRing& k, bool on) noexcept override {
-        if (k.dir == Direction::tx) arm_tx_poll_timer(queues_[k.ring_id].timer.get(), on && k.nr_hwcur != k.rhead);
-    }
-    void ack_wait_fd(int fd) noexcept override {
-        for (Queue& q : queues_)
-            if (q.timer.get() == fd) ack_tx_poll_timer(fd);
     }
 
 private:
@@ -275,7 +255,6 @@ private:
     }
 
     Fd promisc_;
-    std::vector<Queue> queues_;
 };
 
 } // namespace

@@ -22,6 +22,7 @@
 #include <cstring>
 #include <string>
 #include <utility>
+#include <vector>
 
 namespace upio::netif {
 
@@ -78,6 +79,59 @@ Result<Fd> promiscuous(const Interface& ifc);
 Result<Fd> tx_poll_timer(const std::string& port);
 void arm_tx_poll_timer(int fd, bool on) noexcept;
 void ack_tx_poll_timer(int fd) noexcept;
+
+// What one sync moved, for the ring's counters.
+struct Tally {
+    std::uint64_t packets = 0, bytes = 0, drops = 0;
+    void frame(std::uint64_t len) noexcept {
+        packets++;
+        bytes += len;
+    }
+};
+
+// The bookkeeping every copying back end does around its copy loop.
+// rxsync, before: the slots the application released, [hwcur, head), are ours again.
+inline void release_rx(KRing& k) noexcept {
+    if (k.nr_hwcur.load(std::memory_order_relaxed) != k.rhead) k.nr_hwcur.store(k.rhead, std::memory_order_release);
+}
+// rxsync, after: the slots before `tail` hold new frames.
+inline void publish_rx(KRing& k, std::uint32_t tail, const Tally& t) noexcept {
+    k.nr_hwtail.store(tail, std::memory_order_release);
+    RingCounters::add(k.stats.packets, t.packets);
+    RingCounters::add(k.stats.bytes, t.bytes);
+    if (t.drops) RingCounters::add(k.stats.drops, t.drops);
+}
+// txsync, after: the slots before `cur` were copied out, so they are free at once.
+inline void complete_tx(KRing& k, std::uint32_t cur, const Tally& t) noexcept {
+    k.nr_hwcur.store(cur, std::memory_order_relaxed);
+    k.nr_hwtail.store(k.prev(cur), std::memory_order_relaxed);
+    RingCounters::add(k.stats.packets, t.packets);
+    RingCounters::add(k.stats.bytes, t.bytes);
+    if (t.drops) RingCounters::add(k.stats.drops, t.drops);
+}
+
+// An adapter with one kernel queue per ring pair whose receive side is a
+// readable descriptor and whose transmit completions are polled with a
+// timer (AF_PACKET, AF_XDP). Queue has rx_fd() and a `timer`.
+template <class Queue>
+class TimedTxAdapter : public Adapter {
+public:
+    using Adapter::Adapter;
+    std::vector<int> wait_fds(const KRing& k) const override {
+        const Queue& q = queues_[k.ring_id];
+        return {k.dir == Direction::rx ? q.rx_fd() : q.timer.get()};
+    }
+    void set_interrupts(KRing& k, bool on) noexcept override {
+        if (k.dir == Direction::tx) arm_tx_poll_timer(queues_[k.ring_id].timer.get(), on && k.nr_hwcur != k.rhead);
+    }
+    void ack_wait_fd(int fd) noexcept override {
+        for (Queue& q : queues_)
+            if (q.timer.get() == fd) ack_tx_poll_timer(fd);
+    }
+
+protected:
+    std::vector<Queue> queues_;
+};
 
 inline constexpr std::uint32_t incomplete_frame = 0xffffffffu;
 

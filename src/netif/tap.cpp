@@ -62,31 +62,27 @@ public:
 
     int rxsync(KRing& k, unsigned) noexcept override {
         const int fd = fds_[k.ring_id].get();
-        if (k.nr_hwcur.load(std::memory_order_relaxed) != k.rhead) k.nr_hwcur.store(k.rhead, std::memory_order_release);
+        release_rx(k);
         const MemoryRegion& mem = memory();
         const std::uint32_t bufsz = mem.buf_size();
         netmap_slot* slot = k.ring->slot;
         std::uint32_t j = k.nr_hwtail.load(std::memory_order_relaxed);
         std::uint32_t space = k.distance(j, k.prev(k.rhead));
-        std::uint64_t n = 0, bytes = 0, drops = 0;
+        Tally t;
         while (space) {
             const ssize_t r = ::read(fd, mem.buf(slot[j].buf_idx), bufsz);
             if (r < 0) break; // EAGAIN: nothing more (or the device is down)
             if (std::size_t(r) >= bufsz || r < 14) [[unlikely]] { // may be truncated (an MTU above the buffer size)
-                drops++;
+                t.drops++;
                 continue;
             }
             slot[j].len = std::uint16_t(r);
             slot[j].flags = 0;
             j = k.next(j);
             space--;
-            n++;
-            bytes += std::uint64_t(r);
+            t.frame(std::uint64_t(r));
         }
-        k.nr_hwtail.store(j, std::memory_order_release);
-        RingCounters::add(k.stats.packets, n);
-        RingCounters::add(k.stats.bytes, bytes);
-        if (drops) RingCounters::add(k.stats.drops, drops);
+        publish_rx(k, j, t);
         return 0;
     }
 
@@ -96,7 +92,7 @@ public:
         const netmap_slot* slot = k.ring->slot;
         std::uint32_t i = k.nr_hwcur.load(std::memory_order_relaxed);
         const std::uint32_t head = k.rhead;
-        std::uint64_t n = 0, bytes = 0, drops = 0;
+        Tally t;
         while (i != head) {
             const char* data;
             std::uint32_t len, after;
@@ -113,17 +109,12 @@ public:
             // A write fails when the device is down or the frame is malformed:
             // the frame is lost either way, as on a wire.
             if (len > max_frame || ::write(fd, data, len) != ssize_t(len)) [[unlikely]] {
-                drops++;
+                t.drops++;
                 continue;
             }
-            n++;
-            bytes += len;
+            t.frame(len);
         }
-        k.nr_hwcur.store(i, std::memory_order_relaxed);
-        k.nr_hwtail.store(k.prev(i), std::memory_order_relaxed);
-        RingCounters::add(k.stats.packets, n);
-        RingCounters::add(k.stats.bytes, bytes);
-        if (drops) RingCounters::add(k.stats.drops, drops);
+        complete_tx(k, i, t);
         return 0;
     }
 
