@@ -5,6 +5,8 @@
 // The sender fills slot lengths only (like netmap's pkt-gen after its first
 // pass: buffers are not rewritten); the receiver reads each slot and returns
 // it. This measures the pipe itself: the 16-byte slot hand-off.
+#include "pin.hpp"
+
 #include <upio/netmap_user.h>
 #include <upio/port.hpp>
 
@@ -17,13 +19,7 @@
 
 namespace {
 
-void pin(int cpu) {
-    if (cpu >= int(std::thread::hardware_concurrency())) return;
-    cpu_set_t s;
-    CPU_ZERO(&s);
-    CPU_SET(cpu, &s);
-    pthread_setaffinity_np(pthread_self(), sizeof s, &s);
-}
+using bench::pin;
 
 void BM_PipeTwoThreads(benchmark::State& state) {
     const auto batch = std::uint32_t(state.range(0));

@@ -10,6 +10,8 @@
 //       2to1 runs three threads: on a 2-CPU machine they share the CPUs.
 //
 // Buffers are filled once; the senders only set lengths (as pkt-gen does).
+#include "pin.hpp"
+
 #include <upio/netmap_user.h>
 #include <upio/port.hpp>
 #include <upio/vale.hpp>
@@ -28,13 +30,7 @@ namespace {
 
 constexpr std::uint8_t sink_mac[6] = {0x02, 0, 0, 0, 0, 0x64};
 
-void pin(int cpu) {
-    if (cpu >= int(std::thread::hardware_concurrency())) return;
-    cpu_set_t s;
-    CPU_ZERO(&s);
-    CPU_SET(cpu, &s);
-    pthread_setaffinity_np(pthread_self(), sizeof s, &s);
-}
+using bench::pin;
 
 struct Setup {
     std::unique_ptr<upio::Port> sink;
