@@ -29,6 +29,7 @@ void on_signal(int) {
 
 struct Totals {
     std::uint64_t packets = 0, bytes = 0, syncs = 0;
+    std::uint64_t drops = 0; // the ports' own count: frames the port (or its NIC) dropped
 };
 
 Totals sum(const std::vector<std::unique_ptr<pktgen::Worker>>& ws, Role role) {
@@ -38,6 +39,7 @@ Totals sum(const std::vector<std::unique_ptr<pktgen::Worker>>& ws, Role role) {
             t.packets += w->stats.packets.load(std::memory_order_relaxed);
             t.bytes += w->stats.bytes.load(std::memory_order_relaxed);
             t.syncs += w->stats.syncs.load(std::memory_order_relaxed);
+            t.drops += w->port->counters(role == Role::sender ? upio::Direction::tx : upio::Direction::rx).drops;
         }
     return t;
 }
@@ -67,12 +69,15 @@ void report(Role role, double t, double secs, const Totals& now, const Totals& b
 
 void summary(Role role, const Totals& t, double secs, bool json) {
     if (json)
-        fmt::print("{{\"summary\":\"{}\",\"packets\":{},\"bytes\":{},\"seconds\":{:.6f},\"pps\":{:.0f},\"bps\":{:.0f}}}\n",
-                   role_name(role), t.packets, t.bytes, secs, double(t.packets) / secs, double(t.bytes) * 8 / secs);
+        fmt::print("{{\"summary\":\"{}\",\"packets\":{},\"bytes\":{},\"seconds\":{:.6f},\"pps\":{:.0f},\"bps\":{:.0f},"
+                   "\"port_drops\":{}}}\n",
+                   role_name(role), t.packets, t.bytes, secs, double(t.packets) / secs, double(t.bytes) * 8 / secs,
+                   t.drops);
     else
-        fmt::print("{} {} packets {} bytes in {:.3f} s: {:.3f} Mpps {:.3f} Gbit/s\n",
+        fmt::print("{} {} packets {} bytes in {:.3f} s: {:.3f} Mpps {:.3f} Gbit/s{}\n",
                    role == Role::sender ? "Sent" : role == Role::receiver ? "Received" : role == Role::ping ? "Pinged" : "Ponged",
-                   t.packets, t.bytes, secs, double(t.packets) / secs / 1e6, double(t.bytes) * 8 / secs / 1e9);
+                   t.packets, t.bytes, secs, double(t.packets) / secs / 1e6, double(t.bytes) * 8 / secs / 1e9,
+                   t.drops ? fmt::format(" ({} dropped by the port)", t.drops) : std::string());
 }
 
 void seq_summary(const std::vector<std::unique_ptr<pktgen::Worker>>& ws, bool json) {
