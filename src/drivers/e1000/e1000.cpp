@@ -8,6 +8,7 @@
 
 #include <fmt/format.h>
 
+#include <cerrno>
 #include <cstring>
 #include <map>
 #include <thread>
@@ -100,6 +101,7 @@ Status E1000Adapter::init(const PortOptions& opts) {
     if (Status s = read_mac(); !s) return s;
     for (unsigned i = 0; i < 128; i++) r_.set(MTA[i], 0); // no multicast groups (14.4)
     if (Status s = setup_link(); !s) return s;
+    link_up_at_open_ = link_status().up;
     (void)stats(); // the counters start from zero
     stats_ = {};
     if (Status s = setup_rings(opts); !s) return s;
@@ -301,6 +303,7 @@ Status E1000Adapter::setup_rings(const PortOptions& o) {
 
     txq_.assign(nq_, {});
     rxq_.assign(nq_, {});
+    tx_text_.assign(nq_, {});
     for (std::uint32_t q = 0; q < nq_; q++) {
         for (auto [hq, slots, tail] : {std::tuple{&txq_[q], o.tx_slots, txq(q, Q_T, "TDT")},
                                        std::tuple{&rxq_[q], o.rx_slots, rxq(q, Q_T, "RDT")}}) {
@@ -446,15 +449,32 @@ void E1000Adapter::quiesce() noexcept {
     rxq_.clear();
 }
 
+// The hang, in words and registers, short enough for Port::last_error().
+// Runs on the ring owner's error path (explain) and on the control path
+// (tx_hang_report), each with its own buffer: no allocation.
+const char* E1000Adapter::describe_hang(drivers::RingText& out, const KRing& k) const noexcept {
+    const std::uint32_t first = k.next(k.nr_hwtail.load(std::memory_order_relaxed));
+    const std::uint32_t cur = k.nr_hwcur.load(std::memory_order_relaxed);
+    const char* link = (r_.get(STATUS) & STATUS_LU) ? "link up"
+                       : link_up_at_open_          ? "link down: nothing is sent without a link"
+                                                   : "link down since open: nothing is sent without a link";
+    return out.format("TX hang: descriptor %u (%u in flight) not written back (DD) for %lld ms; TDH=%u TDT=%u "
+                      "TCTL=%#x; %s",
+                      first, k.distance(first, cur), static_cast<long long>(opt_.tx_hang_timeout.count()),
+                      r_.get(txq(k.ring_id, Q_H, "TDH")), r_.get(txq(k.ring_id, Q_T, "TDT")), r_.get(TCTL), link);
+}
+
+const char* E1000Adapter::explain(const KRing& k, int rc) const noexcept {
+    if (k.dir == Direction::tx && rc == -ETIMEDOUT && k.ring_id < tx_text_.size())
+        return describe_hang(tx_text_[k.ring_id], k);
+    return Adapter::explain(k, rc);
+}
+
 std::string E1000Adapter::tx_hang_report(std::uint32_t ring) const {
-    const KRing& k = kring(Direction::tx, ring);
-    std::uint32_t first = k.next(k.nr_hwtail.load()), cur = k.nr_hwcur.load();
-    LinkStatus l = link_status();
-    return fmt::format("{}: tx ring {} hung: descriptor {} (of {} in flight) not written back (DD) for {} ms; "
-                       "TDH={} TDT={} TCTL={:#x}; link {}{}",
-                       name(), ring, first, k.distance(first, cur), opt_.tx_hang_timeout.count(),
-                       r_.get(txq(ring, Q_H, "TDH")), r_.get(txq(ring, Q_T, "TDT")), r_.get(TCTL),
-                       l.up ? "up" : "down", l.up ? "" : " (the device does not transmit without a link)");
+    drivers::RingText t;
+    const char* why = describe_hang(t, kring(Direction::tx, ring));
+    return fmt::format("{}: tx ring {}: {}{}", name(), ring, why,
+                       link_status().up ? "" : " (check the cable and the link partner)");
 }
 
 // -- factories

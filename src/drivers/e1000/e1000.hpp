@@ -3,10 +3,13 @@
 // One driver for three generations that share most of their programming
 // model (register map, legacy descriptors, statistics). What differs:
 //
-//               descriptors  queues  interrupts        EEPROM done
-//   8254x       legacy       1       INTx (MSI)        reset only
-//   82574L      legacy       1       MSI, INTx         EEC.AUTO_RD
-//   82576/I350  advanced     8       MSI-X per queue   EEC.AUTO_RD
+//               descriptors  queues  interrupts                EEPROM done
+//   8254x       legacy       1       MSI, else INTx            reset only
+//   82574L      legacy       1       MSI-X, else MSI, INTx     EEC.AUTO_RD
+//   82576/I350  advanced     8       MSI-X per queue pair      EEC.AUTO_RD
+//
+// Interrupts are throttled (ITR, or EITR per MSI-X vector) to at most one per
+// DriverOptions::itr_us. See docs/e1000.md.
 //
 // Port names are "e1000:DDDD:BB:DD.F" (all queue pairs) or "...-N" (pair N).
 // The device must be bound to vfio-pci (scripts/upio-setup bind ADDR).
@@ -18,6 +21,7 @@
 
 #include "drivers/common/nic_ring.hpp"
 #include "drivers/common/regs.hpp"
+#include "drivers/common/ring_text.hpp"
 
 #include <upio/backend.hpp>
 #include <upio/device.hpp>
@@ -89,6 +93,10 @@ public:
     std::vector<int> wait_fds(const KRing& k) const override;
     void set_interrupts(KRing& k, bool on) noexcept override;
     void ack_wait_fd(int fd) noexcept override;
+    // Why a sync failed, for Port::last_error(): a TX hang with the ring's
+    // registers and the link state. No allocation (a buffer per ring).
+    const char* explain(const KRing& k, int rc) const noexcept override;
+    bool link_up() const noexcept override { return link_status().up; }
 
     // -- control path (not concurrently with itself)
     const ChipInfo& chip() const noexcept { return *chip_; }
@@ -109,7 +117,12 @@ public:
     // Interrupt kind in use (when wait_fds() is empty, only busy polling).
     bool has_interrupts() const noexcept { return !irq_fds_.empty(); }
     IrqKind irq_kind() const noexcept { return irq_kind_; }
+    unsigned irq_vectors() const noexcept { return unsigned(irq_fds_.size()); }
+    // Empty when the chip's first choice of interrupts is in use; else the
+    // kind taken instead (or none: busy polling only), why, and what to check.
     const std::string& irq_error() const noexcept { return irq_error_; }
+    // Interrupt messages consumed by waiters so far (counted in ack_wait_fd).
+    std::uint64_t irq_wakeups() const noexcept { return irq_wakeups_.load(std::memory_order_relaxed); }
     // After txsync returned -ETIMEDOUT: what the hardware says about the hang.
     std::string tx_hang_report(std::uint32_t ring) const;
     bool tx_hung(std::uint32_t ring) const noexcept { return txq_[ring].hung; }
@@ -133,7 +146,10 @@ private:
     Status write_phy(unsigned reg, std::uint16_t value);
     Status setup_rings(const PortOptions& opts);
     Status setup_interrupts();
+    void setup_msix_82574();
+    void setup_msix_82576();
     void setup_rss();
+    const char* describe_hang(drivers::RingText& out, const KRing& k) const noexcept;
     Status start();
     void stop() noexcept;
     void quiesce() noexcept;
@@ -149,6 +165,9 @@ private:
     std::vector<int> irq_fds_;
     IrqKind irq_kind_ = IrqKind::intx;
     std::string irq_error_;
+    std::atomic<std::uint64_t> irq_wakeups_{0};
+    bool link_up_at_open_ = false;
+    mutable std::vector<drivers::RingText> tx_text_; // explain(), one per tx ring
     // MSI-X: queue pairs with a sleeping rx / tx waiter (the two rings of a
     // pair may belong to Ports in two threads, sharing one vector).
     std::atomic<std::uint32_t> rx_armed_{0}, tx_armed_{0};

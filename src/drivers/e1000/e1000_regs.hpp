@@ -36,6 +36,14 @@ inline constexpr std::uint32_t CTRL_SLU = 1u << 6;  // set link up
 inline constexpr std::uint32_t CTRL_RST = 1u << 26; // device reset, self-clearing
 inline constexpr std::uint32_t CTRL_PHY_RST = 1u << 31;
 
+// CTRL_EXT (82574 datasheet, CTRL_EXT): MSI-X mode wants PBA_SUPPORT ("should be set in
+// MSI-X mode": writing IMS then also clears the vector's pending bit) and,
+// for auto-masking on an MSI-X message, EIAME with the bits in IAM. IAME
+// (auto-mask on an ICR read) stays clear.
+inline constexpr std::uint32_t CTRL_EXT_EIAME = 1u << 24;
+inline constexpr std::uint32_t CTRL_EXT_IAME = 1u << 27;
+inline constexpr std::uint32_t CTRL_EXT_PBA_SUPPORT = 1u << 31;
+
 inline constexpr std::uint32_t STATUS_FD = 1u << 0;
 inline constexpr std::uint32_t STATUS_LU = 1u << 1;
 inline constexpr unsigned STATUS_SPEED_SHIFT = 6; // 7:6: 00 10, 01 100, 1x 1000 Mb/s
@@ -79,6 +87,26 @@ inline constexpr std::uint32_t ICR_RXT0 = 1u << 7;   // receiver timer (a packet
 inline constexpr std::uint32_t IMS_RX = ICR_RXT0 | ICR_RXDMT0 | ICR_RXO;
 inline constexpr std::uint32_t IMS_TX = ICR_TXDW;
 
+// 82574 MSI-X (82574 datasheet: ICR, IVAR, EIAC, IAM, EITR). In MSI-X mode a
+// queue's write-back sets its own ICR bit (RxQ0, TxQ0, ...); IVAR maps each
+// of the five causes to a vector; EIAC clears the ICR bit when its vector's
+// message is sent and IAM (with CTRL_EXT.EIAME) masks it in IMS; EITR[v]
+// throttles vector v (256 ns units, as ITR).
+inline constexpr std::uint32_t ICR_RXQ0 = 1u << 20;
+inline constexpr std::uint32_t ICR_RXQ1 = 1u << 21;
+inline constexpr std::uint32_t ICR_TXQ0 = 1u << 22;
+inline constexpr std::uint32_t ICR_TXQ1 = 1u << 23;
+inline constexpr std::uint32_t ICR_OTHER = 1u << 24; // LSC and the other non-queue causes
+inline constexpr Reg EIAC_82574{0x000DC, "EIAC"};
+inline constexpr Reg IAM{0x000E0, "IAM"};
+inline constexpr Reg IVAR_82574{0x000E4, "IVAR"};
+inline constexpr RegArray EITR_82574{0x000E8, 4, "EITR"}; // vectors 0-4
+// IVAR: a 4-bit entry per cause, vector in 2:0 and valid in 3, at these shifts
+inline constexpr unsigned IVAR_82574_RXQ0 = 0, IVAR_82574_RXQ1 = 4, IVAR_82574_TXQ0 = 8, IVAR_82574_TXQ1 = 12,
+                          IVAR_82574_OTHER = 16;
+inline constexpr std::uint32_t IVAR_82574_VALID = 1u << 3;
+inline constexpr unsigned MSIX_VECTORS_82574 = 5;
+
 // 82576 extended interrupts (8.8.x): one bit per MSI-X vector
 inline constexpr Reg GPIE{0x01514, "GPIE"};
 inline constexpr Reg EICS{0x01520, "EICS"};
@@ -88,7 +116,10 @@ inline constexpr Reg EIAC{0x0152C, "EIAC"}; // auto clear
 inline constexpr Reg EIAM{0x01530, "EIAM"}; // auto mask
 inline constexpr Reg EICR{0x01580, "EICR"};
 inline constexpr RegArray EITR{0x01680, 4, "EITR"};  // 14:2 interval in 1 us units
-inline constexpr RegArray IVAR0{0x01700, 4, "IVAR"}; // queue -> vector
+// queue -> vector. 82576: IVAR[q % 8] holds queue q in bytes 0 (rx)
+// and 1 (tx), queue q + 8 in bytes 2 and 3. I350: IVAR[q / 2] holds
+// queue 2n in bytes 0 (rx) and 1 (tx), queue 2n + 1 in bytes 2 and 3.
+inline constexpr RegArray IVAR0{0x01700, 4, "IVAR"};
 inline constexpr Reg IVAR_MISC{0x01740, "IVAR_MISC"};
 inline constexpr std::uint32_t GPIE_NSICR = 1u << 0;
 inline constexpr std::uint32_t GPIE_MULTIPLE_MSIX = 1u << 4;

@@ -25,61 +25,105 @@ int E1000Adapter::rxsync(KRing& k, unsigned flags) noexcept {
 
 // -- interrupts
 //
-// 8254x / 82574: one vector (MSI, else INTx). Causes are in ICR (cleared on
-// read); a waiter enables RXT0 (rx) or TXDW (tx) in IMS while it sleeps.
+// 8254x: one vector (MSI, else INTx). Causes are in ICR (cleared on read); a
+// waiter enables RXT0 (rx) or TXDW (tx) in IMS while it sleeps.
+// 82574L: MSI-X (82574 datasheet, MSI-X mode): RxQ0 and TxQ0 on vector 0,
+// other causes on vector 1. A write-back sets the queue's own ICR bit; EIAC
+// clears it and IAM (CTRL_EXT.EIAME) masks it when the message is sent, so an
+// idle queue costs nothing; a waiter sets its bit (RxQ0 or TxQ0) in IMS.
+// Without MSI-X the 82574 runs as an 8254x (MSI, else INTx).
 // 82576 / I350: MSI-X, vector q for queue pair q, vector nq for other causes
 // (82576 7.3). EIAC clears and EIAM masks a vector's EICR/EIMS bit when it
-// fires, so an idle queue costs nothing; a waiter sets its bit in EIMS.
+// fires; a waiter sets its bit in EIMS.
+
+namespace {
+const char* kind_name(IrqKind k) {
+    return k == IrqKind::msix ? "MSI-X" : k == IrqKind::msi ? "MSI" : "INTx";
+}
+} // namespace
 
 Status E1000Adapter::setup_interrupts() {
-    std::vector<IrqKind> kinds;
-    unsigned count = 1;
-    if (advanced()) {
-        kinds = {IrqKind::msix};
-        count = nq_ + 1;
-    } else {
-        kinds = {IrqKind::msi, IrqKind::intx};
+    struct Try {
+        IrqKind kind;
+        unsigned vectors;
+    };
+    std::vector<Try> tries;
+    switch (chip_->family) {
+    case Family::i8254x: tries = {{IrqKind::msi, 1}, {IrqKind::intx, 1}}; break;
+    case Family::i82574: tries = {{IrqKind::msix, 2}, {IrqKind::msi, 1}, {IrqKind::intx, 1}}; break;
+    case Family::i82576:
+    case Family::i350: tries = {{IrqKind::msix, nq_ + 1}}; break;
     }
     std::string why;
-    for (IrqKind kind : kinds) {
-        auto fds = dev_->enable_interrupts(kind, count);
+    for (const Try& t : tries) {
+        auto fds = dev_->enable_interrupts(t.kind, t.vectors);
         if (fds) {
             irq_fds_ = std::move(fds.value());
-            irq_kind_ = kind;
+            irq_kind_ = t.kind;
             break;
         }
         why += (why.empty() ? "" : "; ") + fds.error().message;
     }
     if (irq_fds_.empty()) {
         // Busy polling still works; blocking waits then only time out.
-        irq_error_ = fmt::format("{}: no interrupts, busy polling only ({})", name(), why);
+        irq_error_ = fmt::format("{}: no interrupts, busy polling only ({}); check that vfio-pci offers the "
+                                 "device's interrupts (dmesg)",
+                                 name(), why);
         return {};
     }
-    if (advanced()) {
-        r_.set(GPIE, GPIE_NSICR | GPIE_MULTIPLE_MSIX | GPIE_EIAME | GPIE_PBA_SUPPORT);
-        for (std::uint32_t q = 0; q < nq_; q++) {
-            // 82576: IVAR[q % 8] holds queue q (bytes 0, 1) and q + 8 (bytes 2, 3);
-            // I350: IVAR[q / 2] holds queues 2n (bytes 0, 1) and 2n + 1 (bytes 2, 3).
-            unsigned idx = chip_->family == Family::i350 ? q / 2 : q % 8;
-            unsigned shift = (chip_->family == Family::i350 ? q % 2 : q / 8) * 16;
-            std::uint32_t v = (q | IVAR_VALID) | ((q | IVAR_VALID) << 8); // rx, tx -> vector q
-            r_.set_field(IVAR0[idx], 0xffffu << shift, v << shift);
-        }
-        r_.set(IVAR_MISC, (nq_ | IVAR_VALID) << 8); // other causes -> last vector
-        const std::uint32_t qbits = (1u << nq_) - 1;
-        r_.set(EIAC, qbits);
-        r_.set(EIAM, qbits);
+    if (irq_kind_ != tries.front().kind) {
+        const char* want = kind_name(tries.front().kind);
+        irq_error_ = fmt::format("{}: interrupts on {}, one vector ({} unavailable: {}); for {} the device needs "
+                                 "the capability (lspci -v) and the IOMMU and vfio-pci must offer it (dmesg)",
+                                 name(), kind_name(irq_kind_), want, why, want);
+    }
+    if (irq_kind_ == IrqKind::msix) {
+        if (advanced()) setup_msix_82576();
+        else setup_msix_82574();
     }
     set_itr(opt_.itr_us);
     return {};
 }
 
+void E1000Adapter::setup_msix_82574() {
+    // PBA_SUPPORT: required in MSI-X mode (an IMS write also clears the
+    // vector's pending bit); EIAME: auto-mask by IAM on an MSI-X message;
+    // IAME off: reading ICR masks nothing. (QEMU's e1000e masks the EIAC
+    // causes itself while IAME is clear; with both set up, the cause is
+    // masked once after its message either way.)
+    r_.set(CTRL_EXT, (r_.get(CTRL_EXT) | CTRL_EXT_PBA_SUPPORT | CTRL_EXT_EIAME) & ~CTRL_EXT_IAME);
+    r_.set(IVAR_82574, ((0 | IVAR_82574_VALID) << IVAR_82574_RXQ0) | ((0 | IVAR_82574_VALID) << IVAR_82574_TXQ0) |
+                           ((1 | IVAR_82574_VALID) << IVAR_82574_OTHER)); // RxQ1, TxQ1 unused: not valid
+    const std::uint32_t causes = ICR_RXQ0 | ICR_TXQ0 | ICR_OTHER;
+    r_.set(IAM, causes);
+    r_.set(EIAC_82574, causes);
+}
+
+void E1000Adapter::setup_msix_82576() {
+    r_.set(GPIE, GPIE_NSICR | GPIE_MULTIPLE_MSIX | GPIE_EIAME | GPIE_PBA_SUPPORT);
+    for (std::uint32_t q = 0; q < nq_; q++) {
+        // 82576: IVAR[q % 8] holds queue q (bytes 0, 1) and q + 8 (bytes 2, 3);
+        // I350: IVAR[q / 2] holds queues 2n (bytes 0, 1) and 2n + 1 (bytes 2, 3).
+        unsigned idx = chip_->family == Family::i350 ? q / 2 : q % 8;
+        unsigned shift = (chip_->family == Family::i350 ? q % 2 : q / 8) * 16;
+        std::uint32_t v = (q | IVAR_VALID) | ((q | IVAR_VALID) << 8); // rx, tx -> vector q
+        r_.set_field(IVAR0[idx], 0xffffu << shift, v << shift);
+    }
+    r_.set(IVAR_MISC, (nq_ | IVAR_VALID) << 8); // other causes -> last vector
+    const std::uint32_t qbits = (1u << nq_) - 1;
+    r_.set(EIAC, qbits);
+    r_.set(EIAM, qbits);
+}
+
 void E1000Adapter::set_itr(std::uint32_t us) noexcept {
     opt_.itr_us = us;
+    const std::uint32_t units = std::min<std::uint32_t>(us * 1000 / 256, 0xffff); // 256 ns units, 15:0
     if (advanced()) {
         for (std::uint32_t v = 0; v <= nq_; v++) r_.set(EITR[v], (us << 2) & 0x7ffc); // 14:2, 1 us units
+    } else if (irq_kind_ == IrqKind::msix) {
+        for (unsigned v = 0; v < irq_fds_.size(); v++) r_.set(EITR_82574[v], units);
     } else {
-        r_.set(ITR, std::min<std::uint32_t>(us * 1000 / 256, 0xffff)); // 15:0, 256 ns units
+        r_.set(ITR, units);
     }
 }
 
@@ -90,7 +134,7 @@ std::vector<int> E1000Adapter::wait_fds(const KRing& k) const {
 
 void E1000Adapter::set_interrupts(KRing& k, bool on) noexcept {
     if (irq_fds_.empty()) return;
-    if (irq_kind_ == IrqKind::msix) {
+    if (irq_kind_ == IrqKind::msix && advanced()) {
         // rx and tx of a pair share a vector: count the sleepers on it
         std::uint32_t bit = 1u << k.ring_id;
         auto& mine = k.dir == Direction::rx ? rx_armed_ : tx_armed_;
@@ -104,13 +148,16 @@ void E1000Adapter::set_interrupts(KRing& k, bool on) noexcept {
         }
         return;
     }
-    const std::uint32_t bits = k.dir == Direction::rx ? IMS_RX : IMS_TX;
+    // 82574 MSI-X: the queue's own cause (rx and tx have one each, so no
+    // sleeper counting); one vector: the shared rx or tx causes
+    const bool rx = k.dir == Direction::rx;
+    const std::uint32_t bits = irq_kind_ == IrqKind::msix ? (rx ? ICR_RXQ0 : ICR_TXQ0) : (rx ? IMS_RX : IMS_TX);
     r_.set(on ? IMS : IMC, bits);
 }
 
 void E1000Adapter::ack_wait_fd(int fd) noexcept {
     std::uint64_t n;
-    [[maybe_unused]] auto r = ::read(fd, &n, sizeof n);
+    if (::read(fd, &n, sizeof n) == sizeof n) irq_wakeups_.fetch_add(n, std::memory_order_relaxed);
     if (irq_kind_ == IrqKind::msix) return; // EIAC already cleared the cause
     (void)r_.get(ICR); // clears the causes (and deasserts INTx)
     if (irq_kind_ == IrqKind::intx) dev_->unmask_intx();

@@ -3,12 +3,15 @@
 //
 //   upio-e1000-vm info ADDR --mac MAC
 //       opens the port, checks the MAC read from the NIC and the link
-//   upio-e1000-vm echo ADDR [--count N] [--window W] [--poll] [--rings R]
+//   upio-e1000-vm echo ADDR [--count N] [--window W] [--poll] [--rings R] [--irq KIND]
 //       sends N sequence-numbered frames of mixed sizes (60..1514 bytes) to
 //       the host checker in "echo" mode and checks that every one comes back
-//       intact and in order; waits on interrupts unless --poll; then checks
-//       that the hardware counters agree with the traffic; with --rings the
-//       NIC runs R queue pairs (RSS; non-IP frames all land on queue 0)
+//       intact and in order; waits on interrupts unless --poll (and then
+//       checks that interrupts did wake it); then checks that the hardware
+//       counters agree with the traffic; with --rings the NIC runs R queue
+//       pairs (RSS; non-IP frames all land on queue 0); with --irq (msix,
+//       msi, intx; also for info) fails unless the driver chose that
+//       interrupt kind
 //   upio-e1000-vm pcapcheck FILE --count N --size LO-HI
 //       checks a capture of "pkt-gen -f rxseq --pcap FILE" fed by the host
 //       checker's "seqsource:N:LO-HI": exactly N frames, frame n carrying
@@ -127,6 +130,10 @@ int echo(Port& port, e1000::E1000Adapter& a, std::uint32_t count, std::uint32_t 
     double secs = std::chrono::duration<double>(clock_type::now() - t0).count();
     std::printf("echo: %u frames out and back intact, in order, %.1f s (guest clock), %s\n", count, secs,
                 poll ? "busy polling" : "interrupts");
+    if (!poll) {
+        std::printf("interrupt messages consumed by waits: %llu\n", (unsigned long long)a.irq_wakeups());
+        if (a.irq_wakeups() == 0) return fail("no interrupt ever woke a wait: the echo ran on timeouts%s%s");
+    }
     const e1000::HwStats& s = a.stats();
     print_stats(a);
     if (s.tx_packets != count || s.rx_packets != count)
@@ -173,10 +180,10 @@ int pcapcheck(const std::string& path, std::uint64_t count, std::uint32_t lo, st
 
 int main(int argc, char** argv) {
     if (argc < 3) {
-        std::fprintf(stderr, "usage: upio-e1000-vm info|echo ADDR [--mac MAC] [--count N] [--window W] [--poll] [--rings R]\n       upio-e1000-vm pcapcheck FILE --count N --size LO-HI\n");
+        std::fprintf(stderr, "usage: upio-e1000-vm info|echo ADDR [--mac MAC] [--count N] [--window W] [--poll] [--rings R] [--irq msix|msi|intx]\n       upio-e1000-vm pcapcheck FILE --count N --size LO-HI\n");
         return 2;
     }
-    std::string cmd = argv[1], addr = argv[2], want_mac;
+    std::string cmd = argv[1], addr = argv[2], want_mac, want_irq;
     std::uint32_t count = 1000, window = 32, rings = 1;
     bool poll = false;
     std::uint32_t lo = 60, hi = 1514;
@@ -192,6 +199,7 @@ int main(int argc, char** argv) {
         else if (o == "--count" && i + 1 < argc) count = std::uint32_t(std::strtoul(argv[++i], nullptr, 0));
         else if (o == "--window" && i + 1 < argc) window = std::uint32_t(std::strtoul(argv[++i], nullptr, 0));
         else if (o == "--rings" && i + 1 < argc) rings = std::uint32_t(std::strtoul(argv[++i], nullptr, 0));
+        else if (o == "--irq" && i + 1 < argc) want_irq = argv[++i];
         else if (o == "--poll") poll = true;
         else return fail("unknown option %s", o);
     }
@@ -213,7 +221,15 @@ int main(int argc, char** argv) {
                 : a.irq_kind() == IrqKind::msix ? "MSI-X"
                 : a.irq_kind() == IrqKind::msi  ? "MSI"
                                                 : "INTx");
-    if (!a.has_interrupts()) std::printf("%s\n", a.irq_error().c_str());
+    if (!a.irq_error().empty()) std::printf("%s\n", a.irq_error().c_str());
+    if (!want_irq.empty()) {
+        const char* got = !a.has_interrupts() ? "none"
+                          : a.irq_kind() == IrqKind::msix ? "msix"
+                          : a.irq_kind() == IrqKind::msi  ? "msi"
+                                                          : "intx";
+        if (want_irq != got) return fail("interrupts: the driver chose %s, expected %s", got, want_irq);
+        std::printf("interrupts: %s with %u vector(s), as expected\n", got, a.irq_vectors());
+    }
     if (cmd == "info") {
         if (!want_mac.empty() && mac_str(a.mac()) != want_mac) return fail("MAC %s, expected %s", mac_str(a.mac()), want_mac);
         return l.up ? 0 : fail("link is down%s%s");

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -32,7 +33,15 @@ E1000Model::E1000Model(ModelConfig cfg) : cfg_(cfg), regs_(bar0_size / 4), cable
     do_reset();
 }
 
-E1000Model::~E1000Model() { disable_interrupts(); }
+E1000Model::~E1000Model() {
+    {
+        std::lock_guard lk(mu_);
+        stop_ = true;
+    }
+    timer_cv_.notify_all();
+    if (timer_.joinable()) timer_.join();
+    disable_interrupts();
+}
 
 std::uint16_t E1000Model::device_id() const {
     switch (cfg_.chip) {
@@ -40,20 +49,26 @@ std::uint16_t E1000Model::device_id() const {
     case Chip::i82545em: return 0x100F;
     case Chip::i82574l: return 0x10D3;
     case Chip::i82576: return 0x10C9;
+    case Chip::i350: return 0x1521;
     }
     return 0;
 }
 
 std::string E1000Model::describe() const {
-    static constexpr const char* names[] = {"82540EM", "82545EM", "82574L", "82576"};
+    static constexpr const char* names[] = {"82540EM", "82545EM", "82574L", "82576", "I350"};
     return fmt::format("{} model at {}", names[int(cfg_.chip)], cfg_.address.str());
 }
 
 unsigned E1000Model::num_queues() const noexcept {
-    return cfg_.chip == Chip::i82576 ? 16 : cfg_.chip == Chip::i82574l ? 2 : 1;
+    switch (cfg_.chip) {
+    case Chip::i82576: return 16;
+    case Chip::i350: return 8;
+    case Chip::i82574l: return 2;
+    default: return 1;
+    }
 }
 
-// 82576: queues 0-3 are also reachable at the 8254x offsets (82576 8.10.x).
+// 82576/I350: queues 0-3 are also reachable at the 8254x offsets.
 std::uint32_t E1000Model::canon(std::uint32_t off) const noexcept {
     if (!advanced()) return off;
     for (auto [old, adv] : {std::pair{0x2800u, 0xC000u}, std::pair{0x3800u, 0xE000u}})
@@ -72,6 +87,7 @@ void E1000Model::do_reset() noexcept {
     if (reg(EECD.offset) & EECD_AUTO_RD) load_from_eeprom();
     frame_.clear();
     intx_masked_ = false;
+    std::fill(due_ns_.begin(), due_ns_.end(), 0); // held-back interrupts die with the reset
     negotiated_ = !cfg_.autoneg_on_request;
     bmcr_ = 0x1140;
 }
@@ -191,8 +207,10 @@ void E1000Model::write32(std::uint32_t off, std::uint32_t v) noexcept {
         } else if (off == ICS.offset) {
             raise(v);
         } else if (off == IMS.offset) {
+            const std::uint32_t enabled = v & ~reg(off);
             reg(off) |= v;
-            raise(0);
+            if (msix_82574()) notify_82574(enabled & reg(ICR.offset)); // causes that waited for their mask
+            else raise(0);
         } else if (off == IMC.offset) {
             reg(IMS.offset) &= ~v;
         } else if (off == EIMS.offset) {
@@ -232,6 +250,15 @@ void E1000Model::flush_outbox() {
 void E1000Model::raise(std::uint32_t cause) noexcept {
     reg(ICR.offset) |= cause;
     if (irq_fds_.empty()) return;
+    if (msix_82574()) {
+        // every cause but the four queues' is an "other" cause
+        if (cause & ~(ICR_RXQ0 | ICR_RXQ1 | ICR_TXQ0 | ICR_TXQ1 | ICR_OTHER)) {
+            reg(ICR.offset) |= ICR_OTHER;
+            cause |= ICR_OTHER;
+        }
+        notify_82574(cause);
+        return;
+    }
     if (advanced() && (reg(GPIE.offset) & GPIE_MULTIPLE_MSIX)) {
         if (!(cause & ICR_LSC)) return;
         std::uint32_t misc = reg(IVAR_MISC.offset) >> 8;
@@ -242,32 +269,146 @@ void E1000Model::raise(std::uint32_t cause) noexcept {
         return;
     }
     if (!(reg(ICR.offset) & reg(IMS.offset))) return;
-    if (irq_kind_ == IrqKind::intx) {
-        if (intx_masked_) return;
-        intx_masked_ = true; // level-triggered: the host masks until the driver unmasks
-    }
+    if (irq_kind_ == IrqKind::intx && intx_masked_) return; // the host masks until the driver unmasks
     fire(0);
 }
 
+// 82574 MSI-X: the IVAR entries (4 bits each: vector 2:0, valid 3) of the
+// five causes RxQ0, RxQ1, TxQ0, TxQ1, other, in ICR bit order.
+namespace {
+constexpr std::uint32_t cause_bits_82574[] = {ICR_RXQ0, ICR_RXQ1, ICR_TXQ0, ICR_TXQ1, ICR_OTHER};
+constexpr unsigned ivar_shift_82574[] = {IVAR_82574_RXQ0, IVAR_82574_RXQ1, IVAR_82574_TXQ0, IVAR_82574_TXQ1,
+                                         IVAR_82574_OTHER};
+} // namespace
+
+void E1000Model::notify_82574(std::uint32_t causes) noexcept {
+    causes &= reg(IMS.offset);
+    for (unsigned i = 0; i < 5; i++) {
+        if (!(causes & cause_bits_82574[i])) continue;
+        const std::uint32_t e = reg(IVAR_82574.offset) >> ivar_shift_82574[i];
+        if (e & IVAR_82574_VALID) fire(e & 7);
+    }
+}
+
+std::uint32_t E1000Model::causes_82574(unsigned vec) const noexcept {
+    std::uint32_t m = 0;
+    const std::uint32_t ivar = regs_[IVAR_82574.offset >> 2];
+    for (unsigned i = 0; i < 5; i++) {
+        const std::uint32_t e = ivar >> ivar_shift_82574[i];
+        if ((e & IVAR_82574_VALID) && (e & 7) == vec) m |= cause_bits_82574[i];
+    }
+    return m;
+}
+
 void E1000Model::raise_queue(unsigned q, bool rx) noexcept {
-    // 82576 IVAR: queue q in IVAR[q % 8], byte 0 (rx) / 1 (tx), +2 for q >= 8
-    std::uint32_t iv = reg(IVAR0[q % 8].offset) >> ((q / 8) * 16 + (rx ? 0 : 8));
+    // 82576: queue q in IVAR[q % 8], byte 0 (rx) / 1 (tx), +2 for q >= 8;
+    // I350: queue q in IVAR[q / 2], byte 0 (rx) / 1 (tx), +2 for odd q
+    const bool i350 = cfg_.chip == Chip::i350;
+    const unsigned idx = i350 ? q / 2 : q % 8, half = i350 ? q % 2 : q / 8;
+    std::uint32_t iv = reg(IVAR0[idx].offset) >> (half * 16 + (rx ? 0 : 8));
     if (!(iv & IVAR_VALID)) return;
     const unsigned vec = iv & 0x1f;
     reg(EICR.offset) |= 1u << vec;
     if (reg(EIMS.offset) & (1u << vec)) fire(vec);
 }
 
+// -- throttling (8254x 13.4.18 ITR; 82574 EITR; 82576/I350 EITR)
+
+std::uint64_t E1000Model::now_ns() const noexcept {
+    if (cfg_.manual_clock) return clock_ns_;
+    return std::uint64_t(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+            .count());
+}
+
+std::uint64_t E1000Model::interval_ns(unsigned vec) const noexcept {
+    if (irq_kind_ == IrqKind::msix && advanced())
+        return std::uint64_t((regs_[EITR[vec].offset >> 2] >> 2) & 0x1fff) * 1000; // 14:2, 1 us
+    if (msix_82574() && vec < MSIX_VECTORS_82574)
+        return std::uint64_t(regs_[EITR_82574[vec].offset >> 2] & 0xffff) * 256; // 256 ns
+    return std::uint64_t(regs_[ITR.offset >> 2] & 0xffff) * 256;
+}
+
+// A vector fires at once unless it fired less than its interval ago; then
+// the interrupt is held back until the interval ends.
 void E1000Model::fire(unsigned vec) noexcept {
     if (vec >= irq_fds_.size()) return;
+    const std::uint64_t iv = interval_ns(vec), now = now_ns();
+    if (iv && last_ns_[vec] != ~0ull && now - last_ns_[vec] < iv) {
+        if (due_ns_[vec] == 0) {
+            due_ns_[vec] = last_ns_[vec] + iv;
+            if (!cfg_.manual_clock) {
+                if (!timer_.joinable()) timer_ = std::thread([this] { timer_loop(); });
+                timer_cv_.notify_all();
+            }
+        }
+        return;
+    }
+    deliver(vec);
+}
+
+// What a vector would signal now (checked when a held-back interrupt's
+// interval ends: causes cleared or masked meanwhile are not delivered).
+bool E1000Model::asserted(unsigned vec) const noexcept {
+    const std::uint32_t icr = regs_[ICR.offset >> 2], ims = regs_[IMS.offset >> 2];
+    if (irq_kind_ == IrqKind::msix && advanced())
+        return regs_[EICR.offset >> 2] & regs_[EIMS.offset >> 2] & (1u << vec);
+    if (msix_82574()) return icr & ims & causes_82574(vec);
+    return icr & ims;
+}
+
+void E1000Model::deliver(unsigned vec) noexcept {
     const std::uint32_t bit = 1u << vec;
-    if (irq_kind_ == IrqKind::msix) {
+    if (irq_kind_ == IrqKind::intx) {
+        if (intx_masked_) return;
+        intx_masked_ = true; // level-triggered: the host masks until the driver unmasks
+    } else if (irq_kind_ == IrqKind::msix && advanced()) {
         if (reg(EIAC.offset) & bit) reg(EICR.offset) &= ~bit;
         if ((reg(GPIE.offset) & GPIE_EIAME) && (reg(EIAM.offset) & bit)) reg(EIMS.offset) &= ~bit;
+    } else if (msix_82574()) {
+        if (!(reg(CTRL_EXT.offset) & CTRL_EXT_PBA_SUPPORT))
+            fault("MSI-X message with CTRL_EXT.PBA_SUPPORT clear (the 82574 datasheet requires it in MSI-X mode)");
+        const std::uint32_t mine = causes_82574(vec);
+        reg(ICR.offset) &= ~(reg(EIAC_82574.offset) & mine);
+        if (reg(CTRL_EXT.offset) & CTRL_EXT_EIAME) reg(IMS.offset) &= ~(reg(IAM.offset) & mine);
     }
+    last_ns_[vec] = now_ns();
+    due_ns_[vec] = 0;
     fired_[vec]++;
     std::uint64_t one = 1;
     [[maybe_unused]] auto r = ::write(irq_fds_[vec], &one, sizeof one);
+}
+
+// Delivers the held-back interrupts whose interval has ended.
+void E1000Model::expire() noexcept {
+    const std::uint64_t now = now_ns();
+    for (unsigned v = 0; v < due_ns_.size() && v < irq_fds_.size(); v++) {
+        if (due_ns_[v] == 0 || now < due_ns_[v]) continue;
+        due_ns_[v] = 0;
+        if (asserted(v)) deliver(v);
+    }
+}
+
+void E1000Model::timer_loop() {
+    std::unique_lock lk(mu_);
+    while (!stop_) {
+        std::uint64_t next = 0;
+        for (std::uint64_t d : due_ns_)
+            if (d && (next == 0 || d < next)) next = d;
+        if (next == 0) {
+            timer_cv_.wait(lk);
+        } else {
+            const std::uint64_t now = now_ns();
+            if (now < next) timer_cv_.wait_for(lk, std::chrono::nanoseconds(next - now));
+            expire();
+        }
+    }
+}
+
+void E1000Model::advance_time(std::uint64_t ns) {
+    std::lock_guard lk(mu_);
+    clock_ns_ += ns;
+    expire();
 }
 
 Result<std::vector<int>> E1000Model::enable_interrupts(IrqKind kind, unsigned count) {
@@ -276,7 +417,9 @@ Result<std::vector<int>> E1000Model::enable_interrupts(IrqKind kind, unsigned co
     switch (kind) {
     case IrqKind::intx: max = 1; break;
     case IrqKind::msi: max = cfg_.chip == Chip::i82540em ? 0 : 1; break;
-    case IrqKind::msix: max = cfg_.chip == Chip::i82576 ? 10 : cfg_.chip == Chip::i82574l ? 5 : 0; break;
+    case IrqKind::msix:
+        max = !cfg_.msix ? 0 : advanced() ? 10 : cfg_.chip == Chip::i82574l ? MSIX_VECTORS_82574 : 0;
+        break;
     }
     if (count == 0 || count > max)
         return make_error(ENOTSUP, fmt::format("{}: {} {} vectors requested, the device has {}", describe(), count,
@@ -286,6 +429,8 @@ Result<std::vector<int>> E1000Model::enable_interrupts(IrqKind kind, unsigned co
     irq_fds_.clear();
     for (unsigned i = 0; i < count; i++) irq_fds_.push_back(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
     fired_.assign(count, 0);
+    last_ns_.assign(count, ~0ull);
+    due_ns_.assign(count, 0);
     irq_kind_ = kind;
     return irq_fds_;
 }
@@ -294,6 +439,7 @@ void E1000Model::disable_interrupts() noexcept {
     std::lock_guard lk(mu_);
     for (int fd : irq_fds_) ::close(fd);
     irq_fds_.clear();
+    due_ns_.clear();
 }
 
 void E1000Model::unmask_intx() noexcept {

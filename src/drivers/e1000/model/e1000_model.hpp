@@ -1,4 +1,4 @@
-// drivers/e1000/model/e1000_model.hpp -- a software 8254x / 82574L / 82576.
+// drivers/e1000/model/e1000_model.hpp -- a software 8254x / 82574L / 82576 / I350.
 //
 // Implements upio::Device so the real e1000 driver runs on it in host tests
 // and benchmarks. What it models:
@@ -8,41 +8,50 @@
 //     RAH0 loaded by the auto-read; STATUS.LU = cable && CTRL.SLU (and, with
 //     autoneg_on_request, a BMCR auto-negotiation restart through MDIC);
 //   - a TX engine that runs when TDT is written: it reads descriptors
-//     (legacy, or advanced on the 82576) and buffers through the IOVA
+//     (legacy, or advanced on the 82576/I350) and buffers through the IOVA
 //     mapping, hands each frame to the wire, writes DD back when RS is set;
 //   - an RX engine: receive() filters a frame (RAL/RAH, UPE, MPE, BAM, MTA),
-//     picks a queue (82576 RSS: Toeplitz hash and RETA), writes it into the
+//     picks a queue (82576/I350 RSS: Toeplitz hash and RETA), writes it into the
 //     buffers of free descriptors and writes back length/DD/EOP; with no free
 //     descriptor the frame is dropped and counted (MPC, RNBC, RQDPC);
 //   - statistics registers that clear on read (GPRC, GORC, GPTC, GOTC, ...);
-//   - interrupts to eventfds: one vector with ICR/IMS, or MSI-X on the 82576
-//     with EICR/EIMS/EIAC/EIAM and IVAR.
+//   - interrupts to eventfds: one vector (MSI or INTx) with ICR/IMS; MSI-X on
+//     the 82574L with per-queue ICR causes, IVAR (0xE4), EIAC, IAM and
+//     CTRL_EXT.EIAME; MSI-X on the 82576/I350 with EICR/EIMS/EIAC/EIAM and
+//     each chip's IVAR layout;
+//   - interrupt throttling: a vector does not fire again before its interval
+//     (ITR, EITR) has passed since it last fired; what became pending
+//     meanwhile is delivered when the interval ends (a timer thread on the
+//     steady clock, or advance_time() with ModelConfig::manual_clock).
 // What it enforces (a violation calls the fault handler, which by default
 // prints the fault and aborts, so a test cannot miss it): DMA only inside
 // mapped IOVA ranges and only with bus mastering on, descriptor rings
-// aligned and sized per the datasheet, TDT/RDT inside the ring, BAR0 bounds.
+// aligned and sized per the datasheet, TDT/RDT inside the ring, BAR0 bounds,
+// CTRL_EXT.PBA_SUPPORT set when the 82574L sends MSI-X messages.
 // IOVAs are never equal to virtual addresses.
 //
 // Files: e1000_model.cpp (registers, PCI, DMA mappings, interrupts),
 // e1000_model_dma.cpp (the TX/RX engines, RSS, statistics).
 //
 // Two models can be wired back to back (connect()). Thread-safe: register
-// accesses and receive() take the model's lock; frames leave through the
-// wire callback after the lock is released.
+// accesses, receive() and the throttling timer take the model's lock; frames
+// leave through the wire callback after the lock is released.
 #pragma once
 
 #include <upio/device.hpp>
 
 #include <array>
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace upio::e1000::model {
 
-enum class Chip { i82540em, i82545em, i82574l, i82576 };
+enum class Chip { i82540em, i82545em, i82574l, i82576, i350 };
 
 struct ModelConfig {
     Chip chip = Chip::i82540em;
@@ -53,6 +62,8 @@ struct ModelConfig {
     unsigned auto_rd_reads = 2; // EEC reads before AUTO_RD shows (82574, 82576)
     bool mac_in_ral = true;     // reset loads RAL0/RAH0 from the EEPROM
     bool autoneg_on_request = false; // the PHY negotiates only after BMCR.RESTART_AN (via MDIC)
+    bool msix = true;           // the function offers MSI-X (82574L, 82576, I350); false: as a host that refuses it
+    bool manual_clock = false;  // throttling time moves only by advance_time(); else the steady clock
 };
 
 class E1000Model final : public Device {
@@ -98,6 +109,9 @@ public:
     std::uint32_t peek(std::uint32_t offset) const;
     // Interrupts delivered on `vector` so far.
     std::uint64_t interrupts(unsigned vector) const;
+    // manual_clock: moves the model's time on and delivers the throttled
+    // interrupts whose interval has ended.
+    void advance_time(std::uint64_t ns);
     std::size_t dma_mappings() const;
 
 private:
@@ -108,7 +122,10 @@ private:
         const MemoryRegion* region;
     };
 
-    bool advanced() const noexcept { return cfg_.chip == Chip::i82576; }
+    bool advanced() const noexcept { return cfg_.chip == Chip::i82576 || cfg_.chip == Chip::i350; }
+    bool msix_82574() const noexcept {
+        return cfg_.chip == Chip::i82574l && irq_kind_ == IrqKind::msix && !irq_fds_.empty();
+    }
     unsigned num_queues() const noexcept;
     std::uint32_t canon(std::uint32_t off) const noexcept;
     std::uint32_t& reg(std::uint32_t off) noexcept { return regs_[off >> 2]; }
@@ -127,7 +144,15 @@ private:
     std::uint32_t rx_buf_size(unsigned q) noexcept;
     void raise(std::uint32_t icr) noexcept;
     void raise_queue(unsigned q, bool rx) noexcept;
-    void fire(unsigned vector) noexcept;
+    void notify_82574(std::uint32_t causes) noexcept;
+    std::uint32_t causes_82574(unsigned vector) const noexcept;
+    void fire(unsigned vector) noexcept;    // throttled: now, or when the interval ends
+    void deliver(unsigned vector) noexcept; // the message itself
+    bool asserted(unsigned vector) const noexcept;
+    std::uint64_t interval_ns(unsigned vector) const noexcept;
+    std::uint64_t now_ns() const noexcept;
+    void expire() noexcept;
+    void timer_loop();
     void count(std::uint32_t off, std::uint64_t n) noexcept;
     void flush_outbox();
 
@@ -146,6 +171,13 @@ private:
     IrqKind irq_kind_ = IrqKind::intx;
     std::vector<int> irq_fds_;
     std::vector<std::uint64_t> fired_;
+    // throttling, per vector: when it last fired (~0: never), when a held
+    // back interrupt may go (0: none)
+    std::vector<std::uint64_t> last_ns_, due_ns_;
+    std::uint64_t clock_ns_ = 1; // manual_clock
+    std::thread timer_;
+    std::condition_variable timer_cv_;
+    bool stop_ = false;
     std::vector<Mapping> maps_;
     std::uint64_t next_iova_ = 0x10'0000'0000ull;
     std::vector<std::uint8_t> frame_;             // TX: fragments gathered until EOP

@@ -27,7 +27,7 @@ void store_release(std::uint64_t* p, std::uint64_t v) {
 
 } // namespace
 
-// -- transmit (8254x 3.3, 82576 7.2)
+// -- transmit (8254x 3.3, 82576 7.2; the I350 as the 82576)
 
 void E1000Model::process_tx(unsigned q) noexcept {
     const std::uint32_t b = txq(q);
@@ -89,7 +89,7 @@ void E1000Model::process_tx(unsigned q) noexcept {
     }
     if (wrote_back) {
         if (advanced() && (reg(GPIE.offset) & GPIE_MULTIPLE_MSIX)) raise_queue(q, false);
-        else raise(ICR_TXDW);
+        else raise(msix_82574() ? (q ? ICR_TXQ1 : ICR_TXQ0) : ICR_TXDW); // 82574 MSI-X: the queue's cause
     }
 }
 
@@ -224,7 +224,7 @@ bool E1000Model::receive_locked(const std::uint8_t* f, std::size_t len) noexcept
     count(GORCL.offset, len + 4);
     if (f[0] & 1) count(std::memcmp(f, "\xff\xff\xff\xff\xff\xff", 6) == 0 ? BPRC.offset : MPRC.offset, 1);
     if (advanced() && (reg(GPIE.offset) & GPIE_MULTIPLE_MSIX)) raise_queue(q, true);
-    else raise(ICR_RXT0);
+    else raise(msix_82574() ? (q ? ICR_RXQ1 : ICR_RXQ0) : ICR_RXT0);
     return true;
 }
 
