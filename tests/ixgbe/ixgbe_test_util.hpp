@@ -171,4 +171,20 @@ inline std::uint16_t flow_for_queue(const IxgbeModel& m, const Mac& dst, unsigne
     }
 }
 
+// The UDP source port of a flow that the model's RX engine sends to
+// `queue` with the redirection table as the driver programmed it.
+inline std::uint16_t flow_to_queue(const IxgbeModel& m, const Mac& dst, unsigned queue, std::uint16_t from = 1000) {
+    for (std::uint32_t p = from; p < 65536; p++) {
+        Frame f = make_frame(dst, 0, 60, std::uint16_t(p));
+        if (m.rss_queue(f.data(), f.size()) == queue) return std::uint16_t(p);
+    }
+    ADD_FAILURE() << "no flow reaches queue " << queue;
+    return from;
+}
+
+// The per-ring drop counter the port exposes (KRing stats.drops).
+inline std::uint64_t ring_drops(const Adapter& a, unsigned ring) {
+    return a.kring(Direction::rx, ring).stats.drops.load(std::memory_order_relaxed);
+}
+
 } // namespace upio::ixgbe::test

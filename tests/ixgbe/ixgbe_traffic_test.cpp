@@ -160,19 +160,23 @@ TEST(IxgbeTraffic, RssSpreadsManyFlowsWithTheToeplitzHash) {
     EXPECT_EQ(f.model->rss_hash(v.data(), v.size()), 0x51ccc178u);
 }
 
-TEST(IxgbeTraffic, DropsWhenNoDescriptorIsFreeAndCountsMissed) {
+TEST(IxgbeTraffic, DropsWhenNoDescriptorIsFreeAndCountsThemOnTheRing) {
     Fixture f(0x14, small_opts(64));
     ASSERT_TRUE(f.port);
+    EXPECT_TRUE(f.model->peek(SRRCTL[0].offset) & SRRCTL_DROP_EN);
     int accepted = 0;
     for (int i = 0; i < 100; i++) {
         Frame fr = make_frame(f.mac(), i, 60);
         accepted += f.model->receive(fr.data(), fr.size());
     }
     EXPECT_EQ(accepted, 63); // RDT stops one short
-    const HwStats& s = f.adapter->stats();
-    EXPECT_EQ(s.rx_missed, 37u);
-    EXPECT_EQ(f.port->counters(Direction::rx).drops, 37u);
+    EXPECT_EQ(f.port->counters(Direction::rx).drops, 0u); // nobody has looked yet
     ASSERT_EQ(f.port->rxsync(), 0);
+    // the ring's own sync counted them, no statistics call needed
+    EXPECT_EQ(f.port->counters(Direction::rx).drops, 37u);
+    const HwStats& s = f.adapter->stats();
+    EXPECT_EQ(s.rx_queue_drops, 37u);
+    EXPECT_EQ(s.rx_missed, 0u); // the queue dropped them; the packet buffer never overflowed
     EXPECT_EQ(take_all(f.rx()).size(), 63u);
     ASSERT_EQ(f.port->rxsync(), 0); // released: room again
     Frame fr = make_frame(f.mac(), 7, 60);
@@ -415,4 +419,56 @@ TEST(IxgbeTraffic, TwoNicsBackToBack) {
     EXPECT_GT(b.model->rx_frames(0), 0u);
     EXPECT_GT(b.model->rx_frames(1), 0u);
     EXPECT_EQ(b.adapter->stats().rx_missed, 0u);
+}
+
+TEST(IxgbeTraffic, PerQueueDropCountersCountOnlyTheOverrunQueue) {
+    const unsigned nq = 4;
+    Fixture f(0x1e, small_opts(64, nq));
+    ASSERT_TRUE(f.port);
+    // queue q counts into statistics set q; each queue drops on its own
+    // when it has no descriptor (SRRCTL.DROP_EN)
+    EXPECT_EQ(f.model->peek(RQSMR[0].offset), 0x03020100u);
+    for (unsigned q = 0; q < nq; q++) EXPECT_TRUE(f.model->peek(SRRCTL[q].offset) & SRRCTL_DROP_EN) << q;
+    std::uint16_t flows[nq];
+    for (unsigned q = 0; q < nq; q++) flows[q] = flow_to_queue(*f.model, f.mac(), q, std::uint16_t(3000 + 200 * q));
+    auto send = [&](unsigned q, unsigned n) {
+        unsigned accepted = 0;
+        for (unsigned i = 0; i < n; i++) {
+            Frame fr = make_frame(f.mac(), i, 60, flows[q]);
+            accepted += f.model->receive(fr.data(), fr.size());
+        }
+        return accepted;
+    };
+    // queues 0, 1, 3 get a few frames; queue 2 gets 100 and has 63 descriptors
+    for (unsigned q : {0u, 1u, 3u}) EXPECT_EQ(send(q, 10), 10u);
+    EXPECT_EQ(send(2, 100), 63u);
+    ASSERT_EQ(f.port->rxsync(), 0);
+    EXPECT_EQ(ring_drops(*f.adapter, 2), 37u);
+    for (unsigned q : {0u, 1u, 3u}) EXPECT_EQ(ring_drops(*f.adapter, q), 0u) << "ring " << q;
+    EXPECT_EQ(f.port->counters(Direction::rx).drops, 37u);
+    // QPRDC clears on read: syncing again counts nothing twice
+    ASSERT_EQ(f.port->rxsync(), 0);
+    EXPECT_EQ(ring_drops(*f.adapter, 2), 37u);
+    const HwStats& s = f.adapter->stats();
+    EXPECT_EQ(s.rx_missed, 0u); // dropped by the queue, not by a full packet buffer
+    EXPECT_EQ(s.rx_queue_drops, 37u);
+    // the application takes everything; queue 2 is overrun again by 5
+    for (unsigned r = 0; r < nq; r++) take_all(f.rx(r));
+    ASSERT_EQ(f.port->rxsync(), 0);
+    EXPECT_EQ(send(2, 68), 63u);
+    EXPECT_EQ(send(1, 5), 5u);
+    ASSERT_EQ(f.port->rxsync(), 0);
+    EXPECT_EQ(ring_drops(*f.adapter, 2), 42u);
+    for (unsigned q : {0u, 1u, 3u}) EXPECT_EQ(ring_drops(*f.adapter, q), 0u) << "ring " << q;
+    EXPECT_EQ(f.port->counters(Direction::rx).drops, 42u);
+    // drops no sync has collected yet: stats() adds them to the ring, once
+    for (unsigned r = 0; r < nq; r++) take_all(f.rx(r));
+    ASSERT_EQ(f.port->rxsync(), 0);
+    EXPECT_EQ(send(3, 70), 63u);
+    EXPECT_EQ(f.adapter->stats().rx_queue_drops, 42u + 7);
+    EXPECT_EQ(ring_drops(*f.adapter, 3), 7u);
+    ASSERT_EQ(f.port->rxsync(), 0);
+    EXPECT_EQ(ring_drops(*f.adapter, 3), 7u);
+    EXPECT_EQ(f.port->counters(Direction::rx).drops, 49u);
+    EXPECT_EQ(f.model->faults(), 0u);
 }

@@ -40,14 +40,34 @@ constexpr ChipInfo chips[] = {
     {0x1560, Family::x540, "X540-T1"},
     {0x1563, Family::x550, "X550-T2"},
     {0x15D1, Family::x550, "X550-T1"},
-    {0x15AA, Family::x550, "X550EM_x (KX4)"},
-    {0x15AB, Family::x550, "X550EM_x (KR)"},
-    {0x15AC, Family::x550, "X550EM_x (SFP)"},
-    {0x15AD, Family::x550, "X550EM_x (10GBASE-T)"},
-    {0x15AE, Family::x550, "X550EM_x (1GBASE-T)"},
-    {0x15C8, Family::x550, "X550EM_a (10GBASE-T)"},
-    {0x15CE, Family::x550, "X550EM_a (SFP)"},
+    {0x15AA, Family::x550em_x, "X550EM_x (KX4)"},
+    {0x15AB, Family::x550em_x, "X550EM_x (KR)"},
+    {0x15AC, Family::x550em_x, "X550EM_x (SFP)"},
+    {0x15AD, Family::x550em_x, "X550EM_x (10GBASE-T)"},
+    {0x15AE, Family::x550em_x, "X550EM_x (1GBASE-T)"},
+    {0x15C8, Family::x550em_a, "X550EM_a (10GBASE-T)"},
+    {0x15CE, Family::x550em_a, "X550EM_a (SFP)"},
 };
+
+// What the driver does differently per MAC (see ixgbe_regs.hpp).
+struct MacTraits {
+    bool autoc_link;            // 82599: restart MAC autonegotiation (AUTOC); else the PHY's firmware does
+    bool nbase_t;               // LINKS bit 27 marks 2.5 / 5 Gb/s
+    unsigned table_entries;     // RETA (+ ERETA)
+    unsigned rss_queues;        // queues a RETA entry can name
+    std::uint32_t rx_pb_kib;    // receive packet buffer (RXPBSIZE total)
+};
+constexpr MacTraits traits_82599{true, false, reta_entries, rss_max_queues, 512};
+constexpr MacTraits traits_x540{false, false, reta_entries, rss_max_queues, 384};
+constexpr MacTraits traits_x550{false, true, reta_entries_x550, rss_max_queues_x550, 384};
+
+const MacTraits& traits(Family f) noexcept {
+    switch (f) {
+    case Family::x540: return traits_x540;
+    case Family::x550: return traits_x550;
+    default: return traits_82599;
+    }
+}
 
 constexpr std::uint32_t min_slots = 8, max_slots = 32768;
 
@@ -75,6 +95,20 @@ std::string mac_str(const std::array<std::uint8_t, 6>& m) {
 }
 
 } // namespace
+
+const char* unsupported_reason(Family f) noexcept {
+    switch (f) {
+    case Family::x550em_x:
+        return "not supported yet: X550EM_x (SoC MAC): its KR/KX4/SFP/external-PHY link is configured through the "
+               "IOSF sideband and MDIO, which this driver does not implement; bind the port to the kernel's ixgbe "
+               "driver instead";
+    case Family::x550em_a:
+        return "not supported yet: X550EM_a (SoC MAC): its link is configured through firmware (ACI) commands and "
+               "its NVM registers moved (EEC at 0x15FF8), which this driver does not implement; bind the port to "
+               "the kernel's ixgbe driver instead";
+    default: return nullptr;
+    }
+}
 
 const ChipInfo* find_chip(std::uint16_t vendor_id, std::uint16_t device_id) noexcept {
     if (vendor_id != intel_vendor) return nullptr;
@@ -148,9 +182,12 @@ Status IxgbeAdapter::read_mac() {
 }
 
 Status IxgbeAdapter::setup_link() {
-    // 4.6.4: keep the link mode the EEPROM put in AUTOC.LMS (SFP+, KR, KX4,
-    // 10GBASE-T differ per board) and restart autonegotiation.
-    r_.set(AUTOC, r_.get(AUTOC) | AUTOC_RESTART_AN);
+    // 82599, 4.6.4: keep the link mode the EEPROM put in AUTOC.LMS (SFP+, KR,
+    // KX4, 10GBASE-T differ per board) and restart autonegotiation.
+    // X540, X550: the internal copper PHY autonegotiates on its own (its
+    // firmware runs it from reset with the NVM's advertisement); the MAC
+    // follows it and AUTOC is not the link control. Only LINKS is read.
+    if (traits(chip_->family).autoc_link) r_.set(AUTOC, r_.get(AUTOC) | AUTOC_RESTART_AN);
     if (opt_.link_timeout.count() == 0) return {};
     Status s = wait_link(opt_.link_timeout);
     if (!s && !opt_.require_link) return {};
@@ -168,10 +205,11 @@ LinkStatus IxgbeAdapter::link_status() const noexcept {
     LinkStatus l;
     l.up = v & LINKS_LINK_UP;
     if (!l.up) return l;
+    const bool nbase_t = traits(chip_->family).nbase_t && (v & LINKS_SPEED_NON_STD);
     switch (v & LINKS_SPEED_MASK) {
-    case LINKS_SPEED_100M: l.speed_mbps = 100; break;
+    case LINKS_SPEED_100M: l.speed_mbps = nbase_t ? 5000 : 100; break;
     case LINKS_SPEED_1G: l.speed_mbps = 1000; break;
-    default: l.speed_mbps = 10000; break;
+    default: l.speed_mbps = nbase_t ? 2500 : 10000; break;
     }
     return l;
 }
@@ -185,7 +223,18 @@ const HwStats& IxgbeAdapter::stats() {
     std::uint64_t missed = 0;
     for (unsigned i = 0; i < 8; i++) missed += r_.get(MPC[i]);
     stats_.rx_missed += missed;
-    if (num_rings(Direction::rx) > 0) RingCounters::add(kring(Direction::rx, 0).stats.drops, missed);
+    // The rings' owners count their queue's drops (QPRDC, in rxsync); what
+    // they have not collected yet (a ring not synced since) is added here.
+    // QPRDC clears on read and both sides add atomically: each drop once.
+    // MPC (the packet buffer overflowed: DMA could not keep up) is no ring's.
+    for (std::uint32_t q = 0; q < rxq_.size(); q++)
+        if (rxq_[q].drop_reg)
+            if (const std::uint32_t n = r_.get(QPRDC[q]))
+                kring(Direction::rx, q).stats.drops.fetch_add(n, std::memory_order_relaxed);
+    std::uint64_t d = 0;
+    for (std::uint32_t q = 0; q < num_rings(Direction::rx); q++)
+        d += kring(Direction::rx, q).stats.drops.load(std::memory_order_relaxed);
+    stats_.rx_queue_drops = d;
     return stats_;
 }
 
@@ -277,8 +326,9 @@ Status IxgbeAdapter::setup_memory(const PortOptions& o) {
 // 4.6.7, the global part: packet buffer, CRC, filters, jumbo frames, RSS.
 void IxgbeAdapter::init_rx() {
     r_.clear_flags(RXCTRL, RXCTRL_RXEN); // 4.6.7: receive stays off until every queue is ready
-    // one traffic class: all 512 KiB of packet buffer to PB0 (4.6.11.3.1)
-    r_.set(RXPBSIZE[0], 0x200u << 10);
+    // one traffic class: the whole packet buffer to PB0 (4.6.11.3.1); 512
+    // KiB on the 82599, 384 KiB on the X540 and X550
+    r_.set(RXPBSIZE[0], traits(chip_->family).rx_pb_kib << 10);
     for (unsigned i = 1; i < 8; i++) r_.set(RXPBSIZE[i], 0);
     // strip the CRC: HLREG0 and RDRXCTL must agree (8.2.3.8.8)
     r_.set_flags(HLREG0, HLREG0_RXCRCSTRP);
@@ -294,21 +344,32 @@ void IxgbeAdapter::init_rx() {
     r_.set(FCTRL, fctrl_);
     // no snoop off for descriptor write-backs (4.6.7, ixgbe errata)
     r_.set_flags(CTRL_EXT, CTRL_EXT_NS_DIS | CTRL_EXT_DRV_LOAD);
+    // queue q counts into statistics set q % 16 (RQSMR, 8.2.3.23): QPRDC[q]
+    // is then ring q's drop counter for the first 16 queues
+    for (unsigned i = 0; i < 32; i++) {
+        std::uint32_t v = 0;
+        for (unsigned j = 0; j < 4; j++)
+            if (4 * i + j < nq_) v |= ((4 * i + j) % queue_stat_counters) << (8 * j);
+        r_.set(RQSMR[i], v);
+    }
     if (nq_ > 1) setup_rss();
     else r_.set(MRQC, 0);
 }
 
 // 7.1.2.8: hash IPv4 addresses and TCP/UDP ports, spread over the first
-// min(nq, 16) queues through the 128-entry redirection table.
+// min(nq, 16) queues through the 128-entry redirection table (82599, X540),
+// or over min(nq, 64) through the X550's 512 entries (RETA, then ERETA).
+// The key and MRQC are the same on all three.
 void IxgbeAdapter::setup_rss() {
     static constexpr std::uint32_t key[10] = {0xda565a6d, 0xc20e5b25, 0x3d256741, 0xb08fa343, 0xcb2bcad0,
                                               0xb4307bae, 0xa32dcb77, 0x0cf23080, 0x3bb7426a, 0xfa01acbe};
     for (unsigned i = 0; i < 10; i++) r_.set(RSSRK[i], key[i]);
-    const std::uint32_t n = std::min(nq_, rss_max_queues);
-    for (unsigned i = 0; i < reta_entries / 4; i++) {
+    const MacTraits& t = traits(chip_->family);
+    const std::uint32_t n = std::min(nq_, t.rss_queues);
+    for (unsigned i = 0; i < t.table_entries / 4; i++) {
         std::uint32_t v = 0;
         for (unsigned j = 0; j < 4; j++) v |= ((4 * i + j) % n) << (8 * j);
-        r_.set(RETA[i], v);
+        r_.set(i < reta_entries / 4 ? RETA[i] : ERETA[i - reta_entries / 4], v);
     }
     r_.set_flags(RXCSUM, RXCSUM_PCSD); // the descriptor carries the hash, not the checksum
     r_.set(MRQC, MRQC_RSS | MRQC_RSS_IPV4 | MRQC_RSS_TCPIPV4 | MRQC_RSS_UDPIPV4 | MRQC_RSS_IPV6 |
@@ -359,11 +420,18 @@ Status IxgbeAdapter::start() {
         r_.set(RDLEN[q], rk.num_slots * 16);
         r_.set(RDH[q], 0);
         r_.set(RDT[q], 0);
-        // several queues: a full queue drops its own frames instead of
-        // stalling the shared packet buffer (SRRCTL.DROP_EN)
+        // a full queue drops its own frames, counted in its QPRDC, instead
+        // of holding them in the shared packet buffer, where they would stall
+        // every queue and count only as missed (MPC) once it overflows
+        // (SRRCTL.DROP_EN)
         r_.set(SRRCTL[q], ((bsz >> SRRCTL_BSIZEPKT_SHIFT) & SRRCTL_BSIZEPKT_MASK) | SRRCTL_DESCTYPE_ADV_ONEBUF |
-                              (nq_ > 1 ? SRRCTL_DROP_EN : 0));
-        r_.clear_flags(DCA_RXCTRL[q], DCA_RXCTRL_DESC_WRO_EN); // must be 0 (8.2.3.11.1)
+                              SRRCTL_DROP_EN);
+        r_.clear_flags(DCA_RXCTRL[q], DCA_RXCTRL_RSVD12); // must be 0 (4.6.7)
+        // drops for lack of descriptors: this queue's own QPRDC (set q of
+        // RQSMR); queues 16+ share sets, ring q % 16 counts them
+        rxq_[q].drop_reg = q < queue_stat_counters ? QPRDC[q].offset : 0;
+        if (rxq_[q].drop_reg) (void)r_.get(QPRDC[q]); // start from zero
+        rxq_[q].path = RxQueue::Path((rxq_[q].iova.linear ? 0 : 2) + (rxq_[q].drop_reg ? 1 : 0));
         drivers::rx_arm_all<drivers::adv::Format>(rk, rq);
         r_.set_flags(RXDCTL[q], XDCTL_ENABLE);
         if (Status s = r_.wait_set(RXDCTL[q], XDCTL_ENABLE, opt_.queue_timeout, "the rx queue to be enabled"); !s)
@@ -371,6 +439,7 @@ Status IxgbeAdapter::start() {
         std::atomic_thread_fence(std::memory_order_release);
         // all descriptors but one to the device: RDT == RDH would mean "none"
         r_.set(RDT[q], rk.num_slots - 1);
+        rxq_[q].rdt = rk.num_slots - 1;
 
         // transmit queue (4.6.8)
         const Iova tb = memory().iova(tq.hw.desc);
@@ -451,6 +520,9 @@ Result<std::shared_ptr<IxgbeAdapter>> make_adapter(std::unique_ptr<Device> dev, 
         return make_error(ENODEV, fmt::format("{}: device {:04x}:{:04x} is not an ixgbe NIC this driver knows "
                                               "(82599/X520, X540, X550)",
                                               dev->describe(), dev->vendor_id(), dev->device_id()));
+    if (const char* why = unsupported_reason(chip->family))
+        return make_error(ENOTSUP, fmt::format("{}: {} ({:04x}): {}", dev->describe(), chip->name, chip->device_id,
+                                               why));
     std::string name = "ixgbe:" + dev->address().str();
     std::shared_ptr<IxgbeAdapter> a(new IxgbeAdapter(name, std::move(dev), *chip, dopts));
     if (Status s = a->init(opts); !s) return std::move(s).error();

@@ -7,7 +7,18 @@
 // One netmap ring per hardware queue; each descriptor ring is bound to its
 // netmap ring and the device DMAs straight into the port's buffers (zero
 // copy, NS_BUF_CHANGED honoured). Up to 64 queue pairs; RSS spreads received
-// flows over the first 16 of them (a RETA entry holds 4 bits on the 82599).
+// flows over the first 16 of them on the 82599 and X540 (128 4-bit RETA
+// entries), over all 64 on the X550 (512 6-bit entries, RETA + ERETA).
+//
+// What differs between the MACs (ixgbe_regs.hpp has the register facts):
+//
+//               link                         RSS table        rx buffer
+//   82599       AUTOC.RESTART_AN, LINKS      128 x 4 bits     512 KiB
+//   X540        copper PHY, firmware; LINKS  128 x 4 bits     384 KiB
+//   X550        copper PHY, firmware; LINKS  512 x 6 bits     384 KiB
+//               (2.5/5 Gb/s: LINKS bit 27)
+//   X550EM_x/a  refused: "not supported yet" (backplane/SFP/external PHY
+//               link setup over IOSF, MDIO or firmware commands)
 // MSI-X: one vector per queue pair, moderated by EITR, armed only while a
 // waiter sleeps; busy polling needs no interrupts at all.
 //
@@ -33,7 +44,7 @@
 
 namespace upio::ixgbe {
 
-enum class Family : std::uint8_t { i82599, x540, x550 };
+enum class Family : std::uint8_t { i82599, x540, x550, x550em_x, x550em_a };
 
 struct ChipInfo {
     std::uint16_t device_id;
@@ -43,6 +54,8 @@ struct ChipInfo {
 
 // The chip for an Intel device id, nullptr when this driver does not know it.
 const ChipInfo* find_chip(std::uint16_t vendor_id, std::uint16_t device_id) noexcept;
+// Why a family cannot be driven yet; nullptr when it can.
+const char* unsupported_reason(Family f) noexcept;
 
 inline constexpr std::uint32_t max_queue_pairs = 64;
 inline constexpr std::uint32_t max_frame_jumbo = 9728; // 9.5 KiB including the CRC
@@ -62,7 +75,7 @@ struct DriverOptions {
 
 struct LinkStatus {
     bool up = false;
-    unsigned speed_mbps = 0; // 100, 1000, 10000; 0 when down
+    unsigned speed_mbps = 0; // 100, 1000, 2500, 5000 (X550), 10000; 0 when down
 };
 
 // Hardware counters, accumulated into 64 bits (the registers clear on read).
@@ -71,7 +84,8 @@ struct HwStats {
     std::uint64_t rx_bytes = 0;      // GORC, including the CRC
     std::uint64_t rx_broadcast = 0;  // BPRC
     std::uint64_t rx_multicast = 0;  // MPRC
-    std::uint64_t rx_missed = 0;     // MPC[0..7]: dropped, no free descriptor
+    std::uint64_t rx_missed = 0;     // MPC[0..7]: dropped, the packet buffer was full
+    std::uint64_t rx_queue_drops = 0; // QPRDC as the rx rings counted it: dropped, no free descriptor
     std::uint64_t rx_crc_errors = 0; // CRCERRS
     std::uint64_t rx_length_errors = 0; // RLEC
     std::uint64_t rx_undersize = 0;  // RUC
@@ -93,9 +107,15 @@ struct BufIova {
 };
 
 // A receive queue: the shared ring state plus the address arithmetic.
+// drop_reg is the BAR0 offset of the QPRDC counter the ring's owner reads
+// when the device ran out of descriptors (0: the queue shares a counter).
 struct RxQueue {
     drivers::HwQueue hw;
     BufIova iova;
+    std::uint32_t drop_reg = 0;
+    std::uint32_t rdt = 0; // the RDT written last (drop counting)
+    // rxsync's variant: address arithmetic or page table, drop counting or not
+    enum Path : std::uint8_t { linear, linear_counting, table, table_counting } path = linear;
 };
 
 // A transmit queue: the shared ring state plus where RS was requested.
@@ -129,8 +149,10 @@ public:
     LinkStatus link_status() const noexcept;
     // Waits up to `timeout` for LINKS.LINK_UP.
     Status wait_link(std::chrono::milliseconds timeout) const;
-    // Reads the clear-on-read counters and adds them to the totals; missed
-    // frames (MPC) also go into rx ring 0's drop counter.
+    // Reads the clear-on-read counters and adds them to the totals. Per-ring
+    // drops: each rx ring's owner adds its queue's QPRDC to its KRing
+    // stats.drops (rxsync, when the device ran out of descriptors); this adds
+    // what they have not collected yet; rx_queue_drops is their sum.
     const HwStats& stats();
     void set_promiscuous(bool on) noexcept;   // FCTRL.UPE | FCTRL.MPE
     void set_all_multicast(bool on) noexcept; // FCTRL.MPE

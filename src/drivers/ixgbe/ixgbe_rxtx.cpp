@@ -3,14 +3,16 @@
 //
 // The descriptor layouts are the ones shared with igb (drivers/common/
 // adv_desc.hpp) and the index bookkeeping is that of drivers/common/
-// nic_ring.hpp; the loops are the driver's own, for three reasons:
+// nic_ring.hpp; the loops are the driver's own, for four reasons:
 //   - buffer addresses by arithmetic when the mapping is linear (BufIova);
 //   - RS only on the last descriptor of a batch: the device then writes back
 //     one descriptor per batch instead of one per packet, and completion is
 //     found by looking at one descriptor per batch (7.2.3.5.1);
 //   - reclaim only when the application is short of free slots (fewer than
 //     reclaim_thresh), asks for it (SYNC_FORCE_RECLAIM) or syncs with
-//     nothing new to send (it is waiting for completions).
+//     nothing new to send (it is waiting for completions);
+//   - per-ring drop counts: rxsync reads the queue's QPRDC only when the
+//     device ran out of descriptors, which it tells with one comparison.
 // A multi-slot packet (NS_MOREFRAG) goes to the device only whole: PAYLEN in
 // its first descriptor must be the length of the entire packet (7.2.3.2.4),
 // so trailing fragments wait for the next txsync.
@@ -168,12 +170,18 @@ int tx_sync(KRing& k, TxQueue& tq, unsigned flags, IovaOf iova_of) noexcept {
     return tx_reclaim(k, tq, desc, head, cur != head, flags);
 }
 
+// Adds the queue's QPRDC (clear on read, so each drop once) to the ring's
+// drops. Atomic: stats() may add too, from the control path.
+[[gnu::noinline]] void count_drops(KRing& k, const RxQueue& rq) noexcept {
+    if (const std::uint32_t d = rq.hw.dev->read32(rq.drop_reg)) k.stats.drops.fetch_add(d, std::memory_order_relaxed);
+}
+
 // As drivers::rx_sync (nic_ring.hpp), with the address arithmetic of
 // BufIova. Released slots keep their flags until they are filled again
 // (then flags are rewritten: NS_BUF_CHANGED needs nothing more, the
 // descriptor always gets the slot's current buffer).
-template <class IovaOf>
-int rx_sync(KRing& k, RxQueue& rq, IovaOf iova_of) noexcept {
+template <bool Counting, class IovaOf>
+[[gnu::always_inline]] inline int rx_sync(KRing& k, RxQueue& rq, IovaOf iova_of) noexcept {
     drivers::HwQueue& q = rq.hw;
     auto* const desc = q.descs<adv::RxDesc>();
     netmap_slot* const slot = k.ring->slot;
@@ -245,7 +253,31 @@ int rx_sync(KRing& k, RxQueue& rq, IovaOf iova_of) noexcept {
         RingCounters::add(k.stats.packets, pkts);
         RingCounters::add(k.stats.bytes, bytes);
     }
+    // Counting (the queue has its own QPRDC, SRRCTL.DROP_EN): when the
+    // device wrote back every descriptor up to the RDT of the previous sync
+    // (rq.rdt), frames may have been dropped for lack of one; QPRDC says how
+    // many. One MMIO read, only then. Drops happen only while the device
+    // waits at that RDT, before this sync's tail write, so the loop above
+    // has seen it get there: none is missed. "t has reached rq.rdt going
+    // forward from first", without a division: of t >= rdt, t < first and
+    // first <= rdt, an even number hold exactly then.
+    if constexpr (Counting) {
+        const std::uint32_t old = rq.rdt;
+        if (!((t >= old) ^ (t < first) ^ (first <= old))) [[unlikely]]
+            count_drops(k, rq);
+        rq.rdt = stop;
+    }
     return 0;
+}
+
+// The less common variants: a page-table IOVA mapping, or a queue sharing
+// its statistics set (no drop counting).
+[[gnu::noinline]] int rx_sync_other(KRing& k, RxQueue& rq) noexcept {
+    switch (rq.path) {
+    case RxQueue::linear: return rx_sync<false>(k, rq, LinearIova{rq.iova.base, rq.iova.size});
+    case RxQueue::table: return rx_sync<false>(k, rq, TableIova{rq.hw.mem});
+    default: return rx_sync<true>(k, rq, TableIova{rq.hw.mem});
+    }
 }
 
 } // namespace
@@ -260,9 +292,9 @@ int IxgbeAdapter::txsync(KRing& k, unsigned flags) noexcept {
 int IxgbeAdapter::rxsync(KRing& k, unsigned flags) noexcept {
     (void)flags;
     RxQueue& rq = *static_cast<RxQueue*>(k.priv);
-    if (rq.iova.linear) [[likely]]
-        return rx_sync(k, rq, LinearIova{rq.iova.base, rq.iova.size});
-    return rx_sync(k, rq, TableIova{rq.hw.mem});
+    if (rq.path == RxQueue::linear_counting) [[likely]] // one test on the common path, as for tx
+        return rx_sync<true>(k, rq, LinearIova{rq.iova.base, rq.iova.size});
+    return rx_sync_other(k, rq);
 }
 
 // -- interrupts (7.3)

@@ -1,4 +1,4 @@
-// A software 82599 for host tests (see ixgbe_model.hpp).
+// A software 82599, X540 or X550 for host tests (see ixgbe_model.hpp).
 #include "drivers/ixgbe/model/ixgbe_model.hpp"
 
 #include "drivers/common/adv_desc.hpp"
@@ -8,6 +8,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
@@ -40,9 +41,23 @@ void store_release(std::uint64_t* p, std::uint64_t v) {
 // RSS types in the receive descriptor's write-back (7.1.6.2)
 constexpr unsigned RSS_TYPE_TCPV4 = 0x1, RSS_TYPE_IPV4 = 0x2, RSS_TYPE_UDPV4 = 0x7;
 
+IxgbeModel::Mac mac_of(std::uint16_t device_id) {
+    switch (device_id) {
+    case 0x1528: case 0x1560: return IxgbeModel::Mac::x540;
+    case 0x1563: case 0x15D1: case 0x15AA: case 0x15AB: case 0x15AC: case 0x15AD: case 0x15AE: case 0x15C8:
+    case 0x15CE: return IxgbeModel::Mac::x550;
+    default: return IxgbeModel::Mac::i82599;
+    }
+}
+
+const char* mac_name(IxgbeModel::Mac m) {
+    return m == IxgbeModel::Mac::x540 ? "X540" : m == IxgbeModel::Mac::x550 ? "X550" : "82599";
+}
+
 } // namespace
 
-IxgbeModel::IxgbeModel(ModelConfig cfg) : cfg_(cfg), regs_(bar0_size / 4), cable_(cfg.cable) {
+IxgbeModel::IxgbeModel(ModelConfig cfg)
+    : cfg_(cfg), mac_(mac_of(cfg.device_id)), regs_(bar0_size / 4), cable_(cfg.cable) {
     std::uint16_t vid = 0x8086, did = cfg_.device_id;
     std::memcpy(&config_[0], &vid, 2);
     std::memcpy(&config_[2], &did, 2);
@@ -50,9 +65,14 @@ IxgbeModel::IxgbeModel(ModelConfig cfg) : cfg_(cfg), regs_(bar0_size / 4), cable
     do_reset();
 }
 
-IxgbeModel::~IxgbeModel() { disable_interrupts(); }
+IxgbeModel::~IxgbeModel() {
+    stop_timer();
+    disable_interrupts();
+}
 
-std::string IxgbeModel::describe() const { return fmt::format("82599 model at {}", cfg_.address.str()); }
+std::string IxgbeModel::describe() const {
+    return fmt::format("{} model at {}", mac_name(mac_), cfg_.address.str());
+}
 
 // Power-on / CTRL.RST values of what the driver reads (8.2.3).
 void IxgbeModel::do_reset() noexcept {
@@ -62,7 +82,7 @@ void IxgbeModel::do_reset() noexcept {
     reg(HLREG0.offset) = HLREG0_TXCRCEN | HLREG0_RXCRCSTRP | HLREG0_TXPADEN | (1u << 13) | (1u << 3);
     reg(MAXFRS.offset) = 1518u << MAXFRS_MFS_SHIFT;
     reg(RDRXCTL.offset) = RDRXCTL_CRCSTRIP | (0x1u << 17); // RSCFRSTSIZE's reset value is not 0
-    reg(RXPBSIZE[0].offset) = 0x200u << 10;                // 512 KiB
+    reg(RXPBSIZE[0].offset) = (mac_ == Mac::i82599 ? 512u : 384u) << 10; // the whole packet buffer
     reg(TXPBSIZE[0].offset) = 0xA0u << 10;                 // 160 KiB
     reg(RTTDCS.offset) = RTTDCS_ARBDIS;
     for (unsigned q = 0; q < num_queues; q++) {
@@ -76,12 +96,26 @@ void IxgbeModel::do_reset() noexcept {
     vmask_ = 0;
     cause_mask_ = 0;
     rx_frames_ = {};
+    has_fired_ = {};
+    pending_ = {};
+}
+
+// LINKS when the link is up: speed in 29:28; the X550 marks 2.5 and 5 Gb/s
+// with bit 27 (NBASE-T) on top of the 10 Gb/s and 100 Mb/s codes.
+std::uint32_t IxgbeModel::links_value() const noexcept {
+    const bool x550 = mac_ == Mac::x550;
+    switch (cfg_.link_mbps) {
+    case 100: return LINKS_LINK_UP | LINKS_SPEED_100M;
+    case 1000: return LINKS_LINK_UP | LINKS_SPEED_1G;
+    case 2500: return x550 ? LINKS_LINK_UP | LINKS_SPEED_10G | LINKS_SPEED_NON_STD : LINKS_LINK_UP | LINKS_SPEED_10G;
+    case 5000: return x550 ? LINKS_LINK_UP | LINKS_SPEED_100M | LINKS_SPEED_NON_STD : LINKS_LINK_UP | LINKS_SPEED_10G;
+    default: return LINKS_LINK_UP | LINKS_SPEED_10G;
+    }
 }
 
 void IxgbeModel::link_event(bool up) noexcept {
     const bool was = rget(LINKS.offset) & LINKS_LINK_UP;
-    reg(LINKS.offset) = up ? LINKS_LINK_UP | LINKS_SPEED_10G : 0;
-    reg(STATUS.offset) = up ? STATUS_LINKUP : 0;
+    reg(LINKS.offset) = up ? links_value() : 0;
     if (was == up) return;
     other_irq(EICR_LSC);
     if (up) process_all_tx(); // frames queued while the link was down leave now
@@ -91,7 +125,7 @@ void IxgbeModel::fault(const std::string& what) noexcept {
     faults_++;
     last_fault_ = describe() + ": " + what;
     if (on_fault_) return on_fault_(last_fault_);
-    std::fprintf(stderr, "82599 model fault: %s\n", last_fault_.c_str());
+    std::fprintf(stderr, "ixgbe model fault: %s\n", last_fault_.c_str());
     std::abort();
 }
 
@@ -188,6 +222,9 @@ std::uint32_t IxgbeModel::read_locked(std::uint32_t off) noexcept {
             link_pending_ = false;
             link_event(true);
         }
+    } else if (off >= QPRDC[0].offset && off < QPRDC[queue_stat_counters].offset &&
+               (off - QPRDC[0].offset) % QPRDC.stride == 0) {
+        v = 0; // per-queue statistics clear on read
     } else if (off == EICR.offset) {
         v = 0; // clear on read
     } else if (off == EIMS.offset) {
@@ -266,6 +303,10 @@ void IxgbeModel::write32(std::uint32_t off, std::uint32_t v) noexcept {
             } else {
                 reg(off) = v;
             }
+        } else if (off == AUTOC.offset && mac_ != Mac::i82599) {
+            fault(fmt::format("AUTOC written ({:#x}) on an {}: its MAC link follows the copper PHY, which firmware "
+                              "runs; AUTOC is not the link control (read LINKS only)",
+                              v, mac_name(mac_)));
         } else if (off == AUTOC.offset) {
             reg(off) = v & ~AUTOC_RESTART_AN;
             if (v & AUTOC_RESTART_AN) {
@@ -298,6 +339,13 @@ void IxgbeModel::write32(std::uint32_t off, std::uint32_t v) noexcept {
             reg(off) = v;
             if ((v & RXCTRL_RXEN) && !!(rget(HLREG0.offset) & HLREG0_RXCRCSTRP) != !!(rget(RDRXCTL.offset) & RDRXCTL_CRCSTRIP))
                 return fault("receive enabled with HLREG0.RXCRCSTRP and RDRXCTL.CRCSTRIP disagreeing (8.2.3.8.8)");
+            std::uint64_t pb = 0;
+            for (unsigned i = 0; i < 8; i++) pb += rget(RXPBSIZE[i].offset);
+            const std::uint64_t total = (mac_ == Mac::i82599 ? 512u : 384u) << 10;
+            if ((v & RXCTRL_RXEN) && pb > total)
+                return fault(fmt::format("receive enabled with RXPBSIZE[0..7] totalling {} KiB; the {} has {} KiB of "
+                                         "receive packet buffer",
+                                         pb >> 10, mac_name(mac_), total >> 10));
         } else {
             reg(off) = v;
         }
@@ -462,6 +510,27 @@ std::uint32_t IxgbeModel::rss_hash(const std::uint8_t* f, std::size_t len) const
     return toeplitz(f, len, type);
 }
 
+// The redirection table (7.1.2.8.3): 7 bits of the hash index 128 4-bit
+// entries on the 82599 and X540, 9 bits 512 6-bit entries on the X550
+// (128-511 in ERETA).
+unsigned IxgbeModel::pick_queue(std::uint32_t hash) const noexcept {
+    if (mac_ == Mac::x550) {
+        const unsigned idx = hash & (reta_entries_x550 - 1);
+        const std::uint32_t r = idx < reta_entries ? rget(RETA[idx / 4].offset)
+                                                   : rget(ERETA[(idx - reta_entries) / 4].offset);
+        return (r >> (8 * (idx % 4))) & RETA_ENTRY_MASK_X550;
+    }
+    const unsigned idx = hash & (reta_entries - 1);
+    return (rget(RETA[idx / 4].offset) >> (8 * (idx % 4))) & RETA_ENTRY_MASK;
+}
+
+unsigned IxgbeModel::rss_queue(const std::uint8_t* f, std::size_t len) const {
+    std::lock_guard lk(mu_);
+    unsigned type;
+    const std::uint32_t hash = toeplitz(f, len, type);
+    return type ? pick_queue(hash) : 0;
+}
+
 bool IxgbeModel::receive_locked(const std::uint8_t* f, std::size_t len) noexcept {
     if (!(rget(LINKS.offset) & LINKS_LINK_UP) || !(rget(RXCTRL.offset) & RXCTRL_RXEN)) return false;
     const bool jumbo = rget(HLREG0.offset) & HLREG0_JUMBOEN;
@@ -473,11 +542,7 @@ bool IxgbeModel::receive_locked(const std::uint8_t* f, std::size_t len) noexcept
 
     unsigned type = 0;
     const std::uint32_t hash = toeplitz(f, len, type);
-    unsigned q = 0;
-    if (type) {
-        const unsigned idx = hash & (reta_entries - 1);
-        q = (rget(RETA[idx / 4].offset) >> (8 * (idx % 4))) & 0xf;
-    }
+    const unsigned q = type ? pick_queue(hash) : 0;
     const std::uint32_t b = rx_block + 0x40 * q;
     if (!rxq_[q].enabled) return count(MPC[0].offset, 1), false; // nowhere to go
     if (!ring_ok(true, q)) return false;
@@ -503,7 +568,16 @@ bool IxgbeModel::receive_locked(const std::uint8_t* f, std::size_t len) noexcept
     const std::uint32_t need = std::uint32_t((total + bsz - 1) / bsz);
     // the device owns [RDH, RDT): RDT == RDH means no free descriptor
     const std::uint32_t avail = tail >= head ? tail - head : tail + n - head;
-    if (avail < need) return count(MPC[0].offset, 1), false;
+    if (avail < need) {
+        // DROP_EN: the queue drops, counted in the statistics set RQSMR maps
+        // it to; otherwise the frame would wait in the packet buffer, which
+        // the model does not have: it overflows at once (MPC)
+        if (srrctl & SRRCTL_DROP_EN)
+            count(QPRDC[(rget(RQSMR[q / 4].offset) >> (8 * (q % 4))) & 0xf].offset, 1);
+        else
+            count(MPC[0].offset, 1);
+        return false;
+    }
     std::size_t done = 0;
     while (done < total) {
         auto* d = reinterpret_cast<std::uint64_t*>(dma(base + 16ull * head, 16, "rx descriptor"));
@@ -560,8 +634,79 @@ void IxgbeModel::other_irq(std::uint32_t cause) noexcept {
     if (iv & IVAR_ALLOC_VAL) fire(iv & 0x3f);
 }
 
+std::uint64_t IxgbeModel::now_ns() const noexcept {
+    if (cfg_.manual_clock) return clock_ns_;
+    return std::uint64_t(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                             std::chrono::steady_clock::now().time_since_epoch())
+                             .count());
+}
+
+// EITR's interval (11:3, 2 us units); 0: no moderation.
+std::uint64_t IxgbeModel::eitr_ns(unsigned vec) const noexcept {
+    return std::uint64_t((rget(EITR(vec).offset) & EITR_INTERVAL_MASK) >> EITR_INTERVAL_SHIFT) * EITR_UNIT_NS;
+}
+
+// An interrupt for `vec`: now, or once the EITR interval since the vector's
+// previous interrupt has passed (7.3). A held-back cause is delivered once,
+// however many arrive meanwhile.
 void IxgbeModel::fire(unsigned vec) noexcept {
     if (vec >= irq_fds_.size()) return;
+    const std::uint64_t now = now_ns(), gap = eitr_ns(vec);
+    if (gap && has_fired_[vec] && now - last_fire_ns_[vec] < gap) {
+        if (pending_[vec]) return;
+        pending_[vec] = true;
+        if (cfg_.manual_clock) return;
+        if (!timer_.joinable()) timer_ = std::thread([this] { timer_loop(); });
+        timer_cv_.notify_all();
+        return;
+    }
+    deliver(vec, now);
+}
+
+void IxgbeModel::deliver_expired(std::uint64_t now) noexcept {
+    for (unsigned v = 0; v < irq_fds_.size(); v++)
+        if (pending_[v] && now - last_fire_ns_[v] >= eitr_ns(v)) deliver(v, now);
+}
+
+// Delivers moderated interrupts when their interval expires (real clock).
+void IxgbeModel::timer_loop() {
+    std::unique_lock lk(mu_);
+    while (!timer_stop_) {
+        std::uint64_t next = ~std::uint64_t(0);
+        for (unsigned v = 0; v < irq_fds_.size(); v++)
+            if (pending_[v]) next = std::min(next, last_fire_ns_[v] + eitr_ns(v));
+        if (next == ~std::uint64_t(0)) {
+            timer_cv_.wait(lk);
+            continue;
+        }
+        const std::uint64_t now = now_ns();
+        if (now >= next) {
+            deliver_expired(now);
+            continue;
+        }
+        timer_cv_.wait_for(lk, std::chrono::nanoseconds(next - now));
+    }
+}
+
+void IxgbeModel::stop_timer() noexcept {
+    {
+        std::lock_guard lk(mu_);
+        timer_stop_ = true;
+    }
+    timer_cv_.notify_all();
+    if (timer_.joinable()) timer_.join();
+}
+
+void IxgbeModel::advance_clock(std::chrono::nanoseconds d) {
+    std::lock_guard lk(mu_);
+    clock_ns_ += std::uint64_t(d.count());
+    deliver_expired(clock_ns_);
+}
+
+void IxgbeModel::deliver(unsigned vec, std::uint64_t now) noexcept {
+    pending_[vec] = false;
+    has_fired_[vec] = true;
+    last_fire_ns_[vec] = now;
     const std::uint64_t bit = std::uint64_t(1) << vec;
     if (vec < 16 && (rget(EIAC.offset) & (1u << vec))) reg(EICR.offset) &= ~(1u << vec);
     const std::uint64_t eiam = rget(EIAM_EX[0].offset) | std::uint64_t(rget(EIAM_EX[1].offset)) << 32;
@@ -582,6 +727,8 @@ Result<std::vector<int>> IxgbeModel::enable_interrupts(IrqKind kind, unsigned co
     irq_fds_.clear();
     for (unsigned i = 0; i < count; i++) irq_fds_.push_back(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
     fired_.assign(count, 0);
+    has_fired_ = {};
+    pending_ = {};
     return irq_fds_;
 }
 

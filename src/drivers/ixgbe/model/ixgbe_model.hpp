@@ -1,10 +1,19 @@
-// drivers/ixgbe/model/ixgbe_model.hpp -- a software 82599 for host tests.
+// drivers/ixgbe/model/ixgbe_model.hpp -- a software 82599 (or X540, X550)
+// for host tests.
 //
 // Implements upio::Device so the real ixgbe driver runs on it in tests and
 // benchmarks. No other 82599 model exists (QEMU has none), so this one is
 // strict: it checks what the datasheet demands and reports a violation as a
 // fault. The default fault handler prints the fault and aborts, so a test
 // cannot miss it; tests that provoke faults install their own handler.
+//
+// The device id picks the MAC (ModelConfig::device_id): an X540 (1528,
+// 1560) or X550 (1563, 15D1, and the X550EM ids) differs from the 82599 as
+// the real ones do: its link comes from a firmware-run copper PHY (an AUTOC
+// write is a fault, the link comes up after reset by itself, at
+// ModelConfig::link_mbps; the X550 reports 2.5/5 Gb/s with LINKS bit 27),
+// its receive packet buffer is 384 KiB, and the X550's RSS table has 512
+// 6-bit entries (RETA + ERETA).
 //
 // What it models (82599 datasheet sections in brackets):
 //   - a register file with reset values; CTRL.RST resets everything and
@@ -26,10 +35,17 @@
 //     fills advanced descriptors' buffers (several for a frame larger than
 //     SRRCTL.BSIZEPACKET) and writes back length, DD, EOP, RSS type and hash;
 //     with too few free descriptors the frame is dropped and counted in MPC;
-//   - statistics registers that clear on read (GPRC, GORC, GPTC, GOTC, MPC...);
+//   - drops for lack of descriptors: with SRRCTL.DROP_EN counted in the
+//     QPRDC set RQSMR maps the queue to, without it in MPC (the model has no
+//     packet buffer to hold frames back, it drops at once);
+//   - statistics registers that clear on read (GPRC, GORC, GPTC, GOTC, MPC,
+//     QPRDC...);
 //   - MSI-X: IVAR routes queue causes to vectors, EIMS/EIMS_EX mask them,
 //     GPIE.EIAME with EIAM_EX auto-masks a vector when it fires; each vector
-//     is an eventfd.
+//     is an eventfd. EITR moderates a vector [7.3]: after an interrupt it
+//     raises no other before EITR's interval has passed; causes that arrive
+//     meanwhile are delivered (once) when it expires, by a timer thread, or
+//     by advance_clock() when the config asks for a manual clock.
 // What it enforces: DMA only inside mapped IOVA ranges and only with bus
 // mastering on; ring bases 128-byte aligned, lengths nonzero multiples of
 // 128 [8.2.3.8.1-3]; no ring reconfiguration and no head writes while a queue
@@ -46,10 +62,13 @@
 #include <upio/device.hpp>
 
 #include <array>
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace upio::ixgbe::model {
@@ -64,6 +83,10 @@ struct ModelConfig {
     unsigned dma_init_reads = 2; // RDRXCTL reads before DMAIDONE
     unsigned link_reads = 3;     // LINKS reads before the link is up
     unsigned enable_reads = 1;   // RXDCTL/TXDCTL reads before ENABLE shows
+    unsigned link_mbps = 10000;  // link speed: 100, 1000, 10000; X550 also 2500, 5000
+    // Time for EITR moderation: false, the steady clock (and a timer thread
+    // delivers moderated interrupts); true, only advance_clock() moves it.
+    bool manual_clock = false;
 };
 
 class IxgbeModel final : public Device {
@@ -117,6 +140,14 @@ public:
     std::size_t dma_mappings() const;
     // The Toeplitz hash the RX engine computes for `frame` (0: not hashed).
     std::uint32_t rss_hash(const std::uint8_t* frame, std::size_t len) const;
+    // The queue the RX engine picks for `frame` with the RETA as programmed.
+    unsigned rss_queue(const std::uint8_t* frame, std::size_t len) const;
+    // Manual clock only: moves time on and delivers the moderated
+    // interrupts whose EITR interval has expired.
+    void advance_clock(std::chrono::nanoseconds d);
+
+    enum class Mac : std::uint8_t { i82599, x540, x550 };
+    Mac mac() const noexcept { return mac_; }
 
 private:
     struct Mapping {
@@ -152,9 +183,18 @@ private:
     void queue_irq(unsigned q, bool rx) noexcept;
     void other_irq(std::uint32_t cause) noexcept;
     void fire(unsigned vector) noexcept;
+    void deliver(unsigned vector, std::uint64_t now) noexcept;
+    void deliver_expired(std::uint64_t now) noexcept;
+    std::uint64_t now_ns() const noexcept;
+    std::uint64_t eitr_ns(unsigned vector) const noexcept;
+    void timer_loop();
+    void stop_timer() noexcept;
+    unsigned pick_queue(std::uint32_t hash) const noexcept;
+    std::uint32_t links_value() const noexcept;
     void flush_outbox();
 
     ModelConfig cfg_;
+    Mac mac_ = Mac::i82599;
     mutable std::mutex mu_;
     std::mutex wire_mu_; // held while frames go out on the wire
     std::vector<std::uint32_t> regs_;
@@ -171,6 +211,13 @@ private:
     std::uint32_t cause_mask_ = 0; // other causes enabled (EIMS 30:16)
     std::vector<int> irq_fds_;
     std::vector<std::uint64_t> fired_;
+    // EITR moderation, per vector: when it last fired, a cause held back
+    std::array<std::uint64_t, num_vectors> last_fire_ns_{};
+    std::array<bool, num_vectors> has_fired_{}, pending_{};
+    std::uint64_t clock_ns_ = 0; // manual clock
+    std::condition_variable timer_cv_;
+    std::thread timer_;
+    bool timer_stop_ = false;
     std::vector<Mapping> maps_;
     std::uint64_t next_iova_ = 0x20'0000'0000ull;
     std::vector<std::vector<std::uint8_t>> outbox_; // TX: frames for the wire
