@@ -215,7 +215,10 @@ int Port::sync_one(KRing& k, unsigned flags) noexcept {
     };
     if (head >= k.num_slots || cur >= k.num_slots) [[unlikely]]
         return reject("head/cur beyond the ring", head, cur);
-    if (k.distance(hwcur, head) > k.distance(hwcur, tail)) [[unlikely]]
+    // head may only move forward from where the last sync left it (k.rhead),
+    // which can be ahead of hwcur: slots handed over but not yet consumed
+    // (a full pipe peer, a busy NIC) are the port's, not the application's.
+    if (k.distance(k.rhead, head) > k.distance(k.rhead, tail)) [[unlikely]]
         return reject("head outside [previous head, tail]", head, tail);
     if (k.distance(head, cur) > k.distance(head, tail)) [[unlikely]]
         return reject("cur outside [head, tail]", cur, tail);

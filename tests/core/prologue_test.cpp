@@ -54,6 +54,30 @@ TEST_F(PipeFixture, HeadMovedBackwards) {
     EXPECT_EQ(nm_ring_space(rx), 2u);
 }
 
+TEST_F(PipeFixture, TxHeadBackOverSlotsThePortStillHolds) {
+    // The peer is full, so the sender's last txsync kept its slots in
+    // [hwcur, head): they belong to the port now. Moving head back over them
+    // (to take them back) is refused, although hwcur has not moved.
+    const std::uint32_t n = tx->num_slots - 1;
+    for (std::uint32_t i = 0; i < n; i++) ASSERT_TRUE(put(tx, i));
+    ASSERT_EQ(a->txsync(), 0); // all delivered: the peer's rx ring is now full
+    for (std::uint32_t i = 0; i < 5; i++) ASSERT_TRUE(put(tx, 100 + i));
+    ASSERT_EQ(a->txsync(), 0); // no room: the five stay queued in the port
+    const std::uint32_t queued_head = tx->head;
+    tx->head = tx->cur = (queued_head + tx->num_slots - 3) % tx->num_slots; // behind the previous head
+    expect_rejected(*a, Direction::tx, "head outside");
+    tx->head = tx->cur = queued_head; // repaired
+    EXPECT_EQ(a->txsync(), 0);
+    ASSERT_EQ(b->rxsync(), 0);
+    ASSERT_EQ(nm_ring_space(rx), n);
+    rx->head = rx->cur = rx->tail; // the receiver drains: the five go through
+    ASSERT_EQ(b->rxsync(), 0);
+    ASSERT_EQ(a->txsync(), 0);
+    ASSERT_EQ(b->rxsync(), 0);
+    ASSERT_EQ(nm_ring_space(rx), 5u);
+    EXPECT_EQ(seq_of(rx, rx->cur), 100u);
+}
+
 TEST_F(PipeFixture, RxHeadPastTail) {
     ASSERT_EQ(b->rxsync(), 0);
     EXPECT_EQ(rx->tail, 0u);
