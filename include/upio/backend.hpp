@@ -50,6 +50,7 @@ struct RingStats {
     std::uint64_t bytes = 0;
     std::uint64_t drops = 0;           // dropped by the backend (full peer, no descriptor)
     std::uint64_t prologue_errors = 0; // syncs refused by the validation prologue
+    std::uint64_t wakeups = 0;         // times a producer woke the sleeping owner (one system call each)
 };
 
 // Live counters of one ring: written only by the ring's owner thread (plain
@@ -97,6 +98,8 @@ struct KRing {
     alignas(64) std::atomic<std::uint32_t> nr_hwtail{0};
     // waiter state: nonzero while the owner is (about to be) asleep
     alignas(64) std::atomic<std::uint32_t> sleeping{0};
+    // wake-ups sent to the sleeping owner (by whichever producer saw it asleep)
+    std::atomic<std::uint64_t> wakeups{0};
 
     std::uint32_t next(std::uint32_t i) const noexcept { return i + 1 == num_slots ? 0 : i + 1; }
     std::uint32_t prev(std::uint32_t i) const noexcept { return i == 0 ? num_slots - 1 : i - 1; }

@@ -30,8 +30,10 @@ void wake_if_sleeping(KRing& k) noexcept {
     // Pairs with the fence in Port::arm: either the waiter sees the new
     // hwtail/hwcur on its re-check, or we see its sleeping flag here.
     std::atomic_thread_fence(std::memory_order_seq_cst);
-    if (k.sleeping.load(std::memory_order_relaxed) && k.sleeping.exchange(0, std::memory_order_relaxed))
+    if (k.sleeping.load(std::memory_order_relaxed) && k.sleeping.exchange(0, std::memory_order_relaxed)) {
+        k.wakeups.fetch_add(1, std::memory_order_relaxed);
         k.adapter->notify(k);
+    }
 }
 
 std::size_t ring_bytes(const RingConfig& cfg) {

@@ -381,6 +381,7 @@ RingStats Port::counters(Direction d) const noexcept {
         t.bytes += s.bytes;
         t.drops += s.drops;
         t.prologue_errors += s.prologue_errors;
+        t.wakeups += adapter_->kring(d, i).wakeups.load(std::memory_order_relaxed);
     }
     return t;
 }

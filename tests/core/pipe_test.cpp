@@ -1,6 +1,8 @@
 // Pipes on one thread: zero copy, whole packets only, a full peer.
 #include "helpers.hpp"
 
+#include <poll.h>
+
 #include <chrono>
 
 namespace upio::test {
@@ -44,6 +46,59 @@ TEST(Pipe, BothDirections) {
     ASSERT_EQ(p.a->rxsync(), 0);
     ASSERT_EQ(nm_ring_space(p.a->rx_ring(0)), 1u);
     EXPECT_EQ(seq_of(p.a->rx_ring(0), 0), 7u);
+}
+
+// A producer makes a system call (the eventfd write) only for a peer that
+// is asleep, and once per sleep; streaming to an awake peer costs none.
+TEST(Pipe, WakesAPeerOnlyWhenItSleeps) {
+    Pipe p;
+    netmap_ring* tx = p.a->tx_ring(0);
+    netmap_ring* rx = p.b->rx_ring(0);
+    auto wakeups = [&](Port& port, Direction d) { return port.counters(d).wakeups; };
+    auto readable = [](Port& port) {
+        pollfd f{port.fd(), POLLIN, 0};
+        return ::poll(&f, 1, 0) == 1;
+    };
+    for (std::uint64_t i = 0; i < 20; i++) {
+        ASSERT_TRUE(put(tx, i));
+        ASSERT_EQ(p.a->txsync(), 0);
+    }
+    EXPECT_EQ(wakeups(*p.b, Direction::rx), 0u) << "the receiver was awake: no wake-up is due";
+    ASSERT_EQ(p.b->rxsync(), 0);
+    rx->head = rx->cur = rx->tail;
+    ASSERT_EQ(p.b->rxsync(), 0);
+
+    ASSERT_TRUE(p.b->arm(Direction::rx)); // the receiver goes to sleep
+    EXPECT_FALSE(readable(*p.b));
+    ASSERT_TRUE(put(tx, 20));
+    ASSERT_EQ(p.a->txsync(), 0);
+    EXPECT_EQ(wakeups(*p.b, Direction::rx), 1u);
+    EXPECT_TRUE(readable(*p.b)) << "the sleeper's descriptor must fire";
+    ASSERT_TRUE(put(tx, 21));
+    ASSERT_EQ(p.a->txsync(), 0);
+    EXPECT_EQ(wakeups(*p.b, Direction::rx), 1u) << "already woken: no second system call";
+    p.b->disarm(Direction::rx);
+    EXPECT_FALSE(readable(*p.b)) << "disarm consumes the wake-up";
+    ASSERT_EQ(p.b->rxsync(), 0);
+    EXPECT_EQ(nm_ring_space(rx), 2u);
+
+    // The sender sleeps on a full ring; the receiver's release wakes it.
+    while (put(tx, 0)) {
+    }
+    ASSERT_EQ(p.a->txsync(), 0);
+    while (put(tx, 0)) {
+    }
+    ASSERT_EQ(p.a->txsync(), 0); // the peer is full now
+    if (p.a->arm(Direction::tx)) {
+        ASSERT_EQ(p.b->rxsync(), 0);
+        rx->head = rx->cur = rx->tail;
+        ASSERT_EQ(p.b->rxsync(), 0);
+        EXPECT_EQ(wakeups(*p.a, Direction::tx), 1u);
+        EXPECT_TRUE(readable(*p.a));
+        p.a->disarm(Direction::tx);
+    } else {
+        ADD_FAILURE() << "the sender's tx ring should have been full";
+    }
 }
 
 TEST(Pipe, PublishesWholePacketsOnly) {

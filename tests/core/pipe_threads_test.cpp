@@ -14,10 +14,19 @@ std::uint64_t scaled(std::uint64_t n) {
     return n;
 }
 
-void stream(std::uint64_t total, std::uint32_t batch, bool blocking, std::uint32_t slots) {
+// spin: PortOptions::wait_spin; 0 makes every wait that finds nothing sleep
+// at once (the arm / eventfd path), the default polls 50 us first.
+PortOptions opts(std::uint32_t slots, std::chrono::microseconds spin) {
+    PortOptions o = small_opts(slots);
+    o.wait_spin = spin;
+    return o;
+}
+
+void stream(std::uint64_t total, std::uint32_t batch, bool blocking, std::uint32_t slots,
+            std::chrono::microseconds spin = PortOptions{}.wait_spin) {
     std::string n = unique_name("seq");
-    auto a = open_ok("pipe:" + n + "{0", small_opts(slots));
-    auto b = open_ok("pipe:" + n + "}0", small_opts(slots));
+    auto a = open_ok("pipe:" + n + "{0", opts(slots, spin));
+    auto b = open_ok("pipe:" + n + "}0", opts(slots, spin));
     ASSERT_TRUE(a && b);
     std::jthread sender([&] {
         netmap_ring* tx = a->tx_ring(0);
@@ -58,19 +67,25 @@ void stream(std::uint64_t total, std::uint32_t batch, bool blocking, std::uint32
     EXPECT_EQ(bad, 0u) << "lost, duplicated or reordered packets";
     EXPECT_EQ(expect, total);
     EXPECT_EQ(b->counters(Direction::rx).packets, total);
+    if (blocking && spin.count() == 0)
+        EXPECT_GT(a->counters(Direction::tx).wakeups + b->counters(Direction::rx).wakeups, 0u)
+            << "no side ever slept: the sleeping path was not exercised";
 }
 
 TEST(PipeThreads, TenMillionPacketsInOrderBusy) { stream(scaled(10'000'000), 256, false, 1024); }
 
 TEST(PipeThreads, SequenceBlockingSmallBatches) { stream(scaled(1'000'000), 7, true, 64); }
 
+TEST(PipeThreads, SequenceBlockingSleepAtOnce) { stream(scaled(200'000), 7, true, 64, std::chrono::microseconds(0)); }
+
 // Sleep/wake stress: tiny rings and batch 1 make both sides block all the
-// time; a lost wake-up shows up as a 10 s timeout in wait().
-TEST(PipeThreads, NoLostWakeupsPingPong) {
+// time; a lost wake-up shows up as a 10 s timeout in wait(). With spin 0
+// every wait sleeps (waking a sleeping vCPU takes tens of microseconds here,
+// hence fewer rounds).
+void ping_pong(std::uint64_t rounds, std::chrono::microseconds spin) {
     std::string n = unique_name("pp");
-    auto a = open_ok("pipe:" + n + "{0", small_opts(4));
-    auto b = open_ok("pipe:" + n + "}0", small_opts(4));
-    const std::uint64_t rounds = scaled(200'000);
+    auto a = open_ok("pipe:" + n + "{0", opts(4, spin));
+    auto b = open_ok("pipe:" + n + "}0", opts(4, spin));
     std::jthread echo([&] {
         netmap_ring* rx = b->rx_ring(0);
         netmap_ring* tx = b->tx_ring(0);
@@ -94,7 +109,14 @@ TEST(PipeThreads, NoLostWakeupsPingPong) {
         rx->head = rx->cur = nm_ring_next(rx, rx->cur);
     }
     echo.join();
+    if (spin.count() == 0)
+        EXPECT_GT(a->counters(Direction::rx).wakeups + b->counters(Direction::rx).wakeups, 0u)
+            << "no side ever slept: the sleeping path was not exercised";
 }
+
+TEST(PipeThreads, NoLostWakeupsPingPong) { ping_pong(scaled(200'000), PortOptions{}.wait_spin); }
+
+TEST(PipeThreads, NoLostWakeupsPingPongSleepAtOnce) { ping_pong(scaled(20'000), std::chrono::microseconds(0)); }
 
 } // namespace
 } // namespace upio::test
