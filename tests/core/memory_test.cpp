@@ -3,6 +3,9 @@
 
 #include <upio/memory.hpp>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <cstdio>
 #include <fstream>
 #include <set>
@@ -94,19 +97,55 @@ bool hugetlbfs_mounted() {
     return false;
 }
 
+// Buffers for a region larger than every free 2 MiB page: it cannot fit.
+std::uint32_t bufs_beyond_the_hugepage_pool() {
+    const long free_pages = std::max(0L, free_hugepages());
+    return std::uint32_t((std::size_t(free_pages) * (2u << 20) + (64u << 20)) / 2048);
+}
+
 TEST(Memory, HugepagesOrFallbackWithWarning) {
     MemoryConfig c;
     c.hugepages = HugepagePolicy::prefer;
-    // Larger than the pool scripts/test reserves (64 pages): must fall back, not fail.
-    auto r = MemoryRegion::create("huge-fallback", 4096, 1u << 17, c); // 256 MiB of buffers
+    const std::uint32_t bufs = bufs_beyond_the_hugepage_pool();
+    auto r = MemoryRegion::create("huge-fallback", 4096, bufs, c);
     ASSERT_TRUE(r.ok()) << r.error().message;
     EXPECT_FALSE(r.value()->on_hugepages());
     EXPECT_EQ(r.value()->page_size(), 4096u);
 
     c.hugepages = HugepagePolicy::require;
-    auto req = MemoryRegion::create("huge-required", 4096, 1u << 17, c);
+    auto req = MemoryRegion::create("huge-required", 4096, bufs, c);
     ASSERT_FALSE(req.ok());
     EXPECT_NE(req.error().message.find("upio-setup hugepages"), std::string::npos) << req.error().message;
+}
+
+TEST(Memory, FallbackWarnsInOneLineOncePerProcess) {
+    // In a child process of its own, so no earlier test has warned already.
+    int fds[2];
+    ASSERT_EQ(::pipe(fds), 0);
+    const std::uint32_t bufs = bufs_beyond_the_hugepage_pool();
+    const pid_t pid = ::fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+        ::dup2(fds[1], 2);
+        MemoryConfig c;
+        c.hugepages = HugepagePolicy::prefer;
+        bool ok = MemoryRegion::create("warn-a", 4096, bufs, c).ok() && MemoryRegion::create("warn-b", 4096, bufs, c).ok();
+        std::fflush(stderr);
+        ::_exit(ok ? 0 : 1);
+    }
+    ::close(fds[1]);
+    std::string err;
+    char buf[512];
+    for (ssize_t n; (n = ::read(fds[0], buf, sizeof buf)) > 0;) err.append(buf, std::size_t(n));
+    ::close(fds[0]);
+    int status = 0;
+    ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+    ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << err;
+    std::size_t warnings = 0;
+    for (std::size_t at = 0; (at = err.find("upio: warning:", at)) != std::string::npos; at++) warnings++;
+    EXPECT_EQ(warnings, 1u) << "one warning for two regions on normal pages:\n" << err;
+    EXPECT_NE(err.find("using normal pages"), std::string::npos) << err;
+    EXPECT_NE(err.find("upio-setup hugepages"), std::string::npos) << "the warning says what to do: " << err;
 }
 
 TEST(Memory, UsesHugepagesWhenReserved) {
