@@ -5,8 +5,6 @@
 
 #include "drivers/e1000/e1000_regs.hpp"
 
-#include <poll.h>
-
 #include <atomic>
 #include <chrono>
 #include <mutex>
@@ -19,37 +17,8 @@ using namespace upio::e1000::test;
 
 namespace {
 
-// IPv4/UDP frame to `dst`: flows differ by source port; the sequence number
-// is at byte 42.
-Frame udp_frame(const std::array<std::uint8_t, 6>& dst, std::uint32_t seq, std::uint16_t sport, std::size_t len = 80) {
-    Frame f = make_frame(dst, seq, len);
-    f[12] = 0x08;
-    f[13] = 0x00;
-    f[14] = 0x45;
-    f[23] = 17;
-    const std::uint8_t ips[8] = {10, 0, 0, 1, 10, 0, 0, 2};
-    std::memcpy(&f[26], ips, 8);
-    f[34] = std::uint8_t(sport >> 8);
-    f[35] = std::uint8_t(sport);
-    f[36] = 0x30;
-    f[37] = 0x39;
-    std::memcpy(&f[42], &seq, 4);
-    return f;
-}
-
-std::uint32_t seq_of(const void* p) {
-    std::uint32_t s;
-    std::memcpy(&s, static_cast<const char*>(p) + 42, 4);
-    return s;
-}
-
 // Model addresses of this file (bus 3: apart from the other files' models).
 PciAddress addr(std::uint8_t dev) { return PciAddress{0, 3, dev, 0}; }
-
-bool readable(int fd) {
-    pollfd p{fd, POLLIN, 0};
-    return ::poll(&p, 1, 0) == 1;
-}
 
 } // namespace
 

@@ -11,27 +11,6 @@ using namespace upio;
 using namespace upio::e1000;
 using namespace upio::e1000::test;
 
-namespace {
-
-// IPv4/UDP frame to `dst` with the given source port.
-Frame udp_frame(const std::array<std::uint8_t, 6>& dst, std::uint32_t seq, std::uint16_t sport, std::size_t len = 80) {
-    Frame f = make_frame(dst, seq, len);
-    f[12] = 0x08;
-    f[13] = 0x00;
-    f[14] = 0x45;    // IPv4, 20-byte header
-    f[23] = 17;      // UDP
-    const std::uint8_t ips[8] = {10, 0, 0, 1, 10, 0, 0, 2};
-    std::memcpy(&f[26], ips, 8);
-    f[34] = std::uint8_t(sport >> 8);
-    f[35] = std::uint8_t(sport);
-    f[36] = 0x30;
-    f[37] = 0x39;
-    std::memcpy(&f[42], &seq, 4);
-    return f;
-}
-
-} // namespace
-
 TEST(E1000Igb, BringsUpWithMsixPerQueue) {
     auto nic = make_nic({.chip = Chip::i82576}, small_opts(64, 4));
     ASSERT_TRUE(nic.ok()) << nic.error().message;
@@ -110,11 +89,9 @@ TEST(E1000Igb, RssSpreadsFlowsOverQueues) {
 }
 
 TEST(E1000Igb, BlockingWaitOnAQueueVector) {
-    use_models();
-    ModelRegistry::get().configs[pci(29)] = ModelConfig{.chip = Chip::i82576};
-    auto p = Port::open("e1000:0000:00:1d.0", small_opts(64));
+    auto p = open_on_model(pci(29), {.chip = Chip::i82576}, small_opts(64));
     ASSERT_TRUE(p.ok()) << p.error().message;
-    E1000Model* m = ModelRegistry::get().models[pci(29)];
+    E1000Model* m = model_at(pci(29));
     auto& a = dynamic_cast<E1000Adapter&>(p.value()->adapter());
     std::thread feeder([&] {
         std::this_thread::sleep_for(std::chrono::milliseconds(50));

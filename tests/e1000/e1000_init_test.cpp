@@ -7,13 +7,6 @@ using namespace upio;
 using namespace upio::e1000;
 using namespace upio::e1000::test;
 
-namespace {
-
-void expect_has(const std::string& msg, const char* what) {
-    EXPECT_NE(msg.find(what), std::string::npos) << "'" << what << "' missing from: " << msg;
-}
-
-} // namespace
 
 TEST(E1000Init, BringsUp8254x) {
     auto nic = make_nic({.chip = Chip::i82540em});

@@ -6,7 +6,6 @@
 
 #include "drivers/e1000/e1000_regs.hpp"
 
-#include <poll.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -19,10 +18,6 @@ using namespace upio::e1000;
 using namespace upio::e1000::test;
 
 namespace {
-
-void expect_has(const std::string& s, const std::string& part) {
-    EXPECT_NE(s.find(part), std::string::npos) << "\"" << part << "\" not in: " << s;
-}
 
 // Arms a ring's interrupt the way Port::wait() does around its sleep.
 void arm(E1000Adapter& a, Direction d, std::uint32_t ring = 0) { a.set_interrupts(a.kring(d, ring), true); }
@@ -46,11 +41,6 @@ void drain(E1000Adapter& a, std::uint32_t ring = 0) {
 
 // Model addresses of this file (bus 2: apart from the other files' models).
 PciAddress addr(std::uint8_t dev) { return PciAddress{0, 2, dev, 0}; }
-
-bool readable(int fd) {
-    pollfd p{fd, POLLIN, 0};
-    return ::poll(&p, 1, 0) == 1;
-}
 
 DriverOptions manual_opts(std::uint32_t itr_us) {
     DriverOptions d = fast_opts();
@@ -128,11 +118,9 @@ TEST(E1000Msix82574, QueueCausesFireVectorZeroThenClearAndMask) {
 }
 
 TEST(E1000Msix82574, BlockingWaitThroughThePortRunsOnMsix) {
-    use_models();
-    ModelRegistry::get().configs[addr(1)] = ModelConfig{.chip = Chip::i82574l};
-    auto p = Port::open("e1000:" + addr(1).str(), small_opts(64));
+    auto p = open_on_model(addr(1), {.chip = Chip::i82574l}, small_opts(64));
     ASSERT_TRUE(p.ok()) << p.error().message;
-    E1000Model* m = ModelRegistry::get().models[addr(1)];
+    E1000Model* m = model_at(addr(1));
     auto& a = dynamic_cast<E1000Adapter&>(p.value()->adapter());
     ASSERT_EQ(a.irq_kind(), IrqKind::msix);
     std::thread feeder([&] {
@@ -290,21 +278,13 @@ TEST(E1000Throttling, HeldBackInterruptArrivesOnTheSteadyClock) {
 // -- driver errors through Adapter::explain()
 
 TEST(E1000Explain, TxHangReachesLastError) {
-    use_models();
-    ModelRegistry::get().configs[addr(2)] = ModelConfig{.chip = Chip::i82574l};
-    auto p = Port::open("e1000:" + addr(2).str(), small_opts(64));
+    auto p = open_on_model(addr(2), {.chip = Chip::i82574l}, small_opts(64));
     ASSERT_TRUE(p.ok()) << p.error().message;
-    E1000Model* m = ModelRegistry::get().models[addr(2)];
+    E1000Model* m = model_at(addr(2));
     auto& a = dynamic_cast<E1000Adapter&>(p.value()->adapter());
     m->set_tx_engine(false);
     for (std::uint32_t i = 0; i < 3; i++) ASSERT_TRUE(put(p.value()->tx_ring(0), make_frame({2, 0, 0, 0, 0, 2}, i, 60)));
-    int rc = 0;
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-    while (rc == 0 && std::chrono::steady_clock::now() < deadline) {
-        rc = p.value()->txsync();
-        if (rc == 0) std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-    ASSERT_EQ(rc, -ETIMEDOUT);
+    ASSERT_EQ(upio::test::txsync_until_error(*p.value()), -ETIMEDOUT);
     const std::string err = p.value()->last_error();
     expect_has(err, "e1000:0000:02:02.0 tx ring 0: TX hang");
     expect_has(err, "not written back (DD)");
@@ -328,13 +308,7 @@ TEST(E1000Explain, LinkThatNeverCameUpIsTheHangsReason) {
     set_default_options(fast_opts());
     ASSERT_TRUE(p.ok()) << p.error().message;
     ASSERT_TRUE(put(p.value()->tx_ring(0), make_frame({2, 0, 0, 0, 0, 2}, 1, 60)));
-    int rc = 0;
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-    while (rc == 0 && std::chrono::steady_clock::now() < deadline) {
-        rc = p.value()->txsync();
-        if (rc == 0) std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-    ASSERT_EQ(rc, -ETIMEDOUT);
+    ASSERT_EQ(upio::test::txsync_until_error(*p.value()), -ETIMEDOUT);
     const std::string err = p.value()->last_error();
     expect_has(err, "TX hang");
     expect_has(err, "link down since open: nothing is sent without a link");

@@ -4,74 +4,37 @@
 #include "drivers/e1000/e1000.hpp"
 #include "drivers/e1000/model/e1000_model.hpp"
 
-#include <upio/netmap_user.h>
-#include <upio/port.hpp>
+#include "../common/nic_test_util.hpp"
 
 #include <gtest/gtest.h>
 
+#include <array>
 #include <cstring>
-#include <map>
-#include <memory>
-#include <vector>
 
 namespace upio::e1000::test {
 
 using model::Chip;
 using model::E1000Model;
 using model::ModelConfig;
-using Frame = std::vector<std::uint8_t>;
+using upio::test::expect_has;
+using upio::test::Frame;
+using upio::test::put;
+using upio::test::readable;
+using upio::test::slot_frame;
+using upio::test::small_opts;
 
-inline PortOptions small_opts(std::uint32_t slots = 64, std::uint32_t rings = 1) {
-    PortOptions o;
-    o.tx_slots = o.rx_slots = slots;
-    o.rings = rings;
-    o.memory.hugepages = HugepagePolicy::never;
-    return o;
-}
-
-inline DriverOptions fast_opts() {
-    DriverOptions d;
-    d.link_timeout = std::chrono::milliseconds(200);
-    d.tx_hang_timeout = std::chrono::milliseconds(50);
-    return d;
-}
+inline DriverOptions fast_opts() { return upio::test::fast_driver_opts<DriverOptions>(); }
 
 // A model and the adapter driving it (the adapter owns the model).
-struct Nic {
-    E1000Model* model = nullptr;
-    std::shared_ptr<E1000Adapter> adapter;
-};
+using Nic = upio::test::ModelNic<E1000Model, E1000Adapter>;
 
 inline Result<Nic> make_nic(ModelConfig cfg, const PortOptions& o = small_opts(),
                             const DriverOptions& d = fast_opts()) {
-    auto m = std::make_unique<E1000Model>(cfg);
-    E1000Model* raw = m.get();
-    auto a = make_adapter(std::move(m), o, d);
-    if (!a) return std::move(a).error();
-    return Nic{raw, std::move(a.value())};
+    return upio::test::make_model_nic<E1000Model>(&make_adapter, cfg, o, d);
 }
 
-// Models that Port::open("e1000:ADDR") reaches, by PCI address: the test
-// registers a config, the real factory builds the model through the opener.
-struct ModelRegistry {
-    std::map<PciAddress, ModelConfig> configs;
-    std::map<PciAddress, E1000Model*> models;
-
-    static ModelRegistry& get() {
-        static ModelRegistry r;
-        return r;
-    }
-    static Result<std::unique_ptr<Device>> open(const PciAddress& a) {
-        auto& r = get();
-        auto it = r.configs.find(a);
-        if (it == r.configs.end()) return make_error(ENODEV, "no model at " + a.str());
-        ModelConfig c = it->second;
-        c.address = a;
-        auto m = std::make_unique<E1000Model>(c);
-        r.models[a] = m.get();
-        return std::unique_ptr<Device>(std::move(m));
-    }
-};
+// Models that Port::open("e1000:ADDR") reaches, by PCI address.
+using ModelRegistry = upio::test::ModelRegistry<E1000Model, ModelConfig>;
 
 // Registers the e1000 factory (the built-in table may not list it yet) and
 // the model opener; returns the Port's model after open.
@@ -82,6 +45,16 @@ inline void use_models() {
 }
 
 inline PciAddress pci(std::uint8_t dev) { return PciAddress{0, 0, dev, 0}; }
+
+// Opens "e1000:ADDR" through the real factory on a model built from `cfg`
+// (model_at(addr) after a successful open).
+inline Result<std::unique_ptr<Port>> open_on_model(const PciAddress& addr, const ModelConfig& cfg,
+                                                   const PortOptions& o = small_opts()) {
+    use_models();
+    ModelRegistry::get().configs[addr] = cfg;
+    return Port::open("e1000:" + addr.str(), o);
+}
+inline E1000Model* model_at(const PciAddress& addr) { return ModelRegistry::get().models[addr]; }
 
 // An Ethernet frame to `dst` of `len` bytes whose payload starts with `seq`
 // and continues with a pattern derived from it.
@@ -97,21 +70,29 @@ inline Frame make_frame(const std::array<std::uint8_t, 6>& dst, std::uint32_t se
     return f;
 }
 
-// Puts `f` into the tx ring's next slot; false when the ring is full.
-inline bool put(netmap_ring* r, const Frame& f) {
-    if (nm_ring_space(r) == 0) return false;
-    netmap_slot& s = r->slot[r->cur];
-    std::memcpy(NETMAP_BUF(r, s.buf_idx), f.data(), f.size());
-    s.len = std::uint16_t(f.size());
-    s.flags = 0;
-    r->head = r->cur = nm_ring_next(r, r->cur);
-    return true;
+// An IPv4/UDP frame to `dst` (on make_frame's): flows differ by the source
+// port `sport`; the sequence number is at byte 42.
+inline Frame udp_frame(const std::array<std::uint8_t, 6>& dst, std::uint32_t seq, std::uint16_t sport,
+                       std::size_t len = 80) {
+    Frame f = make_frame(dst, seq, len);
+    f[12] = 0x08;
+    f[13] = 0x00;
+    f[14] = 0x45; // IPv4, 20-byte header
+    f[23] = 17;   // UDP
+    const std::uint8_t ips[8] = {10, 0, 0, 1, 10, 0, 0, 2};
+    std::memcpy(&f[26], ips, 8);
+    f[34] = std::uint8_t(sport >> 8);
+    f[35] = std::uint8_t(sport);
+    f[36] = 0x30;
+    f[37] = 0x39;
+    std::memcpy(&f[42], &seq, 4);
+    return f;
 }
 
-inline Frame slot_frame(netmap_ring* r, std::uint32_t i) {
-    const netmap_slot& s = r->slot[i];
-    auto* p = reinterpret_cast<std::uint8_t*>(NETMAP_BUF(r, s.buf_idx));
-    return Frame(p, p + s.len);
+inline std::uint32_t seq_of(const void* p) {
+    std::uint32_t s;
+    std::memcpy(&s, static_cast<const char*>(p) + 42, 4);
+    return s;
 }
 
 } // namespace upio::e1000::test

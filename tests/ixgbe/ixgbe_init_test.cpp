@@ -10,10 +10,6 @@ using namespace upio::ixgbe::test;
 
 namespace {
 
-void expect_has(const std::string& msg, const char* what) {
-    EXPECT_NE(msg.find(what), std::string::npos) << "'" << what << "' missing from: " << msg;
-}
-
 // Offsets and bits as the 82599 datasheet lists them (chapter 8).
 static_assert(CTRL.offset == 0x00000 && CTRL_RST == 0x04000000);
 static_assert(EEC.offset == 0x10010 && EEC_AUTO_RD == 0x200);

@@ -22,27 +22,10 @@ struct MacCase {
 const MacCase x540{0x1528, Family::x540, "X540-T2", 16};
 const MacCase x550{0x1563, Family::x550, "X550-T2", 64};
 
-struct MacPort {
-    std::vector<Frame> wire;
-    std::unique_ptr<Port> port;
-    IxgbeModel* model = nullptr;
-    IxgbeAdapter* adapter = nullptr;
-
-    MacPort(std::uint8_t dev, const MacCase& c, unsigned rings, unsigned link_mbps = 10000) {
-        ModelConfig cfg;
-        cfg.device_id = c.device_id;
-        cfg.link_mbps = link_mbps;
-        use_model(dev, cfg);
-        auto p = Port::open("ixgbe:" + pci(dev).str(), small_opts(256, rings));
-        if (!p.ok()) {
-            ADD_FAILURE() << p.error().message;
-            return;
-        }
-        port = std::move(p.value());
-        model = model_at(dev);
-        adapter = dynamic_cast<IxgbeAdapter*>(&port->adapter());
-        model->set_wire([this](const std::uint8_t* f, std::size_t n) { wire.emplace_back(f, f + n); });
-    }
+struct MacPort : ModelPort {
+    MacPort(std::uint8_t dev, const MacCase& c, unsigned rings, unsigned link_mbps = 10000)
+        : ModelPort(dev, small_opts(256, rings), fast_opts(),
+                    ModelConfig{.device_id = c.device_id, .link_mbps = link_mbps}) {}
 };
 
 // Init, link, traffic both ways and RSS over the queues the MAC can spread to.

@@ -4,14 +4,12 @@
 #include "drivers/ixgbe/ixgbe.hpp"
 #include "drivers/ixgbe/model/ixgbe_model.hpp"
 
-#include <upio/netmap_user.h>
-#include <upio/port.hpp>
+#include "../common/nic_test_util.hpp"
 
 #include <gtest/gtest.h>
 
+#include <array>
 #include <cstring>
-#include <map>
-#include <memory>
 #include <mutex>
 #include <vector>
 
@@ -19,64 +17,27 @@ namespace upio::ixgbe::test {
 
 using model::IxgbeModel;
 using model::ModelConfig;
-using Frame = std::vector<std::uint8_t>;
+using upio::test::expect_has;
+using upio::test::Frame;
+using upio::test::put;
+using upio::test::slot_frame;
+using upio::test::small_opts;
 using Mac = std::array<std::uint8_t, 6>;
 
-inline PortOptions small_opts(std::uint32_t slots = 64, std::uint32_t rings = 1) {
-    PortOptions o;
-    o.tx_slots = o.rx_slots = slots;
-    o.rings = rings;
-    o.memory.hugepages = HugepagePolicy::never;
-    return o;
-}
-
-inline DriverOptions fast_opts() {
-    DriverOptions d;
-    d.link_timeout = std::chrono::milliseconds(200);
-    d.tx_hang_timeout = std::chrono::milliseconds(50);
-    return d;
-}
+inline DriverOptions fast_opts() { return upio::test::fast_driver_opts<DriverOptions>(); }
 
 inline Mac model_mac(std::uint8_t id) { return {0x02, 0x1b, 0x21, 0x00, 0x00, id}; }
 
 // A model and the adapter driving it (the adapter owns the model).
-struct Nic {
-    IxgbeModel* model = nullptr;
-    std::shared_ptr<IxgbeAdapter> adapter;
-};
+using Nic = upio::test::ModelNic<IxgbeModel, IxgbeAdapter>;
 
 inline Result<Nic> make_nic(ModelConfig cfg = {}, const PortOptions& o = small_opts(),
                             const DriverOptions& d = fast_opts()) {
-    auto m = std::make_unique<IxgbeModel>(cfg);
-    IxgbeModel* raw = m.get();
-    auto a = make_adapter(std::move(m), o, d);
-    if (!a) return std::move(a).error();
-    return Nic{raw, std::move(a.value())};
+    return upio::test::make_model_nic<IxgbeModel>(&make_adapter, cfg, o, d);
 }
 
-// Models that Port::open("ixgbe:ADDR") reaches, by PCI address: a test
-// registers a config, the real factory builds the model through the opener.
-struct ModelRegistry {
-    std::mutex mu;
-    std::map<PciAddress, ModelConfig> configs;
-    std::map<PciAddress, IxgbeModel*> models;
-
-    static ModelRegistry& get() {
-        static ModelRegistry r;
-        return r;
-    }
-    static Result<std::unique_ptr<Device>> open(const PciAddress& a) {
-        auto& r = get();
-        std::lock_guard lk(r.mu);
-        auto it = r.configs.find(a);
-        if (it == r.configs.end()) return make_error(ENODEV, "no model at " + a.str());
-        ModelConfig c = it->second;
-        c.address = a;
-        auto m = std::make_unique<IxgbeModel>(c);
-        r.models[a] = m.get();
-        return std::unique_ptr<Device>(std::move(m));
-    }
-};
+// Models that Port::open("ixgbe:ADDR") reaches, by PCI address.
+using ModelRegistry = upio::test::ModelRegistry<IxgbeModel, ModelConfig>;
 
 inline PciAddress pci(std::uint8_t dev) { return PciAddress{0, 0x01, dev, 0}; }
 
@@ -92,6 +53,32 @@ inline IxgbeModel* model_at(std::uint8_t dev) {
     std::lock_guard lk(ModelRegistry::get().mu);
     return ModelRegistry::get().models[pci(dev)];
 }
+
+// A Port on a model at `dev`, opened through the real factory; what the
+// model transmits is kept in `wire`.
+struct ModelPort {
+    std::vector<Frame> wire; // (outlives the port)
+    std::unique_ptr<Port> port;
+    IxgbeModel* model = nullptr;
+    IxgbeAdapter* adapter = nullptr;
+
+    explicit ModelPort(std::uint8_t dev, PortOptions o = small_opts(64), DriverOptions d = fast_opts(),
+                       ModelConfig cfg = {}) {
+        use_model(dev, cfg, d);
+        auto p = Port::open("ixgbe:" + pci(dev).str(), o);
+        if (!p.ok()) {
+            ADD_FAILURE() << p.error().message;
+            return;
+        }
+        port = std::move(p.value());
+        model = model_at(dev);
+        adapter = dynamic_cast<IxgbeAdapter*>(&port->adapter());
+        model->set_wire([this](const std::uint8_t* f, std::size_t n) { wire.emplace_back(f, f + n); });
+    }
+    Mac mac() const { return adapter->mac(); }
+    netmap_ring* tx(unsigned i = 0) const { return port->tx_ring(i); }
+    netmap_ring* rx(unsigned i = 0) const { return port->rx_ring(i); }
+};
 
 // An Ethernet/IPv4/UDP frame to `dst` of `len` bytes whose payload starts with
 // `seq`; `flow` picks the source port (and so the RSS hash).
@@ -129,23 +116,6 @@ inline std::uint32_t frame_seq(const std::uint8_t* f) {
     std::uint32_t s;
     std::memcpy(&s, f + 42, 4);
     return s;
-}
-
-// Puts `f` into the tx ring's next slot; false when the ring is full.
-inline bool put(netmap_ring* r, const Frame& f) {
-    if (nm_ring_space(r) == 0) return false;
-    netmap_slot& s = r->slot[r->cur];
-    std::memcpy(NETMAP_BUF(r, s.buf_idx), f.data(), f.size());
-    s.len = std::uint16_t(f.size());
-    s.flags = 0;
-    r->head = r->cur = nm_ring_next(r, r->cur);
-    return true;
-}
-
-inline Frame slot_frame(netmap_ring* r, std::uint32_t i) {
-    const netmap_slot& s = r->slot[i];
-    auto* p = reinterpret_cast<std::uint8_t*>(NETMAP_BUF(r, s.buf_idx));
-    return Frame(p, p + s.len);
 }
 
 // Takes every frame waiting in an rx ring, joining NS_MOREFRAG chains.

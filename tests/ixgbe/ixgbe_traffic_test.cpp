@@ -14,30 +14,7 @@ using namespace upio::ixgbe::test;
 
 namespace {
 
-// A Port on a model, opened through the real factory.
-struct Fixture {
-    std::vector<Frame> wire; // what the model transmitted (outlives the port)
-    std::unique_ptr<Port> port;
-    IxgbeModel* model = nullptr;
-    IxgbeAdapter* adapter = nullptr;
-
-    explicit Fixture(std::uint8_t dev, PortOptions o = small_opts(64), DriverOptions d = fast_opts(),
-                     ModelConfig cfg = {}) {
-        use_model(dev, cfg, d);
-        auto p = Port::open("ixgbe:" + pci(dev).str(), o);
-        if (!p.ok()) {
-            ADD_FAILURE() << p.error().message;
-            return;
-        }
-        port = std::move(p.value());
-        model = model_at(dev);
-        adapter = dynamic_cast<IxgbeAdapter*>(&port->adapter());
-        model->set_wire([this](const std::uint8_t* f, std::size_t n) { wire.emplace_back(f, f + n); });
-    }
-    Mac mac() const { return adapter->mac(); }
-    netmap_ring* tx(unsigned i = 0) const { return port->tx_ring(i); }
-    netmap_ring* rx(unsigned i = 0) const { return port->rx_ring(i); }
-};
+using Fixture = ModelPort;
 
 std::size_t frame_len(std::uint32_t i) { return 60 + (i * 97) % (1514 - 60 + 1); }
 const Mac peer{0x02, 0, 0, 0, 0, 0x02};
@@ -299,13 +276,7 @@ namespace {
 
 // Syncs with forced reclaim until it fails (or 2 s pass).
 int sync_until_error(Port& p) {
-    int rc = 0;
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
-    while (rc == 0 && std::chrono::steady_clock::now() < deadline) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(5));
-        rc = p.txsync(SYNC_FORCE_RECLAIM);
-    }
-    return rc;
+    return upio::test::txsync_until_error(p, SYNC_FORCE_RECLAIM, std::chrono::seconds(2));
 }
 
 } // namespace
@@ -320,9 +291,32 @@ TEST(IxgbeTraffic, TxHangIsDetectedAndReported) {
     EXPECT_EQ(sync_until_error(*f.port), -ETIMEDOUT);
     EXPECT_TRUE(f.adapter->tx_hung(0));
     const std::string report = f.adapter->tx_hang_report(0);
-    EXPECT_NE(report.find("tx ring 0 hung"), std::string::npos) << report;
+    EXPECT_NE(report.find("tx ring 0: TX hang"), std::string::npos) << report;
     EXPECT_NE(report.find("5 in flight"), std::string::npos) << report;
     EXPECT_NE(report.find("TDH=5 TDT=5"), std::string::npos) << report;
+    // the failing sync's explanation reaches Port::last_error(): the same
+    // words explain() gives, after the port's name and ring
+    const std::string err = f.port->last_error();
+    EXPECT_NE(err.find("tx ring 0: TX hang: descriptor 0 (5 in flight) not written back (DD)"), std::string::npos)
+        << err;
+    EXPECT_NE(err.find("TDH=5 TDT=5"), std::string::npos) << err;
+    EXPECT_NE(err.find("; link up"), std::string::npos) << err;
+    EXPECT_EQ(std::string(f.adapter->explain(f.adapter->kring(Direction::tx, 0), -ETIMEDOUT)),
+              err.substr(err.find("TX hang")));
+    // errors the driver has nothing to add to: strerror
+    EXPECT_STREQ(f.adapter->explain(f.adapter->kring(Direction::rx, 0), -EIO), std::strerror(EIO));
+}
+
+TEST(IxgbeTraffic, TxHangWithoutALinkSaysSo) {
+    Fixture f(0x1f, small_opts(64));
+    ASSERT_TRUE(f.port);
+    f.model->set_cable(false); // frames wait for a link that does not come
+    for (int i = 0; i < 3; i++) ASSERT_TRUE(put(f.tx(), make_frame(peer, i, 60)));
+    EXPECT_EQ(sync_until_error(*f.port), -ETIMEDOUT);
+    const std::string err = f.port->last_error();
+    EXPECT_NE(err.find("TX hang: descriptor 0 (3 in flight)"), std::string::npos) << err;
+    EXPECT_NE(err.find("; link down: nothing is sent without a link"), std::string::npos) << err;
+    EXPECT_EQ(f.wire.size(), 0u);
 }
 
 TEST(IxgbeTraffic, StoppedTxEngineIsAHangUntilItRuns) {

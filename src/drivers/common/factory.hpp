@@ -9,6 +9,8 @@
 
 #include "core/vfio.hpp"
 
+#include <fmt/format.h>
+
 #include <map>
 #include <memory>
 #include <mutex>
@@ -22,6 +24,27 @@ inline Result<std::unique_ptr<Device>> open_vfio_device(const PciAddress& addr) 
     auto d = VfioDevice::open(addr);
     if (!d) return std::move(d).error();
     return std::unique_ptr<Device>(std::move(d.value()));
+}
+
+// The entry of a driver's chip table (elements with a device_id) for an
+// Intel device, or nullptr.
+template <class ChipInfo, std::size_t N>
+const ChipInfo* find_intel_chip(const ChipInfo (&chips)[N], std::uint16_t vendor_id,
+                                std::uint16_t device_id) noexcept {
+    if (vendor_id != 0x8086) return nullptr;
+    for (const ChipInfo& c : chips)
+        if (c.device_id == device_id) return &c;
+    return nullptr;
+}
+
+// The chip entry for `dev`, or ENODEV naming the device, what the driver is
+// ("an e1000-family NIC") and the chips it knows.
+template <class ChipInfo, std::size_t N>
+Result<const ChipInfo*> known_chip(const ChipInfo (&chips)[N], const Device& dev, const char* what,
+                                   const char* known) {
+    if (const ChipInfo* c = find_intel_chip(chips, dev.vendor_id(), dev.device_id())) return c;
+    return make_error(ENODEV, fmt::format("{}: device {:04x}:{:04x} is not {} this driver knows ({})", dev.describe(),
+                                          dev.vendor_id(), dev.device_id(), what, known));
 }
 
 template <class AdapterT, class Options>

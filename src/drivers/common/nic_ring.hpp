@@ -24,11 +24,16 @@
 #include <upio/device.hpp>
 #include <upio/memory.hpp>
 #include <upio/netmap.h>
+#include <upio/port.hpp>
 
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <cstdint>
+#include <cstring>
 #include <ctime>
+#include <memory>
+#include <string>
 
 namespace upio::drivers {
 
@@ -52,6 +57,65 @@ inline std::uint64_t monotonic_ns() noexcept {
     timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return std::uint64_t(ts.tv_sec) * 1'000'000'000u + std::uint64_t(ts.tv_nsec);
+}
+
+// -- control path (open, start)
+
+// A NIC adapter's region for the queue pairs of `rc`: the rings, their
+// descriptor rings (16-byte descriptors, each ring 128-byte aligned), the
+// netmap_ifs of up to 2 nq + 2 concurrent Ports plus slack for alignment,
+// and the buffers (o.memory.num_bufs, or enough for every slot and extras).
+inline Result<std::shared_ptr<MemoryRegion>> create_nic_region(const std::string& name, const RingConfig& rc,
+                                                               const PortOptions& o) {
+    const std::uint32_t nq = rc.tx_rings;
+    const std::size_t desc_bytes = std::size_t(nq) * (rc.tx_slots + rc.rx_slots) * 16 + 2 * nq * 128;
+    const std::size_t objects = ring_bytes(rc) + desc_bytes + (2 * nq + 2) * nifp_bytes(2 * nq) + 4096;
+    std::uint32_t nbufs = o.memory.num_bufs;
+    if (nbufs == 0) nbufs = nq * (rc.tx_slots + rc.rx_slots) + 4 * o.extra_bufs + 64 + MemoryRegion::first_buf;
+    return MemoryRegion::create(name, objects, nbufs, o.memory);
+}
+
+// Binds a hardware queue: `slots` zeroed descriptors from the region
+// (128-byte aligned), the device, its tail register and the TX hang timeout.
+inline Status setup_hw_queue(HwQueue& q, MemoryRegion& mem, Device& dev, std::uint32_t slots, std::uint32_t tail_reg,
+                             std::uint32_t index, std::chrono::milliseconds hang_timeout) {
+    auto d = mem.alloc_object(std::size_t(slots) * 16);
+    if (!d) return std::move(d).error();
+    std::memset(d.value(), 0, std::size_t(slots) * 16);
+    q.desc = d.value();
+    q.dev = &dev;
+    q.mem = &mem;
+    q.tail_reg = tail_reg;
+    q.index = index;
+    q.hang_timeout_ns = std::uint64_t(hang_timeout.count()) * 1'000'000u;
+    return {};
+}
+
+// A ring restarts empty, as after open: tx with every slot free, rx with
+// nothing received.
+inline void restart_empty(KRing& k) noexcept {
+    const std::uint32_t tail = k.dir == Direction::tx ? k.num_slots - 1 : 0;
+    k.ring->head = k.ring->cur = 0;
+    k.ring->tail = tail;
+    k.rhead = k.rcur = 0;
+    k.rtail = tail;
+    k.nr_hwcur.store(0);
+    k.nr_hwtail.store(tail);
+}
+
+// -- data path
+
+// Reclaim found descriptors in flight and none finished: a stall, or a hang
+// once it has lasted hang_timeout_ns (-ETIMEDOUT; else 0).
+inline int tx_no_progress(HwQueue& q) noexcept {
+    const std::uint64_t now = monotonic_ns();
+    if (q.stall_since_ns == 0) {
+        q.stall_since_ns = now;
+    } else if (now - q.stall_since_ns > q.hang_timeout_ns) [[unlikely]] {
+        q.hung = true;
+        return -ETIMEDOUT;
+    }
+    return 0;
 }
 
 // Arms every descriptor of an rx ring with its slot's buffer, before the
@@ -123,15 +187,7 @@ int tx_sync(KRing& k, HwQueue& q, unsigned flags) noexcept {
         q.hung = false;
         return 0;
     }
-    // No progress with descriptors in flight: a stall, or a hang once it lasts.
-    const std::uint64_t now = monotonic_ns();
-    if (q.stall_since_ns == 0) {
-        q.stall_since_ns = now;
-    } else if (now - q.stall_since_ns > q.hang_timeout_ns) [[unlikely]] {
-        q.hung = true;
-        return -ETIMEDOUT;
-    }
-    return 0;
+    return tx_no_progress(q);
 }
 
 // rxsync: give back [nr_hwcur, rhead) (re-armed with their current buffers),

@@ -16,6 +16,7 @@
 #include <upio/error.hpp>
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -41,6 +42,15 @@ struct RegArray {
     }
 };
 
+// A statistics register and the field of a driver's HwStats it accumulates
+// into: a 32-bit counter, or a low/high pair (hi.offset != 0) read low first.
+template <class Stats>
+struct StatReg {
+    Reg lo;
+    Reg hi;
+    std::uint64_t Stats::*field;
+};
+
 class Regs {
 public:
     explicit Regs(Device& dev) noexcept : dev_(&dev) {}
@@ -63,6 +73,18 @@ public:
                       std::string_view what) const;
 
     Device& device() const noexcept { return *dev_; }
+
+    // Adds every counter of `regs` (they clear on read) to its field of
+    // `out`; `hi_mask`: the bits of a high register that count (a 36-bit
+    // counter has 4).
+    template <class Stats, std::size_t N>
+    void accumulate(const StatReg<Stats> (&regs)[N], Stats& out, std::uint32_t hi_mask) const noexcept {
+        for (const StatReg<Stats>& s : regs) {
+            std::uint64_t v = get(s.lo);
+            if (s.hi.offset) v |= std::uint64_t(get(s.hi) & hi_mask) << 32;
+            out.*s.field += v;
+        }
+    }
 
 private:
     Status wait(const Reg& r, std::uint32_t mask, bool set, std::chrono::milliseconds timeout,

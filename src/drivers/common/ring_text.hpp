@@ -7,11 +7,14 @@
 // (its owner thread), so no locking.
 //
 //   const char* explain(const KRing& k, int rc) const noexcept override {
-//       if (rc == -ETIMEDOUT) return text_[k.ring_id].format("TX hang: TDH=%u TDT=%u", h, t);
+//       if (rc == -ETIMEDOUT) return text_[k.ring_id].tx_hang(k, timeout, "TDH=%u TDT=%u", h, t);
 //       return Adapter::explain(k, rc);
 //   }
 #pragma once
 
+#include <upio/backend.hpp>
+
+#include <chrono>
 #include <cstdarg>
 #include <cstddef>
 #include <cstdio>
@@ -28,6 +31,22 @@ public:
         va_list ap;
         va_start(ap, fmt);
         std::vsnprintf(buf_, sizeof buf_, fmt, ap);
+        va_end(ap);
+        return buf_;
+    }
+    // A TX hang: "TX hang: descriptor F (N in flight) not written back (DD)
+    // for T ms; " from the ring's indices (relaxed loads: the owner thread or
+    // the control path), then the driver's registers and link as `fmt` says.
+    [[gnu::format(printf, 4, 5)]] const char* tx_hang(const KRing& k, std::chrono::milliseconds timeout,
+                                                      const char* fmt, ...) noexcept {
+        const std::uint32_t first = k.next(k.nr_hwtail.load(std::memory_order_relaxed));
+        const std::uint32_t cur = k.nr_hwcur.load(std::memory_order_relaxed);
+        int n = std::snprintf(buf_, sizeof buf_, "TX hang: descriptor %u (%u in flight) not written back (DD) for %lld ms; ",
+                              first, k.distance(first, cur), static_cast<long long>(timeout.count()));
+        if (n < 0 || std::size_t(n) >= sizeof buf_) return buf_;
+        va_list ap;
+        va_start(ap, fmt);
+        std::vsnprintf(buf_ + n, sizeof buf_ - std::size_t(n), fmt, ap);
         va_end(ap);
         return buf_;
     }

@@ -16,8 +16,6 @@
 namespace upio::e1000 {
 namespace {
 
-constexpr std::uint16_t intel_vendor = 0x8086;
-
 constexpr ChipInfo chips[] = {
     {0x100E, Family::i8254x, "82540EM"},
     {0x1015, Family::i8254x, "82540EM (LOM)"},
@@ -42,12 +40,8 @@ constexpr std::uint32_t max_queues(Family f) { return f >= Family::i82576 ? 8 : 
 constexpr std::uint32_t max_slots = 4096;
 
 // Statistics registers and where they accumulate (13.7; 82576 8.19).
-struct StatReg {
-    Reg lo;
-    Reg hi; // offset 0: a 32-bit counter
-    std::uint64_t HwStats::*field;
-};
-constexpr Reg none{0, ""};
+using StatReg = drivers::StatReg<HwStats>;
+constexpr Reg none{0, ""}; // a 32-bit counter's high half
 constexpr StatReg stat_regs[] = {
     {GPRC, none, &HwStats::rx_packets},    {GORCL, GORCH, &HwStats::rx_bytes},
     {BPRC, none, &HwStats::rx_broadcast},  {MPRC, none, &HwStats::rx_multicast},
@@ -58,7 +52,6 @@ constexpr StatReg stat_regs[] = {
     {TPT, none, &HwStats::tx_total},
 };
 
-drivers::AdapterTable<E1000Adapter, DriverOptions>& table();
 
 std::string mac_str(const std::array<std::uint8_t, 6>& m) {
     return fmt::format("{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", m[0], m[1], m[2], m[3], m[4], m[5]);
@@ -67,10 +60,7 @@ std::string mac_str(const std::array<std::uint8_t, 6>& m) {
 } // namespace
 
 const ChipInfo* find_chip(std::uint16_t vendor_id, std::uint16_t device_id) noexcept {
-    if (vendor_id != intel_vendor) return nullptr;
-    for (const ChipInfo& c : chips)
-        if (c.device_id == device_id) return &c;
-    return nullptr;
+    return drivers::find_intel_chip(chips, vendor_id, device_id);
 }
 
 E1000Adapter::E1000Adapter(std::string name, std::unique_ptr<Device> dev, const ChipInfo& chip,
@@ -235,11 +225,7 @@ LinkStatus E1000Adapter::link_status() const noexcept {
 
 const HwStats& E1000Adapter::stats() {
     HwStats before = stats_;
-    for (const StatReg& s : stat_regs) {
-        std::uint64_t v = r_.get(s.lo);
-        if (s.hi.offset) v |= std::uint64_t(r_.get(s.hi)) << 32;
-        stats_.*s.field += v;
-    }
+    r_.accumulate(stat_regs, stats_, ~0u);
     if (num_rings(Direction::rx) == 0) return stats_;
     // drops into the rings: per queue where the chip counts them (82576
     // RQDPC, with SRRCTL.DROP_EN), else all on ring 0
@@ -292,12 +278,7 @@ Status E1000Adapter::setup_rings(const PortOptions& o) {
                                               chip_->name, advanced() ? 1024 : 256));
 
     RingConfig rc{nq_, nq_, o.tx_slots, o.rx_slots};
-    const std::size_t desc_bytes = std::size_t(nq_) * (o.tx_slots + o.rx_slots) * 16 + 2 * nq_ * 128;
-    // netmap_if of up to 2 nq + 2 concurrent Ports, plus slack for alignment
-    const std::size_t objects = ring_bytes(rc) + desc_bytes + (2 * nq_ + 2) * nifp_bytes(2 * nq_) + 4096;
-    std::uint32_t nbufs = o.memory.num_bufs;
-    if (nbufs == 0) nbufs = nq_ * (o.tx_slots + o.rx_slots) + 4 * o.extra_bufs + 64 + MemoryRegion::first_buf;
-    auto mem = MemoryRegion::create(name(), objects, nbufs, o.memory);
+    auto mem = drivers::create_nic_region(name(), rc, o);
     if (!mem) return std::move(mem).error();
     if (Status s = create_rings(mem.value(), rc); !s) return s;
 
@@ -307,15 +288,8 @@ Status E1000Adapter::setup_rings(const PortOptions& o) {
     for (std::uint32_t q = 0; q < nq_; q++) {
         for (auto [hq, slots, tail] : {std::tuple{&txq_[q], o.tx_slots, txq(q, Q_T, "TDT")},
                                        std::tuple{&rxq_[q], o.rx_slots, rxq(q, Q_T, "RDT")}}) {
-            auto d = memory().alloc_object(std::size_t(slots) * 16);
-            if (!d) return std::move(d).error();
-            std::memset(d.value(), 0, std::size_t(slots) * 16);
-            hq->desc = d.value();
-            hq->dev = dev_.get();
-            hq->mem = &memory();
-            hq->tail_reg = tail.offset;
-            hq->index = q;
-            hq->hang_timeout_ns = std::uint64_t(opt_.tx_hang_timeout.count()) * 1'000'000u;
+            Status s = drivers::setup_hw_queue(*hq, memory(), *dev_, slots, tail.offset, q, opt_.tx_hang_timeout);
+            if (!s) return s;
         }
         kring(Direction::tx, q).priv = &txq_[q];
         kring(Direction::rx, q).priv = &rxq_[q];
@@ -352,16 +326,8 @@ Status E1000Adapter::start() {
     for (std::uint32_t q = 0; q < nq_; q++) {
         KRing& rk = kring(Direction::rx, q);
         KRing& tk = kring(Direction::tx, q);
-        // the rings restart empty, as after open
-        for (KRing* k : {&rk, &tk}) {
-            std::uint32_t tail = k->dir == Direction::tx ? k->num_slots - 1 : 0;
-            k->ring->head = k->ring->cur = 0;
-            k->ring->tail = tail;
-            k->rhead = k->rcur = 0;
-            k->rtail = tail;
-            k->nr_hwcur.store(0);
-            k->nr_hwtail.store(tail);
-        }
+        drivers::restart_empty(rk);
+        drivers::restart_empty(tk);
         drivers::HwQueue& rq = rxq_[q];
         drivers::HwQueue& tq = txq_[q];
         tq.stall_since_ns = 0;
@@ -453,15 +419,11 @@ void E1000Adapter::quiesce() noexcept {
 // Runs on the ring owner's error path (explain) and on the control path
 // (tx_hang_report), each with its own buffer: no allocation.
 const char* E1000Adapter::describe_hang(drivers::RingText& out, const KRing& k) const noexcept {
-    const std::uint32_t first = k.next(k.nr_hwtail.load(std::memory_order_relaxed));
-    const std::uint32_t cur = k.nr_hwcur.load(std::memory_order_relaxed);
     const char* link = (r_.get(STATUS) & STATUS_LU) ? "link up"
                        : link_up_at_open_          ? "link down: nothing is sent without a link"
                                                    : "link down since open: nothing is sent without a link";
-    return out.format("TX hang: descriptor %u (%u in flight) not written back (DD) for %lld ms; TDH=%u TDT=%u "
-                      "TCTL=%#x; %s",
-                      first, k.distance(first, cur), static_cast<long long>(opt_.tx_hang_timeout.count()),
-                      r_.get(txq(k.ring_id, Q_H, "TDH")), r_.get(txq(k.ring_id, Q_T, "TDT")), r_.get(TCTL), link);
+    return out.tx_hang(k, opt_.tx_hang_timeout, "TDH=%u TDT=%u TCTL=%#x; %s", r_.get(txq(k.ring_id, Q_H, "TDH")),
+                       r_.get(txq(k.ring_id, Q_T, "TDT")), r_.get(TCTL), link);
 }
 
 const char* E1000Adapter::explain(const KRing& k, int rc) const noexcept {
@@ -481,13 +443,10 @@ std::string E1000Adapter::tx_hang_report(std::uint32_t ring) const {
 
 Result<std::shared_ptr<E1000Adapter>> make_adapter(std::unique_ptr<Device> dev, const PortOptions& opts,
                                                    const DriverOptions& dopts) {
-    const ChipInfo* chip = find_chip(dev->vendor_id(), dev->device_id());
-    if (!chip)
-        return make_error(ENODEV, fmt::format("{}: device {:04x}:{:04x} is not an e1000-family NIC this driver knows "
-                                              "(82540EM, 82545EM, 82574L, 82576, I350)",
-                                              dev->describe(), dev->vendor_id(), dev->device_id()));
+    auto chip = drivers::known_chip(chips, *dev, "an e1000-family NIC", "82540EM, 82545EM, 82574L, 82576, I350");
+    if (!chip) return std::move(chip).error();
     std::string name = "e1000:" + dev->address().str();
-    std::shared_ptr<E1000Adapter> a(new E1000Adapter(name, std::move(dev), *chip, dopts));
+    std::shared_ptr<E1000Adapter> a(new E1000Adapter(name, std::move(dev), *chip.value(), dopts));
     if (Status s = a->init(opts); !s) return std::move(s).error();
     return a;
 }

@@ -18,8 +18,6 @@
 namespace upio::ixgbe {
 namespace {
 
-constexpr std::uint16_t intel_vendor = 0x8086;
-
 constexpr ChipInfo chips[] = {
     {0x10F7, Family::i82599, "82599 (KX4)"},
     {0x10F8, Family::i82599, "82599 (combined backplane)"},
@@ -73,12 +71,8 @@ constexpr std::uint32_t min_slots = 8, max_slots = 32768;
 
 // Statistics registers and where they accumulate (8.2.3.23). A 36-bit octet
 // counter is read low first, then high.
-struct StatReg {
-    Reg lo;
-    Reg hi; // offset 0: a 32-bit counter
-    std::uint64_t HwStats::*field;
-};
-constexpr Reg none{0, ""};
+using StatReg = drivers::StatReg<HwStats>;
+constexpr Reg none{0, ""}; // a 32-bit counter's high half
 constexpr StatReg stat_regs[] = {
     {GPRC, none, &HwStats::rx_packets},      {GORCL, GORCH, &HwStats::rx_bytes},
     {BPRC, none, &HwStats::rx_broadcast},    {MPRC, none, &HwStats::rx_multicast},
@@ -88,7 +82,6 @@ constexpr StatReg stat_regs[] = {
     {GOTCL, GOTCH, &HwStats::tx_bytes},      {TPT, none, &HwStats::tx_total},
 };
 
-drivers::AdapterTable<IxgbeAdapter, DriverOptions>& table();
 
 std::string mac_str(const std::array<std::uint8_t, 6>& m) {
     return fmt::format("{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", m[0], m[1], m[2], m[3], m[4], m[5]);
@@ -111,10 +104,7 @@ const char* unsupported_reason(Family f) noexcept {
 }
 
 const ChipInfo* find_chip(std::uint16_t vendor_id, std::uint16_t device_id) noexcept {
-    if (vendor_id != intel_vendor) return nullptr;
-    for (const ChipInfo& c : chips)
-        if (c.device_id == device_id) return &c;
-    return nullptr;
+    return drivers::find_intel_chip(chips, vendor_id, device_id);
 }
 
 IxgbeAdapter::IxgbeAdapter(std::string name, std::unique_ptr<Device> dev, const ChipInfo& chip,
@@ -215,11 +205,7 @@ LinkStatus IxgbeAdapter::link_status() const noexcept {
 }
 
 const HwStats& IxgbeAdapter::stats() {
-    for (const StatReg& s : stat_regs) {
-        std::uint64_t v = r_.get(s.lo);
-        if (s.hi.offset) v |= std::uint64_t(r_.get(s.hi) & 0xf) << 32; // 36-bit counters
-        stats_.*s.field += v;
-    }
+    r_.accumulate(stat_regs, stats_, 0xf); // 36-bit octet counters
     std::uint64_t missed = 0;
     for (unsigned i = 0; i < 8; i++) missed += r_.get(MPC[i]);
     stats_.rx_missed += missed;
@@ -282,28 +268,18 @@ Status IxgbeAdapter::setup_memory(const PortOptions& o) {
                                               name(), bsz));
 
     RingConfig rc{nq_, nq_, o.tx_slots, o.rx_slots};
-    const std::size_t desc_bytes = std::size_t(nq_) * (o.tx_slots + o.rx_slots) * 16 + 2 * nq_ * 128;
-    const std::size_t objects = ring_bytes(rc) + desc_bytes + (2 * nq_ + 2) * nifp_bytes(2 * nq_) + 4096;
-    std::uint32_t nbufs = o.memory.num_bufs;
-    if (nbufs == 0) nbufs = nq_ * (o.tx_slots + o.rx_slots) + 4 * o.extra_bufs + 64 + MemoryRegion::first_buf;
-    auto mem = MemoryRegion::create(name(), objects, nbufs, o.memory);
+    auto mem = drivers::create_nic_region(name(), rc, o);
     if (!mem) return std::move(mem).error();
     if (Status s = create_rings(mem.value(), rc); !s) return s;
 
     const std::uint32_t thresh = opt_.tx_reclaim_thresh ? opt_.tx_reclaim_thresh : o.tx_slots / 2;
     txq_.resize(nq_);
+    tx_text_.assign(nq_, {});
     rxq_.assign(nq_, {});
     for (std::uint32_t q = 0; q < nq_; q++) {
         for (auto [hq, slots, tail] : {std::tuple{&txq_[q].hw, o.tx_slots, TDT[q]}, std::tuple{&rxq_[q].hw, o.rx_slots, RDT[q]}}) {
-            auto d = memory().alloc_object(std::size_t(slots) * 16); // 128-byte aligned
-            if (!d) return std::move(d).error();
-            std::memset(d.value(), 0, std::size_t(slots) * 16);
-            hq->desc = d.value();
-            hq->dev = dev_.get();
-            hq->mem = &memory();
-            hq->tail_reg = tail.offset;
-            hq->index = q;
-            hq->hang_timeout_ns = std::uint64_t(opt_.tx_hang_timeout.count()) * 1'000'000u;
+            Status s = drivers::setup_hw_queue(*hq, memory(), *dev_, slots, tail.offset, q, opt_.tx_hang_timeout);
+            if (!s) return s;
         }
         txq_[q].rs.assign(o.tx_slots, 0);
         txq_[q].reclaim_thresh = std::min(thresh, o.tx_slots - 1);
@@ -397,16 +373,8 @@ Status IxgbeAdapter::start() {
     for (std::uint32_t q = 0; q < nq_; q++) {
         KRing& rk = kring(Direction::rx, q);
         KRing& tk = kring(Direction::tx, q);
-        // the rings restart empty, as after open
-        for (KRing* k : {&rk, &tk}) {
-            const std::uint32_t tail = k->dir == Direction::tx ? k->num_slots - 1 : 0;
-            k->ring->head = k->ring->cur = 0;
-            k->ring->tail = tail;
-            k->rhead = k->rcur = 0;
-            k->rtail = tail;
-            k->nr_hwcur.store(0);
-            k->nr_hwtail.store(tail);
-        }
+        drivers::restart_empty(rk);
+        drivers::restart_empty(tk);
         drivers::HwQueue& rq = rxq_[q].hw;
         TxQueue& tq = txq_[q];
         tq.hw.stall_since_ns = 0;
@@ -500,26 +468,34 @@ void IxgbeAdapter::quiesce() noexcept {
     rxq_.clear();
 }
 
+// The hang, in words and registers, short enough for Port::last_error().
+// Runs on the ring owner's error path (explain) and on the control path
+// (tx_hang_report), each with its own buffer: no allocation.
+const char* IxgbeAdapter::describe_hang(drivers::RingText& out, const KRing& k) const noexcept {
+    const std::uint32_t q = k.ring_id;
+    return out.tx_hang(k, opt_.tx_hang_timeout, "TDH=%u TDT=%u TXDCTL=%#x DMATXCTL=%#x; %s", r_.get(TDH[q]),
+                       r_.get(TDT[q]), r_.get(TXDCTL[q]), r_.get(DMATXCTL),
+                       link_status().up ? "link up" : "link down: nothing is sent without a link");
+}
+
+const char* IxgbeAdapter::explain(const KRing& k, int rc) const noexcept {
+    if (k.dir == Direction::tx && rc == -ETIMEDOUT && k.ring_id < tx_text_.size())
+        return describe_hang(tx_text_[k.ring_id], k);
+    return Adapter::explain(k, rc);
+}
+
 std::string IxgbeAdapter::tx_hang_report(std::uint32_t ring) const {
-    const KRing& k = kring(Direction::tx, ring);
-    const std::uint32_t first = k.next(k.nr_hwtail.load()), cur = k.nr_hwcur.load();
-    const LinkStatus l = link_status();
-    return fmt::format("{}: tx ring {} hung: descriptor {} (of {} in flight) not written back (DD) for {} ms; "
-                       "TDH={} TDT={} TXDCTL={:#x} DMATXCTL={:#x}; link {}{}",
-                       name(), ring, first, k.distance(first, cur), opt_.tx_hang_timeout.count(), r_.get(TDH[ring]),
-                       r_.get(TDT[ring]), r_.get(TXDCTL[ring]), r_.get(DMATXCTL), l.up ? "up" : "down",
-                       l.up ? "" : " (the device does not transmit without a link)");
+    drivers::RingText t;
+    return fmt::format("{}: tx ring {}: {}", name(), ring, describe_hang(t, kring(Direction::tx, ring)));
 }
 
 // -- factories
 
 Result<std::shared_ptr<IxgbeAdapter>> make_adapter(std::unique_ptr<Device> dev, const PortOptions& opts,
                                                    const DriverOptions& dopts) {
-    const ChipInfo* chip = find_chip(dev->vendor_id(), dev->device_id());
-    if (!chip)
-        return make_error(ENODEV, fmt::format("{}: device {:04x}:{:04x} is not an ixgbe NIC this driver knows "
-                                              "(82599/X520, X540, X550)",
-                                              dev->describe(), dev->vendor_id(), dev->device_id()));
+    auto known = drivers::known_chip(chips, *dev, "an ixgbe NIC", "82599/X520, X540, X550");
+    if (!known) return std::move(known).error();
+    const ChipInfo* chip = known.value();
     if (const char* why = unsupported_reason(chip->family))
         return make_error(ENOTSUP, fmt::format("{}: {} ({:04x}): {}", dev->describe(), chip->name, chip->device_id,
                                                why));

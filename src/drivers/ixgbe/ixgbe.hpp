@@ -29,6 +29,7 @@
 
 #include "drivers/common/nic_ring.hpp"
 #include "drivers/common/regs.hpp"
+#include "drivers/common/ring_text.hpp"
 
 #include <upio/backend.hpp>
 #include <upio/device.hpp>
@@ -140,6 +141,9 @@ public:
     std::vector<int> wait_fds(const KRing& k) const override;
     void set_interrupts(KRing& k, bool on) noexcept override;
     void ack_wait_fd(int fd) noexcept override;
+    // Why a sync failed, for Port::last_error(): a TX hang with the queue's
+    // registers and the link state. No allocation (a buffer per ring).
+    const char* explain(const KRing& k, int rc) const noexcept override;
 
     // -- control path (not concurrently with itself)
     const ChipInfo& chip() const noexcept { return *chip_; }
@@ -185,6 +189,7 @@ private:
     void stop() noexcept;
     void quiesce() noexcept;
     unsigned vector_of(std::uint32_t queue) const noexcept { return queue % nvec_queues_; }
+    const char* describe_hang(drivers::RingText& out, const KRing& k) const noexcept;
 
     std::unique_ptr<Device> dev_;
     drivers::Regs r_;
@@ -198,6 +203,7 @@ private:
     std::vector<int> irq_fds_; // MSI-X: queue vectors, then the "other" vector
     unsigned nvec_queues_ = 1;
     std::string irq_error_;
+    mutable std::vector<drivers::RingText> tx_text_; // explain(), one per tx ring
     // queue vectors with a sleeping rx / tx waiter (the two rings of a pair
     // may belong to Ports in two threads and share one vector)
     std::atomic<std::uint64_t> rx_armed_{0}, tx_armed_{0};

@@ -98,15 +98,7 @@ int tx_reclaim(KRing& k, TxQueue& tq, adv::TxDesc* desc, std::uint32_t head, boo
         q.stall_since_ns = 0;
         return 0;
     }
-    // In flight but no progress: a stall, or a hang once it lasts.
-    const std::uint64_t now = drivers::monotonic_ns();
-    if (q.stall_since_ns == 0) {
-        q.stall_since_ns = now;
-    } else if (now - q.stall_since_ns > q.hang_timeout_ns) [[unlikely]] {
-        q.hung = true;
-        return -ETIMEDOUT;
-    }
-    return 0;
+    return drivers::tx_no_progress(q);
 }
 
 // The loops below walk contiguous runs of slots and descriptors with

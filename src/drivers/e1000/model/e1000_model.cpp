@@ -5,46 +5,14 @@
 #include "drivers/e1000/e1000_regs.hpp"
 
 #include <fmt/format.h>
-#include <sys/eventfd.h>
-#include <unistd.h>
 
-#include <atomic>
-#include <chrono>
-#include <cstdio>
-#include <cstdlib>
-#include <cstring>
+#include <algorithm>
 
 namespace upio::e1000::model {
 namespace {
 
-constexpr std::uint32_t bar0_size = 0x20000;
-
-} // namespace
-
-E1000Model::E1000Model(ModelConfig cfg) : cfg_(cfg), regs_(bar0_size / 4), cable_(cfg.cable) {
-    for (int i = 0; i < 3; i++) eeprom_[i] = std::uint16_t(cfg_.mac[2 * i] | (cfg_.mac[2 * i + 1] << 8));
-    std::uint16_t sum = 0;
-    for (int i = 0; i < 0x3f; i++) sum = std::uint16_t(sum + eeprom_[i]);
-    eeprom_[0x3f] = std::uint16_t(0xbaba - sum); // the checksum word (13.4.x / 5.x EEPROM map)
-    std::uint16_t vid = 0x8086, did = device_id();
-    std::memcpy(&config_[0], &vid, 2);
-    std::memcpy(&config_[2], &did, 2);
-    config_[0x0b] = 0x02; // class: network controller, Ethernet
-    do_reset();
-}
-
-E1000Model::~E1000Model() {
-    {
-        std::lock_guard lk(mu_);
-        stop_ = true;
-    }
-    timer_cv_.notify_all();
-    if (timer_.joinable()) timer_.join();
-    disable_interrupts();
-}
-
-std::uint16_t E1000Model::device_id() const {
-    switch (cfg_.chip) {
+std::uint16_t device_id_of(Chip chip) {
+    switch (chip) {
     case Chip::i82540em: return 0x100E;
     case Chip::i82545em: return 0x100F;
     case Chip::i82574l: return 0x10D3;
@@ -52,6 +20,25 @@ std::uint16_t E1000Model::device_id() const {
     case Chip::i350: return 0x1521;
     }
     return 0;
+}
+
+} // namespace
+
+// IOVAs from 64 GiB; the manual clock starts at 1 ns.
+E1000Model::E1000Model(ModelConfig cfg)
+    : DeviceModel({"e1000", cfg.address, device_id_of(cfg.chip), 0x20000, 0x10'0000'0000ull, cfg.manual_clock, 1}),
+      cfg_(cfg), cable_(cfg.cable) {
+    for (int i = 0; i < 3; i++) eeprom_[i] = std::uint16_t(cfg_.mac[2 * i] | (cfg_.mac[2 * i + 1] << 8));
+    std::uint16_t sum = 0;
+    for (int i = 0; i < 0x3f; i++) sum = std::uint16_t(sum + eeprom_[i]);
+    eeprom_[0x3f] = std::uint16_t(0xbaba - sum); // the checksum word (13.4.x / 5.x EEPROM map)
+    do_reset();
+}
+
+// The timer thread calls back into the chip: it stops while the chip exists.
+E1000Model::~E1000Model() {
+    stop_timer();
+    disable_interrupts();
 }
 
 std::string E1000Model::describe() const {
@@ -87,7 +74,7 @@ void E1000Model::do_reset() noexcept {
     if (reg(EECD.offset) & EECD_AUTO_RD) load_from_eeprom();
     frame_.clear();
     intx_masked_ = false;
-    std::fill(due_ns_.begin(), due_ns_.end(), 0); // held-back interrupts die with the reset
+    drop_held(false); // held-back interrupts die with the reset
     negotiated_ = !cfg_.autoneg_on_request;
     bmcr_ = 0x1140;
 }
@@ -109,26 +96,6 @@ void E1000Model::update_link() noexcept {
         for (unsigned q = 0; q < num_queues(); q++) process_tx(q);
 }
 
-void E1000Model::fault(const std::string& what) noexcept {
-    faults_++;
-    std::string msg = describe() + ": " + what;
-    if (on_fault_) return on_fault_(msg);
-    std::fprintf(stderr, "e1000 model fault: %s\n", msg.c_str());
-    std::abort();
-}
-
-std::uint8_t* E1000Model::dma(std::uint64_t iova, std::size_t len, const char* what) noexcept {
-    if (!bus_master_) {
-        fault(fmt::format("DMA ({}) at IOVA {:#x} while bus mastering is off", what, iova));
-        return nullptr;
-    }
-    for (const Mapping& m : maps_)
-        if (iova >= m.iova && iova - m.iova <= m.len && len <= m.len - (iova - m.iova))
-            return reinterpret_cast<std::uint8_t*>(m.va + (iova - m.iova));
-    fault(fmt::format("DMA ({}) of {} bytes at IOVA {:#x} outside every mapped range", what, len, iova));
-    return nullptr;
-}
-
 // A descriptor ring's registers are sane (8254x 13.4.27: RDLEN a multiple of
 // 128; 82576: base 128-byte aligned; head and tail inside the ring).
 bool E1000Model::ring_ok(std::uint32_t base, const char* name) noexcept {
@@ -147,7 +114,7 @@ bool E1000Model::ring_ok(std::uint32_t base, const char* name) noexcept {
 
 std::uint32_t E1000Model::read32(std::uint32_t off) noexcept {
     std::lock_guard lk(mu_);
-    if (off >= bar0_size || off % 4) return fault(fmt::format("read of BAR0 offset {:#x}", off)), 0;
+    if (bad_read(off)) return 0;
     off = canon(off);
     std::uint32_t& r = reg(off);
     std::uint32_t v = r;
@@ -170,7 +137,7 @@ std::uint32_t E1000Model::read32(std::uint32_t off) noexcept {
 void E1000Model::write32(std::uint32_t off, std::uint32_t v) noexcept {
     {
         std::lock_guard lk(mu_);
-        if (off >= bar0_size || off % 4) return fault(fmt::format("write of {:#x} to BAR0 offset {:#x}", v, off));
+        if (bad_write(off, v)) return;
         off = canon(off);
         if (off == CTRL.offset) {
             if (v & CTRL_RST) {
@@ -230,19 +197,6 @@ void E1000Model::write32(std::uint32_t off, std::uint32_t v) noexcept {
         }
     }
     flush_outbox();
-}
-
-void E1000Model::flush_outbox() {
-    std::vector<std::vector<std::uint8_t>> out;
-    Wire w;
-    {
-        std::lock_guard lk(mu_);
-        if (outbox_.empty()) return;
-        out.swap(outbox_);
-        w = wire_;
-    }
-    if (w)
-        for (auto& f : out) w(f.data(), f.size());
 }
 
 // -- interrupts
@@ -314,37 +268,12 @@ void E1000Model::raise_queue(unsigned q, bool rx) noexcept {
 
 // -- throttling (8254x 13.4.18 ITR; 82574 EITR; 82576/I350 EITR)
 
-std::uint64_t E1000Model::now_ns() const noexcept {
-    if (cfg_.manual_clock) return clock_ns_;
-    return std::uint64_t(
-        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
-            .count());
-}
-
 std::uint64_t E1000Model::interval_ns(unsigned vec) const noexcept {
     if (irq_kind_ == IrqKind::msix && advanced())
         return std::uint64_t((regs_[EITR[vec].offset >> 2] >> 2) & 0x1fff) * 1000; // 14:2, 1 us
     if (msix_82574() && vec < MSIX_VECTORS_82574)
         return std::uint64_t(regs_[EITR_82574[vec].offset >> 2] & 0xffff) * 256; // 256 ns
     return std::uint64_t(regs_[ITR.offset >> 2] & 0xffff) * 256;
-}
-
-// A vector fires at once unless it fired less than its interval ago; then
-// the interrupt is held back until the interval ends.
-void E1000Model::fire(unsigned vec) noexcept {
-    if (vec >= irq_fds_.size()) return;
-    const std::uint64_t iv = interval_ns(vec), now = now_ns();
-    if (iv && last_ns_[vec] != ~0ull && now - last_ns_[vec] < iv) {
-        if (due_ns_[vec] == 0) {
-            due_ns_[vec] = last_ns_[vec] + iv;
-            if (!cfg_.manual_clock) {
-                if (!timer_.joinable()) timer_ = std::thread([this] { timer_loop(); });
-                timer_cv_.notify_all();
-            }
-        }
-        return;
-    }
-    deliver(vec);
 }
 
 // What a vector would signal now (checked when a held-back interrupt's
@@ -357,10 +286,12 @@ bool E1000Model::asserted(unsigned vec) const noexcept {
     return icr & ims;
 }
 
-void E1000Model::deliver(unsigned vec) noexcept {
+// What the chip does as it sends a message: INTx masks the line, MSI-X
+// auto-clears (EIAC) and auto-masks (EIAM).
+bool E1000Model::on_deliver(unsigned vec) noexcept {
     const std::uint32_t bit = 1u << vec;
     if (irq_kind_ == IrqKind::intx) {
-        if (intx_masked_) return;
+        if (intx_masked_) return false;
         intx_masked_ = true; // level-triggered: the host masks until the driver unmasks
     } else if (irq_kind_ == IrqKind::msix && advanced()) {
         if (reg(EIAC.offset) & bit) reg(EICR.offset) &= ~bit;
@@ -372,43 +303,7 @@ void E1000Model::deliver(unsigned vec) noexcept {
         reg(ICR.offset) &= ~(reg(EIAC_82574.offset) & mine);
         if (reg(CTRL_EXT.offset) & CTRL_EXT_EIAME) reg(IMS.offset) &= ~(reg(IAM.offset) & mine);
     }
-    last_ns_[vec] = now_ns();
-    due_ns_[vec] = 0;
-    fired_[vec]++;
-    std::uint64_t one = 1;
-    [[maybe_unused]] auto r = ::write(irq_fds_[vec], &one, sizeof one);
-}
-
-// Delivers the held-back interrupts whose interval has ended.
-void E1000Model::expire() noexcept {
-    const std::uint64_t now = now_ns();
-    for (unsigned v = 0; v < due_ns_.size() && v < irq_fds_.size(); v++) {
-        if (due_ns_[v] == 0 || now < due_ns_[v]) continue;
-        due_ns_[v] = 0;
-        if (asserted(v)) deliver(v);
-    }
-}
-
-void E1000Model::timer_loop() {
-    std::unique_lock lk(mu_);
-    while (!stop_) {
-        std::uint64_t next = 0;
-        for (std::uint64_t d : due_ns_)
-            if (d && (next == 0 || d < next)) next = d;
-        if (next == 0) {
-            timer_cv_.wait(lk);
-        } else {
-            const std::uint64_t now = now_ns();
-            if (now < next) timer_cv_.wait_for(lk, std::chrono::nanoseconds(next - now));
-            expire();
-        }
-    }
-}
-
-void E1000Model::advance_time(std::uint64_t ns) {
-    std::lock_guard lk(mu_);
-    clock_ns_ += ns;
-    expire();
+    return true;
 }
 
 Result<std::vector<int>> E1000Model::enable_interrupts(IrqKind kind, unsigned count) {
@@ -421,25 +316,9 @@ Result<std::vector<int>> E1000Model::enable_interrupts(IrqKind kind, unsigned co
         max = !cfg_.msix ? 0 : advanced() ? 10 : cfg_.chip == Chip::i82574l ? MSIX_VECTORS_82574 : 0;
         break;
     }
-    if (count == 0 || count > max)
-        return make_error(ENOTSUP, fmt::format("{}: {} {} vectors requested, the device has {}", describe(), count,
-                                               kind == IrqKind::msix ? "MSI-X" : kind == IrqKind::msi ? "MSI" : "INTx",
-                                               max));
-    for (int fd : irq_fds_) ::close(fd);
-    irq_fds_.clear();
-    for (unsigned i = 0; i < count; i++) irq_fds_.push_back(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
-    fired_.assign(count, 0);
-    last_ns_.assign(count, ~0ull);
-    due_ns_.assign(count, 0);
-    irq_kind_ = kind;
-    return irq_fds_;
-}
-
-void E1000Model::disable_interrupts() noexcept {
-    std::lock_guard lk(mu_);
-    for (int fd : irq_fds_) ::close(fd);
-    irq_fds_.clear();
-    due_ns_.clear();
+    auto fds = open_vectors(kind, count, max);
+    if (fds) irq_kind_ = kind;
+    return fds;
 }
 
 void E1000Model::unmask_intx() noexcept {
@@ -448,70 +327,7 @@ void E1000Model::unmask_intx() noexcept {
     raise(0);
 }
 
-// -- PCI and DMA
-
-Result<std::uint32_t> E1000Model::config_read(std::uint32_t off, unsigned width) {
-    std::lock_guard lk(mu_);
-    if (off + width > config_.size() || (width != 1 && width != 2 && width != 4))
-        return make_error(EINVAL, fmt::format("{}: config read of {} bytes at {:#x}", describe(), width, off));
-    std::uint32_t v = 0;
-    std::memcpy(&v, &config_[off], width);
-    return v;
-}
-
-Status E1000Model::config_write(std::uint32_t off, unsigned width, std::uint32_t v) {
-    std::lock_guard lk(mu_);
-    if (off + width > config_.size() || (width != 1 && width != 2 && width != 4))
-        return make_error(EINVAL, fmt::format("{}: config write of {} bytes at {:#x}", describe(), width, off));
-    std::memcpy(&config_[off], &v, width);
-    bus_master_ = config_[4] & 0x4;
-    return {};
-}
-
-Status E1000Model::set_bus_master(bool on) {
-    std::lock_guard lk(mu_);
-    bus_master_ = on;
-    config_[4] = std::uint8_t(on ? config_[4] | 0x4 : config_[4] & ~0x4);
-    return {};
-}
-
-Status E1000Model::reset() {
-    std::lock_guard lk(mu_);
-    do_reset();
-    return {};
-}
-
-Status E1000Model::dma_map(MemoryRegion& region) {
-    std::lock_guard lk(mu_);
-    for (const Mapping& m : maps_)
-        if (m.region == &region) return make_error(EEXIST, fmt::format("{}: region {} mapped twice", describe(), region.name()));
-    const std::size_t len = region.size();
-    const std::uint64_t iova = next_iova_;
-    next_iova_ += (len + (4u << 20)) & ~std::uint64_t((2u << 20) - 1); // a gap between mappings
-    std::vector<std::uint64_t> pages(len / 4096);
-    for (std::size_t i = 0; i < pages.size(); i++) pages[i] = iova + i * 4096;
-    region.set_iova_map(12, std::move(pages));
-    maps_.push_back({iova, region.base(), len, &region});
-    return {};
-}
-
-Status E1000Model::dma_unmap(MemoryRegion& region) {
-    std::lock_guard lk(mu_);
-    for (auto it = maps_.begin(); it != maps_.end(); ++it)
-        if (it->region == &region) {
-            maps_.erase(it);
-            region.clear_iova_map();
-            return {};
-        }
-    return make_error(ENOENT, fmt::format("{}: region {} is not mapped", describe(), region.name()));
-}
-
 // -- the test's side
-
-void E1000Model::set_wire(Wire w) {
-    std::lock_guard lk(mu_);
-    wire_ = std::move(w);
-}
 
 void E1000Model::connect(E1000Model& a, E1000Model& b) {
     a.set_wire([&b](const std::uint8_t* f, std::size_t n) { b.receive(f, n); });
@@ -537,29 +353,9 @@ void E1000Model::set_tx_engine(bool on) {
     flush_outbox();
 }
 
-void E1000Model::set_fault_handler(FaultHandler h) {
-    std::lock_guard lk(mu_);
-    on_fault_ = std::move(h);
-}
-
-std::size_t E1000Model::faults() const {
-    std::lock_guard lk(mu_);
-    return faults_;
-}
-
 std::uint32_t E1000Model::peek(std::uint32_t off) const {
     std::lock_guard lk(mu_);
     return regs_[canon(off) >> 2];
-}
-
-std::uint64_t E1000Model::interrupts(unsigned vector) const {
-    std::lock_guard lk(mu_);
-    return vector < fired_.size() ? fired_[vector] : 0;
-}
-
-std::size_t E1000Model::dma_mappings() const {
-    std::lock_guard lk(mu_);
-    return maps_.size();
 }
 
 } // namespace upio::e1000::model

@@ -30,23 +30,21 @@
 // CTRL_EXT.PBA_SUPPORT set when the 82574L sends MSI-X messages.
 // IOVAs are never equal to virtual addresses.
 //
-// Files: e1000_model.cpp (registers, PCI, DMA mappings, interrupts),
-// e1000_model_dma.cpp (the TX/RX engines, RSS, statistics).
+// Files: e1000_model.cpp (registers, interrupts), e1000_model_dma.cpp (the
+// TX/RX engines, RSS, statistics); PCI config space, DMA mappings, the
+// interrupt eventfds, the throttling timer and faults are the common
+// drivers/common/model/device_model.hpp.
 //
 // Two models can be wired back to back (connect()). Thread-safe: register
 // accesses, receive() and the throttling timer take the model's lock; frames
 // leave through the wire callback after the lock is released.
 #pragma once
 
-#include <upio/device.hpp>
+#include "drivers/common/model/device_model.hpp"
 
 #include <array>
-#include <condition_variable>
 #include <cstdint>
-#include <functional>
-#include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
 
 namespace upio::e1000::model {
@@ -66,34 +64,20 @@ struct ModelConfig {
     bool manual_clock = false;  // throttling time moves only by advance_time(); else the steady clock
 };
 
-class E1000Model final : public Device {
+class E1000Model final : public drivers::model::DeviceModel {
 public:
-    using Wire = std::function<void(const std::uint8_t* frame, std::size_t len)>;
-    using FaultHandler = std::function<void(const std::string& what)>;
-
     explicit E1000Model(ModelConfig cfg = {});
     ~E1000Model() override;
 
     // -- Device
     std::string describe() const override;
-    PciAddress address() const override { return cfg_.address; }
-    std::uint16_t vendor_id() const override { return 0x8086; }
-    std::uint16_t device_id() const override;
     std::uint32_t read32(std::uint32_t offset) noexcept override;
     void write32(std::uint32_t offset, std::uint32_t value) noexcept override;
-    Result<std::uint32_t> config_read(std::uint32_t offset, unsigned width) override;
-    Status config_write(std::uint32_t offset, unsigned width, std::uint32_t value) override;
-    Status set_bus_master(bool on) override;
-    Status reset() override;
-    Status dma_map(MemoryRegion& region) override;
-    Status dma_unmap(MemoryRegion& region) override;
     Result<std::vector<int>> enable_interrupts(IrqKind kind, unsigned count) override;
-    void disable_interrupts() noexcept override;
     void unmask_intx() noexcept override;
 
-    // -- the test's side
-    // Frames the device transmits (without CRC, padded when TCTL.PSP).
-    void set_wire(Wire w);
+    // -- the test's side (and DeviceModel's: set_wire -- frames padded when
+    // TCTL.PSP --, faults, interrupts, advance_time, dma_mappings)
     // Wires two models back to back.
     static void connect(E1000Model& a, E1000Model& b);
     // A frame arrives from the wire (without CRC). False when it was
@@ -102,40 +86,21 @@ public:
     void set_cable(bool plugged);
     // Off: the TX engine stops (no frames, no DD) -- a hung transmitter.
     void set_tx_engine(bool on);
-    // Replaces the default handler (print and abort).
-    void set_fault_handler(FaultHandler h);
-    std::size_t faults() const;
     // A register's value without read side effects.
     std::uint32_t peek(std::uint32_t offset) const;
-    // Interrupts delivered on `vector` so far.
-    std::uint64_t interrupts(unsigned vector) const;
-    // manual_clock: moves the model's time on and delivers the throttled
-    // interrupts whose interval has ended.
-    void advance_time(std::uint64_t ns);
-    std::size_t dma_mappings() const;
 
 private:
-    struct Mapping {
-        std::uint64_t iova;
-        char* va;
-        std::size_t len;
-        const MemoryRegion* region;
-    };
-
     bool advanced() const noexcept { return cfg_.chip == Chip::i82576 || cfg_.chip == Chip::i350; }
     bool msix_82574() const noexcept {
         return cfg_.chip == Chip::i82574l && irq_kind_ == IrqKind::msix && !irq_fds_.empty();
     }
     unsigned num_queues() const noexcept;
     std::uint32_t canon(std::uint32_t off) const noexcept;
-    std::uint32_t& reg(std::uint32_t off) noexcept { return regs_[off >> 2]; }
     std::uint32_t rxq(unsigned q) const noexcept { return advanced() ? 0xC000 + 0x40 * q : 0x2800 + 0x100 * q; }
     std::uint32_t txq(unsigned q) const noexcept { return advanced() ? 0xE000 + 0x40 * q : 0x3800 + 0x100 * q; }
-    void do_reset() noexcept;
+    void do_reset() noexcept override;
     void load_from_eeprom() noexcept;
     void update_link() noexcept;
-    void fault(const std::string& what) noexcept;
-    std::uint8_t* dma(std::uint64_t iova, std::size_t len, const char* what) noexcept;
     bool ring_ok(std::uint32_t base_reg, const char* name) noexcept;
     void process_tx(unsigned q) noexcept;
     bool receive_locked(const std::uint8_t* frame, std::size_t len) noexcept;
@@ -146,45 +111,21 @@ private:
     void raise_queue(unsigned q, bool rx) noexcept;
     void notify_82574(std::uint32_t causes) noexcept;
     std::uint32_t causes_82574(unsigned vector) const noexcept;
-    void fire(unsigned vector) noexcept;    // throttled: now, or when the interval ends
-    void deliver(unsigned vector) noexcept; // the message itself
-    bool asserted(unsigned vector) const noexcept;
-    std::uint64_t interval_ns(unsigned vector) const noexcept;
-    std::uint64_t now_ns() const noexcept;
-    void expire() noexcept;
-    void timer_loop();
+    bool on_deliver(unsigned vector) noexcept override;
+    bool asserted(unsigned vector) const noexcept override;
+    std::uint64_t interval_ns(unsigned vector) const noexcept override;
     void count(std::uint32_t off, std::uint64_t n) noexcept;
-    void flush_outbox();
 
     ModelConfig cfg_;
-    mutable std::mutex mu_;
-    std::vector<std::uint32_t> regs_;
     std::array<std::uint16_t, 64> eeprom_{};
-    std::array<std::uint8_t, 256> config_{};
     unsigned rst_reads_ = 0, auto_rd_reads_ = 0;
-    bool bus_master_ = false;
     bool cable_ = true;
     bool negotiated_ = false; // the PHY finished auto-negotiation since the reset
     std::uint16_t bmcr_ = 0x1140; // PHY control: AN enable, full duplex, 1000 Mb/s
     bool tx_engine_ = true;
     bool intx_masked_ = false;
     IrqKind irq_kind_ = IrqKind::intx;
-    std::vector<int> irq_fds_;
-    std::vector<std::uint64_t> fired_;
-    // throttling, per vector: when it last fired (~0: never), when a held
-    // back interrupt may go (0: none)
-    std::vector<std::uint64_t> last_ns_, due_ns_;
-    std::uint64_t clock_ns_ = 1; // manual_clock
-    std::thread timer_;
-    std::condition_variable timer_cv_;
-    bool stop_ = false;
-    std::vector<Mapping> maps_;
-    std::uint64_t next_iova_ = 0x10'0000'0000ull;
-    std::vector<std::uint8_t> frame_;             // TX: fragments gathered until EOP
-    std::vector<std::vector<std::uint8_t>> outbox_; // TX: frames for the wire
-    Wire wire_;
-    FaultHandler on_fault_;
-    std::size_t faults_ = 0;
+    std::vector<std::uint8_t> frame_; // TX: fragments gathered until EOP
 };
 
 } // namespace upio::e1000::model

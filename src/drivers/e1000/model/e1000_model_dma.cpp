@@ -6,26 +6,12 @@
 
 #include <fmt/format.h>
 
-#include <atomic>
 #include <cstring>
 
 namespace upio::e1000::model {
-namespace {
 
-std::uint32_t crc32(const std::uint8_t* p, std::size_t n) {
-    std::uint32_t c = 0xffffffffu;
-    for (std::size_t i = 0; i < n; i++) {
-        c ^= p[i];
-        for (int k = 0; k < 8; k++) c = (c >> 1) ^ (0xedb88320u & (0u - (c & 1)));
-    }
-    return ~c;
-}
-
-void store_release(std::uint64_t* p, std::uint64_t v) {
-    std::atomic_ref<std::uint64_t>(*p).store(v, std::memory_order_release);
-}
-
-} // namespace
+using drivers::model::crc32;
+using drivers::model::store_release;
 
 // -- transmit (8254x 3.3, 82576 7.2; the I350 as the 82576)
 
@@ -178,37 +164,9 @@ bool E1000Model::receive_locked(const std::uint8_t* f, std::size_t len) noexcept
     const std::uint32_t b = rxq(q);
     if (advanced() && !(reg(b + Q_DCTL) & XDCTL_ENABLE)) return false;
     if (!ring_ok(b, "rx")) return false;
-    const std::uint64_t base = reg(b) | std::uint64_t(reg(b + Q_BAH)) << 32;
-    const std::uint32_t n = reg(b + Q_LEN) / 16, bsz = rx_buf_size(q);
-    std::uint32_t head = reg(b + Q_H);
-    const std::uint32_t tail = reg(b + Q_T);
-
-    std::uint8_t fcs[4];
-    const bool strip = rctl & RCTL_SECRC;
-    if (!strip) {
-        std::uint32_t c = crc32(f, len);
-        std::memcpy(fcs, &c, 4);
-    }
-    const std::size_t total = len + (strip ? 0 : 4);
-    const std::uint32_t need = std::uint32_t((total + bsz - 1) / bsz);
-    const std::uint32_t avail = tail >= head ? tail - head : tail + n - head;
-    if (avail < need) { // no free descriptor: the frame is missed
-        count(MPC.offset, 1);
-        count(RNBC.offset, 1);
-        if (advanced() && (reg(b + Q_SRRCTL) & drivers::adv::SRRCTL_DROP_EN)) count(b + Q_RQDPC, 1);
-        raise(ICR_RXO);
-        return false;
-    }
-    std::size_t done = 0;
-    while (done < total) {
-        auto* d = reinterpret_cast<std::uint64_t*>(dma(base + 16ull * head, 16, "rx descriptor"));
-        if (!d) return false;
-        const std::size_t chunk = std::min<std::size_t>(bsz, total - done);
-        std::uint8_t* p = dma(d[0], chunk, "rx buffer");
-        if (!p) return false;
-        for (std::size_t i = 0; i < chunk; i++) p[i] = done + i < len ? f[done + i] : fcs[done + i - len];
-        done += chunk;
-        const bool eop = done == total;
+    RxRing ring{reg(b) | std::uint64_t(reg(b + Q_BAH)) << 32, reg(b + Q_LEN) / 16, reg(b + Q_H), reg(b + Q_T),
+                rx_buf_size(q)};
+    const RxResult r = rx_dma(ring, f, len, rctl & RCTL_SECRC, [&](std::uint64_t* d, std::size_t chunk, bool eop) {
         if (advanced()) {
             d[0] = 0; // packet type, RSS hash: not modelled
             store_release(&d[1], drivers::adv::RXD_STAT_DD | (eop ? drivers::adv::RXD_STAT_EOP : 0) |
@@ -216,9 +174,16 @@ bool E1000Model::receive_locked(const std::uint8_t* f, std::size_t len) noexcept
         } else {
             store_release(&d[1], chunk | LRXD_STAT_DD | (eop ? LRXD_STAT_EOP : 0));
         }
-        head = head + 1 == n ? 0 : head + 1;
+    });
+    if (r == RxResult::no_room) { // no free descriptor: the frame is missed
+        count(MPC.offset, 1);
+        count(RNBC.offset, 1);
+        if (advanced() && (reg(b + Q_SRRCTL) & drivers::adv::SRRCTL_DROP_EN)) count(b + Q_RQDPC, 1);
+        raise(ICR_RXO);
+        return false;
     }
-    reg(b + Q_H) = head;
+    if (r == RxResult::fault) return false;
+    reg(b + Q_H) = ring.head;
     count(GPRC.offset, 1);
     count(TPR.offset, 1);
     count(GORCL.offset, len + 4);

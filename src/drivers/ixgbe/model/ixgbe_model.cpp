@@ -5,13 +5,8 @@
 #include "drivers/ixgbe/ixgbe_regs.hpp"
 
 #include <fmt/format.h>
-#include <sys/eventfd.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
-#include <cstdio>
-#include <cstdlib>
 #include <cstring>
 
 namespace upio::ixgbe::model {
@@ -25,18 +20,8 @@ constexpr std::uint32_t rx_block = 0x01000, tx_block = 0x06000; // queue n at + 
 constexpr std::uint32_t Q_BAL = 0x00, Q_BAH = 0x04, Q_LEN = 0x08, Q_H = 0x10, Q_T = 0x18, Q_DCTL = 0x28;
 constexpr std::uint32_t Q_SRRCTL = 0x14;
 
-std::uint32_t crc32(const std::uint8_t* p, std::size_t n) {
-    std::uint32_t c = 0xffffffffu;
-    for (std::size_t i = 0; i < n; i++) {
-        c ^= p[i];
-        for (int k = 0; k < 8; k++) c = (c >> 1) ^ (0xedb88320u & (0u - (c & 1)));
-    }
-    return ~c;
-}
-
-void store_release(std::uint64_t* p, std::uint64_t v) {
-    std::atomic_ref<std::uint64_t>(*p).store(v, std::memory_order_release);
-}
+using drivers::model::crc32;
+using drivers::model::store_release;
 
 // RSS types in the receive descriptor's write-back (7.1.6.2)
 constexpr unsigned RSS_TYPE_TCPV4 = 0x1, RSS_TYPE_IPV4 = 0x2, RSS_TYPE_UDPV4 = 0x7;
@@ -56,15 +41,14 @@ const char* mac_name(IxgbeModel::Mac m) {
 
 } // namespace
 
+// IOVAs from 128 GiB; the manual clock starts at 0.
 IxgbeModel::IxgbeModel(ModelConfig cfg)
-    : cfg_(cfg), mac_(mac_of(cfg.device_id)), regs_(bar0_size / 4), cable_(cfg.cable) {
-    std::uint16_t vid = 0x8086, did = cfg_.device_id;
-    std::memcpy(&config_[0], &vid, 2);
-    std::memcpy(&config_[2], &did, 2);
-    config_[0x0b] = 0x02; // class: network controller, Ethernet
+    : DeviceModel({"ixgbe", cfg.address, cfg.device_id, bar0_size, 0x20'0000'0000ull, cfg.manual_clock, 0}),
+      cfg_(cfg), mac_(mac_of(cfg.device_id)), cable_(cfg.cable) {
     do_reset();
 }
 
+// The timer thread calls back into the chip: it stops while the chip exists.
 IxgbeModel::~IxgbeModel() {
     stop_timer();
     disable_interrupts();
@@ -96,8 +80,7 @@ void IxgbeModel::do_reset() noexcept {
     vmask_ = 0;
     cause_mask_ = 0;
     rx_frames_ = {};
-    has_fired_ = {};
-    pending_ = {};
+    drop_held(true); // held-back interrupts die with the reset, and when each vector fired
 }
 
 // LINKS when the link is up: speed in 29:28; the X550 marks 2.5 and 5 Gb/s
@@ -119,26 +102,6 @@ void IxgbeModel::link_event(bool up) noexcept {
     if (was == up) return;
     other_irq(EICR_LSC);
     if (up) process_all_tx(); // frames queued while the link was down leave now
-}
-
-void IxgbeModel::fault(const std::string& what) noexcept {
-    faults_++;
-    last_fault_ = describe() + ": " + what;
-    if (on_fault_) return on_fault_(last_fault_);
-    std::fprintf(stderr, "ixgbe model fault: %s\n", last_fault_.c_str());
-    std::abort();
-}
-
-std::uint8_t* IxgbeModel::dma(std::uint64_t iova, std::size_t len, const char* what) noexcept {
-    if (!bus_master_) {
-        fault(fmt::format("DMA ({}) at IOVA {:#x} while bus mastering is off", what, iova));
-        return nullptr;
-    }
-    for (const Mapping& m : maps_)
-        if (iova >= m.iova && iova - m.iova <= m.len && len <= m.len - (iova - m.iova))
-            return reinterpret_cast<std::uint8_t*>(m.va + (iova - m.iova));
-    fault(fmt::format("DMA ({}) of {} bytes at IOVA {:#x} outside every mapped range", what, len, iova));
-    return nullptr;
 }
 
 // 8.2.3.8.1-3 / 8.2.3.9.5-7: base 128-byte aligned, length a nonzero
@@ -198,7 +161,7 @@ std::uint32_t IxgbeModel::read32(std::uint32_t off) noexcept {
 }
 
 std::uint32_t IxgbeModel::read_locked(std::uint32_t off) noexcept {
-    if (off >= bar0_size || off % 4) return fault(fmt::format("read of BAR0 offset {:#x}", off)), 0;
+    if (bad_read(off)) return 0;
     bool rx;
     unsigned q;
     std::uint32_t r;
@@ -283,7 +246,7 @@ void IxgbeModel::write_queue_reg(bool rx, unsigned q, std::uint32_t r, std::uint
 void IxgbeModel::write32(std::uint32_t off, std::uint32_t v) noexcept {
     {
         std::lock_guard lk(mu_);
-        if (off >= bar0_size || off % 4) return fault(fmt::format("write of {:#x} to BAR0 offset {:#x}", v, off));
+        if (bad_write(off, v)) return;
         bool rx;
         unsigned q;
         std::uint32_t r;
@@ -351,23 +314,6 @@ void IxgbeModel::write32(std::uint32_t off, std::uint32_t v) noexcept {
         }
     }
     flush_outbox();
-}
-
-// Frames leave in the order the TX engine queued them, even when several
-// threads flush: delivery is serialised (never under mu_, so two models
-// wired back to back cannot deadlock).
-void IxgbeModel::flush_outbox() {
-    std::lock_guard wl(wire_mu_);
-    std::vector<std::vector<std::uint8_t>> out;
-    Wire w;
-    {
-        std::lock_guard lk(mu_);
-        if (outbox_.empty()) return;
-        out.swap(outbox_);
-        w = wire_;
-    }
-    if (w)
-        for (auto& f : out) w(f.data(), f.size());
 }
 
 // -- transmit (7.2)
@@ -554,21 +500,16 @@ bool IxgbeModel::receive_locked(const std::uint8_t* f, std::size_t len) noexcept
                false;
     const std::uint32_t bsz = (srrctl & SRRCTL_BSIZEPKT_MASK) << SRRCTL_BSIZEPKT_SHIFT;
     if (bsz == 0) return fault(fmt::format("rx queue {}: SRRCTL.BSIZEPACKET is 0", q)), false;
-    const std::uint64_t base = rget(b + Q_BAL) | std::uint64_t(rget(b + Q_BAH)) << 32;
-    const std::uint32_t n = rget(b + Q_LEN) / 16, tail = rget(b + Q_T);
-    std::uint32_t head = rget(b + Q_H);
-
-    std::uint8_t fcs[4];
+    RxRing ring{rget(b + Q_BAL) | std::uint64_t(rget(b + Q_BAH)) << 32, rget(b + Q_LEN) / 16, rget(b + Q_H),
+                rget(b + Q_T), bsz};
     const bool strip = rget(HLREG0.offset) & HLREG0_RXCRCSTRP;
-    if (!strip) {
-        std::uint32_t c = crc32(f, len);
-        std::memcpy(fcs, &c, 4);
-    }
-    const std::size_t total = len + (strip ? 0 : 4);
-    const std::uint32_t need = std::uint32_t((total + bsz - 1) / bsz);
-    // the device owns [RDH, RDT): RDT == RDH means no free descriptor
-    const std::uint32_t avail = tail >= head ? tail - head : tail + n - head;
-    if (avail < need) {
+    const RxResult r = rx_dma(ring, f, len, strip, [&](std::uint64_t* d, std::size_t chunk, bool eop) {
+        // write-back (7.1.6.2): RSS type 3:0 and hash 63:32; status, length
+        d[0] = std::uint64_t(hash) << 32 | type;
+        store_release(&d[1], adv::RXD_STAT_DD | (eop ? adv::RXD_STAT_EOP : 0) |
+                                 (std::uint64_t(chunk) << adv::RXD_LEN_SHIFT));
+    });
+    if (r == RxResult::no_room) {
         // DROP_EN: the queue drops, counted in the statistics set RQSMR maps
         // it to; otherwise the frame would wait in the packet buffer, which
         // the model does not have: it overflows at once (MPC)
@@ -578,23 +519,8 @@ bool IxgbeModel::receive_locked(const std::uint8_t* f, std::size_t len) noexcept
             count(MPC[0].offset, 1);
         return false;
     }
-    std::size_t done = 0;
-    while (done < total) {
-        auto* d = reinterpret_cast<std::uint64_t*>(dma(base + 16ull * head, 16, "rx descriptor"));
-        if (!d) return false;
-        const std::size_t chunk = std::min<std::size_t>(bsz, total - done);
-        std::uint8_t* p = dma(d[0], chunk, "rx buffer");
-        if (!p) return false;
-        for (std::size_t i = 0; i < chunk; i++) p[i] = done + i < len ? f[done + i] : fcs[done + i - len];
-        done += chunk;
-        const bool eop = done == total;
-        // write-back (7.1.6.2): RSS type 3:0 and hash 63:32; status, length
-        d[0] = std::uint64_t(hash) << 32 | type;
-        store_release(&d[1], adv::RXD_STAT_DD | (eop ? adv::RXD_STAT_EOP : 0) |
-                                 (std::uint64_t(chunk) << adv::RXD_LEN_SHIFT));
-        head = head + 1 == n ? 0 : head + 1;
-    }
-    reg(b + Q_H) = head;
+    if (r == RxResult::fault) return false;
+    reg(b + Q_H) = ring.head;
     rx_frames_[q]++;
     count(GPRC.offset, 1);
     count(GORCL.offset, len + 4);
@@ -634,175 +560,27 @@ void IxgbeModel::other_irq(std::uint32_t cause) noexcept {
     if (iv & IVAR_ALLOC_VAL) fire(iv & 0x3f);
 }
 
-std::uint64_t IxgbeModel::now_ns() const noexcept {
-    if (cfg_.manual_clock) return clock_ns_;
-    return std::uint64_t(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                             std::chrono::steady_clock::now().time_since_epoch())
-                             .count());
-}
-
 // EITR's interval (11:3, 2 us units); 0: no moderation.
-std::uint64_t IxgbeModel::eitr_ns(unsigned vec) const noexcept {
+std::uint64_t IxgbeModel::interval_ns(unsigned vec) const noexcept {
     return std::uint64_t((rget(EITR(vec).offset) & EITR_INTERVAL_MASK) >> EITR_INTERVAL_SHIFT) * EITR_UNIT_NS;
 }
 
-// An interrupt for `vec`: now, or once the EITR interval since the vector's
-// previous interrupt has passed (7.3). A held-back cause is delivered once,
-// however many arrive meanwhile.
-void IxgbeModel::fire(unsigned vec) noexcept {
-    if (vec >= irq_fds_.size()) return;
-    const std::uint64_t now = now_ns(), gap = eitr_ns(vec);
-    if (gap && has_fired_[vec] && now - last_fire_ns_[vec] < gap) {
-        if (pending_[vec]) return;
-        pending_[vec] = true;
-        if (cfg_.manual_clock) return;
-        if (!timer_.joinable()) timer_ = std::thread([this] { timer_loop(); });
-        timer_cv_.notify_all();
-        return;
-    }
-    deliver(vec, now);
-}
-
-void IxgbeModel::deliver_expired(std::uint64_t now) noexcept {
-    for (unsigned v = 0; v < irq_fds_.size(); v++)
-        if (pending_[v] && now - last_fire_ns_[v] >= eitr_ns(v)) deliver(v, now);
-}
-
-// Delivers moderated interrupts when their interval expires (real clock).
-void IxgbeModel::timer_loop() {
-    std::unique_lock lk(mu_);
-    while (!timer_stop_) {
-        std::uint64_t next = ~std::uint64_t(0);
-        for (unsigned v = 0; v < irq_fds_.size(); v++)
-            if (pending_[v]) next = std::min(next, last_fire_ns_[v] + eitr_ns(v));
-        if (next == ~std::uint64_t(0)) {
-            timer_cv_.wait(lk);
-            continue;
-        }
-        const std::uint64_t now = now_ns();
-        if (now >= next) {
-            deliver_expired(now);
-            continue;
-        }
-        timer_cv_.wait_for(lk, std::chrono::nanoseconds(next - now));
-    }
-}
-
-void IxgbeModel::stop_timer() noexcept {
-    {
-        std::lock_guard lk(mu_);
-        timer_stop_ = true;
-    }
-    timer_cv_.notify_all();
-    if (timer_.joinable()) timer_.join();
-}
-
-void IxgbeModel::advance_clock(std::chrono::nanoseconds d) {
-    std::lock_guard lk(mu_);
-    clock_ns_ += std::uint64_t(d.count());
-    deliver_expired(clock_ns_);
-}
-
-void IxgbeModel::deliver(unsigned vec, std::uint64_t now) noexcept {
-    pending_[vec] = false;
-    has_fired_[vec] = true;
-    last_fire_ns_[vec] = now;
+// An interrupt for `vec` goes (7.3; moderated by EITR in DeviceModel::fire):
+// EIAC auto-clears its cause, EIAM with GPIE.EIAME masks the vector.
+bool IxgbeModel::on_deliver(unsigned vec) noexcept {
     const std::uint64_t bit = std::uint64_t(1) << vec;
     if (vec < 16 && (rget(EIAC.offset) & (1u << vec))) reg(EICR.offset) &= ~(1u << vec);
     const std::uint64_t eiam = rget(EIAM_EX[0].offset) | std::uint64_t(rget(EIAM_EX[1].offset)) << 32;
     if ((rget(GPIE.offset) & GPIE_EIAME) && (eiam & bit)) vmask_ &= ~bit;
-    fired_[vec]++;
-    std::uint64_t one = 1;
-    [[maybe_unused]] auto r = ::write(irq_fds_[vec], &one, sizeof one);
+    return true;
 }
 
 Result<std::vector<int>> IxgbeModel::enable_interrupts(IrqKind kind, unsigned count) {
     std::lock_guard lk(mu_);
-    const unsigned max = kind == IrqKind::msix ? num_vectors : 1;
-    if (count == 0 || count > max)
-        return make_error(ENOTSUP, fmt::format("{}: {} {} vectors requested, the device has {}", describe(), count,
-                                               kind == IrqKind::msix ? "MSI-X" : kind == IrqKind::msi ? "MSI" : "INTx",
-                                               max));
-    for (int fd : irq_fds_) ::close(fd);
-    irq_fds_.clear();
-    for (unsigned i = 0; i < count; i++) irq_fds_.push_back(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
-    fired_.assign(count, 0);
-    has_fired_ = {};
-    pending_ = {};
-    return irq_fds_;
-}
-
-void IxgbeModel::disable_interrupts() noexcept {
-    std::lock_guard lk(mu_);
-    for (int fd : irq_fds_) ::close(fd);
-    irq_fds_.clear();
-}
-
-// -- PCI and DMA
-
-Result<std::uint32_t> IxgbeModel::config_read(std::uint32_t off, unsigned width) {
-    std::lock_guard lk(mu_);
-    if (off + width > config_.size() || (width != 1 && width != 2 && width != 4))
-        return make_error(EINVAL, fmt::format("{}: config read of {} bytes at {:#x}", describe(), width, off));
-    std::uint32_t v = 0;
-    std::memcpy(&v, &config_[off], width);
-    return v;
-}
-
-Status IxgbeModel::config_write(std::uint32_t off, unsigned width, std::uint32_t v) {
-    std::lock_guard lk(mu_);
-    if (off + width > config_.size() || (width != 1 && width != 2 && width != 4))
-        return make_error(EINVAL, fmt::format("{}: config write of {} bytes at {:#x}", describe(), width, off));
-    std::memcpy(&config_[off], &v, width);
-    bus_master_ = config_[4] & 0x4;
-    return {};
-}
-
-Status IxgbeModel::set_bus_master(bool on) {
-    std::lock_guard lk(mu_);
-    bus_master_ = on;
-    config_[4] = std::uint8_t(on ? config_[4] | 0x4 : config_[4] & ~0x4);
-    return {};
-}
-
-Status IxgbeModel::reset() {
-    std::lock_guard lk(mu_);
-    do_reset();
-    return {};
-}
-
-Status IxgbeModel::dma_map(MemoryRegion& region) {
-    std::lock_guard lk(mu_);
-    for (const Mapping& m : maps_)
-        if (m.region == &region)
-            return make_error(EEXIST, fmt::format("{}: region {} mapped twice", describe(), region.name()));
-    const std::size_t len = region.size();
-    const std::uint64_t iova = next_iova_;
-    next_iova_ += (len + (4u << 20)) & ~std::uint64_t((2u << 20) - 1); // a gap between mappings
-    std::vector<std::uint64_t> pages((len + 4095) / 4096);
-    for (std::size_t i = 0; i < pages.size(); i++) pages[i] = iova + i * 4096;
-    region.set_iova_map(12, std::move(pages));
-    maps_.push_back({iova, region.base(), len, &region});
-    return {};
-}
-
-Status IxgbeModel::dma_unmap(MemoryRegion& region) {
-    std::lock_guard lk(mu_);
-    for (auto it = maps_.begin(); it != maps_.end(); ++it)
-        if (it->region == &region) {
-            maps_.erase(it);
-            region.clear_iova_map();
-            return {};
-        }
-    return make_error(ENOENT, fmt::format("{}: region {} is not mapped", describe(), region.name()));
+    return open_vectors(kind, count, kind == IrqKind::msix ? num_vectors : 1);
 }
 
 // -- the test's side
-
-void IxgbeModel::set_wire(Wire w) {
-    std::lock_guard lk(mu_);
-    wire_ = std::move(w);
-}
 
 void IxgbeModel::connect(IxgbeModel& a, IxgbeModel& b) {
     a.set_wire([&b](const std::uint8_t* f, std::size_t n) { b.receive(f, n); });
@@ -838,39 +616,14 @@ void IxgbeModel::set_tx_writeback(bool on) {
     tx_writeback_ = on;
 }
 
-void IxgbeModel::set_fault_handler(FaultHandler h) {
-    std::lock_guard lk(mu_);
-    on_fault_ = std::move(h);
-}
-
-std::size_t IxgbeModel::faults() const {
-    std::lock_guard lk(mu_);
-    return faults_;
-}
-
-std::string IxgbeModel::last_fault() const {
-    std::lock_guard lk(mu_);
-    return last_fault_;
-}
-
 std::uint32_t IxgbeModel::peek(std::uint32_t off) const {
     std::lock_guard lk(mu_);
     return regs_[off >> 2];
 }
 
-std::uint64_t IxgbeModel::interrupts(unsigned vector) const {
-    std::lock_guard lk(mu_);
-    return vector < fired_.size() ? fired_[vector] : 0;
-}
-
 std::uint64_t IxgbeModel::rx_frames(unsigned queue) const {
     std::lock_guard lk(mu_);
     return queue < rx_frames_.size() ? rx_frames_[queue] : 0;
-}
-
-std::size_t IxgbeModel::dma_mappings() const {
-    std::lock_guard lk(mu_);
-    return maps_.size();
 }
 
 } // namespace upio::ixgbe::model

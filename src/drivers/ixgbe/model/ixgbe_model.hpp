@@ -59,16 +59,13 @@
 // model's lock; frames leave through the wire after the lock is released.
 #pragma once
 
-#include <upio/device.hpp>
+#include "drivers/common/model/device_model.hpp"
 
 #include <array>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
-#include <functional>
 #include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
 
 namespace upio::ixgbe::model {
@@ -89,10 +86,8 @@ struct ModelConfig {
     bool manual_clock = false;
 };
 
-class IxgbeModel final : public Device {
+class IxgbeModel final : public drivers::model::DeviceModel {
 public:
-    using Wire = std::function<void(const std::uint8_t* frame, std::size_t len)>;
-    using FaultHandler = std::function<void(const std::string& what)>;
     static constexpr unsigned num_queues = 128;
     static constexpr unsigned num_vectors = 64;
 
@@ -101,23 +96,12 @@ public:
 
     // -- Device
     std::string describe() const override;
-    PciAddress address() const override { return cfg_.address; }
-    std::uint16_t vendor_id() const override { return 0x8086; }
-    std::uint16_t device_id() const override { return cfg_.device_id; }
     std::uint32_t read32(std::uint32_t offset) noexcept override;
     void write32(std::uint32_t offset, std::uint32_t value) noexcept override;
-    Result<std::uint32_t> config_read(std::uint32_t offset, unsigned width) override;
-    Status config_write(std::uint32_t offset, unsigned width, std::uint32_t value) override;
-    Status set_bus_master(bool on) override;
-    Status reset() override;
-    Status dma_map(MemoryRegion& region) override;
-    Status dma_unmap(MemoryRegion& region) override;
     Result<std::vector<int>> enable_interrupts(IrqKind kind, unsigned count) override;
-    void disable_interrupts() noexcept override;
 
-    // -- the test's side
-    // Frames the device transmits (without CRC).
-    void set_wire(Wire w);
+    // -- the test's side (and DeviceModel's: set_wire, faults, last_fault,
+    // interrupts, dma_mappings)
     // Wires two models back to back.
     static void connect(IxgbeModel& a, IxgbeModel& b);
     // A frame arrives from the wire (without CRC). False when it was
@@ -128,34 +112,22 @@ public:
     void set_tx_engine(bool on);
     // Off: frames still leave but DD is never written back.
     void set_tx_writeback(bool on);
-    void set_fault_handler(FaultHandler h);
-    std::size_t faults() const;
-    std::string last_fault() const;
     // A register's value without read side effects.
     std::uint32_t peek(std::uint32_t offset) const;
-    // Interrupts delivered on `vector` so far.
-    std::uint64_t interrupts(unsigned vector) const;
     // Frames received per queue since reset (what RSS picked).
     std::uint64_t rx_frames(unsigned queue) const;
-    std::size_t dma_mappings() const;
     // The Toeplitz hash the RX engine computes for `frame` (0: not hashed).
     std::uint32_t rss_hash(const std::uint8_t* frame, std::size_t len) const;
     // The queue the RX engine picks for `frame` with the RETA as programmed.
     unsigned rss_queue(const std::uint8_t* frame, std::size_t len) const;
     // Manual clock only: moves time on and delivers the moderated
     // interrupts whose EITR interval has expired.
-    void advance_clock(std::chrono::nanoseconds d);
+    void advance_clock(std::chrono::nanoseconds d) { advance_time(std::uint64_t(d.count())); }
 
     enum class Mac : std::uint8_t { i82599, x540, x550 };
     Mac mac() const noexcept { return mac_; }
 
 private:
-    struct Mapping {
-        std::uint64_t iova;
-        char* va;
-        std::size_t len;
-        const MemoryRegion* region;
-    };
     struct Queue {
         bool enabled = false;     // ENABLE as the device sees it
         unsigned enable_reads = 0; // reads left before ENABLE shows
@@ -163,12 +135,8 @@ private:
         std::uint32_t paylen = 0;        // TX: PAYLEN of the frame's first descriptor
     };
 
-    std::uint32_t& reg(std::uint32_t off) noexcept { return regs_[off >> 2]; }
-    std::uint32_t rget(std::uint32_t off) const noexcept { return regs_[off >> 2]; }
-    void do_reset() noexcept;
+    void do_reset() noexcept override;
     void link_event(bool up) noexcept;
-    void fault(const std::string& what) noexcept;
-    std::uint8_t* dma(std::uint64_t iova, std::size_t len, const char* what) noexcept;
     bool ring_ok(bool rx, unsigned q) noexcept;
     bool queue_reg(std::uint32_t off, bool& rx, unsigned& q, std::uint32_t& r) const noexcept;
     void write_queue_reg(bool rx, unsigned q, std::uint32_t r, std::uint32_t off, std::uint32_t v) noexcept;
@@ -182,49 +150,22 @@ private:
     void count(std::uint32_t off, std::uint64_t n) noexcept;
     void queue_irq(unsigned q, bool rx) noexcept;
     void other_irq(std::uint32_t cause) noexcept;
-    void fire(unsigned vector) noexcept;
-    void deliver(unsigned vector, std::uint64_t now) noexcept;
-    void deliver_expired(std::uint64_t now) noexcept;
-    std::uint64_t now_ns() const noexcept;
-    std::uint64_t eitr_ns(unsigned vector) const noexcept;
-    void timer_loop();
-    void stop_timer() noexcept;
+    bool on_deliver(unsigned vector) noexcept override;
+    std::uint64_t interval_ns(unsigned vector) const noexcept override; // EITR
     unsigned pick_queue(std::uint32_t hash) const noexcept;
     std::uint32_t links_value() const noexcept;
-    void flush_outbox();
 
     ModelConfig cfg_;
     Mac mac_ = Mac::i82599;
-    mutable std::mutex mu_;
-    std::mutex wire_mu_; // held while frames go out on the wire
-    std::vector<std::uint32_t> regs_;
-    std::array<std::uint8_t, 256> config_{};
     std::array<Queue, num_queues> rxq_{}, txq_{};
     std::array<std::uint64_t, num_queues> rx_frames_{};
     unsigned rst_reads_ = 0, auto_rd_reads_ = 0, dma_reads_ = 0, link_reads_ = 0;
     bool link_pending_ = false;
-    bool bus_master_ = false;
     bool cable_ = true;
     bool tx_engine_ = true;
     bool tx_writeback_ = true;
     std::uint64_t vmask_ = 0;    // vectors enabled (EIMS 15:0 and EIMS_EX)
     std::uint32_t cause_mask_ = 0; // other causes enabled (EIMS 30:16)
-    std::vector<int> irq_fds_;
-    std::vector<std::uint64_t> fired_;
-    // EITR moderation, per vector: when it last fired, a cause held back
-    std::array<std::uint64_t, num_vectors> last_fire_ns_{};
-    std::array<bool, num_vectors> has_fired_{}, pending_{};
-    std::uint64_t clock_ns_ = 0; // manual clock
-    std::condition_variable timer_cv_;
-    std::thread timer_;
-    bool timer_stop_ = false;
-    std::vector<Mapping> maps_;
-    std::uint64_t next_iova_ = 0x20'0000'0000ull;
-    std::vector<std::vector<std::uint8_t>> outbox_; // TX: frames for the wire
-    Wire wire_;
-    FaultHandler on_fault_;
-    std::size_t faults_ = 0;
-    std::string last_fault_;
 };
 
 } // namespace upio::ixgbe::model

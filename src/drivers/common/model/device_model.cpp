@@ -1,0 +1,286 @@
+// The device-interface side every software NIC model shares (see device_model.hpp).
+#include "drivers/common/model/device_model.hpp"
+
+#include <fmt/format.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+namespace upio::drivers::model {
+
+std::uint32_t crc32(const std::uint8_t* p, std::size_t n) noexcept {
+    std::uint32_t c = 0xffffffffu;
+    for (std::size_t i = 0; i < n; i++) {
+        c ^= p[i];
+        for (int k = 0; k < 8; k++) c = (c >> 1) ^ (0xedb88320u & (0u - (c & 1)));
+    }
+    return ~c;
+}
+
+DeviceModel::DeviceModel(const Identity& id)
+    : regs_(id.bar0_size / 4), family_(id.family), address_(id.address), device_id_(id.device_id),
+      manual_clock_(id.manual_clock), next_iova_(id.iova_base), clock_ns_(id.clock_start) {
+    std::uint16_t vid = 0x8086, did = id.device_id;
+    std::memcpy(&config_[0], &vid, 2);
+    std::memcpy(&config_[2], &did, 2);
+    config_[0x0b] = 0x02; // class: network controller, Ethernet
+}
+
+DeviceModel::~DeviceModel() {
+    stop_timer();
+    for (int fd : irq_fds_) ::close(fd);
+}
+
+void DeviceModel::stop_timer() noexcept {
+    {
+        std::lock_guard lk(mu_);
+        stop_ = true;
+    }
+    timer_cv_.notify_all();
+    if (timer_.joinable()) timer_.join();
+}
+
+// -- faults and DMA
+
+void DeviceModel::fault(const std::string& what) noexcept {
+    faults_++;
+    last_fault_ = describe() + ": " + what;
+    if (on_fault_) return on_fault_(last_fault_);
+    std::fprintf(stderr, "%s model fault: %s\n", family_, last_fault_.c_str());
+    std::abort();
+}
+
+bool DeviceModel::bad_read(std::uint32_t off) noexcept {
+    if (off < regs_.size() * 4 && off % 4 == 0) return false;
+    fault(fmt::format("read of BAR0 offset {:#x}", off));
+    return true;
+}
+
+bool DeviceModel::bad_write(std::uint32_t off, std::uint32_t v) noexcept {
+    if (off < regs_.size() * 4 && off % 4 == 0) return false;
+    fault(fmt::format("write of {:#x} to BAR0 offset {:#x}", v, off));
+    return true;
+}
+
+std::uint8_t* DeviceModel::dma(std::uint64_t iova, std::size_t len, const char* what) noexcept {
+    if (!bus_master_) {
+        fault(fmt::format("DMA ({}) at IOVA {:#x} while bus mastering is off", what, iova));
+        return nullptr;
+    }
+    for (const Mapping& m : maps_)
+        if (iova >= m.iova && iova - m.iova <= m.len && len <= m.len - (iova - m.iova))
+            return reinterpret_cast<std::uint8_t*>(m.va + (iova - m.iova));
+    fault(fmt::format("DMA ({}) of {} bytes at IOVA {:#x} outside every mapped range", what, len, iova));
+    return nullptr;
+}
+
+Status DeviceModel::dma_map(MemoryRegion& region) {
+    std::lock_guard lk(mu_);
+    for (const Mapping& m : maps_)
+        if (m.region == &region)
+            return make_error(EEXIST, fmt::format("{}: region {} mapped twice", describe(), region.name()));
+    const std::size_t len = region.size();
+    const std::uint64_t iova = next_iova_;
+    next_iova_ += (len + (4u << 20)) & ~std::uint64_t((2u << 20) - 1); // a gap between mappings
+    std::vector<std::uint64_t> pages((len + 4095) / 4096);
+    for (std::size_t i = 0; i < pages.size(); i++) pages[i] = iova + i * 4096;
+    region.set_iova_map(12, std::move(pages));
+    maps_.push_back({iova, region.base(), len, &region});
+    return {};
+}
+
+Status DeviceModel::dma_unmap(MemoryRegion& region) {
+    std::lock_guard lk(mu_);
+    for (auto it = maps_.begin(); it != maps_.end(); ++it)
+        if (it->region == &region) {
+            maps_.erase(it);
+            region.clear_iova_map();
+            return {};
+        }
+    return make_error(ENOENT, fmt::format("{}: region {} is not mapped", describe(), region.name()));
+}
+
+// -- PCI
+
+Result<std::uint32_t> DeviceModel::config_read(std::uint32_t off, unsigned width) {
+    std::lock_guard lk(mu_);
+    if (off + width > config_.size() || (width != 1 && width != 2 && width != 4))
+        return make_error(EINVAL, fmt::format("{}: config read of {} bytes at {:#x}", describe(), width, off));
+    std::uint32_t v = 0;
+    std::memcpy(&v, &config_[off], width);
+    return v;
+}
+
+Status DeviceModel::config_write(std::uint32_t off, unsigned width, std::uint32_t v) {
+    std::lock_guard lk(mu_);
+    if (off + width > config_.size() || (width != 1 && width != 2 && width != 4))
+        return make_error(EINVAL, fmt::format("{}: config write of {} bytes at {:#x}", describe(), width, off));
+    std::memcpy(&config_[off], &v, width);
+    bus_master_ = config_[4] & 0x4;
+    return {};
+}
+
+Status DeviceModel::set_bus_master(bool on) {
+    std::lock_guard lk(mu_);
+    bus_master_ = on;
+    config_[4] = std::uint8_t(on ? config_[4] | 0x4 : config_[4] & ~0x4);
+    return {};
+}
+
+Status DeviceModel::reset() {
+    std::lock_guard lk(mu_);
+    do_reset();
+    return {};
+}
+
+// -- interrupts
+
+Result<std::vector<int>> DeviceModel::open_vectors(IrqKind kind, unsigned count, unsigned max) {
+    if (count == 0 || count > max)
+        return make_error(ENOTSUP, fmt::format("{}: {} {} vectors requested, the device has {}", describe(), count,
+                                               kind == IrqKind::msix ? "MSI-X" : kind == IrqKind::msi ? "MSI" : "INTx",
+                                               max));
+    for (int fd : irq_fds_) ::close(fd);
+    irq_fds_.clear();
+    for (unsigned i = 0; i < count; i++) irq_fds_.push_back(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+    fired_.assign(count, 0);
+    last_ns_.assign(count, ~0ull);
+    due_ns_.assign(count, 0);
+    return irq_fds_;
+}
+
+void DeviceModel::disable_interrupts() noexcept {
+    std::lock_guard lk(mu_);
+    for (int fd : irq_fds_) ::close(fd);
+    irq_fds_.clear();
+    due_ns_.clear();
+}
+
+void DeviceModel::drop_held(bool forget) noexcept {
+    std::fill(due_ns_.begin(), due_ns_.end(), 0);
+    if (forget) std::fill(last_ns_.begin(), last_ns_.end(), ~0ull);
+}
+
+std::uint64_t DeviceModel::now_ns() const noexcept {
+    if (manual_clock_) return clock_ns_;
+    return std::uint64_t(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+            .count());
+}
+
+// A vector fires at once unless it fired less than its interval ago; then
+// the interrupt is held back until the interval ends (once, however many
+// causes arrive meanwhile).
+void DeviceModel::fire(unsigned vec) noexcept {
+    if (vec >= irq_fds_.size()) return;
+    const std::uint64_t iv = interval_ns(vec), now = now_ns();
+    if (iv && last_ns_[vec] != ~0ull && now - last_ns_[vec] < iv) {
+        if (due_ns_[vec] == 0) {
+            due_ns_[vec] = last_ns_[vec] + iv;
+            if (!manual_clock_) {
+                if (!timer_.joinable()) timer_ = std::thread([this] { timer_loop(); });
+                timer_cv_.notify_all();
+            }
+        }
+        return;
+    }
+    deliver(vec);
+}
+
+void DeviceModel::deliver(unsigned vec) noexcept {
+    if (!on_deliver(vec)) return;
+    last_ns_[vec] = now_ns();
+    due_ns_[vec] = 0;
+    fired_[vec]++;
+    std::uint64_t one = 1;
+    [[maybe_unused]] auto r = ::write(irq_fds_[vec], &one, sizeof one);
+}
+
+// Delivers the held-back interrupts whose interval has ended.
+void DeviceModel::expire() noexcept {
+    const std::uint64_t now = now_ns();
+    for (unsigned v = 0; v < due_ns_.size() && v < irq_fds_.size(); v++) {
+        if (due_ns_[v] == 0 || now < due_ns_[v]) continue;
+        due_ns_[v] = 0;
+        if (asserted(v)) deliver(v);
+    }
+}
+
+void DeviceModel::timer_loop() {
+    std::unique_lock lk(mu_);
+    while (!stop_) {
+        std::uint64_t next = 0;
+        for (std::uint64_t d : due_ns_)
+            if (d && (next == 0 || d < next)) next = d;
+        if (next == 0) {
+            timer_cv_.wait(lk);
+        } else {
+            const std::uint64_t now = now_ns();
+            if (now < next) timer_cv_.wait_for(lk, std::chrono::nanoseconds(next - now));
+            expire();
+        }
+    }
+}
+
+void DeviceModel::advance_time(std::uint64_t ns) {
+    std::lock_guard lk(mu_);
+    clock_ns_ += ns;
+    expire();
+}
+
+// -- the wire
+
+// Frames leave in the order the TX engine queued them, even when several
+// threads flush: delivery is serialised (never under mu_, so two models
+// wired back to back cannot deadlock).
+void DeviceModel::flush_outbox() {
+    std::lock_guard wl(wire_mu_);
+    std::vector<std::vector<std::uint8_t>> out;
+    Wire w;
+    {
+        std::lock_guard lk(mu_);
+        if (outbox_.empty()) return;
+        out.swap(outbox_);
+        w = wire_;
+    }
+    if (w)
+        for (auto& f : out) w(f.data(), f.size());
+}
+
+// -- the test's side
+
+void DeviceModel::set_wire(Wire w) {
+    std::lock_guard lk(mu_);
+    wire_ = std::move(w);
+}
+
+void DeviceModel::set_fault_handler(FaultHandler h) {
+    std::lock_guard lk(mu_);
+    on_fault_ = std::move(h);
+}
+
+std::size_t DeviceModel::faults() const {
+    std::lock_guard lk(mu_);
+    return faults_;
+}
+
+std::string DeviceModel::last_fault() const {
+    std::lock_guard lk(mu_);
+    return last_fault_;
+}
+
+std::uint64_t DeviceModel::interrupts(unsigned vector) const {
+    std::lock_guard lk(mu_);
+    return vector < fired_.size() ? fired_[vector] : 0;
+}
+
+std::size_t DeviceModel::dma_mappings() const {
+    std::lock_guard lk(mu_);
+    return maps_.size();
+}
+
+} // namespace upio::drivers::model

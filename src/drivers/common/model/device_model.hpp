@@ -1,0 +1,207 @@
+// drivers/common/model/device_model.hpp -- what every software NIC model has
+// in common: the device-interface side of upio::Device.
+//
+// A model (e1000_model.hpp, ixgbe_model.hpp) derives from DeviceModel and
+// adds its chip: what its registers do, the TX/RX engines and how a
+// queue or a cause reaches an interrupt vector. DeviceModel holds
+//   - the BAR0 register file (its size checked on every access);
+//   - PCI config space (vendor/device id, class, COMMAND.BME as bus mastering);
+//   - the DMA mapping table: dma_map() hands out IOVAs from a base that is
+//     never a virtual address, with a gap between mappings; dma() translates
+//     an IOVA range and reports a fault outside every mapping or with bus
+//     mastering off;
+//   - interrupt eventfds, one a vector, and the count delivered on each;
+//   - interrupt throttling: a vector does not fire again before its interval
+//     (the chip's ITR/EITR, interval_ns()) has passed since it last fired;
+//     what became pending meanwhile is delivered once when the interval ends
+//     (a timer thread on the steady clock, or advance_time() with a manual
+//     clock), if the chip still asserts it;
+//   - fault reporting (a handler; by default print and abort);
+//   - the wire: frames the TX engine queued (outbox_) leave through the wire
+//     callback after the model's lock is released, in order.
+// Locking: mu_ guards everything; the chip's code runs with it held. A
+// model's destructor calls stop_timer() first (the timer calls back into it).
+#pragma once
+
+#include <upio/device.hpp>
+
+#include <array>
+#include <atomic>
+#include <algorithm>
+#include <condition_variable>
+#include <cstdint>
+#include <cstring>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace upio::drivers::model {
+
+// The Ethernet FCS (CRC-32, reflected, as it goes on the wire).
+std::uint32_t crc32(const std::uint8_t* p, std::size_t n) noexcept;
+
+// A descriptor's last write-back word (DD in it): the driver reads it with
+// acquire, so the words before it are visible first.
+inline void store_release(std::uint64_t* p, std::uint64_t v) noexcept {
+    std::atomic_ref<std::uint64_t>(*p).store(v, std::memory_order_release);
+}
+
+class DeviceModel : public Device {
+public:
+    using Wire = std::function<void(const std::uint8_t* frame, std::size_t len)>;
+    using FaultHandler = std::function<void(const std::string& what)>;
+
+    // -- Device
+    PciAddress address() const override { return address_; }
+    std::uint16_t vendor_id() const override { return 0x8086; }
+    std::uint16_t device_id() const override { return device_id_; }
+    Result<std::uint32_t> config_read(std::uint32_t offset, unsigned width) override;
+    Status config_write(std::uint32_t offset, unsigned width, std::uint32_t value) override;
+    Status set_bus_master(bool on) override;
+    Status reset() override;
+    Status dma_map(MemoryRegion& region) override;
+    Status dma_unmap(MemoryRegion& region) override;
+    void disable_interrupts() noexcept override;
+
+    // -- the test's side
+    // Frames the device transmits (without CRC).
+    void set_wire(Wire w);
+    // Replaces the default handler (print and abort).
+    void set_fault_handler(FaultHandler h);
+    std::size_t faults() const;
+    std::string last_fault() const;
+    // Interrupts delivered on `vector` so far.
+    std::uint64_t interrupts(unsigned vector) const;
+    std::size_t dma_mappings() const;
+    // Manual clock only: moves the model's time on and delivers the
+    // throttled interrupts whose interval has ended.
+    void advance_time(std::uint64_t ns);
+
+protected:
+    struct Identity {
+        const char* family;      // "e1000", "ixgbe": in the default fault handler's message
+        PciAddress address;
+        std::uint16_t device_id;
+        std::uint32_t bar0_size;
+        std::uint64_t iova_base; // where the first mapping starts
+        bool manual_clock;       // time moves only by advance_time()
+        std::uint64_t clock_start; // the manual clock's first reading
+    };
+    explicit DeviceModel(const Identity& id);
+    ~DeviceModel() override;
+
+    // -- the chip (called with mu_ held)
+    virtual void do_reset() noexcept = 0;
+    // The vector's throttling interval in ns (0: none).
+    virtual std::uint64_t interval_ns(unsigned vector) const noexcept = 0;
+    // Whether a held-back interrupt is still to be signalled when its
+    // interval ends (causes cleared or masked meanwhile are not).
+    virtual bool asserted(unsigned /*vector*/) const noexcept { return true; }
+    // The chip's side of sending a message on `vector` (auto-clear, auto-
+    // mask). False: nothing is sent (a masked INTx line).
+    virtual bool on_deliver(unsigned /*vector*/) noexcept { return true; }
+
+    // -- for the chip (with mu_ held)
+    std::uint32_t& reg(std::uint32_t off) noexcept { return regs_[off >> 2]; }
+    std::uint32_t rget(std::uint32_t off) const noexcept { return regs_[off >> 2]; }
+    // A BAR0 access outside the register file or unaligned: a fault.
+    bool bad_read(std::uint32_t off) noexcept;
+    bool bad_write(std::uint32_t off, std::uint32_t v) noexcept;
+    void fault(const std::string& what) noexcept;
+    // The host address of [iova, iova + len), or nullptr after a fault.
+    std::uint8_t* dma(std::uint64_t iova, std::size_t len, const char* what) noexcept;
+    // The RX engine's DMA of one frame into a ring of 16-byte descriptors
+    // (the device owns [head, tail); RDT == RDH: none free): the frame, then
+    // its FCS unless `strip`, across as many buffers of `bsz` bytes as it
+    // takes, calling writeback(desc, chunk, eop) for each descriptor; head
+    // moves on. no_room: too few free descriptors, nothing written.
+    struct RxRing {
+        std::uint64_t base;
+        std::uint32_t n, head, tail, bsz;
+    };
+    enum class RxResult { done, no_room, fault };
+    template <class WriteBack>
+    RxResult rx_dma(RxRing& r, const std::uint8_t* f, std::size_t len, bool strip, WriteBack&& writeback) noexcept;
+
+    // Opens `count` vectors of `kind` (at most `max`); throttling starts afresh.
+    Result<std::vector<int>> open_vectors(IrqKind kind, unsigned count, unsigned max);
+    // An interrupt on `vector`: now, or when its interval ends.
+    void fire(unsigned vector) noexcept;
+    // Held-back interrupts die (a reset); with forget, so does when each
+    // vector last fired.
+    void drop_held(bool forget) noexcept;
+    std::uint64_t now_ns() const noexcept;
+    // Frames for the wire (call without mu_).
+    void flush_outbox();
+    void stop_timer() noexcept;
+
+    mutable std::mutex mu_;
+    std::vector<std::uint32_t> regs_; // BAR0
+    std::array<std::uint8_t, 256> config_{};
+    bool bus_master_ = false;
+    std::vector<int> irq_fds_;
+    std::vector<std::vector<std::uint8_t>> outbox_; // TX: frames for the wire
+
+private:
+    struct Mapping {
+        std::uint64_t iova;
+        char* va;
+        std::size_t len;
+        const MemoryRegion* region;
+    };
+
+    void deliver(unsigned vector) noexcept;
+    void expire() noexcept;
+    void timer_loop();
+
+    const char* family_;
+    PciAddress address_;
+    std::uint16_t device_id_;
+    bool manual_clock_;
+    std::vector<Mapping> maps_;
+    std::uint64_t next_iova_;
+    std::vector<std::uint64_t> fired_;
+    // throttling, per vector: when it last fired (~0: never), when a held
+    // back interrupt may go (0: none)
+    std::vector<std::uint64_t> last_ns_, due_ns_;
+    std::uint64_t clock_ns_; // manual clock
+    std::thread timer_;
+    std::condition_variable timer_cv_;
+    bool stop_ = false;
+    std::mutex wire_mu_; // held while frames go out on the wire
+    Wire wire_;
+    FaultHandler on_fault_;
+    std::size_t faults_ = 0;
+    std::string last_fault_;
+};
+
+template <class WriteBack>
+DeviceModel::RxResult DeviceModel::rx_dma(RxRing& r, const std::uint8_t* f, std::size_t len, bool strip,
+                                          WriteBack&& writeback) noexcept {
+    std::uint8_t fcs[4];
+    if (!strip) {
+        std::uint32_t c = crc32(f, len);
+        std::memcpy(fcs, &c, 4);
+    }
+    const std::size_t total = len + (strip ? 0 : 4);
+    const std::uint32_t need = std::uint32_t((total + r.bsz - 1) / r.bsz);
+    const std::uint32_t avail = r.tail >= r.head ? r.tail - r.head : r.tail + r.n - r.head;
+    if (avail < need) return RxResult::no_room;
+    std::size_t done = 0;
+    while (done < total) {
+        auto* d = reinterpret_cast<std::uint64_t*>(dma(r.base + 16ull * r.head, 16, "rx descriptor"));
+        if (!d) return RxResult::fault;
+        const std::size_t chunk = std::min<std::size_t>(r.bsz, total - done);
+        std::uint8_t* p = dma(d[0], chunk, "rx buffer");
+        if (!p) return RxResult::fault;
+        for (std::size_t i = 0; i < chunk; i++) p[i] = done + i < len ? f[done + i] : fcs[done + i - len];
+        done += chunk;
+        writeback(d, chunk, done == total);
+        r.head = r.head + 1 == r.n ? 0 : r.head + 1;
+    }
+    return RxResult::done;
+}
+
+} // namespace upio::drivers::model
