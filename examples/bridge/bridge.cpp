@@ -40,8 +40,11 @@ std::uint32_t forward(upio::Port& from, upio::Port& to, bool zero_copy) {
     return n;
 }
 
-int run_bridge(upio::Port& a, upio::Port& b, std::uint64_t count, const std::atomic<bool>& stop) {
+// Returns the packets moved; `zero_copy` tells which path was taken.
+std::uint64_t run_bridge(upio::Port& a, upio::Port& b, std::uint64_t count, const std::atomic<bool>& stop,
+                         bool& zero_copy) {
     const bool zc = &a.memory() == &b.memory();
+    zero_copy = zc;
     fmt::print("bridge: {} <-> {} ({})\n", a.name().full, b.name().full, zc ? "zero copy" : "copy");
     std::uint64_t moved = 0;
     while (!stop.load() && (count == 0 || moved < count)) {
@@ -63,10 +66,14 @@ int run_bridge(upio::Port& a, upio::Port& b, std::uint64_t count, const std::ato
         std::this_thread::yield();
     }
     fmt::print("bridge: forwarded {} packets\n", moved);
-    return 0;
+    return moved;
 }
 
 // --demo: generator -> pipe -> bridge -> pipe -> checker, all in this process.
+// Each frame carries its sequence number and the index of the buffer the
+// generator wrote it in. Pipes hand buffers over by swapping them; so does
+// the zero-copy bridge. With zero copy every frame must arrive in the very
+// buffer it was written in -- a copy anywhere on the way would show.
 int demo(std::uint64_t count, bool copy) {
     upio::PortOptions o;
     auto a_out = upio::Port::open("pipe:brA}0", o), a_in = upio::Port::open("pipe:brA{0", o);
@@ -88,16 +95,18 @@ int demo(std::uint64_t count, bool copy) {
             }
             netmap_slot& s = t->slot[t->cur];
             std::memcpy(NETMAP_BUF(t, s.buf_idx), &seq, 8);
+            std::memcpy(NETMAP_BUF(t, s.buf_idx) + 8, &s.buf_idx, 4);
             s.len = std::uint16_t(60 + seq % 1400);
             t->head = t->cur = nm_ring_next(t, t->cur);
             if (++seq % 64 == 0 || seq == count) p.txsync();
         }
         while (nm_tx_pending(t)) p.txsync();
     });
-    std::thread br([&] { run_bridge(*a_in.value(), *b_in.value(), count, stop); });
+    bool zero_copy = false;
+    std::thread br([&] { run_bridge(*a_in.value(), *b_in.value(), count, stop, zero_copy); });
     upio::Port& p = *b_out.value();
     netmap_ring* r = p.rx_ring(0);
-    std::uint64_t expect = 0;
+    std::uint64_t expect = 0, same_buffer = 0;
     int rc = 0;
     while (expect < count) {
         if (p.wait(upio::Direction::rx, std::chrono::seconds(5)) <= 0) {
@@ -107,7 +116,10 @@ int demo(std::uint64_t count, bool copy) {
         }
         for (; !nm_ring_empty(r); r->head = r->cur = nm_ring_next(r, r->cur), expect++) {
             std::uint64_t seq;
+            std::uint32_t written_in;
             std::memcpy(&seq, NETMAP_BUF(r, r->slot[r->cur].buf_idx), 8);
+            std::memcpy(&written_in, NETMAP_BUF(r, r->slot[r->cur].buf_idx) + 8, 4);
+            same_buffer += written_in == r->slot[r->cur].buf_idx;
             if (seq != expect || r->slot[r->cur].len != 60 + seq % 1400) {
                 fmt::print(stderr, "bridge: packet {} arrived as {} (len {})\n", expect, seq, r->slot[r->cur].len);
                 rc = 1;
@@ -117,7 +129,18 @@ int demo(std::uint64_t count, bool copy) {
     stop.store(true);
     gen.join();
     br.join();
-    if (rc == 0) fmt::print("bridge: demo passed: {} packets in order and intact\n", count);
+    const char* path = zero_copy ? "zero copy" : "copy";
+    fmt::print("bridge: {} of {} packets arrived in the buffer they were written in\n", same_buffer, expect);
+    if (zero_copy == copy) {
+        fmt::print(stderr, "bridge: the bridge took the {} path; --demo{} expects the other\n", path,
+                   copy ? " --copy" : "");
+        rc = 1;
+    } else if (zero_copy && same_buffer != expect) {
+        fmt::print(stderr, "bridge: zero copy, but {} packets arrived in another buffer (copied)\n",
+                   expect - same_buffer);
+        rc = 1;
+    }
+    if (rc == 0) fmt::print("bridge: demo passed ({}): {} packets in order and intact\n", path, count);
     return rc;
 }
 
@@ -144,5 +167,7 @@ int main(int argc, char** argv) {
         return 1;
     }
     std::atomic<bool> stop{false};
-    return run_bridge(*a.value(), *b.value(), count, stop);
+    bool zero_copy;
+    run_bridge(*a.value(), *b.value(), count, stop, zero_copy);
+    return 0;
 }

@@ -37,21 +37,27 @@ std::uint32_t move(upio::Port& from, upio::Port& to, std::uint32_t ring) {
 }
 
 // One queue pair: returns when g_stop is set or `count` frames have moved.
-void worker(upio::Port& a, upio::Port& b, std::uint32_t ring, std::uint64_t count, std::atomic<std::uint64_t>& moved) {
-    std::uint64_t mine = 0;
+void worker(upio::Port& a, upio::Port& b, std::uint32_t ring, std::uint64_t count, std::atomic<std::uint64_t>& moved,
+            std::atomic<std::uint64_t>& mine) {
     while (!g_stop.load(std::memory_order_relaxed) && (count == 0 || moved.load() < count)) {
         a.rxsync();
         b.rxsync();
         std::uint32_t n = move(a, b, ring) + move(b, a, ring);
         a.txsync();
         b.txsync();
-        mine += n;
-        if (n) moved.fetch_add(n, std::memory_order_relaxed);
+        if (n) {
+            moved.fetch_add(n, std::memory_order_relaxed);
+            mine.fetch_add(n, std::memory_order_relaxed);
+        }
         else a.wait(upio::Direction::rx, std::chrono::milliseconds(5));
     }
 }
 
-int run(const std::string& a_name, const std::string& b_name, std::uint32_t queues, std::uint64_t count) {
+// Frames each queue pair moved (filled in by run()).
+using PerQueue = std::vector<std::atomic<std::uint64_t>>;
+
+int run(const std::string& a_name, const std::string& b_name, std::uint32_t queues, std::uint64_t count,
+        PerQueue& per_queue) {
     upio::PortOptions o;
     o.rings = queues;
     std::vector<std::unique_ptr<upio::Port>> a, b;
@@ -68,14 +74,18 @@ int run(const std::string& a_name, const std::string& b_name, std::uint32_t queu
     std::atomic<std::uint64_t> moved{0};
     std::vector<std::jthread> threads;
     for (std::uint32_t q = 0; q < queues; q++)
-        threads.emplace_back([&, q] { worker(*a[q], *b[q], q, count, moved); });
+        threads.emplace_back([&, q] { worker(*a[q], *b[q], q, count, moved, per_queue[q]); });
     threads.clear(); // join
-    fmt::print("l2fwd: {} queue pairs forwarded {} frames\n", queues, moved.load());
+    std::string each;
+    for (std::uint32_t q = 0; q < queues; q++) each += fmt::format("{}{}", q ? ", " : "", per_queue[q].load());
+    fmt::print("l2fwd: {} queue pairs forwarded {} frames ({})\n", queues, moved.load(), each);
     return 0;
 }
 
 // --demo: a sender per queue into vale10:gen, l2fwd between vale10:left and
-// vale11:right, a receiver per queue on vale11:sink; every frame must arrive.
+// vale11:right, a receiver per queue on vale11:sink; every frame must arrive
+// or be counted as dropped, and every queue pair must have carried traffic
+// (forwarded by its thread and received on its sink ring).
 int demo(std::uint32_t queues, std::uint64_t per_queue) {
     upio::PortOptions o;
     o.rings = queues;
@@ -91,7 +101,8 @@ int demo(std::uint32_t queues, std::uint64_t per_queue) {
         sink.push_back(std::move(s.value()));
     }
     std::atomic<std::uint64_t> received{0};
-    std::thread fwd([&] { run("vale10:left", "vale11:right", queues, queues * per_queue); });
+    PerQueue forwarded(queues), sunk(queues);
+    std::thread fwd([&] { run("vale10:left", "vale11:right", queues, queues * per_queue, forwarded); });
     // start sending once l2fwd has joined both switches (a flood with no
     // other port on the switch goes nowhere)
     for (auto t0 = std::chrono::steady_clock::now();
@@ -118,7 +129,10 @@ int demo(std::uint32_t queues, std::uint64_t per_queue) {
             netmap_ring* r = sink[q]->rx_ring(q);
             while (!g_stop.load()) {
                 if (sink[q]->wait(upio::Direction::rx, std::chrono::milliseconds(20)) <= 0) continue;
-                for (; !nm_ring_empty(r); r->head = r->cur = nm_ring_next(r, r->cur)) received++;
+                for (; !nm_ring_empty(r); r->head = r->cur = nm_ring_next(r, r->cur)) {
+                    received++;
+                    sunk[q]++;
+                }
             }
         });
     }
@@ -140,6 +154,12 @@ int demo(std::uint32_t queues, std::uint64_t per_queue) {
     fwd.join();
     const std::uint64_t drops = dropped();
     bool ok = received.load() + drops == total && received.load() > 0;
+    for (std::uint32_t q = 0; q < queues; q++) {
+        const bool carried = forwarded[q].load() > 0 && sunk[q].load() > 0;
+        fmt::print("l2fwd: queue pair {}: {} frames forwarded, {} received on vale11:sink-{}{}\n", q,
+                   forwarded[q].load(), sunk[q].load(), q, carried ? "" : " -- carried no traffic");
+        ok = ok && carried;
+    }
     fmt::print("l2fwd: demo {}: {} of {} frames arrived over {} queue pairs, {} dropped by full rings (counted)\n",
                ok ? "passed" : "FAILED", received.load(), total, queues, drops);
     return ok ? 0 : 1;
@@ -163,5 +183,6 @@ int main(int argc, char** argv) {
         fmt::print(stderr, "l2fwd: give two ports with -i, or --demo\n");
         return 2;
     }
-    return run(ports[0], ports[1], queues, count);
+    PerQueue per_queue(queues);
+    return run(ports[0], ports[1], queues, count, per_queue);
 }

@@ -1,16 +1,20 @@
 // pkt-gen: generate, sink, check and time traffic on any upio port.
 //
 //   pkt-gen                                  sender and receiver on pipe:pktgen{0 / }0 for 5 s
-//   pkt-gen -f tx -i pipe:a{0 -l 1514        send on one port
-//   pkt-gen -f rx -i pipe:a}0                receive on one port
-//   pkt-gen -f txrx -i vale0:a -i vale0:b    both, in one process
-//   pkt-gen -f pingpong -i pipe:p{0 -i pipe:p}0 -n 10000   round-trip times
+//   pkt-gen -f txrx -i 'pipe:a{0' -i 'pipe:a}0' -l 1514   both ends of a pipe, in one process
+//   pkt-gen -f tx -i netif:veth0 -l 1514     send on one port (another process or host receives)
+//   pkt-gen -f rx -i netif:veth1             receive on one port
+//   pkt-gen -f txrx -i vale0:a -i vale0:b    sender and receiver on a VALE switch, in one process
+//   pkt-gen -f pingpong -i 'pipe:p{0' -i 'pipe:p}0' -n 10000   round-trip times
+// Pipes exist inside one process only: both ends go to one pkt-gen.
 #include "pktgen.hpp"
 
 #include <upio/vale.hpp>
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <pthread.h>
+#include <sched.h>
 
 #include <algorithm>
 #include <charconv>
@@ -145,6 +149,38 @@ void rtt_summary(const std::vector<std::unique_ptr<pktgen::Worker>>& ws, bool js
     }
 }
 
+// The calling thread's CPU affinity as a list: "0-3", "1", "0,2".
+std::string allowed_cpus() {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (pthread_getaffinity_np(pthread_self(), sizeof set, &set) != 0) return "?";
+    std::string out;
+    for (int c = 0; c < CPU_SETSIZE; c++) {
+        if (!CPU_ISSET(c, &set)) continue;
+        int e = c;
+        while (e + 1 < CPU_SETSIZE && CPU_ISSET(e + 1, &set)) e++;
+        out += (out.empty() ? "" : ",") + (e == c ? std::to_string(c) : fmt::format("{}-{}", c, e));
+        c = e;
+    }
+    return out;
+}
+
+// Where each worker ran: the CPU it finished on and the CPUs it was allowed
+// (with -a/-c: the one it was pinned to). Text mode: only pinned workers.
+void worker_summary(const std::vector<std::unique_ptr<pktgen::Worker>>& ws, bool json) {
+    for (std::size_t i = 0; i < ws.size(); i++) {
+        const auto& w = *ws[i];
+        if (w.allowed_cpus.empty()) continue; // never ran
+        if (json)
+            fmt::print("{{\"worker\":{},\"role\":\"{}\",\"port\":\"{}\",\"pinned\":{},\"cpu\":{},"
+                       "\"allowed_cpus\":\"{}\"}}\n",
+                       i, role_name(w.role), w.port->name().full, w.cpu, w.ran_on, w.allowed_cpus);
+        else if (w.cpu >= 0)
+            fmt::print("Worker {} ({} on {}): pinned to CPU {}, ran on CPU {}\n", i, role_name(w.role),
+                       w.port->name().full, w.cpu, w.ran_on);
+    }
+}
+
 bool parse_size(const std::string& s, pktgen::Range& r) {
     auto dash = s.find('-');
     auto num = [](std::string_view v, std::uint32_t& out) {
@@ -166,6 +202,7 @@ int main(int argc, char** argv) {
     app.set_version_flag("--version", "upio pkt-gen 0.2");
     std::string src_mac, dst_mac, src_ip, dst_ip, size = "60", replay;
     bool rand_src = false, rand_dst = false, no_huge = false, ixgbe_model = false;
+    std::string model_wire;
     app.add_option("-f,--mode", cfg.mode, "tx rx txrx txseq rxseq txrxseq ping pong pingpong")
         ->check(CLI::IsMember({"tx", "rx", "txrx", "txseq", "rxseq", "txrxseq", "ping", "pong", "pingpong"}));
     app.add_option("-i,--port", cfg.ports, "port name (txrx, txrxseq, pingpong: two; the first sends/pings)");
@@ -181,6 +218,9 @@ int main(int argc, char** argv) {
     app.add_option("-T,--interval", cfg.interval, "seconds between reports")->check(CLI::PositiveNumber);
     app.add_option("-w,--wait-link", cfg.wait_link, "seconds to wait for link up")->check(CLI::NonNegativeNumber);
     app.add_option("--duration", cfg.duration, "stop after this many seconds (0: no limit)")
+        ->check(CLI::NonNegativeNumber);
+    app.add_option("--timeout", cfg.timeout,
+                   "fail when a sender's ring stays full, or ping gets no reply, this many seconds (0: wait forever)")
         ->check(CLI::NonNegativeNumber);
     app.add_option("--slots", cfg.slots, "slots per ring")->check(CLI::Range(64, 65536));
     app.add_flag("--busy", cfg.busy, "busy-wait instead of sleeping on the port's descriptor");
@@ -198,6 +238,8 @@ int main(int argc, char** argv) {
     app.add_flag("--no-hugepages", no_huge, "use normal pages even when hugepages are available");
     app.add_flag("--ixgbe-model", ixgbe_model,
                  "ixgbe: ports are software 82599s; functions 0 and 1 of a device are wired back to back");
+    app.add_option("--ixgbe-model-wire", model_wire,
+                   "with --ixgbe-model: function 0's wire is this upio port (e.g. vale0:nic) instead of function 1");
     CLI11_PARSE(app, argc, argv);
 
     auto bad = [](const std::string& msg) {
@@ -211,7 +253,7 @@ int main(int argc, char** argv) {
                    cfg.duration > 0 ? fmt::format(" --duration {}", cfg.duration) : "");
     }
     if (no_huge) cfg.hugepages = upio::HugepagePolicy::never;
-    if (ixgbe_model) pktgen::use_ixgbe_models();
+    if (!model_wire.empty() && !ixgbe_model) return bad("--ixgbe-model-wire needs --ixgbe-model");
     cfg.seq = cfg.mode.find("seq") != std::string::npos;
     if (!parse_size(size, cfg.vary.size)) return bad("bad -l: " + size + " (60..9018, or LO-HI)");
     cfg.frame.size = cfg.vary.size.hi == cfg.vary.size.lo ? cfg.vary.size.lo : cfg.vary.size.hi;
@@ -260,8 +302,14 @@ int main(int argc, char** argv) {
     opts.rings = cfg.threads;
     opts.wait_spin = std::chrono::microseconds(std::int64_t(cfg.spin_us));
     opts.memory.hugepages = cfg.hugepages;
-    const std::size_t max_frame = cfg.replay.empty() ? cfg.frame.size : 0;
     std::vector<std::unique_ptr<pktgen::Worker>> workers;
+    struct WireGuard { // the model's wire stops before the ports (and the models) close
+        ~WireGuard() { pktgen::close_ixgbe_model_wires(); }
+    } wire_guard;
+    if (ixgbe_model) {
+        std::string err;
+        if (!pktgen::use_ixgbe_models(model_wire, opts, err)) return bad(err);
+    }
     for (std::size_t i = 0; i < cfg.ports.size(); i++) {
         for (std::uint32_t t = 0; t < cfg.threads; t++) {
             auto w = std::make_unique<pktgen::Worker>();
@@ -282,9 +330,6 @@ int main(int argc, char** argv) {
             auto p = upio::Port::open(name, opts);
             if (!p) return bad(p.error().message);
             w->port = std::move(p.value());
-            if (max_frame > w->port->memory().buf_size())
-                return bad(fmt::format("-l {} is larger than {}'s {}-byte buffers", max_frame, name,
-                                       w->port->memory().buf_size()));
             if (w->role == Role::receiver && !cfg.pcap_out.empty()) {
                 std::string err;
                 std::string path = cfg.threads > 1 ? cfg.pcap_out + "." + std::to_string(t) : cfg.pcap_out;
@@ -312,13 +357,22 @@ int main(int argc, char** argv) {
     std::vector<std::thread> threads;
     for (auto& w : workers) {
         threads.emplace_back([&, wp = w.get()] {
-            if (!pktgen::pin_to_cpu(wp->cpu)) wp->error = fmt::format("cannot pin to CPU {}", wp->cpu);
+            if (!pktgen::pin_to_cpu(wp->cpu)) {
+                wp->error = fmt::format("cannot pin to CPU {}: this process may run on CPUs {} (see -a, -c)", wp->cpu,
+                                        allowed_cpus());
+                sh.stop.store(true);
+                wp->done.store(true);
+                return;
+            }
             switch (wp->role) {
             case Role::sender: pktgen::run_sender(*wp, cfg, sh); break;
             case Role::receiver: pktgen::run_receiver(*wp, cfg, sh); break;
             case Role::ping: pktgen::run_ping(*wp, cfg, sh); break;
             case Role::pong: pktgen::run_pong(*wp, cfg, sh); break;
             }
+            wp->ran_on = sched_getcpu();
+            wp->allowed_cpus = allowed_cpus();
+            if (!wp->error.empty()) sh.stop.store(true); // one worker failed: the run is over for all
         });
     }
 
@@ -362,6 +416,7 @@ int main(int argc, char** argv) {
                     report(roles[r], t, secs, cur, prev[r], cfg.json);
                     prev[r] = cur;
                 }
+        std::fflush(stdout); // reports reach a pipe or file as they happen
         last = now;
         if (cfg.duration > 0 && t >= cfg.duration) sh.stop.store(true);
         if (two && leaders_done()) {
@@ -370,6 +425,7 @@ int main(int argc, char** argv) {
         }
     }
     for (auto& t : threads) t.join();
+    pktgen::stop_ixgbe_model_wires();
     double secs = std::chrono::duration<double>(clock::now() - start).count();
     int rc = 0;
     for (auto& w : workers) {
@@ -384,5 +440,7 @@ int main(int argc, char** argv) {
     if (cfg.seq) seq_summary(workers, cfg.json);
     vale_summary(workers, cfg.json);
     rtt_summary(workers, cfg.json);
+    if (ixgbe_model) pktgen::ixgbe_model_wire_summary(cfg.json);
+    worker_summary(workers, cfg.json);
     return rc;
 }

@@ -4,11 +4,17 @@
 #include <pcap/pcap.h>
 #include <sys/time.h>
 
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
 namespace pktgen {
 
 struct PcapWriter {
     pcap_t* dead = nullptr;
     pcap_dumper_t* dumper = nullptr;
+    std::string path;
+    int error = 0; // errno of the first failed write
 };
 
 bool load_pcap(const std::string& path, std::vector<std::vector<std::uint8_t>>& frames, std::string& err) {
@@ -37,6 +43,7 @@ bool load_pcap(const std::string& path, std::vector<std::vector<std::uint8_t>>& 
 
 PcapWriter* open_pcap_writer(const std::string& path, std::string& err) {
     auto* w = new PcapWriter;
+    w->path = path;
     w->dead = pcap_open_dead(DLT_EN10MB, 65535);
     w->dumper = w->dead ? pcap_dump_open(w->dead, path.c_str()) : nullptr;
     if (!w->dumper) {
@@ -48,11 +55,22 @@ PcapWriter* open_pcap_writer(const std::string& path, std::string& err) {
     return w;
 }
 
-void pcap_write(PcapWriter* w, const std::uint8_t* data, std::uint32_t len) noexcept {
+bool pcap_write(PcapWriter* w, const std::uint8_t* data, std::uint32_t len) noexcept {
     pcap_pkthdr h{};
     gettimeofday(&h.ts, nullptr);
     h.caplen = h.len = len;
     pcap_dump(reinterpret_cast<u_char*>(w->dumper), &h, data);
+    // pcap_dump() reports nothing: the stream's error flag tells
+    if (std::ferror(pcap_dump_file(w->dumper))) [[unlikely]] {
+        w->error = errno ? errno : EIO;
+        return false;
+    }
+    return true;
+}
+
+std::string pcap_error(PcapWriter* w) {
+    return "cannot write the capture to " + w->path + ": " + std::strerror(w->error) +
+           " (free some space or point --pcap elsewhere)";
 }
 
 void close_pcap_writer(PcapWriter* w) {

@@ -4,6 +4,7 @@
 #include "frame.hpp"
 #include "stats.hpp"
 
+#include <upio/netmap_user.h>
 #include <upio/port.hpp>
 
 #include <atomic>
@@ -30,6 +31,7 @@ struct Config {
     double interval = 1.0;          // seconds between report lines
     double duration = 0;            // seconds, 0: until count or Ctrl-C
     double wait_link = 0;           // -w: seconds to wait for link up
+    double timeout = 5;             // senders and ping: seconds without progress before failing, 0: never
     bool busy = false;              // busy-wait instead of blocking
     double spin_us = 50;            // blocking waits poll this long before sleeping
     bool json = false;              // JSON lines instead of text
@@ -71,6 +73,8 @@ struct Worker {
     std::uint64_t lost = 0;      // ping: replies that never came
     std::mutex rtt_mu;           // guards rtt for the reporter's snapshots
     PcapWriter* pcap = nullptr;  // receivers with --pcap
+    int ran_on = -1;             // the CPU the worker was on when it finished
+    std::string allowed_cpus;    // the CPUs it was allowed to run on ("0-3", "1")
 };
 
 struct Shared {
@@ -84,8 +88,31 @@ void run_ping(Worker& w, const Config& cfg, Shared& sh);
 void run_pong(Worker& w, const Config& cfg, Shared& sh);
 
 // --ixgbe-model: "ixgbe:" names open software 82599s (functions 0 and 1 of a
-// device wired back to back) instead of VFIO devices.
-void use_ixgbe_models();
+// device wired back to back) instead of VFIO devices. With a `wire` port
+// (--ixgbe-model-wire), function 0's wire is that upio port instead: what the
+// model transmits is sent there, what arrives there reaches the model.
+// False (with `err`) when the wire port cannot be opened.
+bool use_ixgbe_models(const std::string& wire, const upio::PortOptions& opts, std::string& err);
+// Stops the wire (its thread, the model's transmissions to it); call before
+// the ports close. close_...: also closes the wire's port.
+void stop_ixgbe_model_wires();
+void close_ixgbe_model_wires();
+// One JSON or text line per wire: frames each way and those it dropped.
+void ixgbe_model_wire_summary(bool json);
+
+// The slots a frame of `len` bytes takes in buffers of `bufsz` bytes.
+inline std::uint32_t slots_for(std::size_t len, std::uint32_t bufsz) {
+    return std::uint32_t((len + bufsz - 1) / bufsz);
+}
+// Writes a frame into the ring from slot `cur` on, a buffer at a time,
+// NS_MOREFRAG on all but the last slot; the caller checked the space.
+// Returns the slot after the last.
+std::uint32_t put_chain(netmap_ring* r, std::uint32_t cur, const std::uint8_t* data, std::size_t len,
+                        std::uint32_t bufsz) noexcept;
+// Copies the frame starting at slot `cur` (a chain) into `out` (at most
+// `cap` bytes); returns its length and sets `next` to the slot after it.
+std::size_t get_chain(netmap_ring* r, std::uint32_t cur, std::uint8_t* out, std::size_t cap,
+                      std::uint32_t& next) noexcept;
 
 // Pins the calling thread; false if the CPU does not exist.
 bool pin_to_cpu(int cpu);
@@ -93,7 +120,9 @@ bool pin_to_cpu(int cpu);
 // pcap files (libpcap): replay and capture.
 bool load_pcap(const std::string& path, std::vector<std::vector<std::uint8_t>>& frames, std::string& err);
 PcapWriter* open_pcap_writer(const std::string& path, std::string& err);
-void pcap_write(PcapWriter* w, const std::uint8_t* data, std::uint32_t len) noexcept;
+// False when the file cannot take more (disk full, I/O error).
+bool pcap_write(PcapWriter* w, const std::uint8_t* data, std::uint32_t len) noexcept;
+std::string pcap_error(PcapWriter* w); // what went wrong, after pcap_write failed
 void close_pcap_writer(PcapWriter* w);
 
 } // namespace pktgen

@@ -3,6 +3,8 @@
 
 #include <upio/netmap_user.h>
 
+#include <fmt/format.h>
+
 #include <pthread.h>
 #include <sched.h>
 
@@ -53,12 +55,13 @@ int wait_or_sync(upio::Port& p, upio::Direction d, const Config& cfg) {
     return rc < 0 ? rc : 0;
 }
 
-// Frame number n of a sender that varies addresses/sizes, sequences or replays.
-std::uint16_t make_frame(std::uint8_t* buf, const Config& cfg, std::uint64_t n, std::uint64_t& rng,
-                         std::uint32_t bufsz, std::uint32_t stream) {
+// Frame number n of a sender that varies addresses/sizes, sequences or
+// replays, written into `buf` (at most `cap` bytes).
+std::uint16_t make_frame(std::uint8_t* buf, const Config& cfg, std::uint64_t n, std::uint64_t& rng, std::size_t cap,
+                         std::uint32_t stream) {
     if (!cfg.replay.empty()) {
         const auto& f = cfg.replay[n % cfg.replay.size()];
-        auto len = std::uint16_t(std::min<std::size_t>(f.size(), bufsz));
+        auto len = std::uint16_t(std::min<std::size_t>(f.size(), cap));
         std::memcpy(buf, f.data(), len);
         return len;
     }
@@ -73,28 +76,77 @@ std::uint16_t make_frame(std::uint8_t* buf, const Config& cfg, std::uint64_t n, 
         if (v.size.lo != v.size.hi) size = v.size.pick(n, rng);
     }
     const std::uint64_t seq = std::uint64_t(stream) << 48 | n;
-    return write_frame(buf, s, std::min<std::size_t>(size, bufsz), cfg.seq ? &seq : nullptr, nullptr);
+    return write_frame(buf, s, std::min<std::size_t>(size, cap), cfg.seq ? &seq : nullptr, nullptr);
 }
+
+// The longest frame a sender may build.
+std::size_t longest_frame(const Config& cfg) {
+    if (cfg.replay.empty()) return std::max<std::size_t>(cfg.frame.size, min_frame);
+    std::size_t m = 0;
+    for (const auto& f : cfg.replay) m = std::max(m, f.size());
+    return m;
+}
+
+std::string seconds(double s) { return fmt::format("{:g} s", s); }
 
 } // namespace
 
 bool pin_to_cpu(int cpu) {
     if (cpu < 0) return true;
+    if (cpu >= CPU_SETSIZE) return false;
     cpu_set_t set;
     CPU_ZERO(&set);
     CPU_SET(cpu, &set);
     return pthread_setaffinity_np(pthread_self(), sizeof set, &set) == 0;
 }
 
+std::uint32_t put_chain(netmap_ring* r, std::uint32_t cur, const std::uint8_t* data, std::size_t len,
+                        std::uint32_t bufsz) noexcept {
+    for (std::size_t off = 0;;) {
+        netmap_slot& s = r->slot[cur];
+        const auto part = std::uint16_t(std::min<std::size_t>(len - off, bufsz));
+        std::memcpy(NETMAP_BUF(r, s.buf_idx), data + off, part);
+        s.len = part;
+        off += part;
+        s.flags = off < len ? NS_MOREFRAG : 0;
+        cur = nm_ring_next(r, cur);
+        if (off >= len) return cur;
+    }
+}
+
+std::size_t get_chain(netmap_ring* r, std::uint32_t cur, std::uint8_t* out, std::size_t cap,
+                      std::uint32_t& next) noexcept {
+    std::size_t len = 0;
+    for (;;) {
+        const netmap_slot& s = r->slot[cur];
+        const std::size_t part = std::min<std::size_t>(s.len, cap - len);
+        std::memcpy(out + len, NETMAP_BUF(r, s.buf_idx), part);
+        len += part;
+        cur = nm_ring_next(r, cur);
+        if (!(s.flags & NS_MOREFRAG) || cur == r->tail) break;
+    }
+    next = cur;
+    return len;
+}
+
 void run_sender(Worker& w, const Config& cfg, Shared& sh) {
     upio::Port& port = *w.port;
-    const bool fixed = cfg.replay.empty() && !cfg.vary.any() && !cfg.seq;
+    const std::uint32_t bufsz = port.memory().buf_size();
+    const std::size_t longest = longest_frame(cfg);
+    const std::uint32_t per_frame = slots_for(longest, bufsz); // > 1: NS_MOREFRAG chains
+    const bool fixed = cfg.replay.empty() && !cfg.vary.any() && !cfg.seq && per_frame == 1;
     const auto frame = build_frame(cfg.frame);
     const auto len = std::uint16_t(frame.size());
-    const std::uint32_t bufsz = port.memory().buf_size();
+    std::vector<std::uint8_t> scratch(per_frame > 1 ? longest : 0); // chains are built here, then split
     Pacer pacer(cfg.rate, cfg.batch);
     netmap_ring* ring = port.tx_ring(port.first_ring(upio::Direction::tx));
     std::uint64_t rng = 0x9e3779b97f4a7c15ull ^ std::uint64_t(ring->ringid + 1);
+    if (per_frame >= ring->num_slots) {
+        w.error = fmt::format("a {}-byte frame takes {} of the ring's {} slots; raise --slots", longest, per_frame,
+                              ring->num_slots);
+        w.done.store(true);
+        return;
+    }
 
     // Fixed frames: fill every buffer the ring starts with; later only
     // swapped-in buffers (NS_BUF_CHANGED) need the frame again.
@@ -103,15 +155,25 @@ void run_sender(Worker& w, const Config& cfg, Shared& sh) {
             std::memcpy(NETMAP_BUF(ring, ring->slot[i].buf_idx), frame.data(), len);
 
     std::uint64_t sent = 0;
+    auto progress = clock::now(); // the ring last had room
     while (!sh.stop.load(std::memory_order_relaxed) && (cfg.count == 0 || sent < cfg.count)) {
-        std::uint32_t n = nm_ring_space(ring);
+        std::uint32_t n = nm_ring_space(ring) / per_frame;
         if (n == 0) {
             if (wait_or_sync(port, upio::Direction::tx, cfg) < 0) {
                 w.error = port.last_error();
                 break;
             }
+            if (nm_ring_space(ring) >= per_frame) {
+                progress = clock::now();
+            } else if (cfg.timeout > 0 && clock::now() - progress > std::chrono::duration<double>(cfg.timeout)) {
+                w.error = fmt::format("the tx ring stayed full for {} after {} packets: nothing takes the frames "
+                                      "(is the receiving side running, the link up?); --timeout 0 waits forever",
+                                      seconds(cfg.timeout), sent);
+                break;
+            }
             continue;
         }
+        progress = clock::now();
         n = std::min<std::uint32_t>(n, cfg.batch);
         if (cfg.count) n = std::uint32_t(std::min<std::uint64_t>(n, cfg.count - sent));
         n = pacer.allow(n);
@@ -124,12 +186,19 @@ void run_sender(Worker& w, const Config& cfg, Shared& sh) {
             if (fixed) {
                 if (s.flags & NS_BUF_CHANGED) std::memcpy(buf, frame.data(), len);
                 s.len = len;
-            } else {
+                s.flags = 0;
+                bytes += len;
+                cur = nm_ring_next(ring, cur);
+            } else if (per_frame == 1) {
                 s.len = make_frame(buf, cfg, sent + k, rng, bufsz, w.stream);
+                s.flags = 0;
+                bytes += s.len;
+                cur = nm_ring_next(ring, cur);
+            } else {
+                const std::uint16_t l = make_frame(scratch.data(), cfg, sent + k, rng, scratch.size(), w.stream);
+                cur = put_chain(ring, cur, scratch.data(), l, bufsz);
+                bytes += l;
             }
-            s.flags = 0;
-            bytes += s.len;
-            cur = nm_ring_next(ring, cur);
         }
         ring->head = ring->cur = cur;
         if (port.txsync() < 0) {
@@ -139,8 +208,10 @@ void run_sender(Worker& w, const Config& cfg, Shared& sh) {
         sent += n;
         w.stats.add(n, bytes);
     }
-    // Push what a full peer has not taken yet (bounded: a dead peer must not hang us).
-    for (auto t0 = clock::now(); nm_tx_pending(ring) && clock::now() - t0 < std::chrono::seconds(1);) {
+    // Push what a full peer has not taken yet (bounded: a dead peer must not
+    // hang us; after an error nobody waits for the rest).
+    for (auto t0 = clock::now(); w.error.empty() && nm_tx_pending(ring) &&
+                                 clock::now() - t0 < std::chrono::seconds(1);) {
         if (port.txsync() < 0) break;
         std::this_thread::yield();
     }
@@ -150,6 +221,7 @@ void run_sender(Worker& w, const Config& cfg, Shared& sh) {
 void run_receiver(Worker& w, const Config& cfg, Shared& sh) {
     upio::Port& port = *w.port;
     netmap_ring* ring = port.rx_ring(port.first_ring(upio::Direction::rx));
+    std::vector<std::uint8_t> chain(w.pcap ? 65536 : 0); // a chained frame, gathered for the capture
     std::uint64_t got = 0;
     // in-process: -n counts per sender; a receiver expects all of them
     const std::uint64_t want = cfg.count * (cfg.mode.starts_with("txrx") ? cfg.streams : 1);
@@ -159,77 +231,133 @@ void run_receiver(Worker& w, const Config& cfg, Shared& sh) {
             w.error = port.last_error();
             break;
         }
-        std::uint32_t n = nm_ring_space(ring);
+        // whole frames only (a chain of NS_MOREFRAG slots is one), at most a batch
+        std::uint32_t cur = ring->cur, done = cur, first = cur, nslots = 0, n = 0;
+        std::uint64_t bytes = 0, flen = 0;
+        const std::uint32_t limit = want ? std::uint32_t(std::min<std::uint64_t>(cfg.batch, want - got)) : cfg.batch;
+        while (cur != ring->tail && n < limit) {
+            const netmap_slot& s = ring->slot[cur];
+            if (nslots++ == 0) first = cur;
+            flen += s.len;
+            cur = nm_ring_next(ring, cur);
+            if (s.flags & NS_MOREFRAG) continue;
+            n++;
+            bytes += flen;
+            if (cfg.seq || w.pcap) [[unlikely]] {
+                const netmap_slot& f = ring->slot[first];
+                auto* buf = reinterpret_cast<const std::uint8_t*>(NETMAP_BUF(ring, f.buf_idx));
+                if (cfg.seq && f.len >= stamp_offset) {
+                    const std::uint64_t v = frame_seq(buf);
+                    const std::size_t stream = std::size_t(v >> 48);
+                    if (stream < w.seq.size()) w.seq[stream].add(v & ((std::uint64_t(1) << 48) - 1));
+                }
+                bool ok = true;
+                if (w.pcap && nslots == 1) {
+                    ok = pcap_write(w.pcap, buf, f.len);
+                } else if (w.pcap) {
+                    std::uint32_t after;
+                    const std::size_t l = get_chain(ring, first, chain.data(), chain.size(), after);
+                    ok = pcap_write(w.pcap, chain.data(), std::uint32_t(l));
+                }
+                if (!ok) {
+                    w.error = pcap_error(w.pcap);
+                    sh.stop.store(true);
+                }
+            }
+            nslots = 0;
+            flen = 0;
+            done = cur;
+        }
+        ring->head = ring->cur = done;
         if (n == 0) {
             // in-process senders finished and nothing arrived for a while: done
             if (sh.senders_done.load(std::memory_order_relaxed) && clock::now() - idle_since > poll_slice) break;
             continue;
         }
         idle_since = clock::now();
-        std::uint64_t bytes = 0;
-        std::uint32_t cur = ring->cur;
-        for (std::uint32_t k = 0; k < n; k++) {
-            const netmap_slot& s = ring->slot[cur];
-            bytes += s.len;
-            if (cfg.seq || w.pcap) [[unlikely]] {
-                auto* buf = reinterpret_cast<const std::uint8_t*>(NETMAP_BUF(ring, s.buf_idx));
-                if (cfg.seq && s.len >= stamp_offset) {
-                    const std::uint64_t v = frame_seq(buf);
-                    const std::size_t stream = std::size_t(v >> 48);
-                    if (stream < w.seq.size()) w.seq[stream].add(v & ((std::uint64_t(1) << 48) - 1));
-                }
-                if (w.pcap) pcap_write(w.pcap, buf, s.len);
-            }
-            cur = nm_ring_next(ring, cur);
-        }
-        ring->head = ring->cur = cur;
         got += n;
         w.stats.add(n, bytes);
+        if (!w.error.empty()) break;
     }
     w.done.store(true);
 }
 
 // ping: one request at a time, each carrying its sequence number and send
-// time; the round trip is measured when the matching reply comes back.
+// time; the round trip is measured when the matching reply comes back. A
+// reply is awaited at most a second (less with a shorter --timeout); after
+// --timeout seconds without any reply the run fails.
 void run_ping(Worker& w, const Config& cfg, Shared& sh) {
     upio::Port& port = *w.port;
     netmap_ring* tx = port.tx_ring(port.first_ring(upio::Direction::tx));
     netmap_ring* rx = port.rx_ring(port.first_ring(upio::Direction::rx));
+    const std::uint32_t bufsz = port.memory().buf_size();
     Pacer pacer(cfg.rate, 1);
     const std::size_t size = std::max<std::size_t>(cfg.frame.size, stamp_offset + 8);
+    const std::uint32_t per_frame = slots_for(size, bufsz);
+    std::vector<std::uint8_t> scratch(size);
+    constexpr std::uint64_t second = 1'000'000'000ull;
+    const std::uint64_t reply_wait_ns = cfg.timeout > 0 ? std::min(second, std::uint64_t(cfg.timeout * 1e9)) : second;
+    std::uint64_t last_reply = now_ns();
+    bool mid = false; // rx: inside a chain (only its first slot has the stamp)
     for (std::uint64_t seq = 0; !sh.stop.load(std::memory_order_relaxed) && (cfg.count == 0 || seq < cfg.count);) {
         if (pacer.allow(1) == 0) continue;
-        if (nm_ring_empty(tx) && wait_or_sync(port, upio::Direction::tx, cfg) < 0) break;
-        if (nm_ring_empty(tx)) continue;
-        netmap_slot& s = tx->slot[tx->cur];
+        if (nm_ring_space(tx) < per_frame && wait_or_sync(port, upio::Direction::tx, cfg) < 0) {
+            w.error = port.last_error();
+            break;
+        }
+        if (nm_ring_space(tx) < per_frame) {
+            if (cfg.timeout > 0 && now_ns() - last_reply > std::uint64_t(cfg.timeout * 1e9)) {
+                w.error = fmt::format("the tx ring stayed full for {}: the port sends nothing (link down?); "
+                                      "--timeout 0 waits forever",
+                                      seconds(cfg.timeout));
+                break;
+            }
+            continue;
+        }
         const std::uint64_t t0 = now_ns();
-        s.len = write_frame(reinterpret_cast<std::uint8_t*>(NETMAP_BUF(tx, s.buf_idx)), cfg.frame, size, &seq, &t0);
-        s.flags = 0;
-        tx->head = tx->cur = nm_ring_next(tx, tx->cur);
+        const std::uint16_t len = write_frame(scratch.data(), cfg.frame, size, &seq, &t0);
+        tx->head = tx->cur = put_chain(tx, tx->cur, scratch.data(), len, bufsz);
         if (port.txsync() < 0) {
             w.error = port.last_error();
             break;
         }
         bool answered = false;
-        while (!answered && !sh.stop.load(std::memory_order_relaxed) && now_ns() - t0 < 1'000'000'000ull) {
+        while (!answered && !sh.stop.load(std::memory_order_relaxed) && now_ns() - t0 < reply_wait_ns) {
             if (cfg.busy) {
-                port.rxsync();
+                if (port.rxsync() < 0) {
+                    w.error = port.last_error();
+                    break;
+                }
             } else if (port.wait(upio::Direction::rx, std::chrono::milliseconds(50)) < 0) {
                 w.error = port.last_error();
                 break;
             }
             for (; !nm_ring_empty(rx); rx->head = rx->cur = nm_ring_next(rx, rx->cur)) {
-                const auto* buf = reinterpret_cast<const std::uint8_t*>(NETMAP_BUF(rx, rx->slot[rx->cur].buf_idx));
-                if (rx->slot[rx->cur].len < stamp_offset + 8 || frame_seq(buf) != seq) continue; // stale reply
+                const netmap_slot& s = rx->slot[rx->cur];
+                const bool first = !mid;
+                mid = s.flags & NS_MOREFRAG;
+                const auto* buf = reinterpret_cast<const std::uint8_t*>(NETMAP_BUF(rx, s.buf_idx));
+                if (!first || s.len < stamp_offset + 8 || frame_seq(buf) != seq) continue; // stale reply
                 const std::uint64_t rtt = now_ns() - frame_stamp(buf);
                 std::lock_guard lk(w.rtt_mu);
                 w.rtt.add(rtt);
                 answered = true;
             }
         }
-        if (!answered) w.lost++;
-        w.stats.add(1, s.len);
+        if (!w.error.empty()) break;
+        w.stats.add(1, len);
         seq++;
+        if (answered) {
+            last_reply = now_ns();
+            continue;
+        }
+        w.lost++;
+        if (cfg.timeout > 0 && now_ns() - last_reply >= std::uint64_t(cfg.timeout * 1e9)) {
+            w.error = fmt::format("no reply for {} ({} of {} pings lost): is a pong answering on the other end "
+                                  "(pkt-gen -f pong)? --timeout sets how long to wait",
+                                  seconds(cfg.timeout), w.lost, seq);
+            break;
+        }
     }
     w.done.store(true);
 }
@@ -240,6 +368,7 @@ void run_pong(Worker& w, const Config& cfg, Shared& sh) {
     netmap_ring* rx = port.rx_ring(port.first_ring(upio::Direction::rx));
     netmap_ring* tx = port.tx_ring(port.first_ring(upio::Direction::tx));
     std::uint64_t done = 0;
+    bool mid = false; // inside a chain: only its first slot has the headers
     while (!sh.stop.load(std::memory_order_relaxed) && (cfg.count == 0 || done < cfg.count)) {
         if (nm_ring_empty(rx) && wait_or_sync(port, upio::Direction::rx, cfg) < 0) {
             w.error = port.last_error();
@@ -250,15 +379,17 @@ void run_pong(Worker& w, const Config& cfg, Shared& sh) {
             if (!nm_ring_empty(rx)) wait_or_sync(port, upio::Direction::tx, cfg);
             continue;
         }
-        std::uint64_t bytes = 0;
+        std::uint64_t bytes = 0, frames = 0;
         for (std::uint32_t k = 0; k < n; k++) {
             netmap_slot& rs = rx->slot[rx->cur];
             netmap_slot& ts = tx->slot[tx->cur];
             auto* buf = reinterpret_cast<std::uint8_t*>(NETMAP_BUF(rx, rs.buf_idx));
-            if (rs.len >= headers) swap_addresses(buf);
+            if (!mid && rs.len >= headers) swap_addresses(buf);
+            mid = rs.flags & NS_MOREFRAG;
+            frames += !mid;
             std::swap(rs.buf_idx, ts.buf_idx); // same region: zero copy
             ts.len = rs.len;
-            ts.flags = NS_BUF_CHANGED;
+            ts.flags = std::uint16_t(NS_BUF_CHANGED | (rs.flags & NS_MOREFRAG));
             rs.flags = NS_BUF_CHANGED;
             bytes += ts.len;
             rx->head = rx->cur = nm_ring_next(rx, rx->cur);
@@ -268,8 +399,8 @@ void run_pong(Worker& w, const Config& cfg, Shared& sh) {
             w.error = port.last_error();
             break;
         }
-        done += n;
-        w.stats.add(n, bytes);
+        done += frames;
+        w.stats.add(frames, bytes);
     }
     w.done.store(true);
 }
