@@ -59,6 +59,8 @@ public:
     std::uint32_t buf_size() const noexcept { return buf_size_; }
     bool on_hugepages() const noexcept { return huge_; }
     int numa_node() const noexcept { return node_; }
+    // The node it was asked for (MemoryConfig::numa_node as the creator set it; -1: none).
+    int requested_numa_node() const noexcept { return requested_node_; }
     const std::string& name() const noexcept { return name_; }
 
     // -- data path: no checks beyond valid_buf(), no allocation
@@ -109,6 +111,7 @@ private:
     std::uint32_t buf_size_ = 0;
     bool huge_ = false;
     int node_ = -1;
+    int requested_node_ = -1;
     unsigned iova_shift_ = 12;
     std::vector<std::uint64_t> iova_pages_;
 

@@ -107,6 +107,7 @@ Result<std::shared_ptr<MemoryRegion>> MemoryRegion::create(std::string_view name
     r->bufs_ = r->base_ + objs;
 
     // NUMA placement before the first touch decides where pages land.
+    r->requested_node_ = cfg.numa_node;
     r->node_ = default_node(cfg.numa_node);
     if (r->node_ >= 0 && numa_num_configured_nodes() > 1) numa_tonode_memory(p, r->size_, r->node_);
     std::memset(p, 0, r->size_); // pre-fault everything: no faults on the data path

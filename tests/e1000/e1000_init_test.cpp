@@ -153,3 +153,27 @@ TEST(E1000Init, RestartsAutoNegotiationWhenThePhyWaits) {
     ASSERT_TRUE(nic.ok()) << nic.error().message;
     EXPECT_TRUE(nic->adapter->link_status().up);
 }
+
+// The region goes on the device's NUMA node unless the user chose one.
+TEST(E1000Init, RegionOnTheDevicesNumaNode) {
+    auto nic = make_nic({.chip = Chip::i82576, .numa_node = 0});
+    ASSERT_TRUE(nic.ok()) << nic.error().message;
+    EXPECT_EQ(nic->adapter->memory().requested_numa_node(), 0);
+    EXPECT_EQ(nic->adapter->memory().numa_node(), 0);
+    // no node reported: the calling thread's (nothing requested)
+    auto none = make_nic({.chip = Chip::i82576});
+    ASSERT_TRUE(none.ok()) << none.error().message;
+    EXPECT_EQ(none->adapter->memory().requested_numa_node(), -1);
+    // the user's node wins over the device's (node 63 exists nowhere here:
+    // asked for, it would be an error)
+    PortOptions o = small_opts();
+    o.memory.numa_node = 0;
+    auto user = make_nic({.chip = Chip::i82576, .numa_node = 63}, o);
+    ASSERT_TRUE(user.ok()) << user.error().message;
+    EXPECT_EQ(user->adapter->memory().requested_numa_node(), 0);
+    // a node that does not exist is still the clear error
+    o.memory.numa_node = 63;
+    auto bad = make_nic({.chip = Chip::i82576, .numa_node = 0}, o);
+    ASSERT_FALSE(bad.ok());
+    expect_has(bad.error().message, "NUMA node 63 does not exist");
+}

@@ -3,6 +3,8 @@
 // interrupt-driven waits.
 #include "e1000_test_util.hpp"
 
+#include "drivers/e1000/e1000_regs.hpp"
+
 #include <chrono>
 #include <thread>
 
@@ -295,4 +297,35 @@ TEST(E1000Traffic, LinkDownStopsTrafficAndIsReported) {
     f.model->set_cable(true);
     EXPECT_TRUE(f.adapter->link_status().up);
     EXPECT_TRUE(f.model->receive(make_frame(f.mac(), 1, 60).data(), 60));
+}
+
+// One doorbell per sync, legacy and advanced descriptors: a txsync of 32
+// packets writes TDT once, an rxsync that returns slots writes RDT once.
+TEST(E1000Traffic, WritesEachTailOncePerSync) {
+    for (auto [chip, dev, tdt, rdt] :
+         {std::tuple{Chip::i82540em, std::uint8_t(22), TDBAL_OLD[0].offset + Q_T, RDBAL_OLD[0].offset + Q_T},
+          std::tuple{Chip::i82576, std::uint8_t(23), TDBAL_ADV[0].offset + Q_T, RDBAL_ADV[0].offset + Q_T}}) {
+        Fixture f(dev, {.chip = chip});
+        ASSERT_TRUE(f.port);
+        for (int round = 0; round < 4; round++) {
+            for (int i = 0; i < 32; i++) ASSERT_TRUE(put(f.tx, make_frame({2, 0, 0, 0, 0, 2}, i, 60)));
+            const std::uint64_t before = f.model->register_writes(tdt);
+            ASSERT_EQ(f.port->txsync(), 0);
+            EXPECT_EQ(f.model->register_writes(tdt) - before, 1u) << "round " << round;
+        }
+        EXPECT_EQ(f.wire.size(), 128u);
+        for (int round = 0; round < 4; round++) {
+            for (int i = 0; i < 32; i++) {
+                Frame fr = make_frame(f.mac(), i, 60);
+                ASSERT_TRUE(f.model->receive(fr.data(), fr.size()));
+            }
+            ASSERT_EQ(f.port->rxsync(), 0);
+            ASSERT_EQ(nm_ring_space(f.rx), 32u);
+            f.rx->head = f.rx->cur = f.rx->tail; // return all 32
+            const std::uint64_t before = f.model->register_writes(rdt);
+            ASSERT_EQ(f.port->rxsync(), 0);
+            EXPECT_EQ(f.model->register_writes(rdt) - before, 1u) << "round " << round;
+        }
+        EXPECT_EQ(f.model->faults(), 0u);
+    }
 }

@@ -3,8 +3,10 @@
 // interrupt-driven waits, filters, and two NICs back to back.
 #include "ixgbe_test_util.hpp"
 
+#include "drivers/common/adv_desc.hpp"
 #include "drivers/ixgbe/ixgbe_regs.hpp"
 
+#include <atomic>
 #include <chrono>
 #include <thread>
 
@@ -465,4 +467,83 @@ TEST(IxgbeTraffic, PerQueueDropCountersCountOnlyTheOverrunQueue) {
     EXPECT_EQ(ring_drops(*f.adapter, 3), 7u);
     EXPECT_EQ(f.port->counters(Direction::rx).drops, 49u);
     EXPECT_EQ(f.model->faults(), 0u);
+}
+
+// netmap's NS_REPORT: the slot's descriptor gets RS, so the device writes its
+// status back (DD) even in the middle of a batch; a plain one there does not.
+TEST(IxgbeTraffic, ReportsStatusForNsReportSlots) {
+    Fixture f(0x07, small_opts(64));
+    ASSERT_TRUE(f.port);
+    for (int i = 0; i < 10; i++) ASSERT_TRUE(put(f.tx(), make_frame(peer, i, 60)));
+    f.tx()->slot[3].flags |= NS_REPORT;
+    ASSERT_EQ(f.port->txsync(), 0);
+    ASSERT_EQ(f.wire.size(), 10u);
+    const std::uint64_t base = f.model->peek(TDBAL[0].offset) | std::uint64_t(f.model->peek(TDBAH[0].offset)) << 32;
+    auto dd = [&](std::uint32_t i) {
+        return (f.model->read_dma64(base + 16 * i + 8) >> 32) & drivers::adv::TXD_STAT_DD;
+    };
+    EXPECT_TRUE(dd(3));  // NS_REPORT
+    EXPECT_FALSE(dd(5)); // plain, mid-batch
+    EXPECT_TRUE(dd(9));  // the batch's last
+    EXPECT_EQ(f.model->faults(), 0u);
+    // reclaim still finds every completion
+    ASSERT_EQ(f.port->txsync(SYNC_FORCE_RECLAIM), 0);
+    EXPECT_EQ(nm_ring_space(f.tx()), 63u);
+}
+
+// One doorbell per sync: a txsync of 32 packets writes TDT once, an rxsync
+// that returns slots writes RDT once.
+TEST(IxgbeTraffic, WritesEachTailOncePerSync) {
+    Fixture f(0x08, small_opts(64));
+    ASSERT_TRUE(f.port);
+    for (int round = 0; round < 4; round++) {
+        for (int i = 0; i < 32; i++) ASSERT_TRUE(put(f.tx(), make_frame(peer, i, 60)));
+        const std::uint64_t before = f.model->register_writes(TDT[0].offset);
+        ASSERT_EQ(f.port->txsync(SYNC_FORCE_RECLAIM), 0);
+        EXPECT_EQ(f.model->register_writes(TDT[0].offset) - before, 1u) << "round " << round;
+    }
+    for (int round = 0; round < 4; round++) {
+        for (int i = 0; i < 32; i++) {
+            Frame fr = make_frame(f.mac(), i, 60);
+            ASSERT_TRUE(f.model->receive(fr.data(), fr.size()));
+        }
+        ASSERT_EQ(f.port->rxsync(), 0);
+        ASSERT_EQ(nm_ring_space(f.rx()), 32u);
+        f.rx()->head = f.rx()->cur = f.rx()->tail; // return all 32
+        const std::uint64_t before = f.model->register_writes(RDT[0].offset);
+        ASSERT_EQ(f.port->rxsync(), 0);
+        EXPECT_EQ(f.model->register_writes(RDT[0].offset) - before, 1u) << "round " << round;
+    }
+    EXPECT_EQ(f.model->faults(), 0u);
+}
+
+// set_wire waits for a send in progress: after set_wire({}) returns, the old
+// callback has finished and is not called again; a callback may replace its
+// own wire without deadlock.
+TEST(IxgbeTraffic, ClearingTheWireWaitsForASendInProgress) {
+    Fixture f(0x09, small_opts(64));
+    ASSERT_TRUE(f.port);
+    std::atomic<bool> in_send{false}, done{false};
+    f.model->set_wire([&](const std::uint8_t*, std::size_t) {
+        in_send = true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        done = true;
+    });
+    ASSERT_TRUE(put(f.tx(), make_frame(peer, 0, 60)));
+    std::thread sender([&] { (void)f.port->txsync(); });
+    while (!in_send) std::this_thread::yield();
+    f.model->set_wire({});
+    EXPECT_TRUE(done);
+    sender.join();
+    // from inside the callback: replaces the wire, no deadlock
+    int calls = 0;
+    f.model->set_wire([&](const std::uint8_t*, std::size_t) {
+        calls++;
+        f.model->set_wire({});
+    });
+    for (int i = 0; i < 2; i++) {
+        ASSERT_TRUE(put(f.tx(), make_frame(peer, 1 + i, 60)));
+        ASSERT_EQ(f.port->txsync(), 0);
+    }
+    EXPECT_EQ(calls, 1);
 }

@@ -65,14 +65,18 @@ inline std::uint64_t monotonic_ns() noexcept {
 // descriptor rings (16-byte descriptors, each ring 128-byte aligned), the
 // netmap_ifs of up to 2 nq + 2 concurrent Ports plus slack for alignment,
 // and the buffers (o.memory.num_bufs, or enough for every slot and extras).
+// The region goes on the device's NUMA node unless the user chose one
+// (MemoryConfig::numa_node -1: unset) or the device reports none.
 inline Result<std::shared_ptr<MemoryRegion>> create_nic_region(const std::string& name, const RingConfig& rc,
-                                                               const PortOptions& o) {
+                                                               const PortOptions& o, const Device& dev) {
     const std::uint32_t nq = rc.tx_rings;
     const std::size_t desc_bytes = std::size_t(nq) * (rc.tx_slots + rc.rx_slots) * 16 + 2 * nq * 128;
     const std::size_t objects = ring_bytes(rc) + desc_bytes + (2 * nq + 2) * nifp_bytes(2 * nq) + 4096;
     std::uint32_t nbufs = o.memory.num_bufs;
     if (nbufs == 0) nbufs = nq * (rc.tx_slots + rc.rx_slots) + 4 * o.extra_bufs + 64 + MemoryRegion::first_buf;
-    return MemoryRegion::create(name, objects, nbufs, o.memory);
+    MemoryConfig mc = o.memory;
+    if (mc.numa_node < 0 && dev.numa_node() >= 0) mc.numa_node = dev.numa_node();
+    return MemoryRegion::create(name, objects, nbufs, mc);
 }
 
 // Binds a hardware queue: `slots` zeroed descriptors from the region

@@ -278,7 +278,7 @@ Status E1000Adapter::setup_rings(const PortOptions& o) {
                                               chip_->name, advanced() ? 1024 : 256));
 
     RingConfig rc{nq_, nq_, o.tx_slots, o.rx_slots};
-    auto mem = drivers::create_nic_region(name(), rc, o);
+    auto mem = drivers::create_nic_region(name(), rc, o, *dev_);
     if (!mem) return std::move(mem).error();
     if (Status s = create_rings(mem.value(), rc); !s) return s;
 

@@ -268,7 +268,7 @@ Status IxgbeAdapter::setup_memory(const PortOptions& o) {
                                               name(), bsz));
 
     RingConfig rc{nq_, nq_, o.tx_slots, o.rx_slots};
-    auto mem = drivers::create_nic_region(name(), rc, o);
+    auto mem = drivers::create_nic_region(name(), rc, o, *dev_);
     if (!mem) return std::move(mem).error();
     if (Status s = create_rings(mem.value(), rc); !s) return s;
 

@@ -5,8 +5,9 @@
 // adv_desc.hpp) and the index bookkeeping is that of drivers/common/
 // nic_ring.hpp; the loops are the driver's own, for four reasons:
 //   - buffer addresses by arithmetic when the mapping is linear (BufIova);
-//   - RS only on the last descriptor of a batch: the device then writes back
-//     one descriptor per batch instead of one per packet, and completion is
+//   - RS only on the last descriptor of a batch (and on a packet whose slot
+//     has NS_REPORT, as netmap asks): the device then writes back one
+//     descriptor per batch instead of one per packet, and completion is
 //     found by looking at one descriptor per batch (7.2.3.5.1);
 //   - reclaim only when the application is short of free slots (fewer than
 //     reclaim_thresh), asks for it (SYNC_FORCE_RECLAIM) or syncs with
@@ -51,15 +52,24 @@ inline void tx_desc(adv::TxDesc& d, std::uint64_t buf, std::uint32_t len, std::u
     d.olinfo_status = paylen << adv::TXD_PAYLEN_SHIFT; // also clears DD
 }
 
+// Queues descriptor `x` (one with RS) for reclaim.
+inline void push_rs(TxQueue& tq, std::uint32_t x, std::uint32_t n) noexcept {
+    tq.rs[tq.rs_tail] = x;
+    tq.rs_tail = tq.rs_tail + 1 == n ? 0 : tq.rs_tail + 1;
+}
+
 // Writes the descriptors of the multi-slot packet starting at `i`; returns
 // the slot after it, or `i` when the packet is not complete before `head`.
+// NS_REPORT on any of its slots: RS on its last (EOP) descriptor.
 template <class IovaOf>
-std::uint32_t tx_chain(KRing& k, adv::TxDesc* desc, IovaOf iova_of, std::uint32_t i, std::uint32_t head,
-                       std::uint64_t& bytes) noexcept {
+std::uint32_t tx_chain(KRing& k, TxQueue& tq, adv::TxDesc* desc, IovaOf iova_of, std::uint32_t i,
+                       std::uint32_t head, std::uint64_t& bytes, std::uint32_t& reported) noexcept {
     netmap_slot* slot = k.ring->slot;
     std::uint32_t paylen = 0, j = i;
+    bool report = false;
     for (;;) {
         paylen += slot[j].len;
+        report |= (slot[j].flags & NS_REPORT) != 0;
         const bool more = slot[j].flags & NS_MOREFRAG;
         j = k.next(j);
         if (!more) break;
@@ -70,6 +80,11 @@ std::uint32_t tx_chain(KRing& k, adv::TxDesc* desc, IovaOf iova_of, std::uint32_
         const bool eop = !(s.flags & NS_MOREFRAG);
         tx_desc(desc[x], iova_of(s.buf_idx), s.len, eop ? adv::TXD_DCMD_EOP : 0, x == i ? paylen : 0);
         s.flags &= std::uint16_t(~NS_BUF_CHANGED);
+    }
+    if (report) {
+        reported = k.prev(j);
+        desc[reported].cmd_type_len |= adv::TXD_DCMD_RS;
+        push_rs(tq, reported, k.num_slots);
     }
     bytes += paylen;
     return j;
@@ -116,6 +131,7 @@ int tx_sync(KRing& k, TxQueue& tq, unsigned flags, IovaOf iova_of) noexcept {
     if (cur != head) {
         std::uint64_t bytes = 0;
         std::uint32_t pkts = 0, i = cur;
+        std::uint32_t reported = n; // the last NS_REPORT descriptor (n: none)
         // single-slot packets from `from` up to `to` or the first NS_MOREFRAG
         auto run = [&](std::uint32_t from, std::uint32_t to) noexcept {
             adv::TxDesc* d = desc + from;
@@ -123,7 +139,17 @@ int tx_sync(KRing& k, TxQueue& tq, unsigned flags, IovaOf iova_of) noexcept {
             adv::TxDesc* const end = desc + to;
             for (; d != end; ++d, ++s) {
                 const std::uint16_t fl = s->flags;
-                if (fl & NS_MOREFRAG) [[unlikely]] break;
+                if (fl & (NS_MOREFRAG | NS_REPORT)) [[unlikely]] {
+                    if (fl & NS_MOREFRAG) break;
+                    // the application wants this one reported: RS here too
+                    const std::uint32_t len = s->len;
+                    tx_desc(*d, iova_of(s->buf_idx), len, adv::TXD_DCMD_EOP | adv::TXD_DCMD_RS, len);
+                    s->flags = std::uint16_t(fl & ~NS_BUF_CHANGED);
+                    bytes += len;
+                    reported = std::uint32_t(d - desc);
+                    push_rs(tq, reported, n);
+                    continue;
+                }
                 const std::uint32_t len = s->len;
                 tx_desc(*d, iova_of(s->buf_idx), len, adv::TXD_DCMD_EOP, len);
                 s->flags = std::uint16_t(fl & ~NS_BUF_CHANGED); // the address was rewritten anyway
@@ -140,17 +166,19 @@ int tx_sync(KRing& k, TxQueue& tq, unsigned flags, IovaOf iova_of) noexcept {
                 continue;
             }
             if (i == head) break;
-            const std::uint32_t j = tx_chain(k, desc, iova_of, i, head, bytes); // NS_MOREFRAG at i
+            const std::uint32_t j = tx_chain(k, tq, desc, iova_of, i, head, bytes, reported); // NS_MOREFRAG at i
             if (j == i) break; // incomplete: the fragments wait
             pkts++;
             i = j;
         }
         if (i != cur) {
-            // report status once, on the batch's last descriptor (an EOP one)
+            // report status on the batch's last descriptor (an EOP one), and
+            // on those of NS_REPORT slots (above)
             const std::uint32_t last = i == 0 ? n - 1 : i - 1;
-            desc[last].cmd_type_len |= adv::TXD_DCMD_RS;
-            tq.rs[tq.rs_tail] = last;
-            tq.rs_tail = tq.rs_tail + 1 == n ? 0 : tq.rs_tail + 1;
+            if (last != reported) {
+                desc[last].cmd_type_len |= adv::TXD_DCMD_RS;
+                push_rs(tq, last, n);
+            }
             // descriptors visible before the doorbell; one tail write per batch
             std::atomic_thread_fence(std::memory_order_release);
             q.dev->write32(q.tail_reg, i);

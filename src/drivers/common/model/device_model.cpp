@@ -22,8 +22,8 @@ std::uint32_t crc32(const std::uint8_t* p, std::size_t n) noexcept {
 }
 
 DeviceModel::DeviceModel(const Identity& id)
-    : regs_(id.bar0_size / 4), family_(id.family), address_(id.address), device_id_(id.device_id),
-      manual_clock_(id.manual_clock), next_iova_(id.iova_base), clock_ns_(id.clock_start) {
+    : regs_(id.bar0_size / 4), writes_(id.bar0_size / 4), family_(id.family), address_(id.address), device_id_(id.device_id),
+      numa_node_(id.numa_node), manual_clock_(id.manual_clock), next_iova_(id.iova_base), clock_ns_(id.clock_start) {
     std::uint16_t vid = 0x8086, did = id.device_id;
     std::memcpy(&config_[0], &vid, 2);
     std::memcpy(&config_[2], &did, 2);
@@ -61,7 +61,10 @@ bool DeviceModel::bad_read(std::uint32_t off) noexcept {
 }
 
 bool DeviceModel::bad_write(std::uint32_t off, std::uint32_t v) noexcept {
-    if (off < regs_.size() * 4 && off % 4 == 0) return false;
+    if (off < regs_.size() * 4 && off % 4 == 0) {
+        writes_[off >> 2]++;
+        return false;
+    }
     fault(fmt::format("write of {:#x} to BAR0 offset {:#x}", v, off));
     return true;
 }
@@ -247,13 +250,27 @@ void DeviceModel::flush_outbox() {
         out.swap(outbox_);
         w = wire_;
     }
-    if (w)
+    if (w) {
+        sending_.store(std::this_thread::get_id(), std::memory_order_relaxed);
         for (auto& f : out) w(f.data(), f.size());
+        sending_.store(std::thread::id(), std::memory_order_relaxed);
+    }
 }
 
 // -- the test's side
 
+// Waits for a send in progress (wire_mu_, then mu_: the order flush_outbox
+// takes them), so after set_wire returns the old callback is not running and
+// never runs again. From inside the wire callback itself (this thread is the
+// one sending) it cannot wait for that send: it replaces the callback for the
+// next flush and returns.
 void DeviceModel::set_wire(Wire w) {
+    if (sending_.load(std::memory_order_relaxed) == std::this_thread::get_id()) {
+        std::lock_guard lk(mu_);
+        wire_ = std::move(w);
+        return;
+    }
+    std::lock_guard wl(wire_mu_);
     std::lock_guard lk(mu_);
     wire_ = std::move(w);
 }
@@ -281,6 +298,18 @@ std::uint64_t DeviceModel::interrupts(unsigned vector) const {
 std::size_t DeviceModel::dma_mappings() const {
     std::lock_guard lk(mu_);
     return maps_.size();
+}
+
+std::uint64_t DeviceModel::register_writes(std::uint32_t off) const {
+    std::lock_guard lk(mu_);
+    return off / 4 < writes_.size() ? writes_[off / 4] : 0;
+}
+
+std::uint64_t DeviceModel::read_dma64(std::uint64_t iova) {
+    std::lock_guard lk(mu_);
+    std::uint8_t* p = dma(iova, 8, "test read");
+    if (!p) return 0;
+    return std::atomic_ref<std::uint64_t>(*reinterpret_cast<std::uint64_t*>(p)).load(std::memory_order_acquire);
 }
 
 } // namespace upio::drivers::model

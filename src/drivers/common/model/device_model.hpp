@@ -19,8 +19,11 @@
 //   - fault reporting (a handler; by default print and abort);
 //   - the wire: frames the TX engine queued (outbox_) leave through the wire
 //     callback after the model's lock is released, in order.
-// Locking: mu_ guards everything; the chip's code runs with it held. A
-// model's destructor calls stop_timer() first (the timer calls back into it).
+// Locking: mu_ guards everything; the chip's code runs with it held. The
+// wire has its own lock, wire_mu_, held while frames go out (without mu_, so
+// a wire callback may call back into a model); whoever takes both takes
+// wire_mu_ first. A model's destructor calls stop_timer() first (the timer
+// calls back into it).
 #pragma once
 
 #include <upio/device.hpp>
@@ -57,6 +60,7 @@ public:
     PciAddress address() const override { return address_; }
     std::uint16_t vendor_id() const override { return 0x8086; }
     std::uint16_t device_id() const override { return device_id_; }
+    int numa_node() const override { return numa_node_; }
     Result<std::uint32_t> config_read(std::uint32_t offset, unsigned width) override;
     Status config_write(std::uint32_t offset, unsigned width, std::uint32_t value) override;
     Status set_bus_master(bool on) override;
@@ -66,7 +70,11 @@ public:
     void disable_interrupts() noexcept override;
 
     // -- the test's side
-    // Frames the device transmits (without CRC).
+    // Frames the device transmits (without CRC). Waits for a send in
+    // progress to end (unless called from the wire callback itself), so
+    // set_wire({}) means the old callback has returned and is not called
+    // again. A wire callback may call into any model (another's receive(),
+    // this one's set_wire), never with a lock the caller of set_wire holds.
     void set_wire(Wire w);
     // Replaces the default handler (print and abort).
     void set_fault_handler(FaultHandler h);
@@ -75,6 +83,12 @@ public:
     // Interrupts delivered on `vector` so far.
     std::uint64_t interrupts(unsigned vector) const;
     std::size_t dma_mappings() const;
+    // Writes to the BAR0 register at `off` so far (a queue's TDT or RDT:
+    // doorbells), resets included.
+    std::uint64_t register_writes(std::uint32_t off) const;
+    // The 64-bit word the device sees at `iova` (a descriptor's, say); a
+    // fault outside every mapping.
+    std::uint64_t read_dma64(std::uint64_t iova);
     // Manual clock only: moves the model's time on and delivers the
     // throttled interrupts whose interval has ended.
     void advance_time(std::uint64_t ns);
@@ -88,6 +102,7 @@ protected:
         std::uint64_t iova_base; // where the first mapping starts
         bool manual_clock;       // time moves only by advance_time()
         std::uint64_t clock_start; // the manual clock's first reading
+        int numa_node;           // what numa_node() reports (-1: none, as sysfs says for no affinity)
     };
     explicit DeviceModel(const Identity& id);
     ~DeviceModel() override;
@@ -106,7 +121,8 @@ protected:
     // -- for the chip (with mu_ held)
     std::uint32_t& reg(std::uint32_t off) noexcept { return regs_[off >> 2]; }
     std::uint32_t rget(std::uint32_t off) const noexcept { return regs_[off >> 2]; }
-    // A BAR0 access outside the register file or unaligned: a fault.
+    // A BAR0 access outside the register file or unaligned: a fault. Every
+    // write32 calls bad_write first, which counts the write.
     bool bad_read(std::uint32_t off) noexcept;
     bool bad_write(std::uint32_t off, std::uint32_t v) noexcept;
     void fault(const std::string& what) noexcept;
@@ -139,6 +155,7 @@ protected:
 
     mutable std::mutex mu_;
     std::vector<std::uint32_t> regs_; // BAR0
+    std::vector<std::uint64_t> writes_; // BAR0 writes, per register (counted by bad_write)
     std::array<std::uint8_t, 256> config_{};
     bool bus_master_ = false;
     std::vector<int> irq_fds_;
@@ -159,6 +176,7 @@ private:
     const char* family_;
     PciAddress address_;
     std::uint16_t device_id_;
+    int numa_node_;
     bool manual_clock_;
     std::vector<Mapping> maps_;
     std::uint64_t next_iova_;
@@ -170,7 +188,8 @@ private:
     std::thread timer_;
     std::condition_variable timer_cv_;
     bool stop_ = false;
-    std::mutex wire_mu_; // held while frames go out on the wire
+    std::mutex wire_mu_; // held while frames go out on the wire (taken before mu_, never under it)
+    std::atomic<std::thread::id> sending_{}; // the thread inside the wire callback, if any
     Wire wire_;
     FaultHandler on_fault_;
     std::size_t faults_ = 0;

@@ -26,7 +26,7 @@ std::uint16_t device_id_of(Chip chip) {
 
 // IOVAs from 64 GiB; the manual clock starts at 1 ns.
 E1000Model::E1000Model(ModelConfig cfg)
-    : DeviceModel({"e1000", cfg.address, device_id_of(cfg.chip), 0x20000, 0x10'0000'0000ull, cfg.manual_clock, 1}),
+    : DeviceModel({"e1000", cfg.address, device_id_of(cfg.chip), 0x20000, 0x10'0000'0000ull, cfg.manual_clock, 1, cfg.numa_node}),
       cfg_(cfg), cable_(cfg.cable) {
     for (int i = 0; i < 3; i++) eeprom_[i] = std::uint16_t(cfg_.mac[2 * i] | (cfg_.mac[2 * i + 1] << 8));
     std::uint16_t sum = 0;

@@ -62,6 +62,7 @@ struct ModelConfig {
     bool autoneg_on_request = false; // the PHY negotiates only after BMCR.RESTART_AN (via MDIC)
     bool msix = true;           // the function offers MSI-X (82574L, 82576, I350); false: as a host that refuses it
     bool manual_clock = false;  // throttling time moves only by advance_time(); else the steady clock
+    int numa_node = -1;         // the node the device reports (Device::numa_node); -1: none
 };
 
 class E1000Model final : public drivers::model::DeviceModel {

@@ -43,7 +43,7 @@ const char* mac_name(IxgbeModel::Mac m) {
 
 // IOVAs from 128 GiB; the manual clock starts at 0.
 IxgbeModel::IxgbeModel(ModelConfig cfg)
-    : DeviceModel({"ixgbe", cfg.address, cfg.device_id, bar0_size, 0x20'0000'0000ull, cfg.manual_clock, 0}),
+    : DeviceModel({"ixgbe", cfg.address, cfg.device_id, bar0_size, 0x20'0000'0000ull, cfg.manual_clock, 0, cfg.numa_node}),
       cfg_(cfg), mac_(mac_of(cfg.device_id)), cable_(cfg.cable) {
     do_reset();
 }

@@ -84,6 +84,7 @@ struct ModelConfig {
     // Time for EITR moderation: false, the steady clock (and a timer thread
     // delivers moderated interrupts); true, only advance_clock() moves it.
     bool manual_clock = false;
+    int numa_node = -1; // the node the device reports (Device::numa_node); -1: none
 };
 
 class IxgbeModel final : public drivers::model::DeviceModel {
