@@ -100,6 +100,10 @@ struct KRing {
     alignas(64) std::atomic<std::uint32_t> sleeping{0};
     // wake-ups sent to the sleeping owner (by whichever producer saw it asleep)
     std::atomic<std::uint64_t> wakeups{0};
+    // producers inside notify() with wake_fd in hand: a Port closing its
+    // eventfd first waits for them (release_wake_fd), so no write ever lands
+    // on a descriptor number the process has since reused
+    std::atomic<std::uint32_t> notifying{0};
 
     std::uint32_t next(std::uint32_t i) const noexcept { return i + 1 == num_slots ? 0 : i + 1; }
     std::uint32_t prev(std::uint32_t i) const noexcept { return i == 0 ? num_slots - 1 : i - 1; }
@@ -179,6 +183,9 @@ std::size_t nifp_bytes(std::uint32_t nrings);
 // (or nr_hwcur for a tx waiter): contains the full fence that pairs with
 // the waiter's. Cheap when nobody sleeps: a fence and a load.
 void wake_if_sleeping(KRing& kring) noexcept;
+// Unhooks the ring's wake_fd and waits until no producer is still writing
+// to it (the caller closes the descriptor afterwards).
+void release_wake_fd(KRing& kring) noexcept;
 
 // Port-type factory: given a parsed name, return the adapter (new or shared).
 struct PortOptions;

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <thread>
 
 namespace upio {
 
@@ -16,9 +17,18 @@ Status Adapter::register_port(bool) { return {}; }
 
 void Adapter::notify(KRing& k) noexcept {
     // eventfd write: adds 1; the waiter drains it
+    // announced before wake_fd is read: pairs with release_wake_fd (both
+    // seq_cst), so either the Port sees us here or we see -1
     std::uint64_t one = 1;
-    int fd = k.wake_fd.load(std::memory_order_acquire); // pairs with the store when the ring was bound
+    k.notifying.fetch_add(1, std::memory_order_seq_cst);
+    int fd = k.wake_fd.load(std::memory_order_seq_cst);
     if (fd >= 0) [[maybe_unused]] auto r = ::write(fd, &one, sizeof one);
+    k.notifying.fetch_sub(1, std::memory_order_release);
+}
+
+void release_wake_fd(KRing& k) noexcept {
+    k.wake_fd.store(-1, std::memory_order_seq_cst);
+    while (k.notifying.load(std::memory_order_acquire) != 0) std::this_thread::yield();
 }
 
 std::vector<int> Adapter::wait_fds(const KRing&) const { return {}; }

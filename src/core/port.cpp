@@ -88,7 +88,7 @@ Result<std::unique_ptr<Port>> Port::open(std::string_view name, const PortOption
     std::vector<KRing*> bound;
     auto unbind = [&] {
         for (KRing* k : bound) {
-            k->wake_fd = -1;
+            release_wake_fd(*k);
             k->bound.store(false);
         }
     };
@@ -189,7 +189,7 @@ Port::~Port() {
             for (std::uint32_t i = first_[int(d)]; i < last_[int(d)]; i++) {
                 KRing& k = a.kring(d, i);
                 k.sleeping.store(0);
-                k.wake_fd = -1;
+                release_wake_fd(k);
                 k.bound.store(false);
             }
         release_extra_bufs();
