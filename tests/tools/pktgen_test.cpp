@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <pcap/pcap.h>
 
+#include <signal.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -16,6 +17,7 @@
 #include <cstdio>
 #include <regex>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace {
@@ -28,8 +30,10 @@ struct Outcome {
 };
 
 // Runs pkt-gen with `args`; stdout and stderr together. A run that hangs is
-// killed after two minutes (SIGALRM: the test sees a signalled exit).
-Outcome pktgen(std::vector<std::string> args) {
+// killed after `limit` seconds (SIGALRM: the test sees a signalled exit).
+// With `sig`, that signal is sent to it after `sig_after` seconds.
+Outcome pktgen(std::vector<std::string> args, unsigned limit = 120, int sig = 0,
+               std::chrono::milliseconds sig_after = {}) {
     int fds[2];
     if (pipe(fds) != 0) return {};
     pid_t pid = fork();
@@ -37,7 +41,7 @@ Outcome pktgen(std::vector<std::string> args) {
         dup2(fds[1], 1);
         dup2(fds[1], 2);
         close(fds[0]);
-        alarm(120);
+        alarm(limit);
         std::vector<char*> argv{const_cast<char*>(PKTGEN_PATH)};
         for (auto& a : args) argv.push_back(a.data());
         argv.push_back(nullptr);
@@ -45,10 +49,17 @@ Outcome pktgen(std::vector<std::string> args) {
         _exit(127);
     }
     close(fds[1]);
+    std::thread signaller;
+    if (sig)
+        signaller = std::thread([=] {
+            std::this_thread::sleep_for(sig_after);
+            kill(pid, sig); // not yet reaped: the pid is still this child's
+        });
     Outcome r;
     std::array<char, 4096> buf;
     for (ssize_t n; (n = read(fds[0], buf.data(), buf.size())) > 0;) r.out.append(buf.data(), std::size_t(n));
     close(fds[0]);
+    if (signaller.joinable()) signaller.join();
     rusage ru{};
     wait4(pid, &r.status, 0, &ru);
     r.max_rss_kb = ru.ru_maxrss;
@@ -329,6 +340,22 @@ TEST(PktGen, OneFailingWorkerStopsTheOthers) {
         << r.out;
 }
 
+TEST(PktGen, SigintOrSigtermEndsARunWithItsSummary) {
+    // no count, no duration: only the signal ends the run
+    for (int sig : {SIGINT, SIGTERM}) {
+        const auto t0 = std::chrono::steady_clock::now();
+        Outcome r = pktgen({"-f", "txrx", "-i", "pipe:sig{0", "-i", "pipe:sig}0", "-R", "10000", "--json",
+                            "--no-hugepages"},
+                           60, sig, std::chrono::milliseconds(1000));
+        const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        EXPECT_TRUE(exited(r, 0)) << "signal " << sig << ": " << r.out;
+        const auto sent = json_field(r.out, R"(\{"summary":"tx")", "packets");
+        EXPECT_GT(sent, 0u) << r.out;
+        EXPECT_NE(sent, ~std::uint64_t(0)) << r.out;
+        EXPECT_LT(secs, 20) << "the run should end soon after the signal";
+    }
+}
+
 TEST(PktGen, UnpinnableCpuIsAClearError) {
     Outcome r = pktgen({"-f", "txrx", "-i", "pipe:pin{0", "-i", "pipe:pin}0", "-n", "10", "-a", "4000",
                         "--no-hugepages"});
@@ -532,6 +559,49 @@ TEST(PktGen, ModelledNicWiredToAValePortSendsAndReceives) {
     Outcome bad = pktgen({"--ixgbe-model-wire", "vale13:nic", "-f", "tx", "-i", "vale13:a", "-n", "1"});
     EXPECT_TRUE(exited(bad, 2)) << bad.out;
     EXPECT_NE(bad.out.find("--ixgbe-model-wire needs --ixgbe-model"), std::string::npos) << bad.out;
+}
+
+TEST(PktGen, AModelledNicThatFailsToOpenWithAWireExitsCleanly) {
+    // The driver creates the model, then refuses the ring size and destroys
+    // it: the wire (its thread, its transmit callback) and the table of
+    // models must let go of it, and pkt-gen ends with the driver's error
+    // instead of touching the freed model.
+    for (const char* mode : {"rx", "tx"}) {
+        const auto t0 = std::chrono::steady_clock::now();
+        Outcome r = pktgen({"--ixgbe-model", "--ixgbe-model-wire", "vale15:x", "-f", mode, "-i", "ixgbe:0000:01:00.0",
+                            "--slots", "100", "--no-hugepages"},
+                           30);
+        const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        EXPECT_TRUE(exited(r, 2)) << "-f " << mode << ": " << r.out;
+        EXPECT_NE(r.out.find("ixgbe:0000:01:00.0: rings of 100 slots; ixgbe rings need a multiple of 8"),
+                  std::string::npos)
+            << r.out;
+        EXPECT_LT(secs, 10) << "-f " << mode;
+    }
+}
+
+TEST(PktGen, AModelWireToAFullPortDropsInsteadOfStalling) {
+    // Nobody opens the other end of the wire's pipe: its ring fills and stays
+    // full. The model hands over hundreds of frames per flush; waiting for
+    // room for each would hold the sender for minutes. The run ends at its
+    // duration, and the wire counts what it dropped.
+    const auto t0 = std::chrono::steady_clock::now();
+    Outcome r = pktgen({"--ixgbe-model", "--ixgbe-model-wire", "pipe:mwfull{0", "-f", "tx", "-i", "ixgbe:0000:01:00.0",
+                        "--duration", "2", "--no-hugepages"},
+                       110);
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    ASSERT_TRUE(exited(r, 0)) << r.out;
+    EXPECT_LT(secs, 15) << "a 2 s run toward a full port took " << secs << " s";
+    std::smatch m;
+    ASSERT_TRUE(std::regex_search(r.out, m, std::regex(R"(Sent (\d+) packets)"))) << r.out;
+    const auto sent = std::stoull(m[1]);
+    ASSERT_TRUE(std::regex_search(
+        r.out, m, std::regex(R"(Model wire pipe:mwfull\{0: (\d+) frames to the port \((\d+) dropped: its ring stayed full\))")))
+        << r.out;
+    const auto to_port = std::stoull(m[1]), dropped = std::stoull(m[2]);
+    EXPECT_GT(to_port, 0u) << r.out;
+    EXPECT_GT(dropped, 0u) << r.out;
+    EXPECT_EQ(to_port + dropped, sent) << "every frame the model sent went to the port or is counted: " << r.out;
 }
 
 TEST(PktGen, ThreadsOneRingEachOnModelled82599s) {

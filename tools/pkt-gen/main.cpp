@@ -26,10 +26,12 @@
 namespace {
 
 using pktgen::Role;
-std::atomic<bool>* g_stop = nullptr;
-void on_signal(int) {
-    if (g_stop) g_stop->store(true);
-}
+// Set by SIGINT/SIGTERM; the main loop passes it on to the workers. Static
+// storage, so a signal that arrives while main() returns finds it still
+// there; lock-free, so storing to it is async-signal-safe.
+std::atomic<bool> g_signalled{false};
+static_assert(std::atomic<bool>::is_always_lock_free);
+void on_signal(int) { g_signalled.store(true, std::memory_order_relaxed); }
 
 struct Totals {
     std::uint64_t packets = 0, bytes = 0, syncs = 0;
@@ -351,7 +353,6 @@ int main(int argc, char** argv) {
     }
 
     pktgen::Shared sh;
-    g_stop = &sh.stop;
     std::signal(SIGINT, on_signal);
     std::signal(SIGTERM, on_signal);
     std::vector<std::thread> threads;
@@ -405,7 +406,10 @@ int main(int argc, char** argv) {
     auto all_done = [&] { return finished([](Role) { return true; }); };
     while (!all_done()) {
         auto next = last + std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(cfg.interval));
-        while (clock::now() < next && !all_done()) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        while (clock::now() < next && !all_done()) {
+            if (g_signalled.load(std::memory_order_relaxed)) sh.stop.store(true);
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
         auto now = clock::now();
         double secs = std::chrono::duration<double>(now - last).count();
         double t = std::chrono::duration<double>(now - start).count();
@@ -419,6 +423,7 @@ int main(int argc, char** argv) {
         std::fflush(stdout); // reports reach a pipe or file as they happen
         last = now;
         if (cfg.duration > 0 && t >= cfg.duration) sh.stop.store(true);
+        if (g_signalled.load(std::memory_order_relaxed)) sh.stop.store(true);
         if (two && leaders_done()) {
             sh.senders_done.store(true);
             if (cfg.mode == "pingpong") sh.stop.store(true); // pong has nothing left to answer

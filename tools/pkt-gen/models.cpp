@@ -30,7 +30,11 @@ struct PortWire {
     std::string name;
     std::unique_ptr<upio::Port> tx, rx;
     std::mutex tx_mu; // the tx Port: one writer at a time
-    bool closed = false;
+    bool closed = false;  // under tx_mu
+    bool stalled = false; // under tx_mu: a wait for room timed out, no frame has gone through since
+    // The model the wire feeds. receive_loop uses it with model_mu held, so
+    // whoever clears it under model_mu knows the model is no longer in use.
+    std::mutex model_mu;
     std::atomic<IxgbeModel*> model{nullptr};
     std::atomic<bool> stop{false};
     std::thread thread;
@@ -44,22 +48,28 @@ struct PortWire {
         if (thread.joinable()) thread.join();
     }
 
-    // The model transmitted a frame: onto the port's tx ring, waiting up to
-    // 100 ms for room (a full ring is back pressure, a dead peer must not
-    // hang the sender).
+    // The model transmitted a frame: onto the port's tx ring. A full ring is
+    // back pressure: wait up to 100 ms for room (a dead peer must not hang
+    // the sender). The model flushes hundreds of frames in one go, so once a
+    // wait has timed out the wire is stalled: frames are dropped at once
+    // while the ring stays full, until one goes through again.
     void transmit(const std::uint8_t* f, std::size_t len) {
         std::lock_guard lk(tx_mu);
         if (closed) return;
         netmap_ring* r = tx->tx_ring(tx->first_ring(upio::Direction::tx));
         const std::uint32_t bufsz = tx->memory().buf_size();
         const std::uint32_t need = slots_for(len, bufsz);
+        if (nm_ring_space(r) < need) (void)tx->txsync(); // the peer may have taken some since
         for (auto t0 = std::chrono::steady_clock::now(); nm_ring_space(r) < need;) {
-            if (tx->wait(upio::Direction::tx, std::chrono::milliseconds(10)) < 0 ||
+            if (stalled || stop.load(std::memory_order_relaxed) ||
+                tx->wait(upio::Direction::tx, std::chrono::milliseconds(10)) < 0 ||
                 std::chrono::steady_clock::now() - t0 > std::chrono::milliseconds(100)) {
+                stalled = true;
                 dropped.fetch_add(1, std::memory_order_relaxed);
                 return;
             }
         }
+        stalled = false;
         r->head = r->cur = put_chain(r, r->cur, f, len, bufsz);
         tx->txsync();
         to_port.fetch_add(1, std::memory_order_relaxed);
@@ -70,56 +80,114 @@ struct PortWire {
         netmap_ring* r = rx->rx_ring(rx->first_ring(upio::Direction::rx));
         rx_frame.resize(65536);
         while (!stop.load(std::memory_order_relaxed)) {
-            IxgbeModel* m = model.load();
-            if (!m) { // the ixgbe port is not open yet: leave the frames where they are
+            if (!model.load()) { // the ixgbe port is not open yet: leave the frames where they are
                 std::this_thread::sleep_for(std::chrono::milliseconds(5));
                 continue;
             }
-            if (rx->wait(upio::Direction::rx, std::chrono::milliseconds(50)) <= 0) continue;
-            std::uint32_t done = r->cur;
-            for (std::uint32_t cur = r->cur; cur != r->tail;) {
-                std::uint32_t k = cur;
-                bool whole = false;
-                for (; k != r->tail; k = nm_ring_next(r, k))
-                    if (!(r->slot[k].flags & NS_MOREFRAG)) {
-                        whole = true;
-                        break;
-                    }
-                if (!whole) break; // the rest of a chain is still coming
+            if (int rc = rx->wait(upio::Direction::rx, std::chrono::milliseconds(50)); rc <= 0) {
+                if (rc < 0) std::this_thread::sleep_for(std::chrono::milliseconds(5)); // no busy loop on an error
+                continue;
+            }
+            std::lock_guard ml(model_mu);
+            IxgbeModel* m = model.load();
+            if (!m) continue; // gone while we waited
+            FrameReader frames(r);
+            std::uint32_t first, nslots;
+            std::size_t flen;
+            while (frames.next(first, nslots, flen)) {
                 std::uint32_t next;
-                const std::size_t len = get_chain(r, cur, rx_frame.data(), rx_frame.size(), next);
+                const std::size_t len = get_chain(r, first, rx_frame.data(), rx_frame.size(), next);
                 if (m->receive(rx_frame.data(), len))
                     from_port.fetch_add(1, std::memory_order_relaxed);
                 else
                     refused.fetch_add(1, std::memory_order_relaxed);
-                cur = done = next;
             }
-            r->head = r->cur = done;
+            frames.release();
         }
     }
 };
 
 std::mutex mu;
-std::map<upio::PciAddress, IxgbeModel*> models; // owned by their adapters
+class ModelDevice;
+std::map<upio::PciAddress, ModelDevice*> models; // owned by their adapters
 std::unique_ptr<PortWire> port_wire;
+
+// The device the ixgbe driver gets: a model that unhooks itself before it
+// goes. The adapter owns it and destroys it when the port closes, or at once
+// when the port fails to open; the wire's thread, the peer's wire callback
+// and the table must not reach the model after that. IxgbeModel is final,
+// so this wraps it and forwards the Device interface.
+class ModelDevice final : public upio::Device {
+public:
+    explicit ModelDevice(const upio::ixgbe::model::ModelConfig& cfg) : m_(cfg) {}
+    ~ModelDevice() override {
+        std::lock_guard lk(mu);
+        if (auto it = models.find(m_.address()); it != models.end() && it->second == this) models.erase(it);
+        if (port_wire && port_wire->model.load() == &m_) {
+            std::lock_guard ml(port_wire->model_mu); // receive_loop is not inside m_.receive()
+            port_wire->model.store(nullptr);
+        }
+        m_.set_wire({}); // waits for a frame on its way out
+        if (peer_) { // its wire calls our receive()
+            peer_->m_.set_wire({});
+            peer_->peer_ = nullptr;
+        }
+    }
+
+    IxgbeModel& model() noexcept { return m_; }
+    // Wires two models back to back (with mu held).
+    static void connect(ModelDevice& a, ModelDevice& b) {
+        IxgbeModel::connect(a.m_, b.m_);
+        a.peer_ = &b;
+        b.peer_ = &a;
+    }
+
+    std::string describe() const override { return m_.describe(); }
+    upio::PciAddress address() const override { return m_.address(); }
+    std::uint16_t vendor_id() const override { return m_.vendor_id(); }
+    std::uint16_t device_id() const override { return m_.device_id(); }
+    int numa_node() const override { return m_.numa_node(); }
+    std::uint32_t read32(std::uint32_t offset) noexcept override { return m_.read32(offset); }
+    void write32(std::uint32_t offset, std::uint32_t value) noexcept override { m_.write32(offset, value); }
+    upio::Result<std::uint32_t> config_read(std::uint32_t offset, unsigned width) override {
+        return m_.config_read(offset, width);
+    }
+    upio::Status config_write(std::uint32_t offset, unsigned width, std::uint32_t value) override {
+        return m_.config_write(offset, width, value);
+    }
+    upio::Status set_bus_master(bool on) override { return m_.set_bus_master(on); }
+    upio::Status reset() override { return m_.reset(); }
+    upio::Status dma_map(upio::MemoryRegion& region) override { return m_.dma_map(region); }
+    upio::Status dma_unmap(upio::MemoryRegion& region) override { return m_.dma_unmap(region); }
+    upio::Result<std::vector<int>> enable_interrupts(upio::IrqKind kind, unsigned count) override {
+        return m_.enable_interrupts(kind, count);
+    }
+    void disable_interrupts() noexcept override { m_.disable_interrupts(); }
+    void unmask_intx() noexcept override { m_.unmask_intx(); }
+
+private:
+    IxgbeModel m_;
+    ModelDevice* peer_ = nullptr; // wired back to back (under mu)
+};
 
 upio::Result<std::unique_ptr<upio::Device>> open_model(const upio::PciAddress& addr) {
     upio::ixgbe::model::ModelConfig cfg;
     cfg.address = addr;
     cfg.mac[5] = std::uint8_t(addr.function + 1);
-    auto m = std::make_unique<IxgbeModel>(cfg);
+    auto d = std::make_unique<ModelDevice>(cfg);
+    IxgbeModel& m = d->model();
     std::lock_guard lk(mu);
     if (port_wire && addr.function == 0) {
         PortWire* w = port_wire.get();
-        m->set_wire([w](const std::uint8_t* f, std::size_t n) { w->transmit(f, n); });
-        w->model.store(m.get());
+        m.set_wire([w](const std::uint8_t* f, std::size_t n) { w->transmit(f, n); });
+        w->model.store(&m);
     } else if (!port_wire) {
         upio::PciAddress peer = addr;
         peer.function ^= 1;
-        if (auto it = models.find(peer); it != models.end()) IxgbeModel::connect(*m, *it->second);
+        if (auto it = models.find(peer); it != models.end()) ModelDevice::connect(*d, *it->second);
     }
-    models[addr] = m.get();
-    return std::unique_ptr<upio::Device>(std::move(m));
+    models[addr] = d.get();
+    return std::unique_ptr<upio::Device>(std::move(d));
 }
 
 } // namespace

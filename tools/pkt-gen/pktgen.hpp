@@ -114,6 +114,46 @@ std::uint32_t put_chain(netmap_ring* r, std::uint32_t cur, const std::uint8_t* d
 std::size_t get_chain(netmap_ring* r, std::uint32_t cur, std::uint8_t* out, std::size_t cap,
                       std::uint32_t& next) noexcept;
 
+// Reads an rx ring a whole frame at a time (an NS_MOREFRAG chain is one),
+// from head up to the tail of the last sync. release() hands back the whole
+// frames read. A chain whose last slot has not arrived stays in the ring
+// (head on its first slot) while cur moves to tail, as in netmap: wait()
+// returns at once while cur != tail, so it then sleeps until more arrives.
+// The next reader starts from head again and sees the chain whole.
+class FrameReader {
+public:
+    explicit FrameReader(netmap_ring* r) noexcept : r_(r), tail_(r->tail), pos_(r->head), done_(r->head) {}
+
+    // The next whole frame: its first slot, slot count and length. False at
+    // the tail, or when only the start of a chain is there.
+    bool next(std::uint32_t& first, std::uint32_t& nslots, std::size_t& len) noexcept {
+        std::size_t l = 0;
+        std::uint32_t n = 0;
+        for (std::uint32_t k = pos_; k != tail_;) {
+            const netmap_slot& s = r_->slot[k];
+            l += s.len;
+            n++;
+            k = nm_ring_next(r_, k);
+            if (s.flags & NS_MOREFRAG) continue;
+            first = pos_;
+            nslots = n;
+            len = l;
+            pos_ = done_ = k;
+            return true;
+        }
+        pos_ = tail_;
+        return false;
+    }
+    void release() noexcept {
+        r_->head = done_;
+        r_->cur = pos_;
+    }
+
+private:
+    netmap_ring* r_;
+    std::uint32_t tail_, pos_, done_;
+};
+
 // Pins the calling thread; false if the CPU does not exist.
 bool pin_to_cpu(int cpu);
 

@@ -232,15 +232,12 @@ void run_receiver(Worker& w, const Config& cfg, Shared& sh) {
             break;
         }
         // whole frames only (a chain of NS_MOREFRAG slots is one), at most a batch
-        std::uint32_t cur = ring->cur, done = cur, first = cur, nslots = 0, n = 0;
-        std::uint64_t bytes = 0, flen = 0;
+        FrameReader frames(ring);
+        std::uint32_t first, nslots, n = 0;
+        std::size_t flen;
+        std::uint64_t bytes = 0;
         const std::uint32_t limit = want ? std::uint32_t(std::min<std::uint64_t>(cfg.batch, want - got)) : cfg.batch;
-        while (cur != ring->tail && n < limit) {
-            const netmap_slot& s = ring->slot[cur];
-            if (nslots++ == 0) first = cur;
-            flen += s.len;
-            cur = nm_ring_next(ring, cur);
-            if (s.flags & NS_MOREFRAG) continue;
+        while (n < limit && frames.next(first, nslots, flen)) {
             n++;
             bytes += flen;
             if (cfg.seq || w.pcap) [[unlikely]] {
@@ -264,11 +261,8 @@ void run_receiver(Worker& w, const Config& cfg, Shared& sh) {
                     sh.stop.store(true);
                 }
             }
-            nslots = 0;
-            flen = 0;
-            done = cur;
         }
-        ring->head = ring->cur = done;
+        frames.release();
         if (n == 0) {
             // in-process senders finished and nothing arrived for a while: done
             if (sh.senders_done.load(std::memory_order_relaxed) && clock::now() - idle_since > poll_slice) break;
@@ -376,7 +370,10 @@ void run_pong(Worker& w, const Config& cfg, Shared& sh) {
         }
         std::uint32_t n = std::min(nm_ring_space(rx), nm_ring_space(tx));
         if (n == 0) {
-            if (!nm_ring_empty(rx)) wait_or_sync(port, upio::Direction::tx, cfg);
+            if (!nm_ring_empty(rx) && wait_or_sync(port, upio::Direction::tx, cfg) < 0) {
+                w.error = port.last_error();
+                break;
+            }
             continue;
         }
         std::uint64_t bytes = 0, frames = 0;
