@@ -32,6 +32,7 @@ DeviceModel::DeviceModel(const Identity& id)
 
 DeviceModel::~DeviceModel() {
     stop_timer();
+    close_inlet();
     for (int fd : irq_fds_) ::close(fd);
 }
 
@@ -46,12 +47,24 @@ void DeviceModel::stop_timer() noexcept {
 
 // -- faults and DMA
 
+// A handler is called once mu_ is released (report_faults): it may call back
+// into the model. Without one the fault is fatal here, at the access.
 void DeviceModel::fault(const std::string& what) noexcept {
     faults_++;
     last_fault_ = describe() + ": " + what;
-    if (on_fault_) return on_fault_(last_fault_);
+    if (on_fault_) return pending_faults_.push_back(last_fault_);
     std::fprintf(stderr, "%s model fault: %s\n", family_, last_fault_.c_str());
     std::abort();
+}
+
+void DeviceModel::report_faults(std::unique_lock<std::mutex>& lk) noexcept {
+    if (pending_faults_.empty()) return;
+    std::vector<std::string> faults;
+    faults.swap(pending_faults_);
+    const FaultHandler h = on_fault_;
+    lk.unlock();
+    for (const std::string& f : faults) h(f);
+    lk.lock();
 }
 
 bool DeviceModel::bad_read(std::uint32_t off) noexcept {
@@ -135,7 +148,7 @@ Status DeviceModel::set_bus_master(bool on) {
 }
 
 Status DeviceModel::reset() {
-    std::lock_guard lk(mu_);
+    ChipLock lk(*this);
     do_reset();
     return {};
 }
@@ -184,7 +197,8 @@ void DeviceModel::fire(unsigned vec) noexcept {
     if (iv && last_ns_[vec] != ~0ull && now - last_ns_[vec] < iv) {
         if (due_ns_[vec] == 0) {
             due_ns_[vec] = last_ns_[vec] + iv;
-            if (!manual_clock_) {
+            // no timer once stop_timer() has run: the model is going away
+            if (!manual_clock_ && !stop_) {
                 if (!timer_.joinable()) timer_ = std::thread([this] { timer_loop(); });
                 timer_cv_.notify_all();
             }
@@ -225,12 +239,13 @@ void DeviceModel::timer_loop() {
             const std::uint64_t now = now_ns();
             if (now < next) timer_cv_.wait_for(lk, std::chrono::nanoseconds(next - now));
             expire();
+            report_faults(lk);
         }
     }
 }
 
 void DeviceModel::advance_time(std::uint64_t ns) {
-    std::lock_guard lk(mu_);
+    ChipLock lk(*this);
     clock_ns_ += ns;
     expire();
 }
@@ -255,6 +270,20 @@ void DeviceModel::flush_outbox() {
         for (auto& f : out) w(f.data(), f.size());
         sending_.store(std::thread::id(), std::memory_order_relaxed);
     }
+}
+
+// The inlet's lock makes close_inlet() wait for a frame on its way in; the
+// wire holds the Inlet, so a wire left behind in a peer stays harmless.
+DeviceModel::Wire DeviceModel::inlet(Wire rx) const {
+    return [in = inlet_, rx = std::move(rx)](const std::uint8_t* f, std::size_t n) {
+        std::lock_guard lk(in->mu);
+        if (in->open) rx(f, n);
+    };
+}
+
+void DeviceModel::close_inlet() noexcept {
+    std::lock_guard lk(inlet_->mu);
+    inlet_->open = false;
 }
 
 // -- the test's side
@@ -306,7 +335,7 @@ std::uint64_t DeviceModel::register_writes(std::uint32_t off) const {
 }
 
 std::uint64_t DeviceModel::read_dma64(std::uint64_t iova) {
-    std::lock_guard lk(mu_);
+    ChipLock lk(*this);
     std::uint8_t* p = dma(iova, 8, "test read");
     if (!p) return 0;
     return std::atomic_ref<std::uint64_t>(*reinterpret_cast<std::uint64_t*>(p)).load(std::memory_order_acquire);

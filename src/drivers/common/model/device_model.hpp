@@ -16,14 +16,21 @@
 //     what became pending meanwhile is delivered once when the interval ends
 //     (a timer thread on the steady clock, or advance_time() with a manual
 //     clock), if the chip still asserts it;
-//   - fault reporting (a handler; by default print and abort);
+//   - fault reporting (a handler, called once the model's lock is released;
+//     by default print and abort at once);
 //   - the wire: frames the TX engine queued (outbox_) leave through the wire
-//     callback after the model's lock is released, in order.
-// Locking: mu_ guards everything; the chip's code runs with it held. The
-// wire has its own lock, wire_mu_, held while frames go out (without mu_, so
-// a wire callback may call back into a model); whoever takes both takes
-// wire_mu_ first. A model's destructor calls stop_timer() first (the timer
-// calls back into it).
+//     callback after the model's lock is released, in order;
+//   - the inlet: how a peer's wire (connect()) reaches this model, closed by
+//     the model's destructor.
+// Locking: mu_ guards everything; the chip's code runs with it held (a
+// ChipLock, which calls the fault handler after releasing it). The wire has
+// its own lock, wire_mu_, held while frames go out (without mu_, so a wire
+// callback may call back into a model); whoever takes both takes wire_mu_
+// first. A connected peer's frames come in under the inlet's lock, taken
+// after the sender's wire_mu_ and before the receiver's mu_. A model's
+// destructor, before its chip's members die, calls stop_timer() (the timer
+// calls back into it; fire() starts no timer after it), then close_inlet()
+// (waits for a frame on its way in; later ones vanish).
 #pragma once
 
 #include <upio/device.hpp>
@@ -35,6 +42,7 @@
 #include <cstdint>
 #include <cstring>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -76,7 +84,13 @@ public:
     // again. A wire callback may call into any model (another's receive(),
     // this one's set_wire), never with a lock the caller of set_wire holds.
     void set_wire(Wire w);
-    // Replaces the default handler (print and abort).
+    // Replaces the default handler (print and abort, inside the access that
+    // faulted). The handler runs without the model's lock, before the access
+    // that faulted returns, on its thread (the timer thread's for a held-back
+    // interrupt), so it may call into the model (faults(), a register read,
+    // set_cable...); it may run on several threads at once. For a frame from
+    // a connected peer it runs inside the peer's wire callback, whose limits
+    // apply.
     void set_fault_handler(FaultHandler h);
     std::size_t faults() const;
     std::string last_fault() const;
@@ -118,6 +132,21 @@ protected:
     // mask). False: nothing is sent (a masked INTx line).
     virtual bool on_deliver(unsigned /*vector*/) noexcept { return true; }
 
+    // mu_ held while the chip's code runs (every entry point that may fault
+    // takes it this way): faults reported meanwhile go to the handler once
+    // mu_ is released.
+    class ChipLock {
+    public:
+        explicit ChipLock(DeviceModel& m) : m_(m), lk_(m.mu_) {}
+        ~ChipLock() { m_.report_faults(lk_); }
+        ChipLock(const ChipLock&) = delete;
+        ChipLock& operator=(const ChipLock&) = delete;
+
+    private:
+        DeviceModel& m_;
+        std::unique_lock<std::mutex> lk_;
+    };
+
     // -- for the chip (with mu_ held)
     std::uint32_t& reg(std::uint32_t off) noexcept { return regs_[off >> 2]; }
     std::uint32_t rget(std::uint32_t off) const noexcept { return regs_[off >> 2]; }
@@ -152,6 +181,12 @@ protected:
     // Frames for the wire (call without mu_).
     void flush_outbox();
     void stop_timer() noexcept;
+    // A wire into this model for a peer (connect()): it calls `rx` (this
+    // model's receive) until close_inlet(), which waits for a call in
+    // progress; after that frames sent to the model vanish, as on a cable
+    // with nothing at its end.
+    Wire inlet(Wire rx) const;
+    void close_inlet() noexcept;
 
     mutable std::mutex mu_;
     std::vector<std::uint32_t> regs_; // BAR0
@@ -169,6 +204,16 @@ private:
         const MemoryRegion* region;
     };
 
+    // The peer side of inlet(): shared by the peers' wires, so it outlives
+    // the model.
+    struct Inlet {
+        std::mutex mu;
+        bool open = true;
+    };
+
+    // Calls the handler for the faults reported while `lk` (on mu_) was
+    // held, releasing it meanwhile.
+    void report_faults(std::unique_lock<std::mutex>& lk) noexcept;
     void deliver(unsigned vector) noexcept;
     void expire() noexcept;
     void timer_loop();
@@ -191,7 +236,9 @@ private:
     std::mutex wire_mu_; // held while frames go out on the wire (taken before mu_, never under it)
     std::atomic<std::thread::id> sending_{}; // the thread inside the wire callback, if any
     Wire wire_;
+    std::shared_ptr<Inlet> inlet_ = std::make_shared<Inlet>();
     FaultHandler on_fault_;
+    std::vector<std::string> pending_faults_; // for on_fault_ once mu_ is released (empty whenever mu_ is free)
     std::size_t faults_ = 0;
     std::string last_fault_;
 };

@@ -35,9 +35,11 @@ E1000Model::E1000Model(ModelConfig cfg)
     do_reset();
 }
 
-// The timer thread calls back into the chip: it stops while the chip exists.
+// The timer thread and a connected peer call back into the chip: both stop
+// while the chip exists.
 E1000Model::~E1000Model() {
     stop_timer();
+    close_inlet();
     disable_interrupts();
 }
 
@@ -113,7 +115,7 @@ bool E1000Model::ring_ok(std::uint32_t base, const char* name) noexcept {
 // -- registers
 
 std::uint32_t E1000Model::read32(std::uint32_t off) noexcept {
-    std::lock_guard lk(mu_);
+    ChipLock lk(*this);
     if (bad_read(off)) return 0;
     off = canon(off);
     std::uint32_t& r = reg(off);
@@ -136,7 +138,7 @@ std::uint32_t E1000Model::read32(std::uint32_t off) noexcept {
 
 void E1000Model::write32(std::uint32_t off, std::uint32_t v) noexcept {
     {
-        std::lock_guard lk(mu_);
+        ChipLock lk(*this);
         if (bad_write(off, v)) return;
         off = canon(off);
         if (off == CTRL.offset) {
@@ -322,21 +324,22 @@ Result<std::vector<int>> E1000Model::enable_interrupts(IrqKind kind, unsigned co
 }
 
 void E1000Model::unmask_intx() noexcept {
-    std::lock_guard lk(mu_);
+    ChipLock lk(*this);
     intx_masked_ = false;
     raise(0);
 }
 
 // -- the test's side
 
+// Through each other's inlet: either model may go first.
 void E1000Model::connect(E1000Model& a, E1000Model& b) {
-    a.set_wire([&b](const std::uint8_t* f, std::size_t n) { b.receive(f, n); });
-    b.set_wire([&a](const std::uint8_t* f, std::size_t n) { a.receive(f, n); });
+    a.set_wire(b.inlet([&b](const std::uint8_t* f, std::size_t n) { b.receive(f, n); }));
+    b.set_wire(a.inlet([&a](const std::uint8_t* f, std::size_t n) { a.receive(f, n); }));
 }
 
 void E1000Model::set_cable(bool plugged) {
     {
-        std::lock_guard lk(mu_);
+        ChipLock lk(*this);
         cable_ = plugged;
         update_link();
     }
@@ -345,7 +348,7 @@ void E1000Model::set_cable(bool plugged) {
 
 void E1000Model::set_tx_engine(bool on) {
     {
-        std::lock_guard lk(mu_);
+        ChipLock lk(*this);
         tx_engine_ = on;
         if (on)
             for (unsigned q = 0; q < num_queues(); q++) process_tx(q);

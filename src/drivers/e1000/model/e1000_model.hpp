@@ -37,7 +37,8 @@
 //
 // Two models can be wired back to back (connect()). Thread-safe: register
 // accesses, receive() and the throttling timer take the model's lock; frames
-// leave through the wire callback after the lock is released.
+// leave through the wire callback, and faults go to the fault handler, after
+// the lock is released.
 #pragma once
 
 #include "drivers/common/model/device_model.hpp"
@@ -79,7 +80,8 @@ public:
 
     // -- the test's side (and DeviceModel's: set_wire -- frames padded when
     // TCTL.PSP --, faults, interrupts, advance_time, dma_mappings)
-    // Wires two models back to back.
+    // Wires two models back to back. Either may be destroyed first (while
+    // the other transmits): frames sent to it after that vanish.
     static void connect(E1000Model& a, E1000Model& b);
     // A frame arrives from the wire (without CRC). False when it was
     // filtered or dropped.

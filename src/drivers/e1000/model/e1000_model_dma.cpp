@@ -84,7 +84,7 @@ void E1000Model::process_tx(unsigned q) noexcept {
 bool E1000Model::receive(const std::uint8_t* frame, std::size_t len) {
     bool ok;
     {
-        std::lock_guard lk(mu_);
+        ChipLock lk(*this);
         ok = receive_locked(frame, len);
     }
     return ok;

@@ -48,9 +48,11 @@ IxgbeModel::IxgbeModel(ModelConfig cfg)
     do_reset();
 }
 
-// The timer thread calls back into the chip: it stops while the chip exists.
+// The timer thread and a connected peer call back into the chip: both stop
+// while the chip exists.
 IxgbeModel::~IxgbeModel() {
     stop_timer();
+    close_inlet();
     disable_interrupts();
 }
 
@@ -153,7 +155,7 @@ std::uint32_t IxgbeModel::read_queue_reg(bool rx, unsigned q, std::uint32_t r, s
 std::uint32_t IxgbeModel::read32(std::uint32_t off) noexcept {
     std::uint32_t v;
     {
-        std::lock_guard lk(mu_);
+        ChipLock lk(*this);
         v = read_locked(off);
     }
     flush_outbox(); // a LINKS read that brings the link up releases queued frames
@@ -245,7 +247,7 @@ void IxgbeModel::write_queue_reg(bool rx, unsigned q, std::uint32_t r, std::uint
 
 void IxgbeModel::write32(std::uint32_t off, std::uint32_t v) noexcept {
     {
-        std::lock_guard lk(mu_);
+        ChipLock lk(*this);
         if (bad_write(off, v)) return;
         bool rx;
         unsigned q;
@@ -385,7 +387,7 @@ void IxgbeModel::process_tx(unsigned q) noexcept {
 // -- receive (7.1)
 
 bool IxgbeModel::receive(const std::uint8_t* frame, std::size_t len) {
-    std::lock_guard lk(mu_);
+    ChipLock lk(*this);
     return receive_locked(frame, len);
 }
 
@@ -582,14 +584,15 @@ Result<std::vector<int>> IxgbeModel::enable_interrupts(IrqKind kind, unsigned co
 
 // -- the test's side
 
+// Through each other's inlet: either model may go first.
 void IxgbeModel::connect(IxgbeModel& a, IxgbeModel& b) {
-    a.set_wire([&b](const std::uint8_t* f, std::size_t n) { b.receive(f, n); });
-    b.set_wire([&a](const std::uint8_t* f, std::size_t n) { a.receive(f, n); });
+    a.set_wire(b.inlet([&b](const std::uint8_t* f, std::size_t n) { b.receive(f, n); }));
+    b.set_wire(a.inlet([&a](const std::uint8_t* f, std::size_t n) { a.receive(f, n); }));
 }
 
 void IxgbeModel::set_cable(bool plugged) {
     {
-        std::lock_guard lk(mu_);
+        ChipLock lk(*this);
         cable_ = plugged;
         if (!plugged) {
             link_pending_ = false;
@@ -604,7 +607,7 @@ void IxgbeModel::set_cable(bool plugged) {
 
 void IxgbeModel::set_tx_engine(bool on) {
     {
-        std::lock_guard lk(mu_);
+        ChipLock lk(*this);
         tx_engine_ = on;
         if (on) process_all_tx();
     }

@@ -56,7 +56,8 @@
 //
 // Two models can be wired back to back (connect()), or a model to a callback
 // (set_wire()). Thread-safe: register accesses and receive() take the
-// model's lock; frames leave through the wire after the lock is released.
+// model's lock; frames leave through the wire, and faults go to the fault
+// handler, after the lock is released.
 #pragma once
 
 #include "drivers/common/model/device_model.hpp"
@@ -87,7 +88,10 @@ struct ModelConfig {
     int numa_node = -1; // the node the device reports (Device::numa_node); -1: none
 };
 
-class IxgbeModel final : public drivers::model::DeviceModel {
+// Not final: a tool may derive from it (to unhook itself from its own wiring
+// on destruction, say). Until ~IxgbeModel runs, the timer thread and a
+// connected peer may still call into the model.
+class IxgbeModel : public drivers::model::DeviceModel {
 public:
     static constexpr unsigned num_queues = 128;
     static constexpr unsigned num_vectors = 64;
@@ -103,7 +107,8 @@ public:
 
     // -- the test's side (and DeviceModel's: set_wire, faults, last_fault,
     // interrupts, dma_mappings)
-    // Wires two models back to back.
+    // Wires two models back to back. Either may be destroyed first (while
+    // the other transmits): frames sent to it after that vanish.
     static void connect(IxgbeModel& a, IxgbeModel& b);
     // A frame arrives from the wire (without CRC). False when it was
     // filtered or dropped.
