@@ -12,6 +12,8 @@
 
 #include <benchmark/benchmark.h>
 #include <pthread.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <string>
@@ -174,6 +176,45 @@ void BM_BareSpsc(benchmark::State& state) {
 BENCHMARK(BM_BareSpsc)->Arg(1)->Arg(32)->Arg(256)->ArgName("batch")->UseRealTime()->MinTime(0.5);
 
 BENCHMARK(BM_PipeOneThread)->Arg(1)->Arg(32)->Arg(256)->Arg(512)->ArgName("batch");
+
+// The machine's floor for a blocking round trip: two threads that sleep in
+// read() on an eventfd each and wake each other by write(), with no upio in
+// between; on CPUs 0 and 1 (cross:1) or both on CPU 0 (cross:0). A port
+// that sleeps at once (--spin 0) cannot answer faster than this.
+void BM_EventfdPingPong(benchmark::State& state) {
+    const bool cross = state.range(0) != 0;
+    const int ping = eventfd(0, EFD_CLOEXEC), pong = eventfd(0, EFD_CLOEXEC);
+    if (ping < 0 || pong < 0) {
+        state.SkipWithError("eventfd failed");
+        return;
+    }
+    std::atomic<bool> stop{false};
+    std::thread peer([&] {
+        pin(cross ? 1 : 0);
+        std::uint64_t v;
+        while (::read(ping, &v, sizeof v) == sizeof v && !stop.load(std::memory_order_relaxed)) {
+            v = 1;
+            if (::write(pong, &v, sizeof v) != sizeof v) break;
+        }
+    });
+    pin(0);
+    std::uint64_t v = 1;
+    for (auto _ : state) {
+        v = 1;
+        if (::write(ping, &v, sizeof v) != sizeof v || ::read(pong, &v, sizeof v) != sizeof v) {
+            state.SkipWithError("eventfd read/write failed");
+            break;
+        }
+    }
+    stop.store(true);
+    v = 1;
+    [[maybe_unused]] auto r = ::write(ping, &v, sizeof v);
+    peer.join();
+    ::close(ping);
+    ::close(pong);
+}
+
+BENCHMARK(BM_EventfdPingPong)->Arg(0)->Arg(1)->ArgName("cross")->UseRealTime()->MinTime(0.5);
 
 } // namespace
 
