@@ -11,11 +11,18 @@
 #include <gtest/gtest.h>
 #include <poll.h>
 
+#include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <new>
 #include <string>
 #include <thread>
 #include <vector>
@@ -125,6 +132,118 @@ inline int txsync_until_error(Port& p, unsigned flags = 0, std::chrono::millisec
         if (rc == 0) std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
     return rc;
+}
+
+// Ends the process when the test has not finished within `limit`: a
+// deadlock fails the run instead of hanging it.
+class Watchdog {
+public:
+    explicit Watchdog(std::chrono::seconds limit)
+        : t_([this, limit] {
+              std::unique_lock lk(mu_);
+              if (!cv_.wait_for(lk, limit, [this] { return done_; })) {
+                  std::fprintf(stderr, "still running after %llds: a deadlock\n", (long long)limit.count());
+                  std::_Exit(1);
+              }
+          }) {}
+    ~Watchdog() {
+        {
+            std::lock_guard lk(mu_);
+            done_ = true;
+        }
+        cv_.notify_all();
+        t_.join();
+    }
+
+private:
+    std::mutex mu_;
+    std::condition_variable cv_;
+    bool done_ = false;
+    std::thread t_;
+};
+
+// A bare model in storage the test keeps after destroying it, overwritten
+// then: a call into the dead model finds garbage (a mutex that cannot be
+// locked) instead of whatever the allocator left there.
+template <class Model>
+class DoomedModel {
+public:
+    static_assert(alignof(Model) <= __STDCPP_DEFAULT_NEW_ALIGNMENT__);
+    template <class Config>
+    explicit DoomedModel(const Config& cfg) : mem_(new std::byte[sizeof(Model)]) {
+        m_ = new (mem_.get()) Model(cfg);
+    }
+    ~DoomedModel() { destroy(); }
+    Model& operator*() { return *m_; }
+    void destroy() {
+        if (!m_) return;
+        m_->~Model();
+        m_ = nullptr;
+        std::memset(mem_.get(), 0xa5, sizeof(Model));
+    }
+
+private:
+    std::unique_ptr<std::byte[]> mem_;
+    Model* m_ = nullptr;
+};
+
+// Transmits on `p` from its own thread until stopped: full rings of
+// make(seq)'s frames, txsync.
+class Sender {
+public:
+    Sender(Port& p, std::function<Frame(std::uint32_t seq)> make) : t_([this, &p, make = std::move(make)] {
+        std::uint32_t seq = 0;
+        netmap_ring* r = p.tx_ring(0);
+        while (!stop_.load()) {
+            while (put(r, make(seq))) seq++;
+            if (p.txsync() != 0) failed_ = true;
+            rounds_.fetch_add(1);
+        }
+    }) {}
+    ~Sender() { stop(); }
+    // Waits until `n` more syncs have gone (false: not within 10 s).
+    bool more(std::uint64_t n) {
+        const std::uint64_t want = rounds_.load() + n;
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+        while (rounds_.load() < want && !failed_.load())
+            if (std::chrono::steady_clock::now() > deadline) return false;
+            else std::this_thread::sleep_for(std::chrono::microseconds(100));
+        return !failed_.load();
+    }
+    void stop() {
+        stop_ = true;
+        if (t_.joinable()) t_.join();
+    }
+    bool failed() const { return failed_.load(); }
+
+private:
+    std::atomic<bool> stop_{false}, failed_{false};
+    std::atomic<std::uint64_t> rounds_{0};
+    std::thread t_;
+};
+
+// Two ports sending at once, each from its own thread, each closed by its
+// thread while the other may still be sending. False: a sync failed or
+// stalled.
+inline bool close_while_both_send(std::unique_ptr<Port> (&ports)[2],
+                                  const std::function<Frame(int port, std::uint32_t seq)>& make) {
+    std::atomic<int> sending{0};
+    std::atomic<bool> failed{false};
+    std::vector<std::thread> threads;
+    for (int i = 0; i < 2; i++)
+        threads.emplace_back([&, i] {
+            {
+                Sender s(*ports[i], [&, i](std::uint32_t seq) { return make(i, seq); });
+                if (!s.more(10)) failed = true;
+                sending++;
+                // both send before either closes
+                while (sending.load() < 2 && !failed) std::this_thread::yield();
+                if (!s.more(5)) failed = true;
+            }
+            ports[i].reset();
+        });
+    for (auto& t : threads) t.join();
+    return !failed;
 }
 
 } // namespace upio::test

@@ -23,95 +23,11 @@
 using namespace upio;
 using namespace upio::e1000;
 using namespace upio::e1000::test;
+using namespace upio::test;
 
 namespace {
 
 using Mac = std::array<std::uint8_t, 6>;
-
-// Ends the process when the test has not finished within `limit`: a
-// deadlock fails the run instead of hanging it.
-class Watchdog {
-public:
-    explicit Watchdog(std::chrono::seconds limit)
-        : t_([this, limit] {
-              std::unique_lock lk(mu_);
-              if (!cv_.wait_for(lk, limit, [this] { return done_; })) {
-                  std::fprintf(stderr, "still running after %llds: a deadlock\n", (long long)limit.count());
-                  std::_Exit(1);
-              }
-          }) {}
-    ~Watchdog() {
-        {
-            std::lock_guard lk(mu_);
-            done_ = true;
-        }
-        cv_.notify_all();
-        t_.join();
-    }
-
-private:
-    std::mutex mu_;
-    std::condition_variable cv_;
-    bool done_ = false;
-    std::thread t_;
-};
-
-// A bare model in storage the test keeps after destroying it, overwritten
-// then: a call into the dead model finds garbage (a mutex that cannot be
-// locked) instead of whatever the allocator left there.
-class DoomedModel {
-public:
-    static_assert(alignof(E1000Model) <= __STDCPP_DEFAULT_NEW_ALIGNMENT__);
-    explicit DoomedModel(ModelConfig cfg) : mem_(new std::byte[sizeof(E1000Model)]) {
-        m_ = new (mem_.get()) E1000Model(cfg);
-    }
-    ~DoomedModel() { destroy(); }
-    E1000Model& operator*() { return *m_; }
-    void destroy() {
-        if (!m_) return;
-        m_->~E1000Model();
-        m_ = nullptr;
-        std::memset(mem_.get(), 0xa5, sizeof(E1000Model));
-    }
-
-private:
-    std::unique_ptr<std::byte[]> mem_;
-    E1000Model* m_ = nullptr;
-};
-
-// Transmits on `p` from its own thread until stopped: full rings, txsync.
-class Sender {
-public:
-    Sender(Port& p, const Mac& dst) : t_([this, &p, dst] {
-        std::uint32_t seq = 0;
-        netmap_ring* r = p.tx_ring(0);
-        while (!stop_.load()) {
-            while (put(r, make_frame(dst, seq, 60))) seq++;
-            if (p.txsync() != 0) failed_ = true;
-            rounds_.fetch_add(1);
-        }
-    }) {}
-    ~Sender() { stop(); }
-    // Waits until `n` more syncs have gone (false: not within 10 s).
-    bool more(std::uint64_t n) {
-        const std::uint64_t want = rounds_.load() + n;
-        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-        while (rounds_.load() < want && !failed_.load())
-            if (std::chrono::steady_clock::now() > deadline) return false;
-            else std::this_thread::sleep_for(std::chrono::microseconds(100));
-        return !failed_.load();
-    }
-    void stop() {
-        stop_ = true;
-        if (t_.joinable()) t_.join();
-    }
-    bool failed() const { return failed_.load(); }
-
-private:
-    std::atomic<bool> stop_{false}, failed_{false};
-    std::atomic<std::uint64_t> rounds_{0};
-    std::thread t_;
-};
 
 Mac mac_of(std::uint8_t dev) { return {0x52, 0x54, 0x00, 0x12, 0x34, dev}; }
 
@@ -183,12 +99,12 @@ TEST(E1000ModelTeardown, PeerDestroyedWhileTheOtherTransmits) {
         auto live = open_on_model(pci(dev), {.chip = Chip::i82576, .mac = mac_of(dev)});
         ASSERT_TRUE(live.ok()) << live.error().message;
         E1000Model& lm = *model_at(pci(dev));
-        DoomedModel doomed({.chip = Chip::i82576, .mac = mac_of(0x1f)});
+        DoomedModel<E1000Model> doomed(ModelConfig{.chip = Chip::i82576, .mac = mac_of(0x1f)});
         if (doomed_first)
             E1000Model::connect(*doomed, lm);
         else
             E1000Model::connect(lm, *doomed);
-        Sender s(*live.value(), mac_of(0x1f));
+        Sender s(*live.value(), [](std::uint32_t seq) { return make_frame(mac_of(0x1f), seq, 60); });
         ASSERT_TRUE(s.more(20));
         doomed.destroy();
         ASSERT_TRUE(s.more(20)); // still transmitting, into nothing
@@ -212,22 +128,7 @@ TEST(E1000ModelTeardown, ConnectedModelsClosedFromTwoThreads) {
         E1000Model::connect(*model_at(pci(da)), *model_at(pci(db)));
         std::unique_ptr<Port> ports[2] = {std::move(pa.value()), std::move(pb.value())};
         const Mac dst[2] = {mac_of(db), mac_of(da)};
-        std::atomic<int> sending{0};
-        std::atomic<bool> failed{false};
-        std::vector<std::thread> threads;
-        for (int i = 0; i < 2; i++)
-            threads.emplace_back([&, i] {
-                {
-                    Sender s(*ports[i], dst[i]);
-                    if (!s.more(10)) failed = true;
-                    sending++;
-                    // both send before either closes
-                    while (sending.load() < 2 && !failed) std::this_thread::yield();
-                    if (!s.more(5)) failed = true;
-                }
-                ports[i].reset();
-            });
-        for (auto& t : threads) t.join();
-        ASSERT_FALSE(failed) << "round " << int(round);
+        ASSERT_TRUE(close_while_both_send(ports, [&](int i, std::uint32_t seq) { return make_frame(dst[i], seq, 60); }))
+            << "round " << int(round);
     }
 }

@@ -23,95 +23,7 @@
 using namespace upio;
 using namespace upio::ixgbe;
 using namespace upio::ixgbe::test;
-
-namespace {
-
-// Ends the process when the test has not finished within `limit`: a
-// deadlock fails the run instead of hanging it.
-class Watchdog {
-public:
-    explicit Watchdog(std::chrono::seconds limit)
-        : t_([this, limit] {
-              std::unique_lock lk(mu_);
-              if (!cv_.wait_for(lk, limit, [this] { return done_; })) {
-                  std::fprintf(stderr, "still running after %llds: a deadlock\n", (long long)limit.count());
-                  std::_Exit(1);
-              }
-          }) {}
-    ~Watchdog() {
-        {
-            std::lock_guard lk(mu_);
-            done_ = true;
-        }
-        cv_.notify_all();
-        t_.join();
-    }
-
-private:
-    std::mutex mu_;
-    std::condition_variable cv_;
-    bool done_ = false;
-    std::thread t_;
-};
-
-// A bare model in storage the test keeps after destroying it, overwritten
-// then: a call into the dead model finds garbage (a mutex that cannot be
-// locked) instead of whatever the allocator left there.
-class DoomedModel {
-public:
-    static_assert(alignof(IxgbeModel) <= __STDCPP_DEFAULT_NEW_ALIGNMENT__);
-    explicit DoomedModel(ModelConfig cfg) : mem_(new std::byte[sizeof(IxgbeModel)]) {
-        m_ = new (mem_.get()) IxgbeModel(cfg);
-    }
-    ~DoomedModel() { destroy(); }
-    IxgbeModel& operator*() { return *m_; }
-    void destroy() {
-        if (!m_) return;
-        m_->~IxgbeModel();
-        m_ = nullptr;
-        std::memset(mem_.get(), 0xa5, sizeof(IxgbeModel));
-    }
-
-private:
-    std::unique_ptr<std::byte[]> mem_;
-    IxgbeModel* m_ = nullptr;
-};
-
-// Transmits on `p` from its own thread until stopped: full rings, txsync.
-class Sender {
-public:
-    Sender(Port& p, const Mac& dst) : t_([this, &p, dst] {
-        std::uint32_t seq = 0;
-        netmap_ring* r = p.tx_ring(0);
-        while (!stop_.load()) {
-            while (put(r, make_frame(dst, seq, 60))) seq++;
-            if (p.txsync() != 0) failed_ = true;
-            rounds_.fetch_add(1);
-        }
-    }) {}
-    ~Sender() { stop(); }
-    // Waits until `n` more syncs have gone (false: not within 10 s).
-    bool more(std::uint64_t n) {
-        const std::uint64_t want = rounds_.load() + n;
-        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-        while (rounds_.load() < want && !failed_.load())
-            if (std::chrono::steady_clock::now() > deadline) return false;
-            else std::this_thread::sleep_for(std::chrono::microseconds(100));
-        return !failed_.load();
-    }
-    void stop() {
-        stop_ = true;
-        if (t_.joinable()) t_.join();
-    }
-    bool failed() const { return failed_.load(); }
-
-private:
-    std::atomic<bool> stop_{false}, failed_{false};
-    std::atomic<std::uint64_t> rounds_{0};
-    std::thread t_;
-};
-
-} // namespace
+using namespace upio::test;
 
 // The handler runs after the model's lock is released: it may read the
 // model's fault log and registers, unplug the cable, and fault again itself
@@ -157,12 +69,12 @@ TEST(IxgbeModelTeardown, PeerDestroyedWhileTheOtherTransmits) {
         const std::uint8_t dev = doomed_first ? 0x10 : 0x11;
         ModelPort live(dev);
         ASSERT_TRUE(live.port);
-        DoomedModel doomed(ModelConfig{.mac = model_mac(0x2f)});
+        DoomedModel<IxgbeModel> doomed(ModelConfig{.mac = model_mac(0x2f)});
         if (doomed_first)
             IxgbeModel::connect(*doomed, *live.model);
         else
             IxgbeModel::connect(*live.model, *doomed);
-        Sender s(*live.port, model_mac(0x2f));
+        Sender s(*live.port, [](std::uint32_t seq) { return make_frame(model_mac(0x2f), seq, 60); });
         ASSERT_TRUE(s.more(20));
         doomed.destroy();
         ASSERT_TRUE(s.more(20)); // still transmitting, into nothing
@@ -188,22 +100,7 @@ TEST(IxgbeModelTeardown, ConnectedModelsClosedFromTwoThreads) {
         IxgbeModel::connect(*model_at(da), *model_at(db));
         std::unique_ptr<Port> ports[2] = {std::move(pa.value()), std::move(pb.value())};
         const Mac dst[2] = {model_mac(db), model_mac(da)};
-        std::atomic<int> sending{0};
-        std::atomic<bool> failed{false};
-        std::vector<std::thread> threads;
-        for (int i = 0; i < 2; i++)
-            threads.emplace_back([&, i] {
-                {
-                    Sender s(*ports[i], dst[i]);
-                    if (!s.more(10)) failed = true;
-                    sending++;
-                    // both send before either closes
-                    while (sending.load() < 2 && !failed) std::this_thread::yield();
-                    if (!s.more(5)) failed = true;
-                }
-                ports[i].reset();
-            });
-        for (auto& t : threads) t.join();
-        ASSERT_FALSE(failed) << "round " << int(round);
+        ASSERT_TRUE(close_while_both_send(ports, [&](int i, std::uint32_t seq) { return make_frame(dst[i], seq, 60); }))
+            << "round " << int(round);
     }
 }
