@@ -8,6 +8,10 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include <cstdio>
 #include <cstring>
 #include <map>
@@ -200,6 +204,45 @@ Port::~Port() {
 }
 
 // The validation prologue, then the backend, then tail for the application.
+namespace {
+
+// Whether every slot of slot[0..n) holds a buf_idx in [first_buf,
+// first_buf + span) and a len of at most maxlen (0xffff: any). Branch-free:
+// the culprit is named by a slow loop only after a failure. With SSE2,
+// four slots at a time: their buf_idx words and their len/flags words are
+// gathered into one register each and compared together.
+bool slots_ok(const netmap_slot* sl, std::uint32_t n, std::uint32_t span, std::uint32_t maxlen) noexcept {
+    if (span == 0) return n == 0; // a region without packet buffers
+    std::uint32_t i = 0;
+    std::uint32_t bad = 0;
+#if defined(__SSE2__)
+    const __m128i bias = _mm_set1_epi32(INT32_MIN); // unsigned compares through signed ones
+    const __m128i first = _mm_set1_epi32(MemoryRegion::first_buf);
+    const __m128i span_hi = _mm_set1_epi32(std::int32_t((span - 1) ^ 0x80000000u)); // idx - first > span - 1: bad
+    const __m128i len_mask = _mm_set1_epi32(0xffff);
+    const __m128i max_len = _mm_set1_epi32(std::int32_t(maxlen));
+    __m128i acc = _mm_setzero_si128();
+    for (; i + 4 <= n; i += 4) {
+        const __m128i a = _mm_loadu_si128(reinterpret_cast<const __m128i*>(sl + i));
+        const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(sl + i + 1));
+        const __m128i c = _mm_loadu_si128(reinterpret_cast<const __m128i*>(sl + i + 2));
+        const __m128i d = _mm_loadu_si128(reinterpret_cast<const __m128i*>(sl + i + 3));
+        const __m128i ab = _mm_unpacklo_epi32(a, b); // a.idx b.idx a.len b.len
+        const __m128i cd = _mm_unpacklo_epi32(c, d);
+        const __m128i idx = _mm_sub_epi32(_mm_unpacklo_epi64(ab, cd), first);
+        const __m128i len = _mm_and_si128(_mm_unpackhi_epi64(ab, cd), len_mask);
+        acc = _mm_or_si128(acc, _mm_cmpgt_epi32(_mm_xor_si128(idx, bias), span_hi));
+        acc = _mm_or_si128(acc, _mm_cmpgt_epi32(len, max_len));
+    }
+    bad = std::uint32_t(_mm_movemask_epi8(acc));
+#endif
+    for (; i < n; i++)
+        bad |= std::uint32_t(sl[i].buf_idx - MemoryRegion::first_buf >= span) | std::uint32_t(sl[i].len > maxlen);
+    return bad == 0;
+}
+
+} // namespace
+
 int Port::sync_one(KRing& k, unsigned flags) noexcept {
     netmap_ring* r = k.ring;
     const std::uint32_t head = r->head, cur = r->cur; // read once
@@ -229,15 +272,7 @@ int Port::sync_one(KRing& k, unsigned flags) noexcept {
     const std::uint32_t maxlen = k.dir == Direction::tx ? mem.buf_size() : 0xffff;
     const std::uint32_t span = mem.num_bufs() - MemoryRegion::first_buf;
     auto run_ok = [&](std::uint32_t from, std::uint32_t to) {
-        std::uint32_t bad = 0;
-        const netmap_slot* sl = r->slot;
-        if (k.dir == Direction::tx) {
-            for (std::uint32_t i = from; i < to; i++)
-                bad |= std::uint32_t(sl[i].buf_idx - MemoryRegion::first_buf >= span) | std::uint32_t(sl[i].len > maxlen);
-        } else {
-            for (std::uint32_t i = from; i < to; i++) bad |= std::uint32_t(sl[i].buf_idx - MemoryRegion::first_buf >= span);
-        }
-        return bad == 0;
+        return slots_ok(r->slot + from, to - from, span, maxlen);
     };
     const bool ok = hwcur <= head ? run_ok(hwcur, head) : run_ok(hwcur, k.num_slots) && run_ok(0, head);
     if (!ok) [[unlikely]] {

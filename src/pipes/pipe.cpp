@@ -14,9 +14,14 @@
 // set, so two streaming ends make no system calls.
 #include "pipes/pipe.hpp"
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <map>
 #include <mutex>
@@ -31,6 +36,53 @@ struct PipeGroup {
     std::shared_ptr<MemoryRegion> mem;
     std::uint32_t slots = 0;
 };
+
+// Moves n slots from the sender's tx ring (t) to the receiver's rx ring
+// (d): d gets the packet (buf_idx, len, ptr; of the flags only NS_MOREFRAG,
+// plus NS_BUF_CHANGED), t gets d's free buffer with NS_BUF_CHANGED and len
+// 0. Returns the bytes moved. With SSE2 a slot moves as one 16-byte
+// register and the lengths add up in another.
+std::uint64_t swap_run(netmap_slot* t, netmap_slot* d, std::uint32_t n) noexcept {
+    // flags are bits 48..63 of a slot's first 64-bit word, len bits 32..47
+    constexpr std::uint64_t keep = ~(std::uint64_t(0xffff & ~NS_MOREFRAG) << 48);
+    constexpr std::uint64_t changed = std::uint64_t(NS_BUF_CHANGED) << 48;
+#if defined(__SSE2__)
+    const __m128i keep_v = _mm_set_epi64x(-1, std::int64_t(keep));
+    const __m128i changed_v = _mm_set_epi64x(0, std::int64_t(changed));
+    const __m128i len_v = _mm_set_epi64x(0, std::int64_t(0xffffull << 32));
+    __m128i sum = _mm_setzero_si128(); // len << 32 per slot: 65536 slots of 65535 bytes still fit
+    for (std::uint32_t k = 0; k < n; k++) {
+        // Ask for d's line 32 slots ahead for writing: it arrives from the
+        // receiver's cache once, exclusive, instead of shared for the
+        // buf_idx load and again for the store (PREFETCHW; a no-op where
+        // the CPU lacks it). Not past the run: those slots are the receiver's.
+        if (k + 32 < n) asm volatile("prefetchw %0" : : "m"(d[k + 32]));
+        const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(t + k));
+        const __m128i free_buf = _mm_cvtsi32_si128(std::int32_t(d[k].buf_idx));
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(d + k), _mm_or_si128(_mm_and_si128(x, keep_v), changed_v));
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(t + k), _mm_or_si128(free_buf, changed_v));
+        sum = _mm_add_epi64(sum, _mm_and_si128(x, len_v));
+    }
+    return std::uint64_t(_mm_cvtsi128_si64(sum)) >> 32;
+#else
+    std::uint64_t bytes = 0;
+    for (std::uint32_t k = 0; k < n; k++) {
+        // as two 64-bit words: {buf_idx, len, flags} and ptr
+        std::uint64_t w0, w1;
+        std::memcpy(&w0, &t[k], 8);
+        std::memcpy(&w1, reinterpret_cast<const char*>(&t[k]) + 8, 8);
+        const std::uint64_t free_buf = d[k].buf_idx;
+        bytes += (w0 >> 32) & 0xffff;
+        w0 = (w0 & keep) | changed;
+        std::memcpy(&d[k], &w0, 8);
+        std::memcpy(reinterpret_cast<char*>(&d[k]) + 8, &w1, 8);
+        const std::uint64_t back = free_buf | changed;
+        std::memcpy(&t[k], &back, 8);
+        std::memset(reinterpret_cast<char*>(&t[k]) + 8, 0, 8);
+    }
+    return bytes;
+#endif
+}
 
 class alignas(64) PipeEnd final : public Adapter {
 public:
@@ -70,22 +122,7 @@ public:
         std::uint64_t bytes = 0;
         for (std::uint32_t left = m; left;) {
             std::uint32_t run = std::min({left, k.num_slots - i, rx.num_slots - j});
-            netmap_slot* t = ts + i;
-            netmap_slot* d = rs + j;
-            for (std::uint32_t n = 0; n < run; n++) {
-                // as two 64-bit words: {buf_idx, len, flags} and ptr
-                std::uint64_t w0, w1;
-                std::memcpy(&w0, &t[n], 8);
-                std::memcpy(&w1, reinterpret_cast<const char*>(&t[n]) + 8, 8);
-                const std::uint64_t free_buf = d[n].buf_idx;
-                bytes += (w0 >> 32) & 0xffff;
-                w0 = (w0 & ~(std::uint64_t(0xffff & ~NS_MOREFRAG) << 48)) | (std::uint64_t(NS_BUF_CHANGED) << 48);
-                std::memcpy(&d[n], &w0, 8);
-                std::memcpy(reinterpret_cast<char*>(&d[n]) + 8, &w1, 8);
-                const std::uint64_t back = free_buf | (std::uint64_t(NS_BUF_CHANGED) << 48);
-                std::memcpy(&t[n], &back, 8);
-                std::memset(reinterpret_cast<char*>(&t[n]) + 8, 0, 8);
-            }
+            bytes += swap_run(ts + i, rs + j, run);
             left -= run;
             i += run;
             j += run;
