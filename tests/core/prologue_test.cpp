@@ -142,6 +142,56 @@ TEST_F(PipeFixture, CorruptedTailIsRestored) {
     EXPECT_EQ(tx->tail, tx->num_slots - 1);
 }
 
+// Every slot a sync hands over is checked, wherever it sits in the run
+// (the check goes four slots at a time, then one by one) and when the run
+// wraps around the end of the ring; the error names the bad slot.
+TEST_F(PipeFixture, EverySlotOfARunIsChecked) {
+    const std::uint32_t nbufs = a->memory().num_bufs();
+    const std::uint16_t too_long = std::uint16_t(a->memory().buf_size() + 1);
+    const std::uint32_t n_slots = tx->num_slots;
+    for (std::uint32_t start : {0u, n_slots - 5}) {
+        // move the ring on to `start`: send and release that many packets
+        while (tx->cur != start) {
+            ASSERT_TRUE(put(tx, 0));
+            ASSERT_EQ(a->txsync(), 0);
+            ASSERT_EQ(b->rxsync(), 0);
+            rx->head = rx->cur = rx->tail;
+            ASSERT_EQ(b->rxsync(), 0);
+        }
+        for (std::uint32_t n = 1; n <= 11; n++)
+            for (std::uint32_t pos = 0; pos < n; pos++)
+                for (int kind = 0; kind < 6; kind++) {
+                    for (std::uint32_t i = 0; i < n; i++) ASSERT_TRUE(put(tx, i));
+                    netmap_slot& s = tx->slot[(start + pos) % n_slots];
+                    const netmap_slot saved = s;
+                    const char* what = "buf_idx outside the region";
+                    switch (kind) {
+                    case 0: s.buf_idx = 0; break;
+                    case 1: s.buf_idx = 1; break;
+                    case 2: s.buf_idx = nbufs; break;
+                    case 3: s.buf_idx = 0x80000001u; break;
+                    case 4: s.buf_idx = 0xffffffffu; break;
+                    default: s.len = too_long; what = "len larger than a buffer"; break;
+                    }
+                    SCOPED_TRACE(testing::Message() << "start " << start << ", run " << n << ", bad slot " << pos
+                                                    << ", kind " << kind);
+                    expect_rejected(*a, Direction::tx, what);
+                    std::string slot = "(";
+                    slot += std::to_string((start + pos) % n_slots);
+                    slot += ", ";
+                    EXPECT_NE(std::string(a->last_error()).find(slot), std::string::npos) << a->last_error();
+                    s = saved;
+                    tx->head = tx->cur = start; // un-queue for the next round
+                }
+    }
+    // the first and the last buffer of the region are valid, a full buffer's
+    // length too
+    for (std::uint64_t i = 0; i < 5; i++) ASSERT_TRUE(put(tx, i, i == 0 ? std::uint16_t(a->memory().buf_size()) : 60));
+    tx->slot[(tx->cur + n_slots - 4) % n_slots].buf_idx = MemoryRegion::first_buf;
+    tx->slot[(tx->cur + n_slots - 3) % n_slots].buf_idx = nbufs - 1;
+    EXPECT_EQ(a->txsync(), 0) << a->last_error();
+}
+
 TEST_F(PipeFixture, OtherPortsKeepWorkingWhileOneIsBroken) {
     std::string n = unique_name("other");
     auto c = open_ok("pipe:" + n + "{0");
