@@ -88,6 +88,7 @@ private:
     Port() = default;
     int sync_one(KRing& k, unsigned flags) noexcept;
     bool ready(Direction d) const noexcept;
+    bool rx_all_held() const noexcept;
     void release_extra_bufs() noexcept;
 
     PortName name_;

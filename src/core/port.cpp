@@ -366,6 +366,18 @@ void Port::disarm(Direction d) noexcept {
     }
 }
 
+// Whether the application holds every slot of each rx ring (tail just
+// before head): then nothing can arrive until it releases some, and a
+// device descriptor that stays readable (frames queued in a socket, a
+// level-triggered interrupt) must not end a wait, or the wait would spin.
+bool Port::rx_all_held() const noexcept {
+    for (std::uint32_t i = first_[1]; i < last_[1]; i++) {
+        const KRing& k = adapter_->kring(Direction::rx, i);
+        if (k.next(k.ring->tail) != k.ring->head) return false;
+    }
+    return last_[1] > first_[1];
+}
+
 int Port::wait(Direction d, std::chrono::nanoseconds timeout) noexcept {
     using clock = std::chrono::steady_clock;
     const bool forever = timeout.count() < 0;
@@ -389,7 +401,7 @@ int Port::wait(Direction d, std::chrono::nanoseconds timeout) noexcept {
             continue;
         }
         if (arm(d)) {
-            pollfd pfd{irq_fds_ ? epfd_ : evfd_, POLLIN, 0};
+            pollfd pfd{irq_fds_ && !(d == Direction::rx && rx_all_held()) ? epfd_ : evfd_, POLLIN, 0};
             timespec ts{}, *tsp = nullptr;
             if (!forever) {
                 auto left = std::chrono::duration_cast<std::chrono::nanoseconds>(deadline - clock::now());

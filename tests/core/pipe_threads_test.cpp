@@ -67,9 +67,10 @@ void stream(std::uint64_t total, std::uint32_t batch, bool blocking, std::uint32
     EXPECT_EQ(bad, 0u) << "lost, duplicated or reordered packets";
     EXPECT_EQ(expect, total);
     EXPECT_EQ(b->counters(Direction::rx).packets, total);
-    if (blocking && spin.count() == 0)
+    if (blocking && spin.count() == 0) {
         EXPECT_GT(a->counters(Direction::tx).wakeups + b->counters(Direction::rx).wakeups, 0u)
             << "no side ever slept: the sleeping path was not exercised";
+    }
 }
 
 TEST(PipeThreads, TenMillionPacketsInOrderBusy) { stream(scaled(10'000'000), 256, false, 1024); }
@@ -109,9 +110,10 @@ void ping_pong(std::uint64_t rounds, std::chrono::microseconds spin) {
         rx->head = rx->cur = nm_ring_next(rx, rx->cur);
     }
     echo.join();
-    if (spin.count() == 0)
+    if (spin.count() == 0) {
         EXPECT_GT(a->counters(Direction::rx).wakeups + b->counters(Direction::rx).wakeups, 0u)
             << "no side ever slept: the sleeping path was not exercised";
+    }
 }
 
 TEST(PipeThreads, NoLostWakeupsPingPong) { ping_pong(scaled(200'000), PortOptions{}.wait_spin); }
