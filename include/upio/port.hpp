@@ -99,6 +99,7 @@ private:
     int evfd_ = -1; // woken by producers (notify)
     int epfd_ = -1; // evfd_ plus the adapter's wait fds
     bool irq_fds_ = false; // the adapter has wait fds (interrupts): sleep on epfd_, else on evfd_ alone
+    bool opened_ = false;  // open() finished: the destructor owns the rings, netmap_if and the user count
     std::chrono::nanoseconds spin_{0};
     char errbuf_[192] = {};
 };

@@ -165,6 +165,7 @@ Result<std::unique_ptr<Port>> Port::open(std::string_view name, const PortOption
             }
         }
     }
+    p->opened_ = true;
     return p;
 }
 
@@ -183,7 +184,9 @@ void Port::release_extra_bufs() noexcept {
 }
 
 Port::~Port() {
-    if (adapter_) {
+    // A Port that failed to open has undone its own steps already; the
+    // rings it named may belong to another Port.
+    if (adapter_ && opened_) {
         Adapter& a = *adapter_;
         {
             std::lock_guard lk(registry_mu);

@@ -17,6 +17,31 @@ struct Pipe {
     std::unique_ptr<Port> a, b;
 };
 
+// An open that fails (the ring is taken) leaves the Port that holds the
+// ring as it was: still its only owner, still woken when it sleeps.
+TEST(Pipe, AFailedOpenLeavesTheOpenPortAlone) {
+    std::string n = unique_name("failopen");
+    auto a = open_ok("pipe:" + n + "{0");
+    auto b = open_ok("pipe:" + n + "}0");
+    ASSERT_TRUE(a && b);
+    for (int i = 0; i < 2; i++) { // the second try: the first did not free the ring
+        auto again = Port::open("pipe:" + n + "}0", small_opts());
+        ASSERT_FALSE(again);
+        EXPECT_EQ(again.error().code, EBUSY) << again.error().message;
+    }
+    // b still owns its rings, and a sleeping b is still woken by a's send
+    std::thread sender([&] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        netmap_ring* tx = a->tx_ring(0);
+        ASSERT_TRUE(put(tx, 7));
+        EXPECT_EQ(a->txsync(), 0);
+    });
+    const auto t0 = std::chrono::steady_clock::now();
+    EXPECT_EQ(b->wait(Direction::rx, std::chrono::seconds(5)), 1);
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(4)) << "the wake-up was lost";
+    sender.join();
+}
+
 TEST(Pipe, MovesSlotsNotBytes) {
     Pipe p;
     netmap_ring* tx = p.a->tx_ring(0);
