@@ -28,7 +28,7 @@ void Adapter::notify(KRing& k) noexcept {
 
 void release_wake_fd(KRing& k) noexcept {
     k.wake_fd.store(-1, std::memory_order_seq_cst);
-    while (k.notifying.load(std::memory_order_acquire) != 0) std::this_thread::yield();
+    while (k.notifying.load(std::memory_order_seq_cst) != 0) std::this_thread::yield();
 }
 
 std::vector<int> Adapter::wait_fds(const KRing&) const { return {}; }

@@ -31,6 +31,16 @@ namespace upio::test {
 
 using Frame = std::vector<std::uint8_t>;
 
+// Whether regions are placed by NUMA node here: without libnuma's support
+// (no CONFIG_NUMA, a container without the system calls) a node that does
+// not exist is not refused and every region reports node -1.
+inline bool numa_placement() {
+    MemoryConfig c;
+    c.hugepages = HugepagePolicy::never;
+    c.numa_node = 63;
+    return !MemoryRegion::create("numa-probe", 4096, 16, c).ok();
+}
+
 inline PortOptions small_opts(std::uint32_t slots = 64, std::uint32_t rings = 1) {
     PortOptions o;
     o.tx_slots = o.rx_slots = slots;

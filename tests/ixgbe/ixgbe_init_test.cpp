@@ -192,6 +192,7 @@ TEST(IxgbeInit, ModelFaultsOnDatasheetViolations) {
 
 // The region goes on the device's NUMA node unless the user chose one.
 TEST(IxgbeInit, RegionOnTheDevicesNumaNode) {
+    if (!upio::test::numa_placement()) GTEST_SKIP() << "no NUMA placement on this machine (libnuma unavailable)";
     auto nic = make_nic({.numa_node = 0});
     ASSERT_TRUE(nic.ok()) << nic.error().message;
     EXPECT_EQ(nic->adapter->memory().requested_numa_node(), 0);

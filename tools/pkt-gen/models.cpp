@@ -115,8 +115,9 @@ std::unique_ptr<PortWire> port_wire;
 // The device the ixgbe driver gets: a model that unhooks itself before it
 // goes. The adapter owns it and destroys it when the port closes, or at once
 // when the port fails to open; the wire's thread, the peer's wire callback
-// and the table must not reach the model after that. IxgbeModel is final,
-// so this wraps it and forwards the Device interface.
+// and the table must not reach the model after that. A wrapper rather than
+// a subclass: the unhooking must be done before any part of the model is
+// destroyed, while its timer may still call into it.
 class ModelDevice final : public upio::Device {
 public:
     explicit ModelDevice(const upio::ixgbe::model::ModelConfig& cfg) : m_(cfg) {}
