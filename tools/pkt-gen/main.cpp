@@ -404,10 +404,21 @@ int main(int argc, char** argv) {
         return finished([](Role r) { return r == Role::sender || r == Role::ping; });
     };
     auto all_done = [&] { return finished([](Role) { return true; }); };
+    // in-process senders and pings finished: receivers end once idle, pong at once
+    auto follow_leaders = [&] {
+        if (!two || !leaders_done()) return;
+        sh.senders_done.store(true);
+        if (cfg.mode == "pingpong") sh.stop.store(true); // pong has nothing left to answer
+    };
+    // After --duration, a run with both sides lets its receivers take what
+    // is already on its way (they end once idle); at most this long.
+    constexpr auto drain_limit = std::chrono::seconds(2);
+    auto drain_until = clock::time_point::max();
     while (!all_done()) {
         auto next = last + std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(cfg.interval));
         while (clock::now() < next && !all_done()) {
-            if (g_signalled.load(std::memory_order_relaxed)) sh.stop.store(true);
+            if (g_signalled.load(std::memory_order_relaxed) || clock::now() > drain_until) sh.stop.store(true);
+            follow_leaders();
             std::this_thread::sleep_for(std::chrono::milliseconds(10));
         }
         auto now = clock::now();
@@ -422,12 +433,16 @@ int main(int argc, char** argv) {
                 }
         std::fflush(stdout); // reports reach a pipe or file as they happen
         last = now;
-        if (cfg.duration > 0 && t >= cfg.duration) sh.stop.store(true);
-        if (g_signalled.load(std::memory_order_relaxed)) sh.stop.store(true);
-        if (two && leaders_done()) {
-            sh.senders_done.store(true);
-            if (cfg.mode == "pingpong") sh.stop.store(true); // pong has nothing left to answer
+        if (cfg.duration > 0 && t >= cfg.duration && !sh.leaders_stop.load()) {
+            if (two) {
+                sh.leaders_stop.store(true);
+                drain_until = clock::now() + drain_limit;
+            } else {
+                sh.stop.store(true);
+            }
         }
+        if (g_signalled.load(std::memory_order_relaxed)) sh.stop.store(true);
+        follow_leaders();
     }
     for (auto& t : threads) t.join();
     pktgen::stop_ixgbe_model_wires();

@@ -79,6 +79,9 @@ struct Worker {
 
 struct Shared {
     std::atomic<bool> stop{false};
+    // --duration is over in a run with both sides: senders and pings stop,
+    // receivers and pongs take what is already on its way, then stop
+    std::atomic<bool> leaders_stop{false};
     std::atomic<bool> senders_done{false}; // in-process senders finished
 };
 

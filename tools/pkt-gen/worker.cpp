@@ -156,7 +156,8 @@ void run_sender(Worker& w, const Config& cfg, Shared& sh) {
 
     std::uint64_t sent = 0;
     auto progress = clock::now(); // the ring last had room
-    while (!sh.stop.load(std::memory_order_relaxed) && (cfg.count == 0 || sent < cfg.count)) {
+    while (!sh.stop.load(std::memory_order_relaxed) && !sh.leaders_stop.load(std::memory_order_relaxed) &&
+           (cfg.count == 0 || sent < cfg.count)) {
         std::uint32_t n = nm_ring_space(ring) / per_frame;
         if (n == 0) {
             if (wait_or_sync(port, upio::Direction::tx, cfg) < 0) {
@@ -293,7 +294,8 @@ void run_ping(Worker& w, const Config& cfg, Shared& sh) {
     const std::uint64_t reply_wait_ns = cfg.timeout > 0 ? std::min(second, std::uint64_t(cfg.timeout * 1e9)) : second;
     std::uint64_t last_reply = now_ns();
     bool mid = false; // rx: inside a chain (only its first slot has the stamp)
-    for (std::uint64_t seq = 0; !sh.stop.load(std::memory_order_relaxed) && (cfg.count == 0 || seq < cfg.count);) {
+    for (std::uint64_t seq = 0; !sh.stop.load(std::memory_order_relaxed) &&
+                                !sh.leaders_stop.load(std::memory_order_relaxed) && (cfg.count == 0 || seq < cfg.count);) {
         if (pacer.allow(1) == 0) continue;
         if (nm_ring_space(tx) < per_frame && wait_or_sync(port, upio::Direction::tx, cfg) < 0) {
             w.error = port.last_error();
