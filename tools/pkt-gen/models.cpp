@@ -114,8 +114,8 @@ std::unique_ptr<PortWire> port_wire;
 
 // The device the ixgbe driver gets: a model that unhooks itself before it
 // goes. The adapter owns it and destroys it when the port closes, or at once
-// when the port fails to open; the wire's thread, the peer's wire callback
-// and the table must not reach the model after that. A wrapper rather than
+// when the port fails to open; the wire's thread and the table must not
+// reach the model after that. A wrapper rather than
 // a subclass: the unhooking must be done before any part of the model is
 // destroyed, while its timer may still call into it.
 class ModelDevice final : public upio::Device {
@@ -129,19 +129,11 @@ public:
             port_wire->model.store(nullptr);
         }
         m_.set_wire({}); // waits for a frame on its way out
-        if (peer_) { // its wire calls our receive()
-            peer_->m_.set_wire({});
-            peer_->peer_ = nullptr;
-        }
+        // a peer wired back to back reaches m_ through its inlet, which
+        // ~IxgbeModel closes
     }
 
     IxgbeModel& model() noexcept { return m_; }
-    // Wires two models back to back (with mu held).
-    static void connect(ModelDevice& a, ModelDevice& b) {
-        IxgbeModel::connect(a.m_, b.m_);
-        a.peer_ = &b;
-        b.peer_ = &a;
-    }
 
     std::string describe() const override { return m_.describe(); }
     upio::PciAddress address() const override { return m_.address(); }
@@ -168,7 +160,6 @@ public:
 
 private:
     IxgbeModel m_;
-    ModelDevice* peer_ = nullptr; // wired back to back (under mu)
 };
 
 upio::Result<std::unique_ptr<upio::Device>> open_model(const upio::PciAddress& addr) {
@@ -185,7 +176,7 @@ upio::Result<std::unique_ptr<upio::Device>> open_model(const upio::PciAddress& a
     } else if (!port_wire) {
         upio::PciAddress peer = addr;
         peer.function ^= 1;
-        if (auto it = models.find(peer); it != models.end()) ModelDevice::connect(*d, *it->second);
+        if (auto it = models.find(peer); it != models.end()) IxgbeModel::connect(m, it->second->model());
     }
     models[addr] = d.get();
     return std::unique_ptr<upio::Device>(std::move(d));
