@@ -13,14 +13,20 @@
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
+#include <sys/eventfd.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <charconv>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <ctime>
 #include <thread>
 
 namespace {
@@ -31,7 +37,38 @@ using pktgen::Role;
 // there; lock-free, so storing to it is async-signal-safe.
 std::atomic<bool> g_signalled{false};
 static_assert(std::atomic<bool>::is_always_lock_free);
-void on_signal(int) { g_signalled.store(true, std::memory_order_relaxed); }
+// The main loop sleeps on this eventfd until its next report; a signal or a
+// worker that finishes wakes it at once. -1: no eventfd, the loop polls.
+std::atomic<int> g_wake_fd{-1};
+static_assert(std::atomic<int>::is_always_lock_free);
+void wake_main() {
+    const int fd = g_wake_fd.load(std::memory_order_relaxed);
+    if (fd < 0) return;
+    const int saved = errno; // a signal handler leaves errno as it found it
+    const std::uint64_t one = 1;
+    [[maybe_unused]] ssize_t n = ::write(fd, &one, sizeof one);
+    errno = saved;
+}
+void on_signal(int) {
+    g_signalled.store(true, std::memory_order_relaxed);
+    wake_main();
+}
+// Sleep until `until`, a wake_main() or a signal, whichever comes first.
+void sleep_main(std::chrono::steady_clock::time_point until) {
+    using namespace std::chrono;
+    const int fd = g_wake_fd.load(std::memory_order_relaxed);
+    if (fd < 0) {
+        std::this_thread::sleep_for(milliseconds(10));
+        return;
+    }
+    const auto left = ceil<milliseconds>(until - steady_clock::now()).count();
+    if (left <= 0) return;
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, int(std::min<long long>(left, 1000))) > 0) {
+        std::uint64_t count;
+        [[maybe_unused]] ssize_t n = ::read(fd, &count, sizeof count);
+    }
+}
 
 struct Totals {
     std::uint64_t packets = 0, bytes = 0, syncs = 0;
@@ -169,14 +206,34 @@ std::string allowed_cpus() {
 
 // Where each worker ran: the CPU it finished on and the CPUs it was allowed
 // (with -a/-c: the one it was pinned to). Text mode: only pinned workers.
+double thread_cpu_seconds() {
+    timespec ts{};
+    ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return double(ts.tv_sec) + double(ts.tv_nsec) / 1e9;
+}
+
+double process_cpu_seconds() {
+    rusage ru{};
+    ::getrusage(RUSAGE_SELF, &ru);
+    return double(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) + double(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+// What the run (workers and reporter, without start-up and exit) cost in CPU.
+void cpu_summary(double cpu, double secs, bool json) {
+    if (json)
+        fmt::print("{{\"summary\":\"cpu\",\"cpu_seconds\":{:.6f},\"seconds\":{:.6f}}}\n", cpu, secs);
+    else
+        fmt::print("CPU: {:.3f} s in {:.3f} s ({:.0f}% of one CPU)\n", cpu, secs, secs > 0 ? cpu / secs * 100 : 0.0);
+}
+
 void worker_summary(const std::vector<std::unique_ptr<pktgen::Worker>>& ws, bool json) {
     for (std::size_t i = 0; i < ws.size(); i++) {
         const auto& w = *ws[i];
         if (w.allowed_cpus.empty()) continue; // never ran
         if (json)
             fmt::print("{{\"worker\":{},\"role\":\"{}\",\"port\":\"{}\",\"pinned\":{},\"cpu\":{},"
-                       "\"allowed_cpus\":\"{}\"}}\n",
-                       i, role_name(w.role), w.port->name().full, w.cpu, w.ran_on, w.allowed_cpus);
+                       "\"allowed_cpus\":\"{}\",\"cpu_seconds\":{:.6f}}}\n",
+                       i, role_name(w.role), w.port->name().full, w.cpu, w.ran_on, w.allowed_cpus, w.cpu_seconds);
         else if (w.cpu >= 0)
             fmt::print("Worker {} ({} on {}): pinned to CPU {}, ran on CPU {}\n", i, role_name(w.role),
                        w.port->name().full, w.cpu, w.ran_on);
@@ -353,8 +410,10 @@ int main(int argc, char** argv) {
     }
 
     pktgen::Shared sh;
+    g_wake_fd.store(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK), std::memory_order_relaxed);
     std::signal(SIGINT, on_signal);
     std::signal(SIGTERM, on_signal);
+    const double cpu_at_start = process_cpu_seconds();
     std::vector<std::thread> threads;
     for (auto& w : workers) {
         threads.emplace_back([&, wp = w.get()] {
@@ -363,6 +422,7 @@ int main(int argc, char** argv) {
                                         allowed_cpus());
                 sh.stop.store(true);
                 wp->done.store(true);
+                wake_main();
                 return;
             }
             switch (wp->role) {
@@ -373,7 +433,9 @@ int main(int argc, char** argv) {
             }
             wp->ran_on = sched_getcpu();
             wp->allowed_cpus = allowed_cpus();
+            wp->cpu_seconds = thread_cpu_seconds();
             if (!wp->error.empty()) sh.stop.store(true); // one worker failed: the run is over for all
+            wake_main();
         });
     }
 
@@ -419,7 +481,7 @@ int main(int argc, char** argv) {
         while (clock::now() < next && !all_done()) {
             if (g_signalled.load(std::memory_order_relaxed) || clock::now() > drain_until) sh.stop.store(true);
             follow_leaders();
-            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+            sleep_main(std::min(next, drain_until));
         }
         auto now = clock::now();
         double secs = std::chrono::duration<double>(now - last).count();
@@ -447,6 +509,7 @@ int main(int argc, char** argv) {
     for (auto& t : threads) t.join();
     pktgen::stop_ixgbe_model_wires();
     double secs = std::chrono::duration<double>(clock::now() - start).count();
+    const double cpu_used = process_cpu_seconds() - cpu_at_start;
     int rc = 0;
     for (auto& w : workers) {
         pktgen::close_pcap_writer(w->pcap);
@@ -462,5 +525,6 @@ int main(int argc, char** argv) {
     rtt_summary(workers, cfg.json);
     if (ixgbe_model) pktgen::ixgbe_model_wire_summary(cfg.json);
     worker_summary(workers, cfg.json);
+    cpu_summary(cpu_used, secs, cfg.json);
     return rc;
 }

@@ -75,6 +75,7 @@ struct Worker {
     PcapWriter* pcap = nullptr;  // receivers with --pcap
     int ran_on = -1;             // the CPU the worker was on when it finished
     std::string allowed_cpus;    // the CPUs it was allowed to run on ("0-3", "1")
+    double cpu_seconds = 0;      // CPU time the worker's thread used (user + system)
 };
 
 struct Shared {
