@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <memory>
 #include <string_view>
+#include <vector>
 
 namespace upio {
 
@@ -88,7 +89,8 @@ private:
     Port() = default;
     int sync_one(KRing& k, unsigned flags) noexcept;
     bool ready(Direction d) const noexcept;
-    bool rx_all_held() const noexcept;
+    bool rx_all_held(std::uint32_t ring) const noexcept;
+    void select_wait_fds(Direction d) noexcept;
     void release_extra_bufs() noexcept;
 
     PortName name_;
@@ -99,6 +101,17 @@ private:
     int evfd_ = -1; // woken by producers (notify)
     int epfd_ = -1; // evfd_ plus the adapter's wait fds
     bool irq_fds_ = false; // the adapter has wait fds (interrupts): sleep on epfd_, else on evfd_ alone
+    // The adapter's wait fds in epfd_, each with the rings it serves. arm(d)
+    // keeps in epfd_ only those that serve a ring of d that can move, so a
+    // descriptor that stays readable for another reason (frames queued on
+    // the rx side while the application waits to send; a ring whose slots
+    // the application holds) does not end every sleep at once.
+    struct WaitFd {
+        int fd = -1;
+        bool polled = true; // in epfd_ now
+        std::vector<std::pair<Direction, std::uint32_t>> rings;
+    };
+    std::vector<WaitFd> wait_fds_;
     bool opened_ = false;  // open() finished: the destructor owns the rings, netmap_if and the user count
     std::chrono::nanoseconds spin_{0};
     char errbuf_[192] = {};

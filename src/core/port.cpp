@@ -12,6 +12,7 @@
 #include <emmintrin.h>
 #endif
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <map>
@@ -108,15 +109,21 @@ Result<std::unique_ptr<Port>> Port::open(std::string_view name, const PortOption
             bound.push_back(&k);
             k.wake_fd = p->evfd_;
             for (int fd : a.wait_fds(k)) {
-                epoll_event e{};
-                e.events = EPOLLIN;
-                e.data.fd = fd;
-                p->irq_fds_ = true;
-                if (epoll_ctl(p->epfd_, EPOLL_CTL_ADD, fd, &e) < 0 && errno != EEXIST) {
-                    unbind();
-                    return make_error(errno, fmt::format("{}: cannot wait on its interrupt descriptor: {}", name,
-                                                         std::strerror(errno)));
+                auto w = std::find_if(p->wait_fds_.begin(), p->wait_fds_.end(),
+                                      [fd](const WaitFd& x) { return x.fd == fd; });
+                if (w == p->wait_fds_.end()) {
+                    epoll_event e{};
+                    e.events = EPOLLIN;
+                    e.data.fd = fd;
+                    if (epoll_ctl(p->epfd_, EPOLL_CTL_ADD, fd, &e) < 0) {
+                        unbind();
+                        return make_error(errno, fmt::format("{}: cannot wait on its interrupt descriptor: {}", name,
+                                                             std::strerror(errno)));
+                    }
+                    w = p->wait_fds_.insert(p->wait_fds_.end(), WaitFd{fd, true, {}});
                 }
+                w->rings.emplace_back(d, i);
+                p->irq_fds_ = true;
             }
         }
     }
@@ -343,7 +350,33 @@ bool Port::arm(Direction d) noexcept {
     // Pairs with wake_if_sleeping(): publish "asleep", then re-check.
     std::atomic_thread_fence(std::memory_order_seq_cst);
     (void)(d == Direction::tx ? txsync() : rxsync());
-    return !ready(d);
+    if (ready(d)) return false;
+    select_wait_fds(d);
+    return true;
+}
+
+// Keeps in epfd_ the wait fds that can report progress on a ring of `d`:
+// those of another direction, and those of rx rings whose every slot the
+// application holds (nothing can arrive there), leave it. A system call
+// only when a descriptor's state changes; removing (not masking) it, since
+// epoll reports errors and hang-ups even on a descriptor that asks for
+// nothing.
+void Port::select_wait_fds(Direction d) noexcept {
+    for (WaitFd& w : wait_fds_) {
+        bool want = false;
+        for (auto [dir, ring] : w.rings)
+            if (dir == d && !(d == Direction::rx && rx_all_held(ring))) {
+                want = true;
+                break;
+            }
+        if (want == w.polled) continue;
+        epoll_event e{};
+        e.events = EPOLLIN;
+        e.data.fd = w.fd;
+        if (epoll_ctl(epfd_, want ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, w.fd, &e) == 0 || errno == EEXIST ||
+            errno == ENOENT)
+            w.polled = want;
+    }
 }
 
 void Port::disarm(Direction d) noexcept {
@@ -369,16 +402,14 @@ void Port::disarm(Direction d) noexcept {
     }
 }
 
-// Whether the application holds every slot of each rx ring (tail just
-// before head): then nothing can arrive until it releases some, and a
-// device descriptor that stays readable (frames queued in a socket, a
-// level-triggered interrupt) must not end a wait, or the wait would spin.
-bool Port::rx_all_held() const noexcept {
-    for (std::uint32_t i = first_[1]; i < last_[1]; i++) {
-        const KRing& k = adapter_->kring(Direction::rx, i);
-        if (k.next(k.ring->tail) != k.ring->head) return false;
-    }
-    return last_[1] > first_[1];
+// Whether the application holds every slot of rx ring `ring` (tail just
+// before head): then nothing can arrive there until it releases some, and
+// a descriptor of that ring that stays readable (frames queued in a
+// socket, a level-triggered interrupt) must not end a wait, or the wait
+// would spin.
+bool Port::rx_all_held(std::uint32_t ring) const noexcept {
+    const KRing& k = adapter_->kring(Direction::rx, ring);
+    return k.next(k.ring->tail) == k.ring->head;
 }
 
 int Port::wait(Direction d, std::chrono::nanoseconds timeout) noexcept {
@@ -404,7 +435,7 @@ int Port::wait(Direction d, std::chrono::nanoseconds timeout) noexcept {
             continue;
         }
         if (arm(d)) {
-            pollfd pfd{irq_fds_ && !(d == Direction::rx && rx_all_held()) ? epfd_ : evfd_, POLLIN, 0};
+            pollfd pfd{irq_fds_ ? epfd_ : evfd_, POLLIN, 0};
             timespec ts{}, *tsp = nullptr;
             if (!forever) {
                 auto left = std::chrono::duration_cast<std::chrono::nanoseconds>(deadline - clock::now());
