@@ -6,10 +6,11 @@
 //               descriptors  queues  interrupts                EEPROM done
 //   8254x       legacy       1       MSI, else INTx            reset only
 //   82574L      legacy       1       MSI-X, else MSI, INTx     EEC.AUTO_RD
-//   82576/I350  advanced     8       MSI-X per queue pair      EEC.AUTO_RD
+//   82576/I350  advanced     8       MSI-X per queue pair,     EEC.AUTO_RD
+//                                    else MSI, INTx (one vector)
 //
-// Interrupts are throttled (ITR, or EITR per MSI-X vector) to at most one per
-// DriverOptions::itr_us. See docs/e1000.md.
+// Interrupts are throttled (ITR, or EITR per vector on the 82574L's MSI-X and
+// the 82576/I350) to at most one per DriverOptions::itr_us. See docs/e1000.md.
 //
 // Port names are "e1000:DDDD:BB:DD.F" (all queue pairs) or "...-N" (pair N).
 // The device must be bound to vfio-pci (scripts/upio-setup bind ADDR).
@@ -148,6 +149,7 @@ private:
     Status setup_interrupts();
     void setup_msix_82574();
     void setup_msix_82576();
+    void setup_one_vector_82576();
     void setup_rss();
     const char* describe_hang(drivers::RingText& out, const KRing& k) const noexcept;
     Status start();
@@ -168,8 +170,10 @@ private:
     std::atomic<std::uint64_t> irq_wakeups_{0};
     bool link_up_at_open_ = false;
     mutable std::vector<drivers::RingText> tx_text_; // explain(), one per tx ring
-    // MSI-X: queue pairs with a sleeping rx / tx waiter (the two rings of a
-    // pair may belong to Ports in two threads, sharing one vector).
+    // 82576/I350: rings with a sleeping rx / tx waiter, a bit per queue. On
+    // MSI-X the two rings of a pair share a vector (EIMS bit); on one vector
+    // every queue's rx (tx) waiter shares IMS.RXDW (TXDW). The rings may
+    // belong to Ports in different threads.
     std::atomic<std::uint32_t> rx_armed_{0}, tx_armed_{0};
     bool running_ = false;
     bool mapped_ = false;

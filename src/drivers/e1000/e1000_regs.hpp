@@ -86,6 +86,11 @@ inline constexpr std::uint32_t ICR_RXO = 1u << 6;    // receiver overrun
 inline constexpr std::uint32_t ICR_RXT0 = 1u << 7;   // receiver timer (a packet arrived)
 inline constexpr std::uint32_t IMS_RX = ICR_RXT0 | ICR_RXDMT0 | ICR_RXO;
 inline constexpr std::uint32_t IMS_TX = ICR_TXDW;
+// 82576 ICR (8.8.x): bit 7 is RXDW (receive descriptor write-back, the
+// 8254x's RXT0 position), bit 0 TXDW; bit 31 INTA: an interrupt is asserted
+// (a cause in ICR that IMS enables).
+inline constexpr std::uint32_t ICR_RXDW = 1u << 7;
+inline constexpr std::uint32_t ICR_INTA = 1u << 31;
 
 // 82574 MSI-X (82574 datasheet: ICR, IVAR, EIAC, IAM, EITR). In MSI-X mode a
 // queue's write-back sets its own ICR bit (RxQ0, TxQ0, ...); IVAR maps each
@@ -107,7 +112,13 @@ inline constexpr unsigned IVAR_82574_RXQ0 = 0, IVAR_82574_RXQ1 = 4, IVAR_82574_T
 inline constexpr std::uint32_t IVAR_82574_VALID = 1u << 3;
 inline constexpr unsigned MSIX_VECTORS_82574 = 5;
 
-// 82576 extended interrupts (8.8.x): one bit per MSI-X vector
+// 82576 extended interrupts (8.8.x). In MSI-X mode (GPIE.Multiple_MSIX) an
+// EICR/EIMS bit per vector. Without it (MSI or INTx, one vector) the queue
+// causes set ICR.RXDW / ICR.TXDW, which IMS enables, and the IVAR entries
+// name the EICR bit (RxTxQ) a queue's cause also sets; EICR bit 31 (other
+// cause) reflects an enabled ICR cause. GPIE.NSICR: every ICR read clears
+// ICR (else only when IMS is 0 or INTA is set); an ICR read copies IAM
+// (0x000E0, as on the 82574) into IMC (with NSICR, or when INTA is set).
 inline constexpr Reg GPIE{0x01514, "GPIE"};
 inline constexpr Reg EICS{0x01520, "EICS"};
 inline constexpr Reg EIMS{0x01524, "EIMS"};
@@ -126,6 +137,7 @@ inline constexpr std::uint32_t GPIE_MULTIPLE_MSIX = 1u << 4;
 inline constexpr std::uint32_t GPIE_EIAME = 1u << 30;
 inline constexpr std::uint32_t GPIE_PBA_SUPPORT = 1u << 31;
 inline constexpr std::uint32_t IVAR_VALID = 1u << 7;
+inline constexpr std::uint32_t EICR_OTHER = 1u << 31; // non-MSI-X mode: an enabled ICR cause
 
 // -- Receive (13.4.22 - 13.4.32; 82576 8.10)
 inline constexpr Reg RCTL{0x00100, "RCTL"};

@@ -35,6 +35,17 @@ int E1000Adapter::rxsync(KRing& k, unsigned flags) noexcept {
 // 82576 / I350: MSI-X, vector q for queue pair q, vector nq for other causes
 // (82576 7.3). EIAC clears and EIAM masks a vector's EICR/EIMS bit when it
 // fires; a waiter sets its bit in EIMS.
+// Without MSI-X the 82576 / I350 run on one vector (MSI, else INTx) with
+// GPIE.Multiple_MSIX clear: a write-back sets ICR.RXDW / ICR.TXDW whatever
+// the queue, so every queue's waiter shares RXDW (rx) or TXDW (tx) in IMS,
+// enabled while any of them sleeps. The interrupt wakes every waiter that
+// sleeps on the vector (ack_wait_fd): a waiter whose queue had nothing
+// re-syncs and sleeps again.
+//
+// Every mode: waiters of several rings may share a vector (rx and tx of a
+// pair; every queue on one vector) and sleep in different threads, each
+// polling the vector's eventfd. The one that consumes an interrupt wakes
+// the others through their Ports' eventfds, so none misses it.
 
 namespace {
 const char* kind_name(IrqKind k) {
@@ -52,7 +63,7 @@ Status E1000Adapter::setup_interrupts() {
     case Family::i8254x: tries = {{IrqKind::msi, 1}, {IrqKind::intx, 1}}; break;
     case Family::i82574: tries = {{IrqKind::msix, 2}, {IrqKind::msi, 1}, {IrqKind::intx, 1}}; break;
     case Family::i82576:
-    case Family::i350: tries = {{IrqKind::msix, nq_ + 1}}; break;
+    case Family::i350: tries = {{IrqKind::msix, nq_ + 1}, {IrqKind::msi, 1}, {IrqKind::intx, 1}}; break;
     }
     std::string why;
     for (const Try& t : tries) {
@@ -80,6 +91,8 @@ Status E1000Adapter::setup_interrupts() {
     if (irq_kind_ == IrqKind::msix) {
         if (advanced()) setup_msix_82576();
         else setup_msix_82574();
+    } else if (advanced()) {
+        setup_one_vector_82576();
     }
     set_itr(opt_.itr_us);
     return {};
@@ -115,11 +128,40 @@ void E1000Adapter::setup_msix_82576() {
     r_.set(EIAM, qbits);
 }
 
+void E1000Adapter::setup_one_vector_82576() {
+    // 82576 7.3.2 / 8.8: GPIE.Multiple_MSIX clear selects the one-vector
+    // (MSI or INTx) mode, whose queue causes are ICR.RXDW and ICR.TXDW under
+    // IMS. NSICR: every ICR read clears ICR, so the read in ack_wait_fd
+    // acknowledges whatever it returned (without it a read clears only when
+    // IMS is 0 or INTA is set). IAM 0: that read masks nothing in IMS (the
+    // waiters own it). EIAC and EIAM act in MSI-X mode (EIAM also on EICR
+    // reads): cleared, and EIMS stays clear, so EICR never signals.
+    r_.set(GPIE, GPIE_NSICR);
+    r_.set(IAM, 0);
+    r_.set(EIAC, 0);
+    r_.set(EIAM, 0);
+    r_.set(EIMC, ~0u);
+    // In this mode an IVAR entry names the EICR bit (RxTxQ) the queue's
+    // causes also set. The driver reads none, but an entry left invalid may
+    // keep the cause from being raised at all (QEMU's igb raises TXDW only
+    // for a queue with a valid entry), so every queue points at bit 0, as
+    // Linux's igb does with one vector.
+    for (std::uint32_t q = 0; q < nq_; q++) {
+        unsigned idx = chip_->family == Family::i350 ? q / 2 : q % 8;
+        unsigned shift = (chip_->family == Family::i350 ? q % 2 : q / 8) * 16;
+        const std::uint32_t v = IVAR_VALID | (IVAR_VALID << 8); // rx, tx -> EICR bit 0
+        r_.set_field(IVAR0[idx], 0xffffu << shift, v << shift);
+    }
+    r_.set(IVAR_MISC, 0); // MSI-X mode only
+}
+
 void E1000Adapter::set_itr(std::uint32_t us) noexcept {
     opt_.itr_us = us;
     const std::uint32_t units = std::min<std::uint32_t>(us * 1000 / 256, 0xffff); // 256 ns units, 15:0
     if (advanced()) {
-        for (std::uint32_t v = 0; v <= nq_; v++) r_.set(EITR[v], (us << 2) & 0x7ffc); // 14:2, 1 us units
+        // 14:2, 1 us units; with one vector (MSI, INTx) EITR[0] throttles it
+        const std::uint32_t vectors = irq_kind_ == IrqKind::msix ? nq_ + 1 : 1;
+        for (std::uint32_t v = 0; v < vectors; v++) r_.set(EITR[v], (us << 2) & 0x7ffc);
     } else if (irq_kind_ == IrqKind::msix) {
         for (unsigned v = 0; v < irq_fds_.size(); v++) r_.set(EITR_82574[v], units);
     } else {
@@ -134,33 +176,55 @@ std::vector<int> E1000Adapter::wait_fds(const KRing& k) const {
 
 void E1000Adapter::set_interrupts(KRing& k, bool on) noexcept {
     if (irq_fds_.empty()) return;
-    if (irq_kind_ == IrqKind::msix && advanced()) {
-        // rx and tx of a pair share a vector: count the sleepers on it
-        std::uint32_t bit = 1u << k.ring_id;
-        auto& mine = k.dir == Direction::rx ? rx_armed_ : tx_armed_;
-        auto& other = k.dir == Direction::rx ? tx_armed_ : rx_armed_;
+    const bool rx = k.dir == Direction::rx;
+    if (advanced()) {
+        // A mask bit shared by several sleepers: MSI-X, a pair's EIMS bit
+        // (its rx and tx waiters); one vector, RXDW or TXDW in IMS (every
+        // queue's rx or tx waiter). Masked when the last of them leaves; if
+        // another one arrived meanwhile, enabled again (its enable may have
+        // come before our mask), so no sleeper is left masked.
+        const bool msix = irq_kind_ == IrqKind::msix;
+        const std::uint32_t bit = 1u << k.ring_id;
+        auto& mine = rx ? rx_armed_ : tx_armed_;
+        auto& other = rx ? tx_armed_ : rx_armed_;
+        const Reg set = msix ? EIMS : IMS, clear = msix ? EIMC : IMC;
+        const std::uint32_t mask = msix ? bit : rx ? ICR_RXDW : ICR_TXDW;
+        const std::uint32_t sharers = msix ? bit : ~0u; // the bits in `mine` (and `other`) on this mask bit
+        auto armed = [&] {
+            return (mine.load(std::memory_order_seq_cst) & sharers) ||
+                   (msix && (other.load(std::memory_order_seq_cst) & sharers));
+        };
         if (on) {
-            mine.fetch_or(bit, std::memory_order_relaxed);
-            r_.set(EIMS, bit);
+            mine.fetch_or(bit, std::memory_order_seq_cst);
+            r_.set(set, mask);
         } else {
-            mine.fetch_and(~bit, std::memory_order_relaxed);
-            if (!(other.load(std::memory_order_relaxed) & bit)) r_.set(EIMC, bit);
+            mine.fetch_and(~bit, std::memory_order_seq_cst);
+            if (armed()) return;
+            r_.set(clear, mask);
+            if (armed()) r_.set(set, mask);
         }
         return;
     }
     // 82574 MSI-X: the queue's own cause (rx and tx have one each, so no
     // sleeper counting); one vector: the shared rx or tx causes
-    const bool rx = k.dir == Direction::rx;
     const std::uint32_t bits = irq_kind_ == IrqKind::msix ? (rx ? ICR_RXQ0 : ICR_TXQ0) : (rx ? IMS_RX : IMS_TX);
     r_.set(on ? IMS : IMC, bits);
 }
 
 void E1000Adapter::ack_wait_fd(int fd) noexcept {
     std::uint64_t n;
-    if (::read(fd, &n, sizeof n) == sizeof n) irq_wakeups_.fetch_add(n, std::memory_order_relaxed);
-    if (irq_kind_ == IrqKind::msix) return; // EIAC already cleared the cause
-    (void)r_.get(ICR); // clears the causes (and deasserts INTx)
-    if (irq_kind_ == IrqKind::intx) dev_->unmask_intx();
+    if (::read(fd, &n, sizeof n) != sizeof n) return; // someone else consumed it (and woke the sleepers)
+    irq_wakeups_.fetch_add(n, std::memory_order_relaxed);
+    const bool msix = irq_kind_ == IrqKind::msix;
+    if (!msix) {
+        (void)r_.get(ICR); // clears the causes (and deasserts INTx)
+        if (irq_kind_ == IrqKind::intx) dev_->unmask_intx();
+    } // MSI-X: EIAC already cleared the cause
+    // The other sleepers on this vector, after the causes were cleared: a
+    // cause that comes later raises a new interrupt.
+    for (Direction d : {Direction::rx, Direction::tx})
+        for (std::uint32_t q = 0; q < num_rings(d); q++)
+            if (irq_fds_[msix ? q : 0] == fd) wake_if_sleeping(kring(d, q));
 }
 
 } // namespace upio::e1000

@@ -127,6 +127,8 @@ std::uint32_t E1000Model::read32(std::uint32_t off) noexcept {
             r |= EECD_AUTO_RD;
             load_from_eeprom();
         }
+    } else if (off == ICR.offset && advanced()) {
+        v = read_icr_82576();
     } else if (off == ICR.offset || off == EICR.offset) {
         r = 0; // clear on read
         if (off == ICR.offset) intx_masked_ = false;
@@ -184,8 +186,12 @@ void E1000Model::write32(std::uint32_t off, std::uint32_t v) noexcept {
             reg(IMS.offset) &= ~v;
         } else if (off == EIMS.offset) {
             reg(off) |= v;
-            for (unsigned vec = 0; vec < 32; vec++)
-                if (v & reg(EICR.offset) & (1u << vec)) fire(vec);
+            if (msix_mode()) {
+                for (unsigned vec = 0; vec < 32; vec++)
+                    if (v & reg(EICR.offset) & (1u << vec)) fire(vec);
+            } else {
+                raise(0); // one vector: EICR & EIMS signal it too
+            }
         } else if (off == EIMC.offset) {
             reg(EIMS.offset) &= ~v;
         } else if (off == TCTL.offset) {
@@ -215,7 +221,7 @@ void E1000Model::raise(std::uint32_t cause) noexcept {
         notify_82574(cause);
         return;
     }
-    if (advanced() && (reg(GPIE.offset) & GPIE_MULTIPLE_MSIX)) {
+    if (msix_mode()) {
         if (!(cause & ICR_LSC)) return;
         std::uint32_t misc = reg(IVAR_MISC.offset) >> 8;
         if (misc & IVAR_VALID) {
@@ -224,9 +230,38 @@ void E1000Model::raise(std::uint32_t cause) noexcept {
         }
         return;
     }
-    if (!(reg(ICR.offset) & reg(IMS.offset))) return;
+    if (advanced()) {
+        if (reg(ICR.offset) & reg(IMS.offset)) reg(EICR.offset) |= EICR_OTHER;
+        if (!one_vector_pending()) return;
+    } else if (!(reg(ICR.offset) & reg(IMS.offset))) {
+        return;
+    }
     if (irq_kind_ == IrqKind::intx && intx_masked_) return; // the host masks until the driver unmasks
     fire(0);
+}
+
+bool E1000Model::msix_mode() const noexcept { return advanced() && (rget(GPIE.offset) & GPIE_MULTIPLE_MSIX); }
+
+// 82576/I350 one vector: an enabled ICR cause (RXDW, TXDW, LSC ...) or an
+// enabled EICR bit (a queue's RxTxQ bit, other cause).
+bool E1000Model::one_vector_pending() const noexcept {
+    return (rget(ICR.offset) & rget(IMS.offset)) || (rget(EICR.offset) & rget(EIMS.offset));
+}
+
+// 82576 ICR read (7.3.2.1.2, GPIE.NSICR, IAM): INTA reads as set while an
+// enabled cause is pending; ICR clears on the read with NSICR, or when IMS is
+// 0 or INTA is set; the read copies IAM into IMC with NSICR or when INTA is
+// set (at least one bit in IMS and a true interrupt).
+std::uint32_t E1000Model::read_icr_82576() noexcept {
+    std::uint32_t& icr = reg(ICR.offset);
+    std::uint32_t& ims = reg(IMS.offset);
+    const bool inta = icr & ims;
+    const bool nsicr = reg(GPIE.offset) & GPIE_NSICR;
+    const std::uint32_t v = icr | (inta ? ICR_INTA : 0);
+    if (nsicr || ims == 0 || inta) icr = 0;
+    if (nsicr || inta) ims &= ~reg(IAM.offset);
+    if (!msix_mode() && !(icr & ims)) reg(EICR.offset) &= ~EICR_OTHER; // nothing enabled left in ICR
+    return v;
 }
 
 // 82574 MSI-X: the IVAR entries (4 bits each: vector 2:0, valid 3) of the
@@ -258,21 +293,33 @@ std::uint32_t E1000Model::causes_82574(unsigned vec) const noexcept {
 
 void E1000Model::raise_queue(unsigned q, bool rx) noexcept {
     // 82576: queue q in IVAR[q % 8], byte 0 (rx) / 1 (tx), +2 for q >= 8;
-    // I350: queue q in IVAR[q / 2], byte 0 (rx) / 1 (tx), +2 for odd q
+    // I350: queue q in IVAR[q / 2], byte 0 (rx) / 1 (tx), +2 for odd q.
+    // The entry names an MSI-X vector in MSI-X mode, an EICR bit (RxTxQ)
+    // without it; ICR.RXDW / TXDW are set in either mode.
     const bool i350 = cfg_.chip == Chip::i350;
     const unsigned idx = i350 ? q / 2 : q % 8, half = i350 ? q % 2 : q / 8;
-    std::uint32_t iv = reg(IVAR0[idx].offset) >> (half * 16 + (rx ? 0 : 8));
-    if (!(iv & IVAR_VALID)) return;
+    const std::uint32_t iv = reg(IVAR0[idx].offset) >> (half * 16 + (rx ? 0 : 8));
+    const bool valid = iv & IVAR_VALID;
     const unsigned vec = iv & 0x1f;
-    reg(EICR.offset) |= 1u << vec;
-    if (reg(EIMS.offset) & (1u << vec)) fire(vec);
+    if (valid) reg(EICR.offset) |= 1u << vec;
+    if (!msix_mode()) {
+        raise(rx ? ICR_RXDW : ICR_TXDW); // one vector: ICR & IMS or EICR & EIMS
+        return;
+    }
+    reg(ICR.offset) |= rx ? ICR_RXDW : ICR_TXDW; // reported, but MSI-X messages come from EICR
+    if (!valid || !(reg(EIMS.offset) & (1u << vec)) || irq_fds_.empty()) return;
+    if (irq_kind_ != IrqKind::msix)
+        return fault(fmt::format("queue {} interrupt in MSI-X mode (GPIE.Multiple_MSIX set) while the host enabled "
+                                 "{}: the message cannot be sent (without MSI-X, GPIE.Multiple_MSIX must be clear)",
+                                 q, irq_kind_ == IrqKind::msi ? "MSI" : "INTx"));
+    fire(vec);
 }
 
 // -- throttling (8254x 13.4.18 ITR; 82574 EITR; 82576/I350 EITR)
 
 std::uint64_t E1000Model::interval_ns(unsigned vec) const noexcept {
-    if (irq_kind_ == IrqKind::msix && advanced())
-        return std::uint64_t((regs_[EITR[vec].offset >> 2] >> 2) & 0x1fff) * 1000; // 14:2, 1 us
+    if (advanced()) // 14:2, 1 us; one vector: EITR[0]
+        return std::uint64_t((regs_[EITR[msix_mode() ? vec : 0].offset >> 2] >> 2) & 0x1fff) * 1000;
     if (msix_82574() && vec < MSIX_VECTORS_82574)
         return std::uint64_t(regs_[EITR_82574[vec].offset >> 2] & 0xffff) * 256; // 256 ns
     return std::uint64_t(regs_[ITR.offset >> 2] & 0xffff) * 256;
@@ -282,8 +329,8 @@ std::uint64_t E1000Model::interval_ns(unsigned vec) const noexcept {
 // interval ends: causes cleared or masked meanwhile are not delivered).
 bool E1000Model::asserted(unsigned vec) const noexcept {
     const std::uint32_t icr = regs_[ICR.offset >> 2], ims = regs_[IMS.offset >> 2];
-    if (irq_kind_ == IrqKind::msix && advanced())
-        return regs_[EICR.offset >> 2] & regs_[EIMS.offset >> 2] & (1u << vec);
+    if (msix_mode()) return regs_[EICR.offset >> 2] & regs_[EIMS.offset >> 2] & (1u << vec);
+    if (advanced()) return one_vector_pending();
     if (msix_82574()) return icr & ims & causes_82574(vec);
     return icr & ims;
 }
@@ -295,7 +342,7 @@ bool E1000Model::on_deliver(unsigned vec) noexcept {
     if (irq_kind_ == IrqKind::intx) {
         if (intx_masked_) return false;
         intx_masked_ = true; // level-triggered: the host masks until the driver unmasks
-    } else if (irq_kind_ == IrqKind::msix && advanced()) {
+    } else if (irq_kind_ == IrqKind::msix && msix_mode()) {
         if (reg(EIAC.offset) & bit) reg(EICR.offset) &= ~bit;
         if ((reg(GPIE.offset) & GPIE_EIAME) && (reg(EIAM.offset) & bit)) reg(EIMS.offset) &= ~bit;
     } else if (msix_82574()) {
@@ -313,7 +360,7 @@ Result<std::vector<int>> E1000Model::enable_interrupts(IrqKind kind, unsigned co
     unsigned max = 0;
     switch (kind) {
     case IrqKind::intx: max = 1; break;
-    case IrqKind::msi: max = cfg_.chip == Chip::i82540em ? 0 : 1; break;
+    case IrqKind::msi: max = cfg_.chip == Chip::i82540em || !cfg_.msi ? 0 : 1; break;
     case IrqKind::msix:
         max = !cfg_.msix ? 0 : advanced() ? 10 : cfg_.chip == Chip::i82574l ? MSIX_VECTORS_82574 : 0;
         break;

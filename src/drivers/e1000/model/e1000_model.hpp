@@ -17,8 +17,13 @@
 //   - statistics registers that clear on read (GPRC, GORC, GPTC, GOTC, ...);
 //   - interrupts to eventfds: one vector (MSI or INTx) with ICR/IMS; MSI-X on
 //     the 82574L with per-queue ICR causes, IVAR (0xE4), EIAC, IAM and
-//     CTRL_EXT.EIAME; MSI-X on the 82576/I350 with EICR/EIMS/EIAC/EIAM and
-//     each chip's IVAR layout;
+//     CTRL_EXT.EIAME; MSI-X on the 82576/I350 (GPIE.Multiple_MSIX) with
+//     EICR/EIMS/EIAC/EIAM and each chip's IVAR layout; the 82576/I350's
+//     one-vector mode (Multiple_MSIX clear): write-backs set ICR.RXDW/TXDW
+//     and the EICR bit their IVAR entry names, the vector signals ICR & IMS
+//     or EICR & EIMS, EICR bit 31 reflects an enabled ICR cause, ICR reads
+//     follow GPIE.NSICR (clear always, or only with IMS 0 or INTA set) and
+//     copy IAM into IMC, ICR.INTA (bit 31) reads as set while ICR & IMS;
 //   - interrupt throttling: a vector does not fire again before its interval
 //     (ITR, EITR) has passed since it last fired; what became pending
 //     meanwhile is delivered when the interval ends (a timer thread on the
@@ -27,7 +32,9 @@
 // prints the fault and aborts, so a test cannot miss it): DMA only inside
 // mapped IOVA ranges and only with bus mastering on, descriptor rings
 // aligned and sized per the datasheet, TDT/RDT inside the ring, BAR0 bounds,
-// CTRL_EXT.PBA_SUPPORT set when the 82574L sends MSI-X messages.
+// CTRL_EXT.PBA_SUPPORT set when the 82574L sends MSI-X messages, the
+// 82576/I350 in MSI-X mode (GPIE.Multiple_MSIX) only when the host enabled
+// MSI-X.
 // IOVAs are never equal to virtual addresses.
 //
 // Files: e1000_model.cpp (registers, interrupts), e1000_model_dma.cpp (the
@@ -62,6 +69,7 @@ struct ModelConfig {
     bool mac_in_ral = true;     // reset loads RAL0/RAH0 from the EEPROM
     bool autoneg_on_request = false; // the PHY negotiates only after BMCR.RESTART_AN (via MDIC)
     bool msix = true;           // the function offers MSI-X (82574L, 82576, I350); false: as a host that refuses it
+    bool msi = true;            // the function offers MSI (all but the 82540EM); false: as a host that refuses it
     bool manual_clock = false;  // throttling time moves only by advance_time(); else the steady clock
     int numa_node = -1;         // the node the device reports (Device::numa_node); -1: none
 };
@@ -97,6 +105,8 @@ private:
     bool msix_82574() const noexcept {
         return cfg_.chip == Chip::i82574l && irq_kind_ == IrqKind::msix && !irq_fds_.empty();
     }
+    // 82576/I350 in MSI-X mode (GPIE.Multiple_MSIX); clear: one vector
+    bool msix_mode() const noexcept;
     unsigned num_queues() const noexcept;
     std::uint32_t canon(std::uint32_t off) const noexcept;
     std::uint32_t rxq(unsigned q) const noexcept { return advanced() ? 0xC000 + 0x40 * q : 0x2800 + 0x100 * q; }
@@ -112,6 +122,8 @@ private:
     std::uint32_t rx_buf_size(unsigned q) noexcept;
     void raise(std::uint32_t icr) noexcept;
     void raise_queue(unsigned q, bool rx) noexcept;
+    bool one_vector_pending() const noexcept;
+    std::uint32_t read_icr_82576() noexcept;
     void notify_82574(std::uint32_t causes) noexcept;
     std::uint32_t causes_82574(unsigned vector) const noexcept;
     bool on_deliver(unsigned vector) noexcept override;

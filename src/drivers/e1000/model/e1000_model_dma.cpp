@@ -74,7 +74,7 @@ void E1000Model::process_tx(unsigned q) noexcept {
         reg(b + Q_H) = head;
     }
     if (wrote_back) {
-        if (advanced() && (reg(GPIE.offset) & GPIE_MULTIPLE_MSIX)) raise_queue(q, false);
+        if (advanced()) raise_queue(q, false);
         else raise(msix_82574() ? (q ? ICR_TXQ1 : ICR_TXQ0) : ICR_TXDW); // 82574 MSI-X: the queue's cause
     }
 }
@@ -188,7 +188,7 @@ bool E1000Model::receive_locked(const std::uint8_t* f, std::size_t len) noexcept
     count(TPR.offset, 1);
     count(GORCL.offset, len + 4);
     if (f[0] & 1) count(std::memcmp(f, "\xff\xff\xff\xff\xff\xff", 6) == 0 ? BPRC.offset : MPRC.offset, 1);
-    if (advanced() && (reg(GPIE.offset) & GPIE_MULTIPLE_MSIX)) raise_queue(q, true);
+    if (advanced()) raise_queue(q, true);
     else raise(msix_82574() ? (q ? ICR_RXQ1 : ICR_RXQ0) : ICR_RXT0);
     return true;
 }
