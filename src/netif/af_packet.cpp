@@ -18,7 +18,9 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <atomic>
+#include <bit>
 #include <vector>
 
 namespace upio::netif {
@@ -29,12 +31,18 @@ namespace {
 constexpr std::uint32_t rx_block_size = 128 * 1024;
 constexpr std::uint32_t rx_block_nr = 32;
 constexpr std::uint32_t rx_retire_ms = 1; // latency bound for a block that is not full
-constexpr std::uint32_t tx_frame_size = 2048;
-constexpr std::uint32_t tx_frame_nr = 1024;
 constexpr std::uint32_t frame_size = 2048; // tp_frame_size of the rx ring (only sizes it)
 // Where a transmit frame's data starts (without PACKET_TX_HAS_OFF).
 constexpr std::uint32_t tx_data_off = TPACKET3_HDRLEN - sizeof(sockaddr_ll);
-static_assert(tx_frame_size % TPACKET_ALIGNMENT == 0 && rx_block_size % tx_frame_size == 0);
+// The transmit ring: frames of a power of two bytes (at least 2 KiB) that
+// hold the header and the largest frame the MTU allows (Ethernet header and
+// a VLAN tag, as the kernel's own limit), 2 MiB of them but at least 128.
+constexpr std::uint32_t tx_ring_bytes = 2u << 20;
+constexpr std::uint32_t tx_min_frames = 128;
+std::uint32_t tx_frame_size_for(std::uint32_t mtu) {
+    return std::max<std::uint32_t>(2048, std::bit_ceil(tx_data_off + mtu + 18));
+}
+static_assert(tx_data_off % TPACKET_ALIGNMENT == 0);
 
 struct Queue {
     Fd sock;
@@ -49,6 +57,7 @@ struct Queue {
     // transmit
     char* tx = nullptr;
     std::uint32_t tx_next = 0;
+    std::uint32_t tx_frame_size = 0, tx_frame_nr = 0;
     bool kick = false; // frames marked but send() not yet accepted them
     int rx_fd() const noexcept { return sock.get(); }
 };
@@ -68,6 +77,7 @@ public:
     }
 
     Status init(const Interface& ifc, const PortOptions& opts) {
+        mtu_ = ifc.mtu;
         auto mem = make_region(name(), ifc.queues, opts);
         if (!mem) return std::move(mem).error();
         if (Status s = create_rings(mem.value(), RingConfig{ifc.queues, ifc.queues, opts.tx_slots, opts.rx_slots}); !s)
@@ -145,27 +155,33 @@ public:
         const std::uint32_t head = k.rhead;
         Tally t;
         while (i != head) {
-            auto* h = reinterpret_cast<tpacket3_hdr*>(q.tx + std::size_t(q.tx_next) * tx_frame_size);
+            auto* h = reinterpret_cast<tpacket3_hdr*>(q.tx + std::size_t(q.tx_next) * q.tx_frame_size);
             const std::uint32_t st = status_of(h->tp_status);
             if (st & (TP_STATUS_SEND_REQUEST | TP_STATUS_SENDING)) break; // the kernel's ring is full
             std::uint32_t len;
             const std::uint32_t after =
-                gather_frame(k, mem, i, head, reinterpret_cast<char*>(h) + tx_data_off, tx_frame_size - tx_data_off, len);
+                gather_frame(k, mem, i, head, reinterpret_cast<char*>(h) + tx_data_off, q.tx_frame_size - tx_data_off, len);
             if (after == incomplete_frame) break;
             i = after;
-            if (len > tx_frame_size - tx_data_off || len < 14) [[unlikely]] {
+            if (len > q.tx_frame_size - tx_data_off || len < 14 ||
+                !fits_mtu(reinterpret_cast<char*>(h) + tx_data_off, len, mtu_, false)) [[unlikely]] {
                 t.drops++;
                 continue;
             }
             h->tp_len = len;
             h->tp_next_offset = 0;
             set_status(h->tp_status, TP_STATUS_SEND_REQUEST);
-            q.tx_next = q.tx_next + 1 == tx_frame_nr ? 0 : q.tx_next + 1;
+            q.tx_next = q.tx_next + 1 == q.tx_frame_nr ? 0 : q.tx_next + 1;
             t.frame(len);
         }
-        if (t.packets || q.kick) q.kick = ::send(q.sock.get(), nullptr, 0, MSG_DONTWAIT) < 0;
+        int rc = 0;
+        if (t.packets || q.kick) {
+            q.kick = ::send(q.sock.get(), nullptr, 0, MSG_DONTWAIT) < 0;
+            // The socket lost its interface (deleted): the frames can never leave.
+            if (q.kick && (errno == ENXIO || errno == ENODEV)) rc = -ENXIO;
+        }
         complete_tx(k, i, t);
-        return 0;
+        return rc;
     }
 
 private:
@@ -198,14 +214,16 @@ private:
         rx.tp_frame_nr = rx_block_size / frame_size * rx_block_nr;
         rx.tp_retire_blk_tov = rx_retire_ms;
         if (setsockopt(s, SOL_PACKET, PACKET_RX_RING, &rx, sizeof rx) < 0) return fail("PACKET_RX_RING");
+        q.tx_frame_size = tx_frame_size_for(ifc.mtu);
+        q.tx_frame_nr = std::max(tx_min_frames, tx_ring_bytes / q.tx_frame_size);
         tpacket_req3 tx{};
-        tx.tp_block_size = rx_block_size;
-        tx.tp_frame_size = tx_frame_size;
-        tx.tp_frame_nr = tx_frame_nr;
-        tx.tp_block_nr = tx_frame_nr * tx_frame_size / rx_block_size;
+        tx.tp_block_size = std::max(rx_block_size, q.tx_frame_size);
+        tx.tp_frame_size = q.tx_frame_size;
+        tx.tp_frame_nr = q.tx_frame_nr;
+        tx.tp_block_nr = q.tx_frame_nr * q.tx_frame_size / tx.tp_block_size;
         if (setsockopt(s, SOL_PACKET, PACKET_TX_RING, &tx, sizeof tx) < 0) return fail("PACKET_TX_RING");
         const std::size_t rx_len = std::size_t(rx_block_size) * rx_block_nr;
-        q.map_len = rx_len + std::size_t(tx_frame_size) * tx_frame_nr;
+        q.map_len = rx_len + std::size_t(q.tx_frame_size) * q.tx_frame_nr;
         void* m = mmap(nullptr, q.map_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_LOCKED | MAP_POPULATE, s, 0);
         if (m == MAP_FAILED) m = mmap(nullptr, q.map_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, s, 0);
         if (m == MAP_FAILED) {

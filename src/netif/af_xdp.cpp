@@ -92,6 +92,7 @@ public:
     }
 
     Status init(const Interface& ifc, const PortOptions& opts) {
+        mtu_ = ifc.mtu;
         auto mem = make_region(name(), ifc.queues, opts);
         if (!mem) return std::move(mem).error();
         if (Status s = create_rings(mem.value(), RingConfig{ifc.queues, ifc.queues, opts.tx_slots, opts.rx_slots}); !s)
@@ -160,7 +161,8 @@ public:
             const std::uint32_t after =
                 gather_frame(k, mem, i, head, static_cast<char*>(xsk_umem__get_data(q.area, addr)), cap, len);
             if (after == incomplete_frame) break;
-            if (len > cap || len < 14) [[unlikely]] {
+            if (len > cap || len < 14 ||
+                !fits_mtu(static_cast<const char*>(xsk_umem__get_data(q.area, addr)), len, mtu_, true)) [[unlikely]] {
                 i = after;
                 t.drops++;
                 continue;
@@ -175,7 +177,8 @@ public:
             i = after;
             t.frame(len);
         }
-        if ((t.packets || q.kick) && xsk_ring_prod__needs_wakeup(&q.tx)) {
+        int rc = 0;
+        if ((t.packets && xsk_ring_prod__needs_wakeup(&q.tx)) || q.kick) {
             // In copy mode one sendto() transmits at most 32 descriptors
             // (TX_BATCH_SIZE): kick until the ring is empty, or the kernel
             // pushes back (its queue is full: the next txsync goes on).
@@ -183,11 +186,12 @@ public:
             for (std::uint32_t t = 0; t <= ring_size / 32 && xsk_prod_nb_free(&q.tx, ring_size) != ring_size; t++)
                 if (sendto(q.fd(), nullptr, 0, MSG_DONTWAIT, nullptr, 0) < 0) {
                     q.kick = errno != ENETDOWN;
+                    if (errno == ENXIO) rc = -ENXIO; // the socket lost its interface (deleted)
                     break;
                 }
         }
         complete_tx(k, i, t);
-        return 0;
+        return rc;
     }
 
 private:
@@ -223,9 +227,25 @@ private:
         int rc = xsk_socket__create(&q.xsk, ifc.name.c_str(), queue, q.umem, &q.rx, &q.tx, &cfg);
         if (rc < 0) { // the driver may reject native mode: try generic XDP
             q.xsk = nullptr;
+            // The failed attempt bound the UMEM's socket to the queue before
+            // the program was refused. Start from a new UMEM; the kernel
+            // frees the old socket's hold on the queue a moment after it
+            // closes (deferred work), so EBUSY is retried for a while.
+            xsk_umem__delete(q.umem);
+            q.umem = nullptr;
+            if (int urc = xsk_umem__create(&q.umem, q.area, len, &q.fill, &q.comp, &ucfg); urc < 0) {
+                q.umem = nullptr;
+                return make_error(-urc, fmt::format("{}: cannot register a UMEM: {}{}", name(), std::strerror(-urc),
+                                                    permission_hint(-urc)));
+            }
             cfg.xdp_flags = XDP_FLAGS_SKB_MODE;
             cfg.bind_flags |= XDP_COPY;
-            rc = xsk_socket__create(&q.xsk, ifc.name.c_str(), queue, q.umem, &q.rx, &q.tx, &cfg);
+            for (int tries = 0;; tries++) {
+                rc = xsk_socket__create(&q.xsk, ifc.name.c_str(), queue, q.umem, &q.rx, &q.tx, &cfg);
+                if (rc != -EBUSY || tries == 100) break;
+                q.xsk = nullptr;
+                ::usleep(10'000);
+            }
         }
         if (rc < 0) {
             q.xsk = nullptr;
@@ -260,6 +280,13 @@ private:
 } // namespace
 
 Result<std::shared_ptr<Adapter>> open_xdp(const Interface& ifc, const PortName&, const PortOptions& opts) {
+    // A received frame must fit a UMEM frame after the kernel's headroom;
+    // a larger one would be dropped by the kernel without a trace here.
+    constexpr std::uint32_t max_frame = umem_frame_size - XDP_PACKET_HEADROOM;
+    if (ifc.mtu + 18 > max_frame)
+        return make_error(EMSGSIZE, fmt::format("netif:{}@xdp: MTU {} is too large for AF_XDP frames of {} bytes "
+                                                "(at most MTU {}); lower the MTU or use netif:{}@packet for AF_PACKET",
+                                                ifc.name, ifc.mtu, max_frame, max_frame - 18, ifc.name));
     QuietLibs quiet;
     auto a = std::make_shared<XdpAdapter>(fmt::format("netif:{}@xdp", ifc.name));
     if (Status s = a->init(ifc, opts); !s) return std::move(s).error();

@@ -94,6 +94,12 @@ void ack_tx_poll_timer(int fd) noexcept {
     [[maybe_unused]] auto r = ::read(fd, &n, sizeof n);
 }
 
+void ack_socket_error(int fd) noexcept {
+    int err = 0;
+    socklen_t len = sizeof err;
+    getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+}
+
 Result<std::shared_ptr<Adapter>> open_netif(const PortName& pn, const PortOptions& opts) {
     const bool want_xdp = pn.port == "xdp", want_packet = pn.port == "packet";
     std::lock_guard lk(mu);

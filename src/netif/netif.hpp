@@ -79,6 +79,10 @@ Result<Fd> promiscuous(const Interface& ifc);
 Result<Fd> tx_poll_timer(const std::string& port);
 void arm_tx_poll_timer(int fd, bool on) noexcept;
 void ack_tx_poll_timer(int fd) noexcept;
+// Consumes a socket's pending error (SO_ERROR). The kernel sets one on a
+// packet socket when its interface goes down and keeps reporting it to
+// poll until it is read, so a waiter that did not read it would spin.
+void ack_socket_error(int fd) noexcept;
 
 // What one sync moved, for the ring's counters.
 struct Tally {
@@ -124,14 +128,33 @@ public:
     void set_interrupts(KRing& k, bool on) noexcept override {
         if (k.dir == Direction::tx) arm_tx_poll_timer(queues_[k.ring_id].timer.get(), on && k.nr_hwcur != k.rhead);
     }
+    // txsync returns -ENXIO once the kernel says the interface is gone.
+    const char* explain(const KRing& k, int rc) const noexcept override {
+        return rc == -ENXIO ? gone_.c_str() : Adapter::explain(k, rc);
+    }
     void ack_wait_fd(int fd) noexcept override {
-        for (Queue& q : queues_)
+        for (Queue& q : queues_) {
             if (q.timer.get() == fd) ack_tx_poll_timer(fd);
+            if (q.rx_fd() == fd) ack_socket_error(fd);
+        }
     }
 
 protected:
     std::vector<Queue> queues_;
+    std::uint32_t mtu_ = 1500; // the interface's MTU when the port opened
+    std::string gone_ = "the interface is gone (deleted, or moved to another network namespace); close the port "
+                        "and open it again once the interface exists";
 };
+
+// The longest frame the kernel transmits on an Ethernet interface of `mtu`:
+// the header and, for a frame with a VLAN tag (or any frame when
+// `any_tag`), 4 bytes more. A longer one is discarded by the kernel without
+// an error, so txsync must count it as a drop rather than as sent.
+inline bool fits_mtu(const char* frame, std::uint32_t len, std::uint32_t mtu, bool any_tag) noexcept {
+    if (len <= mtu + 14) return true;
+    if (len > mtu + 18) return false;
+    return any_tag || (static_cast<unsigned char>(frame[12]) == 0x81 && frame[13] == 0x00);
+}
 
 inline constexpr std::uint32_t incomplete_frame = 0xffffffffu;
 

@@ -69,9 +69,13 @@ public:
         std::uint32_t j = k.nr_hwtail.load(std::memory_order_relaxed);
         std::uint32_t space = k.distance(j, k.prev(k.rhead));
         Tally t;
+        int rc = 0;
         while (space) {
             const ssize_t r = ::read(fd, mem.buf(slot[j].buf_idx), bufsz);
-            if (r < 0) break; // EAGAIN: nothing more (or the device is down)
+            if (r < 0) { // EAGAIN: nothing more (or the device is down)
+                if (errno == EBADFD) rc = -ENXIO; // the device was deleted: poll reports an error from now on
+                break;
+            }
             if (std::size_t(r) >= bufsz || r < 14) [[unlikely]] { // may be truncated (an MTU above the buffer size)
                 t.drops++;
                 continue;
@@ -83,7 +87,7 @@ public:
             t.frame(std::uint64_t(r));
         }
         publish_rx(k, j, t);
-        return 0;
+        return rc;
     }
 
     int txsync(KRing& k, unsigned) noexcept override {
@@ -93,6 +97,7 @@ public:
         std::uint32_t i = k.nr_hwcur.load(std::memory_order_relaxed);
         const std::uint32_t head = k.rhead;
         Tally t;
+        int rc = 0;
         while (i != head) {
             const char* data;
             std::uint32_t len, after;
@@ -109,13 +114,19 @@ public:
             // A write fails when the device is down or the frame is malformed:
             // the frame is lost either way, as on a wire.
             if (len > max_frame || ::write(fd, data, len) != ssize_t(len)) [[unlikely]] {
+                if (len <= max_frame && errno == EBADFD) rc = -ENXIO; // the device was deleted
                 t.drops++;
                 continue;
             }
             t.frame(len);
         }
         complete_tx(k, i, t);
-        return 0;
+        return rc;
+    }
+
+    const char* explain(const KRing& k, int rc) const noexcept override {
+        return rc == -ENXIO ? "the tap device was deleted; close the port (opening it again creates a new one)"
+                            : Adapter::explain(k, rc);
     }
 
     std::vector<int> wait_fds(const KRing& k) const override {

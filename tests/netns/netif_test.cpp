@@ -1,0 +1,300 @@
+// netif: ports over a veth pair in a network namespace of the test's own
+// (root; skipped otherwise). The process enters a new network and mount
+// namespace with its own sysfs, so nothing outside it is touched and the
+// veth pair disappears with the process.
+#include <upio/netmap_user.h>
+#include <upio/port.hpp>
+
+#include <gtest/gtest.h>
+
+#include <sched.h>
+#include <sys/mount.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+namespace {
+
+using namespace std::chrono_literals;
+
+// Enters a private network namespace once per process; "" when it worked.
+std::string enter_netns() {
+    static std::string why = [] () -> std::string {
+        if (geteuid() != 0) return "needs root (network namespaces, veth, AF_PACKET)";
+        if (unshare(CLONE_NEWNET | CLONE_NEWNS) < 0) return std::string("unshare: ") + std::strerror(errno);
+        if (mount(nullptr, "/", nullptr, MS_REC | MS_SLAVE, nullptr) < 0) return "cannot make / a slave mount";
+        umount2("/sys", MNT_DETACH);
+        if (mount("sysfs", "/sys", "sysfs", 0, nullptr) < 0) return "cannot mount sysfs";
+        if (std::system("ip link set lo up") != 0) return "ip (iproute2) does not work";
+        return {};
+    }();
+    return why;
+}
+
+bool sh(const std::string& cmd) { return std::system(cmd.c_str()) == 0; }
+
+class Netif : public ::testing::Test {
+public:
+    static upio::PortOptions opts(std::uint32_t buf_size = 2048) {
+        upio::PortOptions o;
+        o.tx_slots = o.rx_slots = 256;
+        o.memory.hugepages = upio::HugepagePolicy::never;
+        o.memory.buf_size = buf_size;
+        o.wait_spin = 0us;
+        return o;
+    }
+
+protected:
+    void SetUp() override {
+        if (auto why = enter_netns(); !why.empty()) GTEST_SKIP() << why;
+        sh("ip link del nt0 2>/dev/null");
+        ASSERT_TRUE(sh("ip link add nt0 type veth peer name nt1"));
+        ASSERT_TRUE(sh("ip link set nt0 up && ip link set nt1 up"));
+        // no IPv6 chatter (router solicitations, MLD) in the way of the frames
+        sh("sysctl -qw net.ipv6.conf.nt0.disable_ipv6=1 net.ipv6.conf.nt1.disable_ipv6=1");
+    }
+    void TearDown() override { sh("ip link del nt0 2>/dev/null"); }
+
+    static std::unique_ptr<upio::Port> open(const std::string& name, const upio::PortOptions& o) {
+        auto p = upio::Port::open(name, o);
+        EXPECT_TRUE(p.ok()) << (p.ok() ? "" : p.error().message);
+        return p.ok() ? std::move(p.value()) : nullptr;
+    }
+};
+
+// A broadcast frame from a locally administered source address with a private EtherType, `len` bytes with a pattern seeded by `seed`.
+std::vector<unsigned char> frame(std::size_t len, unsigned seed) {
+    std::vector<unsigned char> f(len);
+    const unsigned char hdr[14] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02, 0, 0, 0, 0, 1, 0x88, 0xb5};
+    std::memcpy(f.data(), hdr, sizeof hdr);
+    for (std::size_t i = sizeof hdr; i < len; i++) f[i] = static_cast<unsigned char>(i * 7 + seed);
+    return f;
+}
+
+bool send(upio::Port& p, const std::vector<unsigned char>& f) {
+    netmap_ring* r = p.tx_ring(0);
+    if (p.wait(upio::Direction::tx, 2s) <= 0 || nm_ring_empty(r)) return false;
+    netmap_slot& s = r->slot[r->cur];
+    std::memcpy(NETMAP_BUF(r, s.buf_idx), f.data(), f.size());
+    s.len = static_cast<std::uint16_t>(f.size());
+    s.flags = 0;
+    r->head = r->cur = nm_ring_next(r, r->cur);
+    return p.txsync() == 0;
+}
+
+// Receives frames until one with our EtherType (after a VLAN tag or not) arrives (bounded), and
+// returns it (empty when none came).
+std::vector<unsigned char> receive(upio::Port& p) {
+    netmap_ring* r = p.rx_ring(0);
+    const auto until = std::chrono::steady_clock::now() + 5s;
+    while (std::chrono::steady_clock::now() < until) {
+        p.wait(upio::Direction::rx, 200ms);
+        while (!nm_ring_empty(r)) {
+            const netmap_slot& s = r->slot[r->cur];
+            const auto* b = reinterpret_cast<const unsigned char*>(NETMAP_BUF(r, s.buf_idx));
+            std::vector<unsigned char> f(b, b + s.len);
+            r->head = r->cur = nm_ring_next(r, r->cur);
+            const bool ours = f.size() >= 18 && ((f[12] == 0x88 && f[13] == 0xb5) ||
+                                                 (f[12] == 0x81 && f[13] == 0x00 && f[16] == 0x88 && f[17] == 0xb5));
+            if (ours) {
+                p.rxsync();
+                return f;
+            }
+        }
+    }
+    return {};
+}
+
+void jumbo(const std::string& tx_name, const std::string& rx_name) {
+    auto o = Netif::opts(9216);
+    auto a = upio::Port::open(tx_name, o);
+    ASSERT_TRUE(a.ok()) << a.error().message;
+    auto b = upio::Port::open(rx_name, o);
+    ASSERT_TRUE(b.ok()) << b.error().message;
+    for (std::size_t len : {60u, 1514u, 4000u, 9014u}) {
+        const auto f = frame(len, unsigned(len));
+        ASSERT_TRUE(send(*a.value(), f)) << len;
+        const auto g = receive(*b.value());
+        ASSERT_EQ(g.size(), f.size()) << "a frame of " << len << " bytes did not arrive";
+        EXPECT_TRUE(g == f) << len;
+    }
+    EXPECT_EQ(a.value()->counters(upio::Direction::tx).drops, 0u);
+    EXPECT_EQ(b.value()->counters(upio::Direction::rx).drops, 0u);
+}
+
+// Frames up to the interface's MTU go through AF_PACKET when the buffers
+// are large enough for them.
+TEST_F(Netif, PacketCarriesJumboFrames) {
+    ASSERT_TRUE(sh("ip link set nt0 mtu 9000 && ip link set nt1 mtu 9000"));
+    jumbo("netif:nt0@packet", "netif:nt1@packet");
+}
+
+// AF_XDP frames (4 KiB) cannot hold a 9000-byte MTU: @xdp says so, and
+// the default back end falls back to AF_PACKET, which carries them.
+TEST_F(Netif, XdpRefusesAnMtuLargerThanItsFramesAndDefaultFallsBack) {
+    ASSERT_TRUE(sh("ip link set nt0 mtu 9000 && ip link set nt1 mtu 9000"));
+    auto x = upio::Port::open("netif:nt0@xdp", opts(9216));
+    ASSERT_FALSE(x.ok());
+    EXPECT_EQ(x.error().code, EMSGSIZE) << x.error().message;
+    EXPECT_NE(x.error().message.find("MTU 9000"), std::string::npos) << x.error().message;
+    EXPECT_NE(x.error().message.find("@packet"), std::string::npos) << x.error().message;
+    jumbo("netif:nt0", "netif:nt1");
+}
+
+// veth refuses native XDP when its peer's MTU exceeds a page's worth of
+// frame; AF_XDP then runs in generic mode and carries frames up to the MTU.
+TEST_F(Netif, XdpFallsBackToGenericModeWhenNativeIsRefused) {
+    ASSERT_TRUE(sh("ip link set nt0 mtu 3600 && ip link set nt1 mtu 3600"));
+    auto o = opts(4096);
+    auto a = upio::Port::open("netif:nt0@xdp", o);
+    ASSERT_TRUE(a.ok()) << a.error().message;
+    auto b = upio::Port::open("netif:nt1@xdp", o);
+    ASSERT_TRUE(b.ok()) << b.error().message;
+    for (std::size_t len : {60u, 1514u, 3614u}) {
+        const auto f = frame(len, unsigned(len));
+        ASSERT_TRUE(send(*a.value(), f)) << len;
+        const auto g = receive(*b.value());
+        ASSERT_EQ(g.size(), f.size()) << "a frame of " << len << " bytes did not arrive";
+        EXPECT_TRUE(g == f) << len;
+    }
+}
+
+double thread_cpu_seconds() {
+    rusage ru{};
+    getrusage(RUSAGE_THREAD, &ru);
+    return double(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) + double(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+// After the interface went down and up again, an idle receive wait sleeps
+// (the socket's pending ENETDOWN must not keep waking it), and frames flow.
+TEST_F(Netif, PacketRxWaitSleepsAfterLinkDownAndUp) {
+    auto a = open("netif:nt0@packet", opts());
+    auto b = open("netif:nt1@packet", opts());
+    ASSERT_TRUE(a && b);
+    ASSERT_TRUE(sh("ip link set nt1 down && ip link set nt1 up"));
+    netmap_ring* r = b->rx_ring(0);
+    b->rxsync();
+    r->head = r->cur = r->tail; // drop whatever arrived so far
+    const double cpu0 = thread_cpu_seconds();
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < 5; i++) {
+        b->wait(upio::Direction::rx, 100ms);
+        r->head = r->cur = r->tail;
+    }
+    const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const double cpu = thread_cpu_seconds() - cpu0;
+    EXPECT_LT(cpu, wall / 2) << "an idle wait spun: " << cpu << " s of CPU in " << wall << " s";
+    const auto f = frame(100, 3);
+    ASSERT_TRUE(send(*a, f));
+    EXPECT_TRUE(receive(*b) == f);
+}
+
+} // namespace
+
+namespace {
+
+// Deleting the interface under a port: transmission reports it as an
+// error naming the port (instead of queueing frames that can never leave),
+// and an idle receive wait neither spins nor crashes.
+void deleted_under_port(const std::string& name) {
+    auto o = Netif::opts();
+    auto p = upio::Port::open(name, o);
+    ASSERT_TRUE(p.ok()) << p.error().message;
+    upio::Port& port = *p.value();
+    ASSERT_TRUE(send(port, frame(60, 1)));
+    ASSERT_TRUE(std::system("ip link del nt0") == 0);
+    int rc = 0;
+    netmap_ring* r = port.tx_ring(0);
+    const auto f = frame(60, 2);
+    // More frames than the port's ring and the kernel's rings together hold.
+    for (int i = 0; i < 8192 && rc >= 0; i++) {
+        rc = port.wait(upio::Direction::tx, 50ms);
+        if (rc <= 0) break;
+        netmap_slot& s = r->slot[r->cur];
+        std::memcpy(NETMAP_BUF(r, s.buf_idx), f.data(), f.size());
+        s.len = static_cast<std::uint16_t>(f.size());
+        r->head = r->cur = nm_ring_next(r, r->cur);
+        rc = port.txsync();
+    }
+    EXPECT_LT(rc, 0) << "no error after the interface was deleted";
+    EXPECT_NE(std::string(port.last_error()).find("nt0"), std::string::npos) << port.last_error();
+    const double cpu0 = thread_cpu_seconds();
+    const auto t0 = std::chrono::steady_clock::now();
+    port.wait(upio::Direction::rx, 300ms);
+    const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    EXPECT_LT(thread_cpu_seconds() - cpu0, wall / 2) << "an idle receive wait spun";
+}
+
+TEST_F(Netif, PacketReportsADeletedInterface) { deleted_under_port("netif:nt0@packet"); }
+TEST_F(Netif, XdpReportsADeletedInterface) { deleted_under_port("netif:nt0@xdp"); }
+
+} // namespace
+
+namespace {
+
+// A tap device deleted under its port: a receive wait returns an error
+// naming the port instead of spinning on the descriptor's error, and
+// transmission reports it too.
+TEST_F(Netif, TapReportsADeletedDevice) {
+    auto p = upio::Port::open("tap:ntap0", Netif::opts());
+    ASSERT_TRUE(p.ok()) << p.error().message;
+    upio::Port& port = *p.value();
+    ASSERT_TRUE(std::system("ip link set ntap0 up && ip link del ntap0") == 0);
+    const double cpu0 = thread_cpu_seconds();
+    const auto t0 = std::chrono::steady_clock::now();
+    const int rc = port.wait(upio::Direction::rx, 300ms);
+    const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    EXPECT_LT(thread_cpu_seconds() - cpu0, wall / 2) << "an idle receive wait spun (rc " << rc << ")";
+    EXPECT_LT(rc, 0);
+    EXPECT_NE(std::string(port.last_error()).find("tap:ntap0"), std::string::npos) << port.last_error();
+    netmap_ring* r = port.tx_ring(0);
+    ASSERT_FALSE(nm_ring_empty(r));
+    r->slot[r->cur].len = 60;
+    r->head = r->cur = nm_ring_next(r, r->cur);
+    EXPECT_LT(port.txsync(), 0);
+    EXPECT_EQ(port.counters(upio::Direction::tx).drops, 1u);
+}
+
+} // namespace
+
+namespace {
+
+// A frame longer than the MTU allows (but within a buffer) cannot leave:
+// it is counted as a drop, not as sent, and the frames around it go out.
+// AF_PACKET allows 4 more bytes only for a VLAN tag; AF_XDP (veth) for any frame.
+std::vector<unsigned char> tagged_frame(std::size_t len, unsigned seed) {
+    auto f = frame(len, seed);
+    const unsigned char tag[6] = {0x81, 0x00, 0x00, 0x05, 0x88, 0xb5};
+    std::memcpy(f.data() + 12, tag, sizeof tag);
+    return f;
+}
+
+void oversize(const std::string& tx_name, const std::string& rx_name, std::size_t untagged) {
+    auto o = Netif::opts(4096);
+    auto a = upio::Port::open(tx_name, o);
+    ASSERT_TRUE(a.ok()) << a.error().message;
+    auto b = upio::Port::open(rx_name, o);
+    ASSERT_TRUE(b.ok()) << b.error().message;
+    const auto before = a.value()->counters(upio::Direction::tx);
+    ASSERT_TRUE(send(*a.value(), frame(untagged, 1))); // MTU 1500
+    ASSERT_TRUE(send(*a.value(), tagged_frame(1519, 2))); // with a VLAN tag, at most 1518
+    const auto f = frame(1514, 3);
+    ASSERT_TRUE(send(*a.value(), f));
+    EXPECT_TRUE(receive(*b.value()) == f);
+    const auto g = tagged_frame(1518, 4); // the largest that fits
+    ASSERT_TRUE(send(*a.value(), g));
+    EXPECT_TRUE(receive(*b.value()) == g);
+    const auto after = a.value()->counters(upio::Direction::tx);
+    EXPECT_EQ(after.drops - before.drops, 2u);
+    EXPECT_EQ(after.packets - before.packets, 2u);
+}
+
+TEST_F(Netif, PacketCountsFramesAboveTheMtuAsDrops) { oversize("netif:nt0@packet", "netif:nt1@packet", 1515); }
+TEST_F(Netif, XdpCountsFramesAboveTheMtuAsDrops) { oversize("netif:nt0@xdp", "netif:nt1@xdp", 1519); }
+
+} // namespace
