@@ -67,7 +67,8 @@ Result<PortName> PortName::parse(std::string_view name) {
     p.full = std::string(name);
     auto colon = name.find(':');
     if (colon == std::string_view::npos || colon == 0)
-        return bad(name, "expected TYPE:NAME (pipe:NAME{N, valeX:Y, ixgbe:DDDD:BB:DD.F, e1000:DDDD:BB:DD.F)");
+        return bad(name, "expected TYPE:NAME (pipe:NAME{N, valeX:Y, ixgbe:DDDD:BB:DD.F, e1000:DDDD:BB:DD.F, "
+                         "netif:IF, tap:NAME)");
     std::string_view type = name.substr(0, colon);
     std::string_view body = name.substr(colon + 1);
 

@@ -305,6 +305,31 @@ TEST(PktGen, ABlockedIdleReceiverUsesNoCpu) {
     EXPECT_GT(cpu(busy.out, run_cpu), 0.3) << busy.out;
 }
 
+TEST(PktGen, ASenderWithNobodyReceivingEndsAtItsDurationWithoutSpinning) {
+    // The pipe's other end never opens: the ring fills, the sender sleeps,
+    // --duration ends the run between two reports, and the final push of
+    // what is still queued gives up once nothing moves (not after a second
+    // of spinning).
+    Outcome r = pktgen({"-f", "tx", "-i", "pipe:lonely{0", "--duration", "0.5", "-T", "2", "--json", "--no-hugepages"});
+    ASSERT_TRUE(exited(r, 0)) << r.out;
+    const double secs = run_seconds(r.out, "tx");
+    EXPECT_GE(secs, 0.5) << r.out;
+    EXPECT_LT(secs, 1.5) << "--duration 0.5 should end the run long before the 2 s report: " << r.out;
+    std::smatch m;
+    ASSERT_TRUE(std::regex_search(r.out, m, std::regex(R"(\{"summary":"cpu","cpu_seconds":([0-9.]+))"))) << r.out;
+    EXPECT_LT(std::stod(m[1]), 0.25) << "a sender with a full ring should sleep: " << r.out;
+}
+
+TEST(PktGen, NumericOptionsOutOfRangeSayTheirBound) {
+    Outcome r = pktgen({"-f", "tx", "-i", "pipe:n{0", "-R", "-5"});
+    EXPECT_FALSE(exited(r, 0)) << r.out;
+    EXPECT_NE(r.out.find("--rate: '-5' must be 0 or more"), std::string::npos) << r.out;
+    r = pktgen({"-f", "tx", "-i", "pipe:n{0", "-T", "0"});
+    EXPECT_NE(r.out.find("--interval: '0' must be more than 0"), std::string::npos) << r.out;
+    r = pktgen({"-f", "tx", "-i", "pipe:n{0", "--duration", "soon"});
+    EXPECT_NE(r.out.find("--duration: 'soon' is not a number"), std::string::npos) << r.out;
+}
+
 TEST(PktGen, RunsEndToEndOnTwoModelled82599s) {
     // Like hardware, the model drops what arrives while no receive descriptor
     // is free (a starved receiver thread on a loaded machine) and counts it

@@ -7,6 +7,7 @@
 //   pkt-gen -f txrx -i vale0:a -i vale0:b    sender and receiver on a VALE switch, in one process
 //   pkt-gen -f pingpong -i 'pipe:p{0' -i 'pipe:p}0' -n 10000   round-trip times
 // Pipes exist inside one process only: both ends go to one pkt-gen.
+#include "cli_checks.hpp"
 #include "pktgen.hpp"
 
 #include <upio/vale.hpp>
@@ -269,18 +270,18 @@ int main(int argc, char** argv) {
     app.add_option("-l,--size", size, "frame size without FCS, or a range LO-HI (walked in order, -z/-Z random)");
     app.add_option("-b,--batch", cfg.batch, "packets per sync")->check(CLI::Range(1, 65536));
     app.add_option("-R,--rate", cfg.rate, "packets per second per sender (0: as fast as possible)")
-        ->check(CLI::NonNegativeNumber);
+        ->check(upio::tools::at_least(0));
     app.add_option("-p,--threads", cfg.threads, "threads per port, one ring pair each")->check(CLI::Range(1, 64));
     app.add_option("-a,--cpu", cfg.cpus, "pin workers to these CPUs in order (with -c: the first CPU)");
     app.add_option("-c,--cores", cfg.cores, "spread workers round-robin over this many CPUs from -a")
         ->check(CLI::Range(1, 4096));
-    app.add_option("-T,--interval", cfg.interval, "seconds between reports")->check(CLI::PositiveNumber);
-    app.add_option("-w,--wait-link", cfg.wait_link, "seconds to wait for link up")->check(CLI::NonNegativeNumber);
+    app.add_option("-T,--interval", cfg.interval, "seconds between reports")->check(upio::tools::at_least(0, true));
+    app.add_option("-w,--wait-link", cfg.wait_link, "seconds to wait for link up")->check(upio::tools::at_least(0));
     app.add_option("--duration", cfg.duration, "stop after this many seconds (0: no limit)")
-        ->check(CLI::NonNegativeNumber);
+        ->check(upio::tools::at_least(0));
     app.add_option("--timeout", cfg.timeout,
                    "fail when a sender's ring stays full, or ping gets no reply, this many seconds (0: wait forever)")
-        ->check(CLI::NonNegativeNumber);
+        ->check(upio::tools::at_least(0));
     app.add_option("--slots", cfg.slots, "slots per ring")->check(CLI::Range(64, 65536));
     app.add_flag("--busy", cfg.busy, "busy-wait instead of sleeping on the port's descriptor");
     app.add_option("--spin", cfg.spin_us, "microseconds a blocking wait polls before it sleeps (0: sleep at once)")
@@ -478,6 +479,9 @@ int main(int argc, char** argv) {
     auto drain_until = clock::time_point::max();
     while (!all_done()) {
         auto next = last + std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(cfg.interval));
+        if (cfg.duration > 0 && !sh.leaders_stop.load() && !sh.stop.load()) // --duration ends between two reports
+            next = std::min(next, start + std::chrono::duration_cast<clock::duration>(
+                                              std::chrono::duration<double>(cfg.duration)));
         while (clock::now() < next && !all_done()) {
             if (g_signalled.load(std::memory_order_relaxed) || clock::now() > drain_until) sh.stop.store(true);
             follow_leaders();

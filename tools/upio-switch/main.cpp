@@ -11,6 +11,8 @@
 #include <upio/port.hpp>
 #include <upio/vale.hpp>
 
+#include "cli_checks.hpp"
+
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <sys/epoll.h>
@@ -87,10 +89,10 @@ int main(int argc, char** argv) {
     std::uint32_t slots = 1024;
     app.add_option("-s,--switch", sw, "switch name (valeX)");
     app.add_option("-i,--interval", interval, "seconds between reports (0: only on SIGUSR1 and at exit)")
-        ->check(CLI::NonNegativeNumber);
+        ->check(upio::tools::at_least(0));
     double duration = 0;
     app.add_option("-t,--duration", duration, "exit after this many seconds (0: run until SIGINT or SIGTERM)")
-        ->check(CLI::NonNegativeNumber);
+        ->check(upio::tools::at_least(0));
     app.add_option("--slots", slots, "slots per ring of every port")->check(CLI::Range(64, 16384));
     app.add_option("ports", args, "[NAME=]PORT, e.g. netif:veth1, tap:tap0, lan=netif:eth1@packet")->required();
     CLI11_PARSE(app, argc, argv);
