@@ -115,6 +115,17 @@ check "bind rejects a malformed address" has "'nonsense' is not a PCI address"
 run bind 0000:03:00.0
 check "bind warns about the rest of the IOMMU group" has "IOMMU group 3 also holds 0000:03:00.1 (bound to igb)"
 
+# a bad address is reported before vfio-pci is loaded or any device changes
+reset_machine
+rm -f "$tmp/modprobe.log"
+run bind 0000:01:00.0 0000:09:00.0
+check "a missing device among several fails the bind" has "no PCI device 0000:09:00.0"
+check "it fails before vfio-pci is loaded" test ! -e "$tmp/modprobe.log"
+check "the good address is left alone" is_driver 0000:01:00.0 e1000e
+run bind 0000:01:00.0 0000:02:00.0
+check "a routed device among several fails the bind" has "(eth0) carries an active route"
+check "the device before it is left alone" is_driver 0000:01:00.0 e1000e
+
 # -- rollback ---------------------------------------------------------------------
 reset_machine
 FAKE_REFUSE=0000:03:00.1 run bind 0000:01:00.0 0000:03:00.1
