@@ -31,6 +31,8 @@ std::map<std::string, AdapterFactory, std::less<>>& user_types() {
     return m;
 }
 
+const char* dir_name(Direction d) { return d == Direction::tx ? "tx" : "rx"; }
+
 } // namespace
 
 void register_port_type(std::string_view type, AdapterFactory factory) {
@@ -66,9 +68,13 @@ Result<std::unique_ptr<Port>> Port::open(std::string_view name, const PortOption
         std::uint32_t n = a.num_rings(d);
         std::uint32_t first = 0, last = n;
         if (p->name_.ring >= 0) {
-            if (std::uint32_t(p->name_.ring) >= n)
-                return make_error(EINVAL, fmt::format("{}: ring {} does not exist ({} has {} {} rings)", name,
-                                                      p->name_.ring, a.name(), n, d == Direction::tx ? "tx" : "rx"));
+            if (std::uint32_t(p->name_.ring) >= n) {
+                const std::string has = n == 0   ? fmt::format("no {} rings", dir_name(d))
+                                        : n == 1 ? fmt::format("1 {} ring: -0", dir_name(d))
+                                                 : fmt::format("{} {} rings: -0..-{}", n, dir_name(d), n - 1);
+                return make_error(EINVAL, fmt::format("{}: ring {} does not exist ({} has {})", name, p->name_.ring,
+                                                      a.name(), has));
+            }
             first = std::uint32_t(p->name_.ring);
             last = first + 1;
         }
@@ -104,7 +110,7 @@ Result<std::unique_ptr<Port>> Port::open(std::string_view name, const PortOption
                 unbind();
                 return make_error(EBUSY, fmt::format("{}: {} ring {} is already open in another Port; open one ring "
                                                      "pair per Port with '-N'",
-                                                     name, d == Direction::tx ? "tx" : "rx", i));
+                                                     name, dir_name(d), i));
             }
             bound.push_back(&k);
             k.wake_fd = p->evfd_;
@@ -258,7 +264,7 @@ int Port::sync_one(KRing& k, unsigned flags) noexcept {
     const std::uint32_t head = r->head, cur = r->cur; // read once
     const std::uint32_t hwcur = k.nr_hwcur.load(std::memory_order_relaxed);
     const std::uint32_t tail = k.rtail;
-    const char* dir = k.dir == Direction::tx ? "tx" : "rx";
+    const char* dir = dir_name(k.dir);
     auto reject = [&](const char* what, std::uint32_t a, std::uint32_t b) {
         std::snprintf(errbuf_, sizeof errbuf_, "%s %s ring %u: %s (%u, %u); ring left unchanged", name_.full.c_str(),
                       dir, unsigned(k.ring_id), what, a, b);

@@ -115,6 +115,7 @@ Result<PortName> PortName::parse(std::string_view name) {
         if (!valid_ident(pname)) return bad(name, fmt::format("pipe name '{}' must be letters, digits, _ . -", pname));
         p.pipe_master = body[brace] == '{';
         std::string_view num = body.substr(brace + 1);
+        if (Status s = take_ring(num); !s) return s.error();
         if (!parse_uint(num, p.pipe_id) || p.pipe_id > 1023)
             return bad(name, fmt::format("pipe number '{}' must be 0..1023", num));
         p.type = "pipe";

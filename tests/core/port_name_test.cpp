@@ -17,6 +17,12 @@ TEST(PortName, Pipes) {
     auto s = PortName::parse("pipe:x}3");
     ASSERT_TRUE(s.ok());
     EXPECT_FALSE(s->pipe_master);
+    // ring selection and direction, as on every other port type
+    auto r = PortName::parse("pipe:x}3-0/R");
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    EXPECT_EQ(r->pipe_id, 3u);
+    EXPECT_EQ(r->ring, 0);
+    EXPECT_EQ(r->dir, PortName::Dir::rx_only);
 }
 
 TEST(PortName, ValeWithRingAndDirection) {
