@@ -48,7 +48,14 @@ TEST(IxgbeInit, BringsUp82599) {
     EXPECT_EQ(m.peek(RDRXCTL.offset) & RDRXCTL_RSCFRSTSIZE, 0u);
     EXPECT_TRUE(m.peek(FCTRL.offset) & FCTRL_BAM);
     EXPECT_TRUE(m.peek(GPIE.offset) & GPIE_MSIX_MODE);
-    EXPECT_EQ(m.peek(EITR(0).offset), 200u); // 50 us
+    EXPECT_EQ(m.peek(EITR(0).offset), 24u << EITR_INTERVAL_SHIFT); // 50 us: 24 x 2.048 us
+    // 4.6.3.2: flow control high water = packet buffer - 24 KiB, flow control or not
+    EXPECT_EQ(m.peek(FCRTH[0].offset), (512u << 10) - 0x6000);
+    // 4.6.8: the tx packet buffer and a threshold that leaves room for a 10 KiB frame
+    EXPECT_EQ(m.peek(TXPBSIZE[0].offset), 160u << 10);
+    EXPECT_EQ(m.peek(TXPBTHRESH[0].offset), 150u);
+    EXPECT_EQ(m.peek(RTTDCS.offset) & RTTDCS_ARBDIS, 0u) << "the tx arbiter runs again after the setup";
+
     // queues and receive start with the first Port, stop with the last
     EXPECT_FALSE(m.peek(RXCTRL.offset) & RXCTRL_RXEN);
     ASSERT_TRUE(a.register_port(true).ok());
@@ -137,6 +144,69 @@ TEST(IxgbeInit, RejectsBadGeometry) {
     auto c = make_nic({}, o);
     ASSERT_FALSE(c.ok());
     expect_has(c.error().message, "BSIZEPACKET");
+    o.memory.buf_size = 32768; // fits the 5-bit field, but the 82599 takes at most 16 KiB (8.2.3.8.7)
+    auto d = make_nic({}, o);
+    ASSERT_FALSE(d.ok());
+    expect_has(d.error().message, "1 KiB to 16 KiB");
+    auto e = make_nic({}, small_opts(16384)); // beyond the validated 8 K descriptors (8.2.3.8.3)
+    ASSERT_FALSE(e.ok());
+    expect_has(e.error().message, "and 8192");
+}
+
+// 4.2.1.6.1, 5.2.5.3.2: every software reset (open and close) comes after
+// the master disable flow; the model faults on one that does not.
+TEST(IxgbeInit, ResetsOnlyAfterTheMasterDisableFlow) {
+    std::vector<std::string> faults; // outlives the NIC: its teardown resets it
+    {
+        ModelConfig cfg;
+        auto nic = make_nic(cfg);
+        ASSERT_TRUE(nic.ok()) << nic.error().message;
+        IxgbeModel& m = *nic->model;
+        EXPECT_EQ(m.faults(), 0u) << m.last_fault();
+        m.set_fault_handler([&](const std::string& f) { faults.push_back(f); });
+        ASSERT_TRUE(nic->adapter->register_port(true).ok());
+        ASSERT_TRUE(nic->adapter->register_port(false).ok());
+        EXPECT_TRUE(m.read32(STATUS.offset) & STATUS_GIO) << "mastering again after the reset";
+        nic->adapter.reset(); // teardown: stop, master disable, reset
+    }
+    EXPECT_TRUE(faults.empty()) << faults.front();
+    // and the model does see a reset without the flow
+    auto nic = make_nic();
+    ASSERT_TRUE(nic.ok()) << nic.error().message;
+    IxgbeModel& m = *nic->model;
+    m.set_fault_handler([&](const std::string& f) { faults.push_back(f); });
+    m.write32(CTRL.offset, CTRL_RST);
+    ASSERT_EQ(faults.size(), 1u);
+    expect_has(faults.back(), "PCIE_MASTER_DISABLE");
+}
+
+// 4.6.7: RXCTRL.RXEN is set with the security rx path halted; the model
+// refuses it otherwise (82599 errata: the rx DMA may hang).
+TEST(IxgbeInit, ModelFaultsOnReceiveEnabledWithTheSecurityPathRunning) {
+    std::vector<std::string> faults;
+    auto nic = make_nic();
+    ASSERT_TRUE(nic.ok()) << nic.error().message;
+    IxgbeModel& m = *nic->model;
+    m.set_fault_handler([&](const std::string& f) { faults.push_back(f); });
+    ASSERT_TRUE(nic->adapter->register_port(true).ok());
+    EXPECT_TRUE(faults.empty()) << faults.front();
+    EXPECT_TRUE(m.peek(RXCTRL.offset) & RXCTRL_RXEN);
+    EXPECT_FALSE(m.peek(SECRXCTRL.offset) & SECRXCTRL_RX_DIS) << "the security path runs again";
+    ASSERT_TRUE(nic->adapter->register_port(false).ok());
+    m.write32(RXCTRL.offset, RXCTRL_RXEN);
+    ASSERT_EQ(faults.size(), 1u);
+    expect_has(faults.back(), "SECRXCTRL.RX_DIS");
+    m.write32(RXCTRL.offset, 0);
+    m.write32(FCRTH[0].offset, 0); // and with no high water mark (4.6.3.2)
+    m.write32(SECRXCTRL.offset, SECRXCTRL_RX_DIS);
+    m.write32(RXCTRL.offset, RXCTRL_RXEN);
+    ASSERT_EQ(faults.size(), 2u);
+    expect_has(faults.back(), "FCRTH[0]");
+    m.write32(RXCTRL.offset, 0);
+    m.write32(RTTDCS.offset, 0);
+    m.write32(MTQC.offset, 0); // MTQC with the tx arbiter running (8.2.3.9.15)
+    ASSERT_EQ(faults.size(), 3u);
+    expect_has(faults.back(), "RTTDCS.ARBDIS");
 }
 
 TEST(IxgbeInit, SixtyFourQueuePairsWithRssOnSixteen) {

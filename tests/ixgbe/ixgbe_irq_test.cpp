@@ -64,9 +64,9 @@ TEST(IxgbeIrq, EitrCoalescesABurstIntoOneInterruptPerInterval) {
     // EITR 0: no moderation, one interrupt per frame
     n.burst(20, 0);
     EXPECT_EQ(n.signals(), 20u);
-    // 1000 us: 500 in 2 us units, bits 11:3
+    // 1000 us: 488 in 2.048 us units (999.4 us), bits 11:3
     n.nic.adapter->set_itr(1000);
-    EXPECT_EQ(m.peek(EITR(0).offset) & EITR_INTERVAL_MASK, 500u << EITR_INTERVAL_SHIFT);
+    EXPECT_EQ(m.peek(EITR(0).offset) & EITR_INTERVAL_MASK, 488u << EITR_INTERVAL_SHIFT);
     n.burst(1, 50);
     EXPECT_EQ(n.signals(), 0u) << "the vector fired less than an interval ago (the first burst)";
     m.advance_clock(1ms);

@@ -136,6 +136,7 @@ TEST(IxgbeMacs, ModelFaultsWhereTheX540DiffersFromThe82599) {
     EXPECT_NE(faults.back().find("X540"), std::string::npos) << faults.back();
     // an 82599 driver giving PB0 512 KiB
     m.write32(RXPBSIZE[0].offset, 512u << 10);
+    m.write32(SECRXCTRL.offset, SECRXCTRL_RX_DIS); // receive is enabled with the security path halted (4.6.7)
     m.write32(RXCTRL.offset, RXCTRL_RXEN);
     ASSERT_EQ(faults.size(), 2u);
     EXPECT_NE(faults.back().find("384 KiB"), std::string::npos) << faults.back();

@@ -58,6 +58,11 @@ const RegFact reg_facts[] = {
     {"RDRXCTL", "8.2.3.8.8", 0x02F00, RDRXCTL},
     {"RXCTRL", "8.2.3.8.10", 0x03000, RXCTRL},
     {"RXPBSIZE[0]", "8.2.3.8.9", 0x03C00, RXPBSIZE[0]},
+    {"FCRTH[0]", "[L] FCRTH_82599", 0x03260, FCRTH[0]},
+    {"FCRTH[7]", "[L] FCRTH_82599", 0x0327C, FCRTH[7]},
+    {"SECRXCTRL", "[L]", 0x08D00, SECRXCTRL},
+    {"SECRXSTAT", "[L]", 0x08D04, SECRXSTAT},
+    {"TXPBTHRESH[0]", "[L]", 0x04950, TXPBTHRESH[0]},
     {"RXPBSIZE[7]", "8.2.3.8.9", 0x03C1C, RXPBSIZE[7]},
     {"RXCSUM", "8.2.3.7.5", 0x05000, RXCSUM},
     {"FCTRL", "8.2.3.7.1", 0x05080, FCTRL},
@@ -121,6 +126,9 @@ struct BitFact {
 
 const BitFact bit_facts[] = {
     {"CTRL.PCIE_MASTER_DISABLE (bit 2)", "8.2.3.1.1", 1u << 2, CTRL_PCIE_MASTER_DISABLE},
+    {"STATUS.GIO Master Enable Status (bit 19)", "8.2.3.1.2", 1u << 19, STATUS_GIO},
+    {"SECRXCTRL.RX_DIS (bit 1)", "[L]", 1u << 1, SECRXCTRL_RX_DIS},
+    {"SECRXSTAT.SECRX_RDY (bit 0)", "[L]", 1u << 0, SECRXSTAT_SECRX_RDY},
     {"CTRL.LRST (bit 3)", "8.2.3.1.1", 1u << 3, CTRL_LRST},
     {"CTRL.RST (bit 26)", "8.2.3.1.1", 1u << 26, CTRL_RST},
     {"CTRL_EXT.NS_DIS (bit 16)", "8.2.3.1.3", 1u << 16, CTRL_EXT_NS_DIS},

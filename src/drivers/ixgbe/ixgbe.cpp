@@ -67,7 +67,13 @@ const MacTraits& traits(Family f) noexcept {
     }
 }
 
-constexpr std::uint32_t min_slots = 8, max_slots = 32768;
+// The transmit packet buffer: 160 KiB to PB0; TXPBTHRESH keeps room for the
+// largest frame, 10 KiB (max_frame_jumbo rounded up; [L] IXGBE_TXPKT_SIZE_MAX).
+constexpr std::uint32_t tx_pb_kib = 0xA0, tx_max_frame_kib = 10;
+static_assert(max_frame_jumbo <= tx_max_frame_kib << 10);
+
+// RDLEN/TDLEN: "validated lengths up to 128 K (8 K descriptors)" (8.2.3.8.3)
+constexpr std::uint32_t min_slots = 8, max_slots = 8192;
 
 // Statistics registers and where they accumulate (8.2.3.23). A 36-bit octet
 // counter is read low first, then high.
@@ -139,21 +145,37 @@ Status IxgbeAdapter::init(const PortOptions& opts) {
     return setup_interrupts();
 }
 
+void IxgbeAdapter::mask_interrupts() noexcept {
+    r_.set(EIMC, 0x7fffffff);
+    r_.set(EIMC_EX[0], ~0u);
+    r_.set(EIMC_EX[1], ~0u);
+}
+
+// 4.2.1.6.1: a software reset comes after the master disable flow
+// (5.2.5.3.2): CTRL.PCIE_MASTER_DISABLE, then STATUS.GIO clear, i.e. no DMA
+// request of the device's is still outstanding. When it does not clear in
+// time the 82599 specification update recommends two consecutive resets.
+// Returns how many resets to issue.
+unsigned IxgbeAdapter::disable_mastering() noexcept {
+    r_.set_flags(CTRL, CTRL_PCIE_MASTER_DISABLE);
+    return r_.wait_clear(STATUS, STATUS_GIO, opt_.reset_timeout, "PCIe requests to complete") ? 1 : 2;
+}
+
 Status IxgbeAdapter::reset_hw() {
     // 4.6.3.1: mask all interrupts
-    r_.set(EIMC, 0x7fffffff);
-    r_.set(EIMC_EX[0], ~0u);
-    r_.set(EIMC_EX[1], ~0u);
+    mask_interrupts();
     // 4.6.3.2: global reset (device and link), self-clearing; no register
-    // access is meaningful for a while after it (8.2.3.1.1)
-    r_.set_flags(CTRL, CTRL_RST_MASK);
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    if (Status s = r_.wait_clear(CTRL, CTRL_RST_MASK, opt_.reset_timeout, "the device reset to complete"); !s)
-        return s;
+    // access is meaningful for a while after it (8.2.3.1.1), and the
+    // initialisation goes on no sooner than 10 ms after it (4.6.3.2)
+    for (unsigned n = disable_mastering(); n > 0; n--) {
+        r_.set_flags(CTRL, CTRL_RST_MASK);
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        if (Status s = r_.wait_clear(CTRL, CTRL_RST_MASK, opt_.reset_timeout, "the device reset to complete"); !s)
+            return s;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
     // 4.6.3.1 again: the reset re-enables nothing, but be explicit
-    r_.set(EIMC, 0x7fffffff);
-    r_.set(EIMC_EX[0], ~0u);
-    r_.set(EIMC_EX[1], ~0u);
+    mask_interrupts();
     (void)r_.get(EICR);
     return {};
 }
@@ -262,9 +284,9 @@ Status IxgbeAdapter::setup_memory(const PortOptions& o) {
                                                   "and {} (descriptor rings are multiples of 128 bytes)",
                                                   name(), n, min_slots, max_slots));
     const std::uint32_t bsz = o.memory.buf_size;
-    if (bsz < 1024 || bsz > (SRRCTL_BSIZEPKT_MASK << SRRCTL_BSIZEPKT_SHIFT))
-        return make_error(EINVAL, fmt::format("{}: {}-byte buffers; the 82599 receives into 1 KiB to 31 KiB buffers "
-                                              "(SRRCTL.BSIZEPACKET)",
+    if (bsz < 1024 || bsz > max_rx_buf_size)
+        return make_error(EINVAL, fmt::format("{}: {}-byte buffers; the 82599 receives into 1 KiB to 16 KiB buffers "
+                                              "(SRRCTL.BSIZEPACKET); larger frames arrive as NS_MOREFRAG chains",
                                               name(), bsz));
 
     RingConfig rc{nq_, nq_, o.tx_slots, o.rx_slots};
@@ -306,6 +328,10 @@ void IxgbeAdapter::init_rx() {
     // KiB on the 82599, 384 KiB on the X540 and X550
     r_.set(RXPBSIZE[0], traits(chip_->family).rx_pb_kib << 10);
     for (unsigned i = 1; i < 8; i++) r_.set(RXPBSIZE[i], 0);
+    // high water marks "must be set by default regardless if flow control
+    // is enabled or not" (4.6.3.2): the packet buffer less 24 KiB
+    r_.set(FCRTH[0], (traits(chip_->family).rx_pb_kib << 10) - fcrth_headroom);
+    for (unsigned i = 1; i < 8; i++) r_.set(FCRTH[i], 0);
     // strip the CRC: HLREG0 and RDRXCTL must agree (8.2.3.8.8)
     r_.set_flags(HLREG0, HLREG0_RXCRCSTRP);
     std::uint32_t rdrxctl = r_.get(RDRXCTL) | RDRXCTL_CRCSTRIP | RDRXCTL_RSCACKC | RDRXCTL_FCOE_WRFIX;
@@ -355,11 +381,16 @@ void IxgbeAdapter::setup_rss() {
 // 4.6.8, the global part.
 void IxgbeAdapter::init_tx() {
     r_.set_flags(HLREG0, HLREG0_TXCRCEN | HLREG0_TXPADEN); // the NIC adds the CRC and pads
-    r_.set(TXPBSIZE[0], 0xA0u << 10);                      // 160 KiB to PB0 (4.6.11.3.1)
-    for (unsigned i = 1; i < 8; i++) r_.set(TXPBSIZE[i], 0);
-    r_.set(DTXMXSZRQ, 0xfff);
-    // no DCB, no VT: MTQC may only change with the arbiter off (8.2.3.9.15)
+    // 4.6.8: with the descriptor arbiter off, the packet buffers, their
+    // thresholds and MTQC (no DCB, no VT), then the arbiter on again
     r_.set_flags(RTTDCS, RTTDCS_ARBDIS);
+    r_.set(DTXMXSZRQ, 0xfff);
+    r_.set(TXPBSIZE[0], tx_pb_kib << 10); // all to PB0 (4.6.11.3.1)
+    r_.set(TXPBTHRESH[0], tx_pb_kib - tx_max_frame_kib); // room for the largest frame
+    for (unsigned i = 1; i < 8; i++) {
+        r_.set(TXPBSIZE[i], 0);
+        r_.set(TXPBTHRESH[i], 0);
+    }
     r_.set(MTQC, 0);
     r_.clear_flags(RTTDCS, RTTDCS_ARBDIS);
 }
@@ -424,17 +455,36 @@ Status IxgbeAdapter::start() {
             return s;
     }
     // 4.6.7: receive on, last
-    r_.set_flags(RXCTRL, RXCTRL_RXEN);
+    if (Status s = set_rx_enable(true); !s) return s;
     running_ = true;
     return {};
 }
 
+// 4.6.7: RXCTRL.RXEN changes with the security rx path halted: set
+// SECRXCTRL.RX_DIS, wait for SECRXSTAT.SECRX_RDY (the path is empty), write
+// RXEN, release the path.
+Status IxgbeAdapter::set_rx_enable(bool on) noexcept {
+    r_.set_flags(SECRXCTRL, SECRXCTRL_RX_DIS);
+    Status s = r_.wait_set(SECRXSTAT, SECRXSTAT_SECRX_RDY, opt_.queue_timeout, "the security rx path to halt");
+    if (s) {
+        if (on) r_.set_flags(RXCTRL, RXCTRL_RXEN);
+        else r_.clear_flags(RXCTRL, RXCTRL_RXEN);
+    }
+    r_.clear_flags(SECRXCTRL, SECRXCTRL_RX_DIS);
+    return s;
+}
+
 void IxgbeAdapter::stop() noexcept {
     if (!running_) return;
-    r_.clear_flags(RXCTRL, RXCTRL_RXEN);
+    if (!set_rx_enable(false)) r_.clear_flags(RXCTRL, RXCTRL_RXEN); // stop receiving in any case
+    // 4.6.7.1, 4.6.8.1: a queue is off once its ENABLE bit reads back clear
     for (std::uint32_t q = 0; q < nq_; q++) {
         r_.clear_flags(RXDCTL[q], XDCTL_ENABLE);
         r_.clear_flags(TXDCTL[q], XDCTL_ENABLE);
+    }
+    for (std::uint32_t q = 0; q < nq_; q++) {
+        (void)r_.wait_clear(RXDCTL[q], XDCTL_ENABLE, opt_.queue_timeout, "the rx queue to stop");
+        (void)r_.wait_clear(TXDCTL[q], XDCTL_ENABLE, opt_.queue_timeout, "the tx queue to stop");
     }
     r_.clear_flags(DMATXCTL, DMATXCTL_TE);
     running_ = false;
@@ -449,12 +499,12 @@ Status IxgbeAdapter::register_port(bool on) {
 // Teardown: stop DMA for sure (a reset) before the memory goes away.
 void IxgbeAdapter::quiesce() noexcept {
     stop();
-    r_.set(EIMC, 0x7fffffff);
-    r_.set(EIMC_EX[0], ~0u);
-    r_.set(EIMC_EX[1], ~0u);
-    r_.set_flags(CTRL, CTRL_RST);
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    (void)r_.wait_clear(CTRL, CTRL_RST, opt_.reset_timeout, "the device reset to complete");
+    mask_interrupts();
+    for (unsigned n = disable_mastering(); n > 0; n--) {
+        r_.set_flags(CTRL, CTRL_RST);
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        (void)r_.wait_clear(CTRL, CTRL_RST, opt_.reset_timeout, "the device reset to complete");
+    }
     if (!irq_fds_.empty()) dev_->disable_interrupts();
     irq_fds_.clear();
     (void)dev_->set_bus_master(false);

@@ -69,7 +69,7 @@ struct DriverOptions {
     bool require_link = true;                         // open fails when the link stays down
     std::chrono::milliseconds queue_timeout{100};     // RXDCTL/TXDCTL.ENABLE
     std::chrono::milliseconds tx_hang_timeout{1000};  // descriptors without DD and no progress
-    std::uint32_t itr_us = 50;        // EITR: minimum gap between interrupts (2 us steps); 0: none
+    std::uint32_t itr_us = 50;        // EITR: minimum gap between interrupts (2.048 us steps, at most 1046); 0: none
     std::uint32_t max_frame = 1518;   // bytes with CRC; up to max_frame_jumbo (HLREG0.JUMBOEN)
     std::uint32_t tx_reclaim_thresh = 0; // reclaim when fewer free tx slots; 0: half the ring
 };
@@ -177,7 +177,10 @@ private:
     IxgbeAdapter(std::string name, std::unique_ptr<Device> dev, const ChipInfo& chip, const DriverOptions& o);
 
     Status init(const PortOptions& opts);
+    void mask_interrupts() noexcept;
+    unsigned disable_mastering() noexcept;
     Status reset_hw();
+    Status set_rx_enable(bool on) noexcept;
     Status read_mac();
     Status setup_link();
     Status setup_memory(const PortOptions& opts);

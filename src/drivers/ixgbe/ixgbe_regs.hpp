@@ -55,6 +55,7 @@ inline constexpr Reg CTRL_EXT{0x00018, "CTRL_EXT"}; // extended device control (
 inline constexpr Reg EEC{0x10010, "EEC"};           // EEPROM/flash control (8.2.3.2.1); X550EM_a: 0x15FF8
 
 inline constexpr std::uint32_t CTRL_PCIE_MASTER_DISABLE = 1u << 2;
+inline constexpr std::uint32_t STATUS_GIO = 1u << 19; // PCIe master enable status: requests may be pending
 inline constexpr std::uint32_t CTRL_LRST = 1u << 3; // link reset
 inline constexpr std::uint32_t CTRL_RST = 1u << 26; // device reset, self-clearing
 inline constexpr std::uint32_t CTRL_RST_MASK = CTRL_LRST | CTRL_RST;
@@ -92,9 +93,9 @@ inline constexpr std::uint32_t GPIE_OCD = 1u << 5;       // other clear disable
 inline constexpr std::uint32_t GPIE_EIAME = 1u << 30;    // extended interrupt auto mask enable
 inline constexpr std::uint32_t GPIE_PBA_SUPPORT = 1u << 31;
 inline constexpr std::uint32_t IVAR_ALLOC_VAL = 0x80;    // INT_Alloc_val, per byte
-inline constexpr std::uint32_t EITR_INTERVAL_MASK = 0x0ff8; // ITR interval, 11:3, 2 us units (bits 2:0 are 0)
+inline constexpr std::uint32_t EITR_INTERVAL_MASK = 0x0ff8; // ITR interval, 11:3, 2.048 us units (1 and 10 GbE)
 inline constexpr unsigned EITR_INTERVAL_SHIFT = 3;
-inline constexpr unsigned EITR_UNIT_NS = 2000;
+inline constexpr unsigned EITR_UNIT_NS = 2048;
 inline constexpr std::uint32_t EITR_CNT_WDIS = 1u << 31;    // write without clearing the counter
 inline constexpr unsigned max_msix_vectors = 64;
 
@@ -112,6 +113,9 @@ inline constexpr RegArray RETA{0x0EB00, 4, "RETA"};   // redirection table, 32 (
 inline constexpr RegArray RSSRK{0x0EB80, 4, "RSSRK"}; // RSS random key, 10 (8.2.3.7.16); [L]: alias 0x05C80
 inline constexpr Reg MRQC{0x0EC80, "MRQC"};           // multiple receive queues command (8.2.3.7.12); [L]: 0x05818
 inline constexpr RegArray ERETA{0x0EE80, 4, "ERETA"}; // X550 only: redirection entries 128-511, 96 ([L])
+inline constexpr RegArray FCRTH{0x03260, 4, "FCRTH"}; // flow control high water, per packet buffer, 8 ([L] FCRTH_82599)
+inline constexpr Reg SECRXCTRL{0x08D00, "SECRXCTRL"}; // security rx control ([L])
+inline constexpr Reg SECRXSTAT{0x08D04, "SECRXSTAT"}; // security rx status ([L])
 
 inline constexpr std::uint32_t RDRXCTL_CRCSTRIP = 1u << 1;
 inline constexpr std::uint32_t RDRXCTL_DMAIDONE = 1u << 3;   // DMA init done (read only)
@@ -119,6 +123,15 @@ inline constexpr std::uint32_t RDRXCTL_RSCFRSTSIZE = 0x1fu << 17; // must be 0 (
 inline constexpr std::uint32_t RDRXCTL_RSCACKC = 1u << 25;   // must be 1 (8.2.3.8.8)
 inline constexpr std::uint32_t RDRXCTL_FCOE_WRFIX = 1u << 26; // must be 1 (8.2.3.8.8)
 inline constexpr std::uint32_t RXCTRL_RXEN = 1u << 0;
+// 4.6.7: RXCTRL.RXEN changes only while the security rx path is halted
+// (SECRXCTRL.RX_DIS set, SECRXSTAT.SECRX_RDY seen); 82599 errata: frames
+// arriving as receive is enabled could otherwise hang the rx DMA ([L]
+// ixgbe_enable_rx_dma_82599)
+inline constexpr std::uint32_t SECRXCTRL_RX_DIS = 1u << 1;
+inline constexpr std::uint32_t SECRXSTAT_SECRX_RDY = 1u << 0;
+// FCRTH[n] must hold RXPBSIZE[n] - 24 KiB whether or not flow control is on
+// (4.6.3.2, "must be set by default")
+inline constexpr std::uint32_t fcrth_headroom = 0x6000;
 inline constexpr std::uint32_t RXCSUM_PCSD = 1u << 13; // descriptors carry the RSS hash
 inline constexpr std::uint32_t FCTRL_SBP = 1u << 1;   // store bad packets
 inline constexpr std::uint32_t FCTRL_MPE = 1u << 8;   // multicast promiscuous
@@ -163,6 +176,7 @@ inline constexpr std::uint32_t DCA_RXCTRL_RSVD12 = 1u << 12;
 // SRRCTL on the 82599 (8.2.3.8.7); the igb layout differs in BSIZEPACKET's
 // width and DROP_EN's position, so these are not the shared adv:: ones.
 inline constexpr std::uint32_t SRRCTL_BSIZEPKT_MASK = 0x1fu; // 4:0, 1 KiB units
+inline constexpr std::uint32_t max_rx_buf_size = 16u << 10;  // "from 1 KB to 16 KB" (8.2.3.8.7)
 inline constexpr unsigned SRRCTL_BSIZEPKT_SHIFT = 10;        // bytes >> 10
 inline constexpr std::uint32_t SRRCTL_DESCTYPE_MASK = 0x7u << 25;
 inline constexpr std::uint32_t SRRCTL_DESCTYPE_ADV_ONEBUF = 0x1u << 25;
@@ -174,6 +188,7 @@ inline constexpr Reg DTXMXSZRQ{0x08100, "DTXMXSZRQ"}; // max bytes of outstandin
 inline constexpr Reg MTQC{0x08120, "MTQC"};           // multiple tx queues command (8.2.3.9.15)
 inline constexpr Reg RTTDCS{0x04900, "RTTDCS"};       // DCB tx descriptor plane control (8.2.3.10.2)
 inline constexpr RegArray TXPBSIZE{0x0CC00, 4, "TXPBSIZE"}; // (8.2.3.9.13)
+inline constexpr RegArray TXPBTHRESH{0x04950, 4, "TXPBTHRESH"}; // tx packet buffer threshold, KiB, 8 ([L])
 inline constexpr std::uint32_t DMATXCTL_TE = 1u << 0; // transmit enable
 inline constexpr std::uint32_t RTTDCS_ARBDIS = 1u << 6;
 

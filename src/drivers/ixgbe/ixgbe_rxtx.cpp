@@ -356,8 +356,11 @@ Status IxgbeAdapter::setup_interrupts() {
 void IxgbeAdapter::set_itr(std::uint32_t us) noexcept {
     opt_.itr_us = us;
     if (irq_fds_.empty()) return;
-    // 11:3 in 2 us units, i.e. (us / 2) << 3 (8.2.3.5.12)
-    for (unsigned v = 0; v <= nvec_queues_; v++) r_.set(EITR(v), (us << 2) & EITR_INTERVAL_MASK);
+    // 11:3 in 2.048 us units at 1 and 10 GbE (8.2.3.5.12), rounded to the
+    // nearest; at most 0x1ff units (1046 us), not wrapped to 0 (no moderation)
+    const std::uint64_t units = std::min<std::uint64_t>((std::uint64_t(us) * 1000 + EITR_UNIT_NS / 2) / EITR_UNIT_NS,
+                                                        EITR_INTERVAL_MASK >> EITR_INTERVAL_SHIFT);
+    for (unsigned v = 0; v <= nvec_queues_; v++) r_.set(EITR(v), std::uint32_t(units) << EITR_INTERVAL_SHIFT);
 }
 
 std::vector<int> IxgbeAdapter::wait_fds(const KRing& k) const {

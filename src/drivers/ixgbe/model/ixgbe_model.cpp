@@ -190,6 +190,14 @@ std::uint32_t IxgbeModel::read_locked(std::uint32_t off) noexcept {
     } else if (off >= QPRDC[0].offset && off < QPRDC[queue_stat_counters].offset &&
                (off - QPRDC[0].offset) % QPRDC.stride == 0) {
         v = 0; // per-queue statistics clear on read
+    } else if (off == STATUS.offset) {
+        // GIO: the device may have requests outstanding, until the master
+        // disable flow (CTRL.PCIE_MASTER_DISABLE); DMA here is synchronous,
+        // so none is pending once it is set
+        return (val & ~STATUS_GIO) | (mastering() ? STATUS_GIO : 0);
+    } else if (off == SECRXSTAT.offset) {
+        // the rx security path is empty as soon as it is halted
+        return rget(SECRXCTRL.offset) & SECRXCTRL_RX_DIS ? SECRXSTAT_SECRX_RDY : 0;
     } else if (off == EICR.offset) {
         v = 0; // clear on read
     } else if (off == EIMS.offset) {
@@ -257,10 +265,14 @@ void IxgbeModel::write32(std::uint32_t off, std::uint32_t v) noexcept {
         } else if (off == CTRL.offset) {
             if (v & CTRL_RST_MASK) {
                 const bool up = rget(LINKS.offset) & LINKS_LINK_UP;
+                // 4.2.1.6.1: a software reset only after the master disable
+                // flow (the device may still have DMA requests outstanding)
+                if ((v & CTRL_RST) && mastering())
+                    fault("CTRL.RST set while the device may have DMA requests outstanding (4.2.1.6.1: set "
+                          "CTRL.PCIE_MASTER_DISABLE and wait for STATUS.GIO to clear first)");
                 do_reset();
-                reg(off) = v & ~CTRL_LRST;
+                reg(off) = v & CTRL_RST; // the reset clears the rest of CTRL (master disable too)
                 rst_reads_ = cfg_.reset_reads;
-                if (!(v & CTRL_RST)) reg(off) &= ~CTRL_RST;
                 if (up) link_event(false);
                 // after a reset the link restarts on its own with the EEPROM's AUTOC
                 link_pending_ = cable_;
@@ -300,8 +312,23 @@ void IxgbeModel::write32(std::uint32_t off, std::uint32_t v) noexcept {
             if (!(v & DMATXCTL_TE))
                 for (unsigned i = 0; i < num_queues; i++)
                     if (txq_[i].enabled) return fault(fmt::format("DMATXCTL.TE cleared while tx queue {} is enabled", i));
+        } else if (off == MTQC.offset && !(rget(RTTDCS.offset) & RTTDCS_ARBDIS)) {
+            fault(fmt::format("MTQC written ({:#x}) while the tx descriptor arbiter runs (RTTDCS.ARBDIS clear; "
+                              "8.2.3.9.15, 4.6.8)",
+                              v));
         } else if (off == RXCTRL.offset) {
+            const bool was = rget(off) & RXCTRL_RXEN;
             reg(off) = v;
+            if ((v & RXCTRL_RXEN) && !was && !(rget(SECRXCTRL.offset) & SECRXCTRL_RX_DIS))
+                return fault("RXCTRL.RXEN set while the security rx path runs (4.6.7: set SECRXCTRL.RX_DIS and wait "
+                             "for SECRXSTAT.SECRX_RDY first; 82599 errata: the rx DMA may hang)");
+            for (unsigned i = 0; i < 8 && (v & RXCTRL_RXEN) && !was; i++) {
+                const std::uint32_t pbs = rget(RXPBSIZE[i].offset), rth = rget(FCRTH[i].offset) & 0x7ffe0u;
+                if (pbs && (rth == 0 || rth > pbs))
+                    return fault(fmt::format("receive enabled with FCRTH[{}] {:#x} for a {} KiB packet buffer (4.6.3.2: "
+                                             "set it to RXPBSIZE - 24 KiB whether or not flow control is on)",
+                                             i, rget(FCRTH[i].offset), pbs >> 10));
+            }
             if ((v & RXCTRL_RXEN) && !!(rget(HLREG0.offset) & HLREG0_RXCRCSTRP) != !!(rget(RDRXCTL.offset) & RDRXCTL_CRCSTRIP))
                 return fault("receive enabled with HLREG0.RXCRCSTRP and RDRXCTL.CRCSTRIP disagreeing (8.2.3.8.8)");
             std::uint64_t pb = 0;
@@ -501,7 +528,10 @@ bool IxgbeModel::receive_locked(const std::uint8_t* f, std::size_t len) noexcept
                                  q, (srrctl & SRRCTL_DESCTYPE_MASK) >> 25)),
                false;
     const std::uint32_t bsz = (srrctl & SRRCTL_BSIZEPKT_MASK) << SRRCTL_BSIZEPKT_SHIFT;
-    if (bsz == 0) return fault(fmt::format("rx queue {}: SRRCTL.BSIZEPACKET is 0", q)), false;
+    if (bsz == 0 || bsz > max_rx_buf_size)
+        return fault(fmt::format("rx queue {}: SRRCTL.BSIZEPACKET is {} KiB; it must be 1 to 16 (8.2.3.8.7)", q,
+                                 bsz >> SRRCTL_BSIZEPKT_SHIFT)),
+               false;
     RxRing ring{rget(b + Q_BAL) | std::uint64_t(rget(b + Q_BAH)) << 32, rget(b + Q_LEN) / 16, rget(b + Q_H),
                 rget(b + Q_T), bsz};
     const bool strip = rget(HLREG0.offset) & HLREG0_RXCRCSTRP;
@@ -622,6 +652,10 @@ void IxgbeModel::set_tx_writeback(bool on) {
 std::uint32_t IxgbeModel::peek(std::uint32_t off) const {
     std::lock_guard lk(mu_);
     return regs_[off >> 2];
+}
+
+bool IxgbeModel::mastering() const noexcept {
+    return bus_master_ && !(rget(CTRL.offset) & CTRL_PCIE_MASTER_DISABLE);
 }
 
 std::uint64_t IxgbeModel::rx_frames(unsigned queue) const {

@@ -120,6 +120,7 @@ public:
     void set_tx_writeback(bool on);
     // A register's value without read side effects.
     std::uint32_t peek(std::uint32_t offset) const;
+
     // Frames received per queue since reset (what RSS picked).
     std::uint64_t rx_frames(unsigned queue) const;
     // The Toeplitz hash the RX engine computes for `frame` (0: not hashed).
@@ -160,6 +161,7 @@ private:
     std::uint64_t interval_ns(unsigned vector) const noexcept override; // EITR
     unsigned pick_queue(std::uint32_t hash) const noexcept;
     std::uint32_t links_value() const noexcept;
+    bool mastering() const noexcept; // STATUS.GIO
 
     ModelConfig cfg_;
     Mac mac_ = Mac::i82599;
