@@ -306,11 +306,10 @@ int main(int argc, char** argv) {
         fmt::print(stderr, "pkt-gen: {}\n", msg);
         return 2;
     };
-    if (cfg.ports.empty() && cfg.mode == "txrx") { // the embedded default: both ends of a pipe
+    const bool embedded_default = cfg.ports.empty() && cfg.mode == "txrx"; // both ends of a pipe
+    if (embedded_default) {
         cfg.ports = {"pipe:pktgen{0", "pipe:pktgen}0"};
         if (cfg.duration == 0 && cfg.count == 0) cfg.duration = 5;
-        fmt::print("pkt-gen: no ports given; running -f txrx -i 'pipe:pktgen{{0' -i 'pipe:pktgen}}0'{}\n",
-                   cfg.duration > 0 ? fmt::format(" --duration {}", cfg.duration) : "");
     }
     if (no_huge) cfg.hugepages = upio::HugepagePolicy::never;
     if (!model_wire.empty() && !ixgbe_model) return bad("--ixgbe-model-wire needs --ixgbe-model");
@@ -356,6 +355,10 @@ int main(int argc, char** argv) {
     for (std::size_t i = 0; i < cfg.ports.size(); i++)
         if (role_of(i) == Role::sender) senders += cfg.threads;
     cfg.streams = std::max<std::uint32_t>(senders, 1);
+
+    if (embedded_default) // announced once the options are known to be good
+        fmt::print("pkt-gen: no ports given; running -f txrx -i 'pipe:pktgen{{0' -i 'pipe:pktgen}}0'{}\n",
+                   cfg.duration > 0 ? fmt::format(" --duration {}", cfg.duration) : "");
 
     upio::PortOptions opts;
     opts.tx_slots = opts.rx_slots = cfg.slots;
