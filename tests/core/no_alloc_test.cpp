@@ -35,6 +35,9 @@ void* operator new(std::size_t n, std::align_val_t a) {
     throw std::bad_alloc();
 }
 void* operator new[](std::size_t n, std::align_val_t a) { return operator new(n, a); }
+// g++ 12 sees operator new inlined as malloc and this free() and warns of a
+// mismatch: both are this file's replacements, which do match.
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 void operator delete(void* p) noexcept { std::free(p); }
 void operator delete[](void* p) noexcept { std::free(p); }
 void operator delete(void* p, std::size_t) noexcept { std::free(p); }
