@@ -23,7 +23,9 @@
 //
 // The validation prologue runs before every txsync/rxsync: when a backend is
 // called, rhead/rcur are in [nr_hwcur, rtail] and every slot in
-// [nr_hwcur, rhead) has a valid buf_idx and a len no larger than a buffer.
+// [nr_hwcur, rhead) has a valid buf_idx and a len no larger than a buffer;
+// on a tx ring those slots never fill the ring without a packet's end (an
+// NS_MOREFRAG chain the application has no slot left to finish).
 #pragma once
 
 #include <upio/error.hpp>

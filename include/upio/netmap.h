@@ -68,7 +68,9 @@ struct netmap_slot {
 #define NS_REPORT 0x0002
 /* VALE: do not learn the source MAC of this packet. */
 #define NS_NO_LEARN 0x0008
-/* more fragments follow in the next slot; the last one has this clear. */
+/* more fragments follow in the next slot; the last one has this clear.
+ * A tx sync that would leave the ring full of one unfinished chain is
+ * refused: with no free slot, its end could never be queued. */
 #define NS_MOREFRAG 0x0020
 
 /* A ring: the header, then num_slots slots. */

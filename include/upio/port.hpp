@@ -114,7 +114,7 @@ private:
     std::vector<WaitFd> wait_fds_;
     bool opened_ = false;  // open() finished: the destructor owns the rings, netmap_if and the user count
     std::chrono::nanoseconds spin_{0};
-    char errbuf_[192] = {};
+    char errbuf_[256] = {};
 };
 
 // Registers an extra port type (e.g. a test's own). `type` is the part of

@@ -184,7 +184,10 @@ public:
     Port& attached_port() noexcept { return *other_; }
     // Frames the attached port's tx ring had no room for stay in the switch
     // port's rx ring until the next poll(); when that fills too, the switch
-    // drops and counts them (drop_no_space of the switch port).
+    // drops and counts them (drop_no_space of the switch port). A frame that
+    // needs more slots than the attached port's tx ring has (its buffers are
+    // smaller) is dropped and counted in that ring's drops
+    // (attached_port().counters(Direction::tx).drops).
 
 private:
     Attachment() = default;

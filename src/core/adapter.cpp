@@ -67,7 +67,11 @@ Status Adapter::create_rings(std::shared_ptr<MemoryRegion> mem, const RingConfig
             auto obj = mem_->alloc_object(sizeof(netmap_ring) + std::size_t(slots) * sizeof(netmap_slot));
             if (!obj) return std::move(obj).error();
             auto* ring = static_cast<netmap_ring*>(obj.value());
-            std::memset(ring, 0, sizeof(netmap_ring));
+            // Slots too, not just the header: the space may have held a ring
+            // before, and if filling this one fails midway, destroy_rings()
+            // frees every slot's buffer. A stale index there would free a
+            // buffer another ring or an extra-buffer list still holds.
+            std::memset(ring, 0, sizeof(netmap_ring) + std::size_t(slots) * sizeof(netmap_slot));
             ring->buf_ofs = mem_->buf_ofs_from(ring);
             ring->num_slots = slots;
             ring->nr_buf_size = mem_->buf_size();

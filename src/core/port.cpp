@@ -113,6 +113,21 @@ Result<std::unique_ptr<Port>> Port::open(std::string_view name, const PortOption
                                                      name, dir_name(d), i));
             }
             bound.push_back(&k);
+            // A ring outlives its Ports (a pipe end while its peer is open, a
+            // VALE port opened again): show the new owner the ring as the
+            // framework knows it, not what the previous owner left in the
+            // header (a head it never synced, a scribbled num_slots), which
+            // the new owner could neither use nor repair.
+            netmap_ring* r = k.ring;
+            r->buf_ofs = a.memory().buf_ofs_from(r);
+            r->num_slots = k.num_slots;
+            r->nr_buf_size = a.memory().buf_size();
+            r->ringid = k.ring_id;
+            r->dir = d == Direction::tx ? NR_TX : NR_RX;
+            r->head = r->cur = k.rhead;
+            r->tail = k.rtail;
+            r->flags = 0;
+            k.rcur = k.rhead;
             k.wake_fd = p->evfd_;
             for (int fd : a.wait_fds(k)) {
                 auto w = std::find_if(p->wait_fds_.begin(), p->wait_fds_.end(),
@@ -298,6 +313,20 @@ int Port::sync_one(KRing& k, unsigned flags) noexcept {
                 return reject("slot has a buf_idx outside the region (slot, buf_idx)", i, s.buf_idx);
             if (s.len > maxlen) return reject("slot len larger than a buffer (slot, len)", i, s.len);
         }
+    }
+    // A tx ring whose every slot the port holds, none of them the end of a
+    // packet: the application has no slot left for the last fragment, and
+    // every port sends whole packets only, so the ring would stall for good.
+    // Costs one compare unless the ring is full; then the walk back from
+    // head usually stops at once, on the end of the last packet.
+    if (k.dir == Direction::tx && k.distance(hwcur, head) == k.num_slots - 1 &&
+        (r->slot[k.prev(head)].flags & NS_MOREFRAG)) [[unlikely]] {
+        std::uint32_t i = k.prev(head);
+        while (i != hwcur && (r->slot[k.prev(i)].flags & NS_MOREFRAG)) i = k.prev(i);
+        if (i == hwcur)
+            return reject("an NS_MOREFRAG chain fills the ring and can never end; clear NS_MOREFRAG on its "
+                          "last slot (first slot, last slot)",
+                          hwcur, k.prev(head));
     }
     k.rhead = head;
     k.rcur = cur;

@@ -99,7 +99,16 @@ int Attachment::poll() noexcept {
                     break;
                 }
             }
-            if (!complete || nm_ring_space(out) < need) break; // the rest waits for the next poll
+            if (!complete) break;
+            if (need > out_n - 1) [[unlikely]] {
+                // More slots than the attached port's tx ring has (its buffers
+                // are smaller than the switch port's): waiting would block
+                // every later frame for good. Dropped and counted there.
+                RingCounters::add(oa.kring(Direction::tx, otx).stats.drops, 1);
+                i = j;
+                continue;
+            }
+            if (nm_ring_space(out) < need) break; // the rest waits for the next poll
             std::uint32_t o = out->cur;
             for (std::uint32_t x = i; x != j; x = x + 1 == in_n ? 0 : x + 1) {
                 const netmap_slot& s = in->slot[x];

@@ -179,6 +179,63 @@ TEST(Memory, ExtraBuffersFormAListInTheNetmapIf) {
     EXPECT_EQ(n, 5u);
 }
 
+// Buffers on a Port's extra-buffer list.
+std::set<std::uint32_t> extra_list(Port& p) {
+    std::set<std::uint32_t> v;
+    MemoryRegion& m = p.memory();
+    for (std::uint32_t idx = p.nifp()->ni_bufs_head; m.valid_buf(idx) && v.size() < m.num_bufs();) {
+        v.insert(idx);
+        std::memcpy(&idx, m.buf(idx), 4);
+    }
+    return v;
+}
+
+// A pipe whose rings cannot be filled (the region is out of buffers) is
+// built where a closed pipe's rings were. Undoing it must free only the
+// buffers it took, not the indices the old rings left in that space: those
+// buffers belong to someone else now (here, a Port's extra buffers), and
+// handing them out again would put one buffer in two places.
+TEST(Memory, AFailedOpenFreesOnlyTheBuffersItTook) {
+    const std::string name = unique_name("stale");
+    PortOptions o = small_opts(16);
+    o.memory.num_bufs = MemoryRegion::first_buf + 2 * 64; // two pipes of 16-slot rings
+    auto a0 = open_ok("pipe:" + name + "{0", o);
+    auto b0 = open_ok("pipe:" + name + "}0", o);
+    auto a1 = open_ok("pipe:" + name + "{1", o);
+    auto b1 = open_ok("pipe:" + name + "}1", o);
+    ASSERT_TRUE(a0 && b0 && a1 && b1);
+    auto mem = a1->adapter().memory_ptr();
+    ASSERT_EQ(mem->free_bufs(), 0u);
+    a0.reset(); // pipe 0 goes away; its ring space keeps its old slots
+    b0.reset();
+    ASSERT_EQ(mem->free_bufs(), 64u);
+    a1.reset(); // reopened with extra buffers: they take every free buffer
+    PortOptions ox = o;
+    ox.extra_bufs = 64;
+    a1 = open_ok("pipe:" + name + "{1", ox);
+    ASSERT_TRUE(a1);
+    ASSERT_EQ(mem->free_bufs(), 0u);
+    const std::set<std::uint32_t> extras = extra_list(*a1);
+    ASSERT_EQ(extras.size(), 64u);
+
+    auto again = Port::open("pipe:" + name + "{0", o); // no buffer left for its rings
+    ASSERT_FALSE(again.ok());
+    EXPECT_NE(again.error().message.find("num_bufs"), std::string::npos) << again.error().message;
+    EXPECT_EQ(mem->free_bufs(), 0u) << "the failed open freed buffers it never took";
+
+    // Whatever the region hands out next is nobody's buffer yet.
+    PortOptions oy = o;
+    oy.extra_bufs = 1;
+    b1.reset();
+    auto b1x = Port::open("pipe:" + name + "}1", oy);
+    EXPECT_FALSE(b1x.ok()) << "got an extra buffer from a region that has none free";
+    if (b1x.ok()) {
+        for (std::uint32_t idx : extra_list(*b1x.value()))
+            EXPECT_EQ(extras.count(idx), 0u) << "buffer " << idx << " is on two Ports' extra lists";
+    }
+    EXPECT_EQ(extra_list(*a1), extras);
+}
+
 TEST(Memory, ClosingAPortReturnsItsBuffers) {
     auto name = unique_name("ret");
     PortOptions o = small_opts(16);

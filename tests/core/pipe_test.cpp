@@ -198,6 +198,59 @@ TEST(Pipe, DataSurvivesUntilThePeerOpens) {
     EXPECT_EQ(seq_of(b->rx_ring(0), b->rx_ring(0)->cur), 5u);
 }
 
+// An end closed with a broken ring header (a head past the ring, a
+// scribbled num_slots and buffer offset, a head moved without a sync) is
+// reopened while its peer keeps the pipe: the new Port starts from the ring
+// as the framework knows it and works at once, with what was synced before
+// still there.
+TEST(Pipe, AReopenedEndDoesNotInheritABrokenRingHeader) {
+    std::string n = unique_name("reopen");
+    auto a = open_ok("pipe:" + n + "{0");
+    auto b = open_ok("pipe:" + n + "}0");
+    ASSERT_TRUE(a && b);
+    netmap_ring* tx = a->tx_ring(0);
+    for (std::uint64_t i = 0; i < 3; i++) ASSERT_TRUE(put(tx, i));
+    ASSERT_EQ(a->txsync(), 0);
+    netmap_ring* rx = b->rx_ring(0);
+    ASSERT_EQ(b->rxsync(), 0);
+    ASSERT_EQ(nm_ring_space(rx), 3u);
+    rx->head = rx->cur = 1; // one released...
+    ASSERT_EQ(b->rxsync(), 0);
+    const std::int64_t buf_ofs = rx->buf_ofs;
+    const std::uint32_t slots = rx->num_slots, tail = rx->tail;
+    rx->head = 999; // ...then the owner breaks the header and goes away
+    rx->cur = 2;
+    rx->tail = 0;
+    rx->num_slots = 7;
+    rx->buf_ofs = 12345;
+    rx->nr_buf_size = 1;
+    ASSERT_EQ(b->rxsync(), -EINVAL);
+    b.reset();
+
+    b = open_ok("pipe:" + n + "}0");
+    ASSERT_TRUE(b);
+    rx = b->rx_ring(0);
+    EXPECT_EQ(rx->num_slots, slots);
+    EXPECT_EQ(rx->buf_ofs, buf_ofs);
+    EXPECT_EQ(rx->nr_buf_size, b->memory().buf_size());
+    EXPECT_EQ(rx->head, 1u);
+    EXPECT_EQ(rx->cur, 1u);
+    EXPECT_EQ(rx->tail, tail);
+    ASSERT_EQ(b->rxsync(), 0) << b->last_error();
+    ASSERT_EQ(nm_ring_space(rx), 2u); // the two packets not yet released
+    EXPECT_EQ(seq_of(rx, rx->cur), 1u);
+
+    // a tx head moved but never synced is not the new owner's either
+    ASSERT_TRUE(put(tx, 3));
+    a.reset();
+    a = open_ok("pipe:" + n + "{0");
+    ASSERT_TRUE(a);
+    EXPECT_EQ(a->tx_ring(0)->head, 3u);
+    ASSERT_EQ(a->txsync(), 0) << a->last_error();
+    ASSERT_EQ(b->rxsync(), 0);
+    EXPECT_EQ(nm_ring_space(rx), 2u);
+}
+
 TEST(Pipe, RegionFullSaysHowToGrowIt) {
     std::string n = unique_name("full");
     PortOptions o = small_opts(64);

@@ -192,6 +192,66 @@ TEST_F(PipeFixture, EverySlotOfARunIsChecked) {
     EXPECT_EQ(a->txsync(), 0) << a->last_error();
 }
 
+// A chain whose NS_MOREFRAG runs through every slot the port holds can
+// never end: the application has no slot left for the last fragment and a
+// pipe sends whole packets only. The sync says so instead of stalling the
+// ring for good; clearing the flag on the last slot repairs it.
+TEST_F(PipeFixture, ChainThatFillsTheRingIsRefused) {
+    const std::uint32_t n = tx->num_slots - 1;
+    for (std::uint32_t i = 0; i < n; i++) ASSERT_TRUE(put(tx, i, 60, NS_MOREFRAG));
+    expect_rejected(*a, Direction::tx, "chain fills the ring and can never end");
+    EXPECT_EQ(received(), 0u); // nothing moved
+    EXPECT_EQ(tx->tail, n);
+    tx->slot[n - 1].flags = 0; // the chain ends on its last slot
+    ASSERT_EQ(a->txsync(), 0) << a->last_error();
+    ASSERT_EQ(received(), n);
+    EXPECT_TRUE(rx->slot[0].flags & NS_MOREFRAG);
+    EXPECT_FALSE(rx->slot[n - 1].flags & NS_MOREFRAG);
+    EXPECT_EQ(seq_of(rx, n - 1), n - 1);
+}
+
+// The same check where the chain wraps around the ring's edge, starts in
+// slots handed over by an earlier sync, and where a packet ends before an
+// unfinished chain (that chain can still be ended: the packet frees a slot).
+TEST_F(PipeFixture, UnfinishedChainsThatCanStillEndAreKept) {
+    const std::uint32_t n = tx->num_slots;
+    for (std::uint32_t i = 0; i < n - 3; i++) ASSERT_TRUE(put(tx, i)); // move on to slot n - 3
+    ASSERT_EQ(a->txsync(), 0);
+    ASSERT_EQ(received(), n - 3);
+    rx->head = rx->cur = rx->tail;
+    ASSERT_EQ(b->rxsync(), 0);
+    ASSERT_EQ(a->txsync(), 0);
+    ASSERT_EQ(tx->head, n - 3);
+
+    // half a chain now, the rest of the ring later: it wraps, never ends
+    for (std::uint32_t i = 0; i < 10; i++) ASSERT_TRUE(put(tx, 1000 + i, 60, NS_MOREFRAG));
+    ASSERT_EQ(a->txsync(), 0); // can still end: kept in the port
+    const std::uint32_t held = tx->head;
+    while (put(tx, 2000, 60, NS_MOREFRAG)) {}
+    expect_rejected(*a, Direction::tx, "can never end");
+    EXPECT_NE(std::string(a->last_error()).find("(" + std::to_string(n - 3) + ", "), std::string::npos)
+        << a->last_error();
+    tx->head = tx->cur = held; // or take the new slots back: that is fine too
+    ASSERT_EQ(a->txsync(), 0) << a->last_error();
+    while (put(tx, 3000)) {} // the packet ends on the last free slot
+    ASSERT_EQ(a->txsync(), 0) << a->last_error();
+    EXPECT_EQ(received(), n - 1);
+
+    // a whole packet before an unfinished chain filling the rest: the
+    // packet goes, the chain waits for its end
+    rx->head = rx->cur = rx->tail;
+    ASSERT_EQ(b->rxsync(), 0);
+    ASSERT_TRUE(put(tx, 1));
+    while (put(tx, 2, 60, NS_MOREFRAG)) {}
+    ASSERT_EQ(a->txsync(), 0) << a->last_error();
+    ASSERT_EQ(received(), 1u);
+    rx->head = rx->cur = rx->tail; // room for the whole chain
+    ASSERT_EQ(b->rxsync(), 0);
+    ASSERT_TRUE(put(tx, 3)); // the freed slot ends the chain
+    ASSERT_EQ(a->txsync(), 0) << a->last_error();
+    EXPECT_EQ(received(), n - 1);
+}
+
 TEST_F(PipeFixture, OtherPortsKeepWorkingWhileOneIsBroken) {
     std::string n = unique_name("other");
     auto c = open_ok("pipe:" + n + "{0");

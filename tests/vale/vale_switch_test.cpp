@@ -373,5 +373,41 @@ TEST(ValeAttach, APipeEndJoinsASwitch) {
     EXPECT_FALSE(vale::Attachment::attach(sw + ":x", sw + ":host").ok()) << "VALE to VALE needs a pipe";
 }
 
+
+// The attached pipe's region was made first, with rings too small for a
+// jumbo frame in its 1 KiB buffers: such a frame can never be sent there.
+// It is dropped and counted, and the frames behind it still go through
+// instead of waiting behind it for good.
+TEST(ValeAttach, AFrameTooLargeForTheAttachedRingDoesNotBlockTheRest) {
+    const std::string sw = unique_switch();
+    const std::string pipe = "pipe:" + sw;
+    auto far = vopen(pipe + "{0", vopts(8, 1024)); // 7 free slots of 1 KiB: at most 7 KiB a frame
+    auto host = vopen(sw + ":host", vopts(64, 9088));
+    auto att = vale::Attachment::attach(sw + ":wire", pipe + "}0", vopts(64, 2048));
+    ASSERT_TRUE(att.ok()) << att.error().message;
+    ASSERT_TRUE(far && host);
+    Port& wire_pipe = att.value()->attached_port();
+    ASSERT_EQ(wire_pipe.memory().buf_size(), 1024u);
+
+    send_chain(*host, 9018, 9088, 1); // 9 slots of 1 KiB: never fits
+    ASSERT_TRUE(send(host->tx_ring(0), bcast, mac(6), 0, 2, 3000)); // 3 slots: fits
+    ASSERT_EQ(host->txsync(), 0);
+    EXPECT_GT(att.value()->poll(), 0);
+    auto at_far = drain(*far);
+    ASSERT_EQ(at_far.size(), 1u);
+    EXPECT_EQ(at_far[0].seq, 2u);
+    EXPECT_EQ(at_far[0].bytes.size(), 3000u);
+    EXPECT_EQ(at_far[0].slots, 3u);
+    EXPECT_EQ(wire_pipe.counters(Direction::tx).drops, 1u);
+
+    ASSERT_TRUE(send(host->tx_ring(0), bcast, mac(6), 0, 3, 7 * 1024)); // exactly the whole ring
+    ASSERT_EQ(host->txsync(), 0);
+    EXPECT_GT(att.value()->poll(), 0);
+    at_far = drain(*far);
+    ASSERT_EQ(at_far.size(), 1u);
+    EXPECT_EQ(at_far[0].seq, 3u);
+    EXPECT_EQ(wire_pipe.counters(Direction::tx).drops, 1u);
+}
+
 } // namespace
 } // namespace upio::test
