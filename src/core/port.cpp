@@ -449,6 +449,11 @@ bool Port::rx_all_held(std::uint32_t ring) const noexcept {
 
 int Port::wait(Direction d, std::chrono::nanoseconds timeout) noexcept {
     using clock = std::chrono::steady_clock;
+    if (first_[int(d)] == last_[int(d)]) [[unlikely]] { // nothing could ever make it ready
+        std::snprintf(errbuf_, sizeof errbuf_, "%s: a wait for %s, but the port has no %s rings (opened %s)",
+                      name_.full.c_str(), dir_name(d), dir_name(d), d == Direction::tx ? "/R" : "/T");
+        return -EINVAL;
+    }
     const bool forever = timeout.count() < 0;
     const auto deadline = forever ? clock::time_point::max() : clock::now() + timeout;
     bool spun = false;

@@ -179,6 +179,21 @@ TEST(Pipe, WaitTimesOutWhenNothingArrives) {
     EXPECT_EQ(p.a->wait(Direction::tx, std::chrono::milliseconds(0)), 1); // tx has room
 }
 
+TEST(Pipe, AWaitInADirectionThePortDoesNotHaveIsAnError) {
+    // "/T": no rx rings, so nothing could ever end a wait for rx (a negative
+    // timeout would sleep forever)
+    std::string n = unique_name("dironly");
+    auto tx_only = open_ok("pipe:" + n + "{0/T");
+    EXPECT_EQ(tx_only->wait(Direction::rx, std::chrono::milliseconds(-1)), -EINVAL);
+    EXPECT_NE(std::string(tx_only->last_error()).find("no rx rings (opened /T)"), std::string::npos)
+        << tx_only->last_error();
+    EXPECT_EQ(tx_only->wait(Direction::tx, std::chrono::milliseconds(0)), 1);
+    auto rx_only = open_ok("pipe:" + n + "}0/R");
+    EXPECT_EQ(rx_only->wait(Direction::tx, std::chrono::milliseconds(10)), -EINVAL);
+    EXPECT_NE(std::string(rx_only->last_error()).find("no tx rings (opened /R)"), std::string::npos)
+        << rx_only->last_error();
+}
+
 TEST(Pipe, EachEndOpensOnce) {
     std::string n = unique_name("once");
     auto a = open_ok("pipe:" + n + "{0");
