@@ -187,7 +187,9 @@ public:
     // drops and counts them (drop_no_space of the switch port). A frame that
     // needs more slots than the attached port's tx ring has (its buffers are
     // smaller) is dropped and counted in that ring's drops
-    // (attached_port().counters(Direction::tx).drops).
+    // (attached_port().counters(Direction::tx).drops), as is a frame whose
+    // tx slots there carry buffers outside the region (a pipe's far end that
+    // wrote rx slots it did not own).
 
 private:
     Attachment() = default;

@@ -110,6 +110,18 @@ int Attachment::poll() noexcept {
             }
             if (nm_ring_space(out) < need) break; // the rest waits for the next poll
             std::uint32_t o = out->cur;
+            // The attached port's tx slots carry buffers its own syncs handed
+            // back (a pipe's peer gives its rx buffers back this way): check
+            // them as netmap's NMB() does, so a peer that wrote slots it did
+            // not own costs a drop, never a write outside the region.
+            bool bad = false;
+            for (std::uint32_t x = 0, y = o; x < need; x++, y = y + 1 == out_n ? 0 : y + 1)
+                bad |= !om.valid_buf(out->slot[y].buf_idx);
+            if (bad) [[unlikely]] {
+                RingCounters::add(oa.kring(Direction::tx, otx).stats.drops, 1);
+                i = j;
+                continue;
+            }
             for (std::uint32_t x = i; x != j; x = x + 1 == in_n ? 0 : x + 1) {
                 const netmap_slot& s = in->slot[x];
                 const char* src = vm.buf(s.buf_idx);

@@ -409,5 +409,35 @@ TEST(ValeAttach, AFrameTooLargeForTheAttachedRingDoesNotBlockTheRest) {
     EXPECT_EQ(wire_pipe.counters(Direction::tx).drops, 1u);
 }
 
+// The pipe hands the attachment's tx slots the buffers of the far end's rx
+// slots. A far end that wrote rx slots it did not own (here: every slot's
+// buf_idx out of the region) must cost drops, never a write outside the
+// region by the attachment's copy.
+TEST(ValeAttach, BadBuffersFromTheFarEndAreDroppedNotWrittenTo) {
+    const std::string sw = unique_switch();
+    const std::string pipe = "pipe:" + sw;
+    auto far = vopen(pipe + "{0", vopts(8, 2048));
+    auto host = vopen(sw + ":host");
+    auto att = vale::Attachment::attach(sw + ":wire", pipe + "}0", vopts(8, 2048));
+    ASSERT_TRUE(att.ok()) << att.error().message;
+    ASSERT_TRUE(far && host);
+    netmap_ring* rx = far->rx_ring(0);
+    for (std::uint32_t i = 0; i < rx->num_slots; i++) rx->slot[i].buf_idx = 0x7fffffff;
+    Port& wire_pipe = att.value()->attached_port();
+    for (std::uint32_t n = 0; n < 20; n++) {
+        ASSERT_TRUE(send(host->tx_ring(0), bcast, mac(6), 0, n));
+        ASSERT_EQ(host->txsync(), 0);
+        (void)att.value()->poll();
+    }
+    ASSERT_EQ(far->rxsync(), 0); // what arrived; the far end releases nothing
+    const std::size_t received = nm_ring_space(rx);
+    EXPECT_GT(received, 0u) << "the first frames still had the attachment's own buffers";
+    EXPECT_GT(wire_pipe.counters(Direction::tx).drops, 0u);
+    // the rest: dropped by the switch (the wire port's rx ring filled) or
+    // still queued in the attached tx ring, behind the full far end
+    EXPECT_LE(received + wire_pipe.counters(Direction::tx).drops + vale::port_stats(sw + ":wire").value().drop_no_space,
+              20u);
+}
+
 } // namespace
 } // namespace upio::test
