@@ -1,4 +1,5 @@
 // The port-name grammar (see upio/port_name.hpp), parsed in one place.
+#include <upio/netmap.h>
 #include <upio/port_name.hpp>
 
 #include <fmt/format.h>
@@ -65,6 +66,9 @@ Result<PciAddress> PciAddress::parse(std::string_view s) {
 Result<PortName> PortName::parse(std::string_view name) {
     PortName p;
     p.full = std::string(name);
+    // netmap_if::ni_name holds the name as opened, with its terminator
+    if (name.size() >= NM_IFNAMSIZ)
+        return bad(name, fmt::format("{} characters; a port name has at most {}", name.size(), NM_IFNAMSIZ - 1));
     auto colon = name.find(':');
     if (colon == std::string_view::npos || colon == 0)
         return bad(name, "expected TYPE:NAME (pipe:NAME{N, valeX:Y, ixgbe:DDDD:BB:DD.F, e1000:DDDD:BB:DD.F, "

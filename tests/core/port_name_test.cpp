@@ -73,6 +73,8 @@ TEST(PortName, BadNamesSayWhichPartIsWrong) {
     expect_bad("pipe:x{", "pipe number ''");
     expect_bad("pipe:x{abc", "pipe number 'abc'");
     expect_bad("pipe:{1", "pipe name ''");
+    expect_bad(("vale0:" + std::string(58, 'p')).c_str(), "64 characters; a port name has at most 63");
+    EXPECT_TRUE(PortName::parse("vale0:" + std::string(57, 'p')).ok());
     expect_bad("vale0:", "VALE port name ''");
     expect_bad("vale0:a/X", "direction '/X'");
     expect_bad("vale0:a-99999", "ring '-99999'");
