@@ -20,20 +20,20 @@ constexpr ChipInfo chips[] = {
     {0x100E, Family::i8254x, "82540EM"},
     {0x1015, Family::i8254x, "82540EM (LOM)"},
     {0x100F, Family::i8254x, "82545EM (copper)"},
-    {0x1011, Family::i8254x, "82545EM (fiber)"},
+    {0x1011, Family::i8254x, "82545EM (fiber)", false},
     {0x1026, Family::i8254x, "82545GM (copper)"},
     {0x10D3, Family::i82574, "82574L"},
     {0x10F6, Family::i82574, "82574LA"},
     {0x10C9, Family::i82576, "82576"},
-    {0x10E6, Family::i82576, "82576 (fiber)"},
-    {0x10E7, Family::i82576, "82576 (serdes)"},
+    {0x10E6, Family::i82576, "82576 (fiber)", false},
+    {0x10E7, Family::i82576, "82576 (serdes)", false},
     {0x10E8, Family::i82576, "82576 (quad copper)"},
     {0x1526, Family::i82576, "82576 (quad copper ET2)"},
     {0x150A, Family::i82576, "82576NS"},
     {0x1521, Family::i350, "I350 (copper)"},
-    {0x1522, Family::i350, "I350 (fiber)"},
-    {0x1523, Family::i350, "I350 (backplane)"},
-    {0x1524, Family::i350, "I350 (SGMII)"},
+    {0x1522, Family::i350, "I350 (fiber)", false},
+    {0x1523, Family::i350, "I350 (backplane)", false},
+    {0x1524, Family::i350, "I350 (SGMII)", false},
 };
 
 constexpr std::uint32_t max_queues(Family f) { return f >= Family::i82576 ? 8 : 1; }
@@ -98,11 +98,31 @@ Status E1000Adapter::init(const PortOptions& opts) {
     return setup_interrupts();
 }
 
-Status E1000Adapter::reset_hw() {
-    // CTRL.RST resets everything but PCI config space; self-clearing (13.4.1).
+// Before CTRL.RST: interrupts masked, receive and transmit off, and on the
+// PCIe parts the master disable flow (CTRL.GIO_MASTER_DISABLE until
+// STATUS.GIO_MASTER_ENABLE clears: no DMA request outstanding, so none can
+// hang the bus across the reset; [L] e1000_disable_pcie_master), then 10 ms
+// for transactions in flight ([L] e1000_reset_hw*). A master enable that
+// does not clear in time is reset anyway. CTRL.RST resets everything but PCI
+// config space and clears itself (13.4.1); no register access right after.
+Status E1000Adapter::reset_device() noexcept {
+    r_.set(IMC, ~0u);
+    if (advanced()) r_.set(EIMC, ~0u);
+    r_.set(RCTL, 0);
+    r_.set(TCTL, TCTL_PSP);
+    (void)r_.get(STATUS); // flush the writes
+    if (chip_->family != Family::i8254x) {
+        r_.set_flags(CTRL, CTRL_GIO_MASTER_DISABLE);
+        (void)r_.wait_clear(STATUS, STATUS_GIO_MASTER_ENABLE, opt_.reset_timeout, "PCIe requests to complete");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
     r_.set_flags(CTRL, CTRL_RST);
-    std::this_thread::sleep_for(std::chrono::milliseconds(1)); // no access right after RST
-    if (Status s = r_.wait_clear(CTRL, CTRL_RST, opt_.reset_timeout, "the device reset to complete"); !s) return s;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    return r_.wait_clear(CTRL, CTRL_RST, opt_.reset_timeout, "the device reset to complete");
+}
+
+Status E1000Adapter::reset_hw() {
+    if (Status s = reset_device(); !s) return s;
     r_.set(IMC, ~0u);
     if (advanced()) r_.set(EIMC, ~0u);
     (void)r_.get(ICR); // clear pending causes
@@ -115,7 +135,10 @@ Status E1000Adapter::wait_eeprom() {
     // The load also sets RAH0.AV from the EEPROM's MAC: some 82576
     // implementations (QEMU's igb) show that but never AUTO_RD, so either
     // sign ends the wait.
-    if (chip_->family == Family::i8254x) return {};
+    if (chip_->family == Family::i8254x) { // no done bit: the reload takes a few ms ([L] e1000_reset_hw)
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        return {};
+    }
     const auto deadline = std::chrono::steady_clock::now() + opt_.eeprom_timeout;
     auto pause = std::chrono::microseconds(1);
     while (std::chrono::steady_clock::now() < deadline) {
@@ -333,7 +356,11 @@ Status E1000Adapter::start() {
         tq.stall_since_ns = 0;
         tq.hung = tq.mid_packet = false;
 
-        // receive queue (14.4 / 82576 4.5.9)
+        // receive queue (14.4 / 82576 4.5.9). The 82576 comes out of reset
+        // with queue 0 enabled, and a queue's base, length and head are
+        // programmed only while it is disabled ([L] igb_configure_*_ring)
+        if (advanced())
+            if (Status s = disable_queue(rxq(q, Q_DCTL, "RXDCTL"), "rx queue disable"); !s) return s;
         Iova rb = memory().iova(rq.desc);
         r_.set(rxq(q, 0, "RDBAL"), std::uint32_t(rb.value));
         r_.set(rxq(q, Q_BAH, "RDBAH"), std::uint32_t(rb.value >> 32));
@@ -356,6 +383,8 @@ Status E1000Adapter::start() {
         r_.set(rxq(q, Q_T, "RDT"), rk.num_slots - 1); // all but one descriptor to the device
 
         // transmit queue (14.5 / 82576 4.5.10)
+        if (advanced())
+            if (Status s = disable_queue(txq(q, Q_DCTL, "TXDCTL"), "tx queue disable"); !s) return s;
         Iova tb = memory().iova(tq.desc);
         std::memset(tq.desc, 0, std::size_t(tk.num_slots) * 16);
         r_.set(txq(q, 0, "TDBAL"), std::uint32_t(tb.value));
@@ -377,14 +406,19 @@ Status E1000Adapter::start() {
     return {};
 }
 
+Status E1000Adapter::disable_queue(const Reg& dctl, const char* what) noexcept {
+    r_.clear_flags(dctl, XDCTL_ENABLE);
+    return r_.wait_clear(dctl, XDCTL_ENABLE, opt_.queue_timeout, what);
+}
+
 void E1000Adapter::stop() noexcept {
     if (!running_) return;
     r_.set(RCTL, rctl_);
     r_.clear_flags(TCTL, TCTL_EN);
     if (advanced())
         for (std::uint32_t q = 0; q < nq_; q++) {
-            r_.clear_flags(rxq(q, Q_DCTL, "RXDCTL"), XDCTL_ENABLE);
-            r_.clear_flags(txq(q, Q_DCTL, "TXDCTL"), XDCTL_ENABLE);
+            (void)disable_queue(rxq(q, Q_DCTL, "RXDCTL"), "rx queue disable");
+            (void)disable_queue(txq(q, Q_DCTL, "TXDCTL"), "tx queue disable");
         }
     running_ = false;
 }
@@ -398,11 +432,7 @@ Status E1000Adapter::register_port(bool on) {
 // Teardown: stop DMA for sure (a reset) before the memory goes away.
 void E1000Adapter::quiesce() noexcept {
     stop();
-    r_.set(IMC, ~0u);
-    if (advanced()) r_.set(EIMC, ~0u);
-    r_.set_flags(CTRL, CTRL_RST);
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    (void)r_.wait_clear(CTRL, CTRL_RST, opt_.reset_timeout, "the device reset to complete");
+    (void)reset_device();
     if (!irq_fds_.empty()) dev_->disable_interrupts();
     irq_fds_.clear();
     (void)dev_->set_bus_master(false);
@@ -445,6 +475,11 @@ Result<std::shared_ptr<E1000Adapter>> make_adapter(std::unique_ptr<Device> dev, 
                                                    const DriverOptions& dopts) {
     auto chip = drivers::known_chip(chips, *dev, "an e1000-family NIC", "82540EM, 82545EM, 82574L, 82576, I350");
     if (!chip) return std::move(chip).error();
+    if (!chip.value()->copper)
+        return make_error(ENOTSUP, fmt::format("{}: {} ({:04x}): not supported yet: its fiber/SerDes link is set up "
+                                               "through TXCW or the PCS, which this driver does not do (it drives "
+                                               "copper PHYs); bind the port to the kernel's e1000 or igb driver instead",
+                                               dev->describe(), chip.value()->name, chip.value()->device_id));
     std::string name = "e1000:" + dev->address().str();
     std::shared_ptr<E1000Adapter> a(new E1000Adapter(name, std::move(dev), *chip.value(), dopts));
     if (Status s = a->init(opts); !s) return std::move(s).error();

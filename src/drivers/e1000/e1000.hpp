@@ -45,6 +45,7 @@ struct ChipInfo {
     std::uint16_t device_id;
     Family family;
     const char* name;
+    bool copper = true; // fiber, SerDes, backplane and SGMII links need TXCW / PCS setup: not supported yet
 };
 
 // The chip for an Intel device id, nullptr when this driver does not know it.
@@ -146,6 +147,8 @@ private:
     Result<std::uint16_t> read_phy(unsigned reg);
     Status write_phy(unsigned reg, std::uint16_t value);
     Status setup_rings(const PortOptions& opts);
+    Status reset_device() noexcept;
+    Status disable_queue(const drivers::Reg& dctl, const char* what) noexcept;
     Status setup_interrupts();
     void setup_msix_82574();
     void setup_msix_82576();

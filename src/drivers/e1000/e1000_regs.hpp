@@ -34,6 +34,11 @@ inline constexpr std::uint32_t CTRL_LRST = 1u << 3; // link reset (8254x)
 inline constexpr std::uint32_t CTRL_ASDE = 1u << 5; // auto-speed detection
 inline constexpr std::uint32_t CTRL_SLU = 1u << 6;  // set link up
 inline constexpr std::uint32_t CTRL_RST = 1u << 26; // device reset, self-clearing
+// PCIe parts (82574, 82576, I350): GIO master disable, and in STATUS the
+// master enable status that clears once no DMA request is outstanding ([L]
+// E1000_CTRL_GIO_MASTER_DISABLE, E1000_STATUS_GIO_MASTER_ENABLE)
+inline constexpr std::uint32_t CTRL_GIO_MASTER_DISABLE = 1u << 2;
+inline constexpr std::uint32_t STATUS_GIO_MASTER_ENABLE = 1u << 19;
 inline constexpr std::uint32_t CTRL_PHY_RST = 1u << 31;
 
 // CTRL_EXT (82574 datasheet, CTRL_EXT): MSI-X mode wants PBA_SUPPORT ("should be set in

@@ -161,7 +161,9 @@ void E1000Adapter::set_itr(std::uint32_t us) noexcept {
     if (advanced()) {
         // 14:2, 1 us units; with one vector (MSI, INTx) EITR[0] throttles it
         const std::uint32_t vectors = irq_kind_ == IrqKind::msix ? nq_ + 1 : 1;
-        for (std::uint32_t v = 0; v < vectors; v++) r_.set(EITR[v], (us << 2) & 0x7ffc);
+        // at most 0x1fff us, not wrapped to 0 (no throttling)
+        const std::uint32_t field = std::min<std::uint32_t>(us, 0x1fff) << 2;
+        for (std::uint32_t v = 0; v < vectors; v++) r_.set(EITR[v], field);
     } else if (irq_kind_ == IrqKind::msix) {
         for (unsigned v = 0; v < irq_fds_.size(); v++) r_.set(EITR_82574[v], units);
     } else {

@@ -26,7 +26,7 @@ std::uint16_t device_id_of(Chip chip) {
 
 // IOVAs from 64 GiB; the manual clock starts at 1 ns.
 E1000Model::E1000Model(ModelConfig cfg)
-    : DeviceModel({"e1000", cfg.address, device_id_of(cfg.chip), 0x20000, 0x10'0000'0000ull, cfg.manual_clock, 1, cfg.numa_node}),
+    : DeviceModel({"e1000", cfg.address, cfg.device_id ? cfg.device_id : device_id_of(cfg.chip), 0x20000, 0x10'0000'0000ull, cfg.manual_clock, 1, cfg.numa_node}),
       cfg_(cfg), cable_(cfg.cable) {
     for (int i = 0; i < 3; i++) eeprom_[i] = std::uint16_t(cfg_.mac[2 * i] | (cfg_.mac[2 * i + 1] << 8));
     std::uint16_t sum = 0;
@@ -114,6 +114,10 @@ bool E1000Model::ring_ok(std::uint32_t base, const char* name) noexcept {
 
 // -- registers
 
+bool E1000Model::mastering() const noexcept {
+    return pcie() && bus_master_ && !(rget(CTRL.offset) & CTRL_GIO_MASTER_DISABLE);
+}
+
 std::uint32_t E1000Model::read32(std::uint32_t off) noexcept {
     ChipLock lk(*this);
     if (bad_read(off)) return 0;
@@ -127,6 +131,8 @@ std::uint32_t E1000Model::read32(std::uint32_t off) noexcept {
             r |= EECD_AUTO_RD;
             load_from_eeprom();
         }
+    } else if (off == STATUS.offset) {
+        v = (v & ~STATUS_GIO_MASTER_ENABLE) | (mastering() ? STATUS_GIO_MASTER_ENABLE : 0); // DMA here is synchronous
     } else if (off == ICR.offset && advanced()) {
         v = read_icr_82576();
     } else if (off == ICR.offset || off == EICR.offset) {
@@ -145,6 +151,13 @@ void E1000Model::write32(std::uint32_t off, std::uint32_t v) noexcept {
         off = canon(off);
         if (off == CTRL.offset) {
             if (v & CTRL_RST) {
+                // PCIe parts: a software reset comes after the master disable
+                // flow, as on the 82599 (its datasheet, 4.2.1.6.1) and in
+                // Linux's e1000e and igb (e1000_disable_pcie_master: a reset
+                // with a request outstanding can hang the PCIe link)
+                if (mastering())
+                    fault("CTRL.RST set while the device may have DMA requests outstanding (set "
+                          "CTRL.GIO_MASTER_DISABLE and wait for STATUS.GIO_MASTER_ENABLE to clear first)");
                 do_reset();
                 reg(off) |= CTRL_RST;
                 rst_reads_ = cfg_.reset_reads;

@@ -72,6 +72,7 @@ struct ModelConfig {
     bool msi = true;            // the function offers MSI (all but the 82540EM); false: as a host that refuses it
     bool manual_clock = false;  // throttling time moves only by advance_time(); else the steady clock
     int numa_node = -1;         // the node the device reports (Device::numa_node); -1: none
+    std::uint16_t device_id = 0; // the PCI device id; 0: the chip's copper part
 };
 
 class E1000Model final : public drivers::model::DeviceModel {
@@ -102,6 +103,9 @@ public:
 
 private:
     bool advanced() const noexcept { return cfg_.chip == Chip::i82576 || cfg_.chip == Chip::i350; }
+    bool pcie() const noexcept { return advanced() || cfg_.chip == Chip::i82574l; }
+    // STATUS.GIO_MASTER_ENABLE: the device may have DMA requests outstanding
+    bool mastering() const noexcept;
     bool msix_82574() const noexcept {
         return cfg_.chip == Chip::i82574l && irq_kind_ == IrqKind::msix && !irq_fds_.empty();
     }
