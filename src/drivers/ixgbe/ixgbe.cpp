@@ -151,28 +151,28 @@ void IxgbeAdapter::mask_interrupts() noexcept {
     r_.set(EIMC_EX[1], ~0u);
 }
 
-// 4.2.1.6.1: a software reset comes after the master disable flow
-// (5.2.5.3.2): CTRL.PCIE_MASTER_DISABLE, then STATUS.GIO clear, i.e. no DMA
-// request of the device's is still outstanding. When it does not clear in
-// time the 82599 specification update recommends two consecutive resets.
-// Returns how many resets to issue.
-unsigned IxgbeAdapter::disable_mastering() noexcept {
+// Interrupts masked (4.6.3.1), then the reset `bits` of CTRL (self-clearing;
+// no register access is meaningful for a while after them, 8.2.3.1.1). The
+// reset comes after the master disable flow (4.2.1.6.1, 5.2.5.3.2):
+// CTRL.PCIE_MASTER_DISABLE, then STATUS.GIO clear, i.e. no DMA request of the
+// device's is still outstanding. When it does not clear in time the 82599
+// specification update recommends two consecutive resets.
+Status IxgbeAdapter::reset_device(std::uint32_t bits) noexcept {
+    mask_interrupts();
     r_.set_flags(CTRL, CTRL_PCIE_MASTER_DISABLE);
-    return r_.wait_clear(STATUS, STATUS_GIO, opt_.reset_timeout, "PCIe requests to complete") ? 1 : 2;
+    const bool idle = r_.wait_clear(STATUS, STATUS_GIO, opt_.reset_timeout, "PCIe requests to complete").ok();
+    for (unsigned n = idle ? 1 : 2; n > 0; n--) {
+        r_.set_flags(CTRL, bits);
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        if (Status s = r_.wait_clear(CTRL, bits, opt_.reset_timeout, "the device reset to complete"); !s) return s;
+    }
+    return {};
 }
 
 Status IxgbeAdapter::reset_hw() {
-    // 4.6.3.1: mask all interrupts
-    mask_interrupts();
-    // 4.6.3.2: global reset (device and link), self-clearing; no register
-    // access is meaningful for a while after it (8.2.3.1.1), and the
-    // initialisation goes on no sooner than 10 ms after it (4.6.3.2)
-    for (unsigned n = disable_mastering(); n > 0; n--) {
-        r_.set_flags(CTRL, CTRL_RST_MASK);
-        std::this_thread::sleep_for(std::chrono::milliseconds(1));
-        if (Status s = r_.wait_clear(CTRL, CTRL_RST_MASK, opt_.reset_timeout, "the device reset to complete"); !s)
-            return s;
-    }
+    // 4.6.3.2: global reset (device and link); the initialisation goes on no
+    // sooner than 10 ms after it
+    if (Status s = reset_device(CTRL_RST_MASK); !s) return s;
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
     // 4.6.3.1 again: the reset re-enables nothing, but be explicit
     mask_interrupts();
@@ -499,12 +499,7 @@ Status IxgbeAdapter::register_port(bool on) {
 // Teardown: stop DMA for sure (a reset) before the memory goes away.
 void IxgbeAdapter::quiesce() noexcept {
     stop();
-    mask_interrupts();
-    for (unsigned n = disable_mastering(); n > 0; n--) {
-        r_.set_flags(CTRL, CTRL_RST);
-        std::this_thread::sleep_for(std::chrono::milliseconds(1));
-        (void)r_.wait_clear(CTRL, CTRL_RST, opt_.reset_timeout, "the device reset to complete");
-    }
+    (void)reset_device(CTRL_RST);
     if (!irq_fds_.empty()) dev_->disable_interrupts();
     irq_fds_.clear();
     (void)dev_->set_bus_master(false);

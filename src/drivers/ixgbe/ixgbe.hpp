@@ -178,7 +178,7 @@ private:
 
     Status init(const PortOptions& opts);
     void mask_interrupts() noexcept;
-    unsigned disable_mastering() noexcept;
+    Status reset_device(std::uint32_t bits) noexcept;
     Status reset_hw();
     Status set_rx_enable(bool on) noexcept;
     Status read_mac();
