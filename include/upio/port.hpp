@@ -100,8 +100,8 @@ private:
     std::uint32_t last_[2] = {0, 0};
     int evfd_ = -1; // woken by producers (notify)
     int epfd_ = -1; // evfd_ plus the adapter's wait fds
-    bool irq_fds_ = false; // the adapter has wait fds (interrupts): sleep on epfd_, else on evfd_ alone
-    // The adapter's wait fds in epfd_, each with the rings it serves. arm(d)
+    // The adapter's wait fds (interrupts), each with the rings it serves;
+    // none: a wait sleeps on evfd_ alone, else on epfd_. arm(d)
     // keeps in epfd_ only those that serve a ring of d that can move, so a
     // descriptor that stays readable for another reason (frames queued on
     // the rx side while the application waits to send; a ring whose slots

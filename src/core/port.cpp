@@ -144,7 +144,6 @@ Result<std::unique_ptr<Port>> Port::open(std::string_view name, const PortOption
                     w = p->wait_fds_.insert(p->wait_fds_.end(), WaitFd{fd, true, {}});
                 }
                 w->rings.emplace_back(d, i);
-                p->irq_fds_ = true;
             }
         }
     }
@@ -420,7 +419,7 @@ void Port::disarm(Direction d) noexcept {
         k.sleeping.store(0, std::memory_order_relaxed);
         adapter_->set_interrupts(k, false);
     }
-    if (!irq_fds_) { // only our eventfd: one read drains it
+    if (wait_fds_.empty()) { // only our eventfd: one read drains it
         std::uint64_t junk;
         [[maybe_unused]] auto r = ::read(evfd_, &junk, sizeof junk);
         return;
@@ -475,7 +474,7 @@ int Port::wait(Direction d, std::chrono::nanoseconds timeout) noexcept {
             continue;
         }
         if (arm(d)) {
-            pollfd pfd{irq_fds_ ? epfd_ : evfd_, POLLIN, 0};
+            pollfd pfd{wait_fds_.empty() ? evfd_ : epfd_, POLLIN, 0};
             timespec ts{}, *tsp = nullptr;
             if (!forever) {
                 auto left = std::chrono::duration_cast<std::chrono::nanoseconds>(deadline - clock::now());
