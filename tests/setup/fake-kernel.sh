@@ -6,7 +6,8 @@
 #                                   driver_override wins, else the driver named
 #                                   in the device's fake_native_driver file;
 #                                   binding vfio-pci creates /dev/vfio/GROUP
-# FAKE_REFUSE="ADDR..." makes vfio-pci refuse those devices.
+# FAKE_REFUSE="ADDR..." makes vfio-pci refuse those devices; FAKE_NO_NODE="ADDR..."
+# binds them without creating their /dev/vfio/GROUP node.
 set -eu
 path=$1 value=$2
 sys=$UPIO_SYSFS_ROOT dev=$UPIO_DEV_ROOT
@@ -21,7 +22,7 @@ case $path in
     [[ -n $drv && -d $sys/bus/pci/drivers/$drv ]] || exit 0
     [[ $drv == vfio-pci && " ${FAKE_REFUSE:-} " == *" $value "* ]] && exit 0
     ln -s "../../../bus/pci/drivers/$drv" "$d/driver"
-    if [[ $drv == vfio-pci && -e $d/iommu_group ]]; then
+    if [[ $drv == vfio-pci && -e $d/iommu_group && " ${FAKE_NO_NODE:-} " != *" $value "* ]]; then
         mkdir -p "$dev/vfio"
         : > "$dev/vfio/$(basename "$(readlink "$d/iommu_group")")"
     fi ;;
