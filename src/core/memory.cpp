@@ -85,12 +85,12 @@ Result<std::shared_ptr<MemoryRegion>> MemoryRegion::create(std::string_view name
             r->page_size_ = huge_size;
         } else if (cfg.hugepages == HugepagePolicy::require) {
             return make_error(ENOMEM, fmt::format("{}: hugepages required but unavailable ({}); reserve them with "
-                                                  "'scripts/upio-setup hugepages N'",
+                                                  "'upio-setup hugepages N'",
                                                   name, why));
         } else {
             std::call_once(warned_once, [&] {
                 std::fprintf(stderr,
-                             "upio: warning: %s; using normal pages (run 'scripts/upio-setup hugepages N')\n",
+                             "upio: warning: %s; using normal pages (run 'upio-setup hugepages N')\n",
                              why.c_str());
             });
         }

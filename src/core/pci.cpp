@@ -236,7 +236,7 @@ Result<PciDeviceInfo> pci_lookup(const PciAddress& addr, const PciOptions& opts)
     std::string root = pci_sysfs_root(opts);
     if (!sysfs::exists(sysfs::device_dir(root, addr)))
         return make_error(ENODEV, "no PCI device " + addr.str() + " (" + sysfs::device_dir(root, addr) +
-                                      " does not exist); run scripts/upio-setup status to list devices");
+                                      " does not exist); run upio-setup status to list devices");
     auto all = pci_enumerate(opts);
     if (!all)
         return std::move(all).error();

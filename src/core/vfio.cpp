@@ -58,7 +58,7 @@ Result<std::shared_ptr<VfioContainer>> VfioContainer::open(const VfioOptions& op
     std::string path = dir + "/vfio";
     if (!sysfs::exists(dir))
         return make_error(ENOENT, dir + " does not exist: VFIO is not loaded or this kernel has none; run "
-                                        "scripts/upio-setup bind ADDR (it loads vfio-pci), and boot with "
+                                        "upio-setup bind ADDR (it loads vfio-pci), and boot with "
                                         "intel_iommu=on (or amd_iommu=on) on a kernel with CONFIG_VFIO");
     int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
     if (fd < 0) {
@@ -318,7 +318,7 @@ Error not_viable(const std::string& sysfs_root, int group) {
     return make_error(EBUSY, fmt::format("IOMMU group {} is not viable: every device in it must be bound to "
                                          "vfio-pci or to no driver; it holds {}{}",
                                          group, sysfs::describe_devices(sysfs_root, devs),
-                                         fix.empty() ? std::string() : "; run scripts/upio-setup bind" + fix));
+                                         fix.empty() ? std::string() : "; run upio-setup bind" + fix));
 }
 
 } // namespace
@@ -338,7 +338,7 @@ Result<VfioGroup> VfioGroup::open(int group, const VfioOptions& opts) {
     std::string dir = opts.dev() + "/vfio";
     if (!sysfs::exists(dir))
         return make_error(ENOENT, dir + " does not exist: VFIO is not loaded or this kernel has none; run "
-                                        "scripts/upio-setup bind ADDR (it loads vfio-pci), and boot with "
+                                        "upio-setup bind ADDR (it loads vfio-pci), and boot with "
                                         "intel_iommu=on (or amd_iommu=on) on a kernel with CONFIG_VFIO");
     bool noiommu = opts.mode == VfioMode::noiommu;
     std::string path = dir + "/" + (noiommu ? "noiommu-" : "") + std::to_string(group);
@@ -348,12 +348,12 @@ Result<VfioGroup> VfioGroup::open(int group, const VfioOptions& opts) {
         if (e == EACCES || e == EPERM)
             return make_error(e, "no permission to open " + path +
                                      "; run as root, or hand the group to your user with "
-                                     "scripts/upio-setup bind --user $USER ADDR");
+                                     "upio-setup bind --user $USER ADDR");
         if (e == EBUSY)
             return make_error(e, path + " is busy: another process (or another VfioGroup here) has it open");
         if (e == ENOENT)
             return make_error(e, path + " does not exist: no device of IOMMU group " + std::to_string(group) +
-                                     " is bound to vfio-pci; run scripts/upio-setup bind ADDR");
+                                     " is bound to vfio-pci; run upio-setup bind ADDR");
         return make_error(e, "cannot open " + path + ": " + std::strerror(e));
     }
     UniqueFd owned(fd);

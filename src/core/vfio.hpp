@@ -14,7 +14,8 @@
 // Device. Each releases what it holds in its destructor: interrupts disabled,
 // BAR0 unmapped, DMA mappings removed, descriptors closed. Nothing here exits
 // or aborts: every failure is an Error that says what to run (usually
-// scripts/upio-setup). Container and group: vfio.cpp; device: vfio_device.cpp.
+// upio-setup; scripts/upio-setup in a source tree). Container and group:
+// vfio.cpp; device: vfio_device.cpp.
 //
 // Opening a device, in order: sysfs (exists, bound to vfio-pci, IOMMU group,
 // group viable) -> /dev/vfio/<N> -> /dev/vfio/vfio -> type1 IOMMU and its IOVA

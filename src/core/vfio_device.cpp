@@ -87,12 +87,12 @@ Result<std::unique_ptr<VfioDevice>> VfioDevice::open(const PciAddress& addr, con
     std::string name = addr.str();
     if (!sysfs::exists(sysfs::device_dir(root, addr)))
         return make_error(ENODEV, "no PCI device " + name + " (" + sysfs::device_dir(root, addr) +
-                                      " is missing); run scripts/upio-setup status to list devices");
+                                      " is missing); run upio-setup status to list devices");
     std::string drv = sysfs::driver(root, addr);
     if (drv.empty())
-        return make_error(ENODEV, name + " has no driver; run scripts/upio-setup bind " + name);
+        return make_error(ENODEV, name + " has no driver; run upio-setup bind " + name);
     if (drv != "vfio-pci")
-        return make_error(EBUSY, name + " is bound to " + drv + "; run scripts/upio-setup bind " + name);
+        return make_error(EBUSY, name + " is bound to " + drv + "; run upio-setup bind " + name);
     int group = sysfs::iommu_group(root, addr);
     if (group < 0)
         return make_error(ENODEV, name + " has no IOMMU group: the IOMMU is off; boot with intel_iommu=on "

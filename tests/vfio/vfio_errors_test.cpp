@@ -46,16 +46,16 @@ TEST_F(VfioErrors, NoSuchDevice) {
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error().code, ENODEV);
     EXPECT_THAT(r.error().message, HasSubstr("no PCI device 0000:00:09.0"));
-    EXPECT_THAT(r.error().message, HasSubstr("scripts/upio-setup status"));
+    EXPECT_THAT(r.error().message, HasSubstr("upio-setup status"));
 }
 
 TEST_F(VfioErrors, BoundToAnotherDriver) {
     fake.bind("0000:00:03.0", "e1000e");
-    EXPECT_EQ(open_error(opts()), "0000:00:03.0 is bound to e1000e; run scripts/upio-setup bind 0000:00:03.0");
+    EXPECT_EQ(open_error(opts()), "0000:00:03.0 is bound to e1000e; run upio-setup bind 0000:00:03.0");
 }
 
 TEST_F(VfioErrors, NoDriver) {
-    EXPECT_THAT(open_error(opts()), HasSubstr("has no driver; run scripts/upio-setup bind 0000:00:03.0"));
+    EXPECT_THAT(open_error(opts()), HasSubstr("has no driver; run upio-setup bind 0000:00:03.0"));
 }
 
 TEST_F(VfioErrors, NoIommuGroup) {
@@ -68,7 +68,7 @@ TEST_F(VfioErrors, NoDevVfio) {
     fake.set_group("0000:00:03.0", 5);
     std::string msg = open_error(opts());
     EXPECT_THAT(msg, HasSubstr(fake.dev() + "/vfio does not exist"));
-    EXPECT_THAT(msg, HasSubstr("scripts/upio-setup bind"));
+    EXPECT_THAT(msg, HasSubstr("upio-setup bind"));
 }
 
 TEST_F(VfioErrors, GroupNodeMissing) {
@@ -89,7 +89,7 @@ TEST_F(VfioErrors, GroupNotViable) {
     EXPECT_EQ(r.error().code, EBUSY);
     EXPECT_EQ(r.error().message,
               "IOMMU group 5 is not viable: every device in it must be bound to vfio-pci or to no driver; it "
-              "holds 0000:00:03.0 (vfio-pci), 0000:00:03.1 (e1000e); run scripts/upio-setup bind 0000:00:03.1");
+              "holds 0000:00:03.0 (vfio-pci), 0000:00:03.1 (e1000e); run upio-setup bind 0000:00:03.1");
     EXPECT_FALSE(vfio_group_viable(5, opts()));
 }
 
@@ -139,7 +139,7 @@ TEST_F(VfioErrors, NoPermission) {
         ::chmod(p.c_str(), 0755);
     std::string msg = open_as_nobody(opts());
     EXPECT_THAT(msg, HasSubstr("no permission to open " + fake.dev() + "/vfio/5"));
-    EXPECT_THAT(msg, HasSubstr("scripts/upio-setup bind --user"));
+    EXPECT_THAT(msg, HasSubstr("upio-setup bind --user"));
 }
 
 TEST_F(VfioErrors, NoIommuModeMissingFromKernel) {
@@ -185,7 +185,7 @@ TEST(VfioHost, EveryRealNicIsRefusedWithAReason) {
             continue;
         auto r = VfioDevice::open(d.address);
         ASSERT_FALSE(r);
-        EXPECT_THAT(r.error().message, HasSubstr("scripts/upio-setup bind " + d.address.str()));
+        EXPECT_THAT(r.error().message, HasSubstr("upio-setup bind " + d.address.str()));
     }
 }
 

@@ -13,7 +13,7 @@
 // the 82576/I350) to at most one per DriverOptions::itr_us. See docs/e1000.md.
 //
 // Port names are "e1000:DDDD:BB:DD.F" (all queue pairs) or "...-N" (pair N).
-// The device must be bound to vfio-pci (scripts/upio-setup bind ADDR).
+// The device must be bound to vfio-pci (upio-setup bind ADDR; scripts/upio-setup in a source tree).
 //
 // Rings are bound straight to netmap rings: the device DMAs into the port's
 // netmap buffers. Only the control path (open, close, statistics, link and

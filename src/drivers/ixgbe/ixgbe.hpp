@@ -2,7 +2,7 @@
 //
 // Port names are "ixgbe:DDDD:BB:DD.F" (all queue pairs) or "...-N" (pair N
 // only, so that each thread opens its own pair of one shared adapter). The
-// device must be bound to vfio-pci (scripts/upio-setup bind ADDR).
+// device must be bound to vfio-pci (upio-setup bind ADDR; scripts/upio-setup in a source tree).
 //
 // One netmap ring per hardware queue; each descriptor ring is bound to its
 // netmap ring and the device DMAs straight into the port's buffers (zero
