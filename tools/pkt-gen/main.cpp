@@ -11,6 +11,7 @@
 #include "pktgen.hpp"
 
 #include <upio/vale.hpp>
+#include <upio/version.hpp>
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
@@ -259,7 +260,7 @@ bool parse_size(const std::string& s, pktgen::Range& r) {
 int main(int argc, char** argv) {
     pktgen::Config cfg;
     CLI::App app{"pkt-gen: send, receive, check and time packets on upio ports (pipes, VALE, NICs, interfaces)"};
-    app.set_version_flag("--version", "upio pkt-gen 0.2");
+    app.set_version_flag("--version", std::string("pkt-gen (upio) ") + upio::version());
     std::string src_mac, dst_mac, src_ip, dst_ip, size = "60", replay;
     bool rand_src = false, rand_dst = false, no_huge = false, ixgbe_model = false;
     std::string model_wire;

@@ -10,6 +10,7 @@
 // table every -i seconds, on SIGUSR1, and once more when it exits.
 #include <upio/port.hpp>
 #include <upio/vale.hpp>
+#include <upio/version.hpp>
 
 #include "cli_checks.hpp"
 
@@ -83,6 +84,7 @@ void dump(const std::string& sw, const std::vector<Member>& members, double t) {
 
 int main(int argc, char** argv) {
     CLI::App app{"upio-switch: a VALE switch with ports attached (netmap's vale-ctl -a)"};
+    app.set_version_flag("--version", std::string("upio-switch (upio) ") + upio::version());
     std::string sw = "vale0";
     double interval = 0;
     std::vector<std::string> args;

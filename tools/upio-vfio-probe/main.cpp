@@ -30,6 +30,7 @@
 //   TDBAL/TDBAH/TDLEN/TDH/TDT 0x3800.. (8254x, 82574), 0xE000.. (82576 queue 0)
 //   TXDCTL 0xE028  82576: bit 25 queue enable          (8.12.15 of 82576)
 #include <upio/pci.hpp>
+#include <upio/version.hpp>
 
 #include "core/vfio.hpp"
 
@@ -328,6 +329,10 @@ int expect_error(int argc, char** argv) {
 int main(int argc, char** argv) {
     std::setvbuf(stdout, nullptr, _IOLBF, 0);
     std::string cmd = argc > 1 ? argv[1] : "";
+    if (cmd == "--version") {
+        std::printf("upio-vfio-probe (upio) %s\n", upio::version());
+        return 0;
+    }
     if (cmd == "list")
         return list();
     if (cmd == "check" && argc > 2)
@@ -336,7 +341,7 @@ int main(int argc, char** argv) {
         return tx(argc, argv);
     if (cmd == "expect-error" && argc > 2)
         return expect_error(argc, argv);
-    std::fprintf(stderr, "usage: upio-vfio-probe list | check ADDR [--mac M] [--irq msix|msi|intx|none] "
+    std::fprintf(stderr, "usage: upio-vfio-probe --version | list | check ADDR [--mac M] [--irq msix|msi|intx|none] "
                          "[--hugepages] [--no-mmap] | tx ADDR [--count N] | expect-error ADDR [--noiommu]\n");
     return 2;
 }
