@@ -366,6 +366,11 @@ reset_machine
 echo 7 > "$sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages"
 run hugepages clear --pagesize 2M
 check "clear --pagesize releases that size" test "$(cat "$sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages")" = 0
+rm "$sys/kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages"
+mkdir "$sys/kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages"   # a write that fails
+run hugepages clear
+check "clear fails when a size cannot be released" test $rc -ne 0
+check "... and says so" has "cannot release pages"
 
 # --user: a mount of the user's own, the shared mount root untouched
 reset_machine
