@@ -3,6 +3,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <thread>
 
 namespace upio::drivers {
@@ -40,6 +41,23 @@ Status Regs::wait(const Reg& r, std::uint32_t mask, bool set, std::chrono::milli
                                              "last value {:#010x})",
                                              dev_->describe(), timeout.count(), what, r.str(), mask,
                                              set ? "set" : "clear", v));
+}
+
+Status reset_after_master_disable(const Regs& r, const ResetFlow& f) noexcept {
+    write_all(r, f.quiesce);
+    (void)r.get(f.status); // flush the writes
+    bool idle = true;
+    if (f.master_disable) {
+        r.set_flags(f.ctrl, f.master_disable);
+        idle = r.wait_clear(f.status, f.master_enable, f.timeout, "PCIe requests to complete").ok();
+    }
+    if (f.settle.count()) std::this_thread::sleep_for(f.settle);
+    for (unsigned n = idle ? 1 : std::max(1u, f.resets_when_busy); n > 0; n--) {
+        r.set_flags(f.ctrl, f.reset);
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        if (Status s = r.wait_clear(f.ctrl, f.reset, f.timeout, "the device reset to complete"); !s) return s;
+    }
+    return {};
 }
 
 } // namespace upio::drivers

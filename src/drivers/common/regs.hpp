@@ -18,6 +18,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -91,5 +92,46 @@ private:
                 std::string_view what) const;
     Device* dev_;
 };
+
+// A register and the value a step writes to it.
+struct RegWrite {
+    Reg reg;
+    std::uint32_t value;
+};
+
+// A software reset of an Intel NIC that may be mastering the bus, the shape
+// both drivers share with their own registers and timing:
+//   1. `quiesce` written in order (interrupts masked, rx/tx off), then a read
+//      of `status` to flush them (posted writes);
+//   2. the master disable flow, when the part has one (PCIe): `master_disable`
+//      set in `ctrl`, then wait until `master_enable` clears in `status`, i.e.
+//      no DMA request of the device's is outstanding and none can hang the
+//      bus across the reset (e1000 [L] e1000_disable_pcie_master; 82599
+//      4.2.1.6.1, 5.2.5.3.2);
+//   3. `settle` for transactions in flight;
+//   4. the `reset` bits of `ctrl` (self-clearing), no register access for 1 ms,
+//      then wait until they read back clear. When master enable did not clear
+//      in time, `resets_when_busy` resets in a row (the 82599 specification
+//      update asks for two); the reset goes ahead in any case.
+// The waits are bounded by `timeout` each; the error is the reset's.
+struct ResetFlow {
+    std::span<const RegWrite> quiesce;
+    Reg ctrl;
+    Reg status;
+    std::uint32_t master_disable = 0; // CTRL bit; 0: no master disable flow (conventional PCI)
+    std::uint32_t master_enable = 0;  // STATUS bit that clears once no request is outstanding
+    std::uint32_t reset = 0;          // CTRL reset bits
+    std::chrono::milliseconds settle{0};
+    unsigned resets_when_busy = 1;
+    std::chrono::milliseconds timeout{100};
+};
+
+// Writes every (register, value) of `writes`, in order.
+inline void write_all(const Regs& r, std::span<const RegWrite> writes) noexcept {
+    for (const RegWrite& w : writes) r.set(w.reg, w.value);
+}
+
+// Runs `flow` (see ResetFlow). Control path.
+Status reset_after_master_disable(const Regs& r, const ResetFlow& flow) noexcept;
 
 } // namespace upio::drivers

@@ -145,11 +145,11 @@ Status IxgbeAdapter::init(const PortOptions& opts) {
     return setup_interrupts();
 }
 
-void IxgbeAdapter::mask_interrupts() noexcept {
-    r_.set(EIMC, 0x7fffffff);
-    r_.set(EIMC_EX[0], ~0u);
-    r_.set(EIMC_EX[1], ~0u);
-}
+// 4.6.3.1: every interrupt cause masked (EIMC, and the queue vectors in
+// EIMC_EX).
+constexpr drivers::RegWrite mask_all[] = {{EIMC, 0x7fffffff}, {EIMC_EX[0], ~0u}, {EIMC_EX[1], ~0u}};
+
+void IxgbeAdapter::mask_interrupts() noexcept { drivers::write_all(r_, mask_all); }
 
 // Interrupts masked (4.6.3.1), then the reset `bits` of CTRL (self-clearing;
 // no register access is meaningful for a while after them, 8.2.3.1.1). The
@@ -158,15 +158,15 @@ void IxgbeAdapter::mask_interrupts() noexcept {
 // device's is still outstanding. When it does not clear in time the 82599
 // specification update recommends two consecutive resets.
 Status IxgbeAdapter::reset_device(std::uint32_t bits) noexcept {
-    mask_interrupts();
-    r_.set_flags(CTRL, CTRL_PCIE_MASTER_DISABLE);
-    const bool idle = r_.wait_clear(STATUS, STATUS_GIO, opt_.reset_timeout, "PCIe requests to complete").ok();
-    for (unsigned n = idle ? 1 : 2; n > 0; n--) {
-        r_.set_flags(CTRL, bits);
-        std::this_thread::sleep_for(std::chrono::milliseconds(1));
-        if (Status s = r_.wait_clear(CTRL, bits, opt_.reset_timeout, "the device reset to complete"); !s) return s;
-    }
-    return {};
+    return drivers::reset_after_master_disable(r_, {.quiesce = mask_all,
+                                                    .ctrl = CTRL,
+                                                    .status = STATUS,
+                                                    .master_disable = CTRL_PCIE_MASTER_DISABLE,
+                                                    .master_enable = STATUS_GIO,
+                                                    .reset = bits,
+                                                    .settle = std::chrono::milliseconds(0),
+                                                    .resets_when_busy = 2,
+                                                    .timeout = opt_.reset_timeout});
 }
 
 Status IxgbeAdapter::reset_hw() {
