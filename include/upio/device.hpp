@@ -13,6 +13,7 @@
 #include <upio/port_name.hpp>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -56,5 +57,11 @@ public:
     // INTx is masked by the kernel when it fires; unmask after handling.
     virtual void unmask_intx() noexcept {}
 };
+
+// The PCI function at `addr` as a Device, through VFIO (bound to vfio-pci;
+// the error says how to bind it). Implemented by core; every driver's
+// port-type factory opens devices through it unless a test installs another
+// opener, so no driver needs core's VFIO headers.
+Result<std::unique_ptr<Device>> open_pci_device(const PciAddress& addr);
 
 } // namespace upio

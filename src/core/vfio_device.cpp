@@ -131,6 +131,12 @@ Result<std::unique_ptr<VfioDevice>> VfioDevice::open(const PciAddress& addr, con
     return d;
 }
 
+Result<std::unique_ptr<Device>> open_pci_device(const PciAddress& addr) {
+    auto d = VfioDevice::open(addr);
+    if (!d) return std::move(d).error();
+    return std::unique_ptr<Device>(std::move(d.value()));
+}
+
 Status VfioDevice::init(bool mmap_bar0) {
     vfio_device_info info{};
     info.argsz = sizeof info;

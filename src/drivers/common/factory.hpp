@@ -1,13 +1,22 @@
-// One adapter per PCI function: the table behind every NIC driver's
-// port-type factory. A second open of "DRIVER:ADDR-N" joins the adapter the
-// first one created (several threads, one ring pair each).
+// drivers/common/factory.hpp -- what every NIC driver's port-type factory
+// shares: the chip table lookup, one adapter per PCI function, and how the
+// factory reaches a device.
+//
+// A driver declares its factory in one line and keeps its public names:
+//
+//   using Factory = drivers::NicFactory<E1000Adapter, DriverOptions, &make_adapter>;
+//   Result<std::shared_ptr<Adapter>> open_adapter(const PortName& pn, const PortOptions& o);
+//       // = Factory::open(pn.pci, o): the entry in the port-type table
+//
+// A second open of "DRIVER:ADDR-N" joins the adapter the first one created
+// (several threads, one ring pair each). The device comes from
+// upio::open_pci_device (VFIO, implemented by core) unless a test installs
+// another opener (software models): drivers never include core's VFIO.
 #pragma once
 
 #include <upio/backend.hpp>
 #include <upio/device.hpp>
 #include <upio/port.hpp>
-
-#include "core/vfio.hpp"
 
 #include <fmt/format.h>
 
@@ -17,14 +26,9 @@
 
 namespace upio::drivers {
 
-// How a factory reaches a device: VFIO by default; tests install models.
+// How a factory reaches a device: upio::open_pci_device by default; tests
+// install models.
 using DeviceOpener = Result<std::unique_ptr<Device>> (*)(const PciAddress&);
-
-inline Result<std::unique_ptr<Device>> open_vfio_device(const PciAddress& addr) {
-    auto d = VfioDevice::open(addr);
-    if (!d) return std::move(d).error();
-    return std::unique_ptr<Device>(std::move(d.value()));
-}
 
 // The entry of a driver's chip table (elements with a device_id) for an
 // Intel device, or nullptr.
@@ -47,6 +51,21 @@ Result<const ChipInfo*> known_chip(const ChipInfo (&chips)[N], const Device& dev
                                           dev.vendor_id(), dev.device_id(), what, known));
 }
 
+// known_chip, and then ENOTSUP for a chip the driver knows but cannot drive
+// yet: `why_not(chip)` says why and what to use instead (nullptr: it can).
+template <class ChipInfo, std::size_t N>
+Result<const ChipInfo*> supported_chip(const ChipInfo (&chips)[N], const Device& dev, const char* what,
+                                       const char* known, const char* (*why_not)(const ChipInfo&)) {
+    auto chip = known_chip(chips, dev, what, known);
+    if (!chip) return chip;
+    if (const char* why = why_not(*chip.value()))
+        return make_error(ENOTSUP, fmt::format("{}: {} ({:04x}): {}", dev.describe(), chip.value()->name,
+                                               chip.value()->device_id, why));
+    return chip;
+}
+
+// One adapter per PCI function, made by `make` on the device the opener
+// returns.
 template <class AdapterT, class Options>
 class AdapterTable {
 public:
@@ -57,7 +76,7 @@ public:
         std::lock_guard lk(mu_);
         if (auto it = adapters_.find(addr); it != adapters_.end())
             if (auto a = it->second.lock()) return std::shared_ptr<Adapter>(std::move(a));
-        auto dev = (opener_ ? opener_ : &open_vfio_device)(addr);
+        auto dev = (opener_ ? opener_ : &open_pci_device)(addr);
         if (!dev) return std::move(dev).error();
         auto a = make_(std::move(dev.value()), opts, defaults_);
         if (!a) return std::move(a).error();
@@ -79,6 +98,27 @@ private:
     DeviceOpener opener_ = nullptr;
     Options defaults_{};
     Make make_;
+};
+
+// A driver's port-type factory: its one AdapterTable and the calls the
+// driver's namespace exposes (open_adapter, set_device_opener,
+// set_default_options).
+template <class AdapterT, class Options,
+          Result<std::shared_ptr<AdapterT>> (*Make)(std::unique_ptr<Device>, const PortOptions&, const Options&)>
+struct NicFactory {
+    static AdapterTable<AdapterT, Options>& table() {
+        static AdapterTable<AdapterT, Options> t(Make);
+        return t;
+    }
+    // The adapter of the function at `addr`: the one already open, or a new
+    // one on the device the opener returns.
+    static Result<std::shared_ptr<Adapter>> open(const PciAddress& addr, const PortOptions& opts) {
+        return table().open(addr, opts);
+    }
+    // Replaces how open reaches a device (nullptr: open_pci_device again).
+    static void set_device_opener(DeviceOpener opener) { table().set_device_opener(opener); }
+    // Driver options for adapters created from now on.
+    static void set_default_options(const Options& o) { table().set_default_options(o); }
 };
 
 } // namespace upio::drivers

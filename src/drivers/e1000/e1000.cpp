@@ -3,7 +3,6 @@
 #include "drivers/e1000/e1000.hpp"
 #include "drivers/e1000/e1000_regs.hpp"
 
-#include "core/vfio.hpp"
 #include "drivers/common/factory.hpp"
 
 #include <fmt/format.h>
@@ -52,6 +51,13 @@ constexpr StatReg stat_regs[] = {
     {TPT, none, &HwStats::tx_total},
 };
 
+
+// Fiber, SerDes, backplane and SGMII parts: not supported yet.
+const char* why_not(const ChipInfo& c) {
+    return c.copper ? nullptr
+                    : "not supported yet: its fiber/SerDes link is set up through TXCW or the PCS, which this driver "
+                      "does not do (it drives copper PHYs); bind the port to the kernel's e1000 or igb driver instead";
+}
 
 std::string mac_str(const std::array<std::uint8_t, 6>& m) {
     return fmt::format("{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", m[0], m[1], m[2], m[3], m[4], m[5]);
@@ -473,32 +479,17 @@ std::string E1000Adapter::tx_hang_report(std::uint32_t ring) const {
 
 Result<std::shared_ptr<E1000Adapter>> make_adapter(std::unique_ptr<Device> dev, const PortOptions& opts,
                                                    const DriverOptions& dopts) {
-    auto chip = drivers::known_chip(chips, *dev, "an e1000-family NIC", "82540EM, 82545EM, 82574L, 82576, I350");
+    auto chip = drivers::supported_chip(chips, *dev, "an e1000-family NIC", "82540EM, 82545EM, 82574L, 82576, I350",
+                                        &why_not);
     if (!chip) return std::move(chip).error();
-    if (!chip.value()->copper)
-        return make_error(ENOTSUP, fmt::format("{}: {} ({:04x}): not supported yet: its fiber/SerDes link is set up "
-                                               "through TXCW or the PCS, which this driver does not do (it drives "
-                                               "copper PHYs); bind the port to the kernel's e1000 or igb driver instead",
-                                               dev->describe(), chip.value()->name, chip.value()->device_id));
     std::string name = "e1000:" + dev->address().str();
     std::shared_ptr<E1000Adapter> a(new E1000Adapter(name, std::move(dev), *chip.value(), dopts));
     if (Status s = a->init(opts); !s) return std::move(s).error();
     return a;
 }
 
-namespace {
-drivers::AdapterTable<E1000Adapter, DriverOptions>& table() {
-    static drivers::AdapterTable<E1000Adapter, DriverOptions> t(&make_adapter);
-    return t;
-}
-} // namespace
-
 Result<std::shared_ptr<Adapter>> open_adapter(const PortName& pn, const PortOptions& opts) {
-    return table().open(pn.pci, opts);
+    return Factory::open(pn.pci, opts);
 }
-
-void set_device_opener(DeviceOpener opener) { table().set_device_opener(opener); }
-
-void set_default_options(const DriverOptions& o) { table().set_default_options(o); }
 
 } // namespace upio::e1000

@@ -20,6 +20,7 @@
 // filter changes) takes locks or builds errors.
 #pragma once
 
+#include "drivers/common/factory.hpp"
 #include "drivers/common/nic_ring.hpp"
 #include "drivers/common/regs.hpp"
 #include "drivers/common/ring_text.hpp"
@@ -189,14 +190,12 @@ Result<std::shared_ptr<E1000Adapter>> make_adapter(std::unique_ptr<Device> dev, 
                                                    const DriverOptions& dopts = {});
 
 // The port-type factory for "e1000:..." names: opens the PCI function through
-// VFIO (or the opener installed below) and shares one adapter per function.
+// upio::open_pci_device (VFIO), or the opener a test installs, and shares one
+// adapter per function (drivers/common/factory.hpp).
+using Factory = drivers::NicFactory<E1000Adapter, DriverOptions, &make_adapter>;
 Result<std::shared_ptr<Adapter>> open_adapter(const PortName& name, const PortOptions& opts);
-
-// Replaces how open_adapter reaches a device (nullptr: VFIO again). For tests
-// that run the real factory on software models.
-using DeviceOpener = Result<std::unique_ptr<Device>> (*)(const PciAddress&); // drivers::DeviceOpener
-void set_device_opener(DeviceOpener opener);
-// Driver options open_adapter uses for adapters it creates from now on.
-void set_default_options(const DriverOptions& o);
+using DeviceOpener = drivers::DeviceOpener;
+inline void set_device_opener(DeviceOpener opener) { Factory::set_device_opener(opener); }
+inline void set_default_options(const DriverOptions& o) { Factory::set_default_options(o); }
 
 } // namespace upio::e1000

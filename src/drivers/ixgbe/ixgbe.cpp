@@ -4,7 +4,6 @@
 #include "drivers/ixgbe/ixgbe.hpp"
 #include "drivers/ixgbe/ixgbe_regs.hpp"
 
-#include "core/vfio.hpp"
 #include "drivers/common/factory.hpp"
 #include "drivers/common/adv_desc.hpp"
 
@@ -112,6 +111,10 @@ const char* unsupported_reason(Family f) noexcept {
 const ChipInfo* find_chip(std::uint16_t vendor_id, std::uint16_t device_id) noexcept {
     return drivers::find_intel_chip(chips, vendor_id, device_id);
 }
+
+namespace {
+const char* why_not(const ChipInfo& c) { return unsupported_reason(c.family); }
+} // namespace
 
 IxgbeAdapter::IxgbeAdapter(std::string name, std::unique_ptr<Device> dev, const ChipInfo& chip,
                            const DriverOptions& o)
@@ -538,31 +541,18 @@ std::string IxgbeAdapter::tx_hang_report(std::uint32_t ring) const {
 
 Result<std::shared_ptr<IxgbeAdapter>> make_adapter(std::unique_ptr<Device> dev, const PortOptions& opts,
                                                    const DriverOptions& dopts) {
-    auto known = drivers::known_chip(chips, *dev, "an ixgbe NIC", "82599/X520, X540, X550");
+    auto known = drivers::supported_chip(chips, *dev, "an ixgbe NIC", "82599/X520, X540, X550",
+                                         &why_not);
     if (!known) return std::move(known).error();
     const ChipInfo* chip = known.value();
-    if (const char* why = unsupported_reason(chip->family))
-        return make_error(ENOTSUP, fmt::format("{}: {} ({:04x}): {}", dev->describe(), chip->name, chip->device_id,
-                                               why));
     std::string name = "ixgbe:" + dev->address().str();
     std::shared_ptr<IxgbeAdapter> a(new IxgbeAdapter(name, std::move(dev), *chip, dopts));
     if (Status s = a->init(opts); !s) return std::move(s).error();
     return a;
 }
 
-namespace {
-drivers::AdapterTable<IxgbeAdapter, DriverOptions>& table() {
-    static drivers::AdapterTable<IxgbeAdapter, DriverOptions> t(&make_adapter);
-    return t;
-}
-} // namespace
-
 Result<std::shared_ptr<Adapter>> open_adapter(const PortName& pn, const PortOptions& opts) {
-    return table().open(pn.pci, opts);
+    return Factory::open(pn.pci, opts);
 }
-
-void set_device_opener(DeviceOpener opener) { table().set_device_opener(opener); }
-
-void set_default_options(const DriverOptions& o) { table().set_default_options(o); }
 
 } // namespace upio::ixgbe
