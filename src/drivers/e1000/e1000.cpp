@@ -35,8 +35,70 @@ constexpr ChipInfo chips[] = {
     {0x1524, Family::i350, "I350 (SGMII)", false},
 };
 
-constexpr std::uint32_t max_queues(Family f) { return f >= Family::i82576 ? 8 : 1; }
 constexpr std::uint32_t max_slots = 4096;
+
+// Before a reset: every interrupt masked (IMC 13.4.21; EIMC 82576 8.8),
+// receive and transmit off (RCTL 13.4.22, TCTL 13.4.33).
+constexpr drivers::RegWrite quiesce_legacy[] = {{IMC, ~0u}, {RCTL, 0}, {TCTL, TCTL_PSP}};
+constexpr drivers::RegWrite quiesce_ext[] = {{IMC, ~0u}, {EIMC, ~0u}, {RCTL, 0}, {TCTL, TCTL_PSP}};
+
+// The families' differences (FamilyTraits in e1000.hpp):
+//   8254x SDM: one queue at 0x2800/0x3800 (13.4.25-29, 13.4.38-42), legacy
+//     descriptors (3.2.4, 3.3.3), RCTL.BSIZE (13.4.22), ICR/IMS/ITR only
+//     (13.4.17-21), EERD DONE bit 4 (13.4.4), conventional PCI: no master
+//     disable flow;
+//   82574: as the 8254x for queues and descriptors, but PCIe (master
+//     disable), EERD DONE bit 1 and EEC.AUTO_RD (10.2.2.4-5), MSI-X with
+//     IVAR at 0xE4 (7.4, 10.2.4);
+//   82576: eight queues at 0xC000/0xE000 + 0x40 n (8.10, 8.12), advanced
+//     descriptors and SRRCTL (7.1.5, 7.2.2, 8.10.2), RXDCTL/TXDCTL.ENABLE
+//     (4.5.9, 4.5.10), RQDPC, EICR/EIMS/EITR and IVAR (7.3, 8.8);
+//   I350: as the 82576, IVAR[q / 2] instead of IVAR[q % 8].
+using Msix = FamilyTraits::Msix;
+constexpr FamilyTraits traits_8254x{.max_queues = 1,
+                                    .rdbal = RDBAL_OLD,
+                                    .tdbal = TDBAL_OLD,
+                                    .adv_desc = false,
+                                    .queue_enable = false,
+                                    .ext_irq = false,
+                                    .per_queue_drops = false,
+                                    .master_disable = false,
+                                    .eerd_new = false,
+                                    .ivar_by_pair = false,
+                                    .msix = Msix::none,
+                                    .min_buf = 256,
+                                    .quiesce = quiesce_legacy};
+constexpr FamilyTraits traits_82574{.max_queues = 1,
+                                    .rdbal = RDBAL_OLD,
+                                    .tdbal = TDBAL_OLD,
+                                    .adv_desc = false,
+                                    .queue_enable = false,
+                                    .ext_irq = false,
+                                    .per_queue_drops = false,
+                                    .master_disable = true,
+                                    .eerd_new = true,
+                                    .ivar_by_pair = false,
+                                    .msix = Msix::i82574,
+                                    .min_buf = 256,
+                                    .quiesce = quiesce_legacy};
+constexpr FamilyTraits traits_82576{.max_queues = 8,
+                                    .rdbal = RDBAL_ADV,
+                                    .tdbal = TDBAL_ADV,
+                                    .adv_desc = true,
+                                    .queue_enable = true,
+                                    .ext_irq = true,
+                                    .per_queue_drops = true,
+                                    .master_disable = true,
+                                    .eerd_new = true,
+                                    .ivar_by_pair = false,
+                                    .msix = Msix::per_queue,
+                                    .min_buf = 1024,
+                                    .quiesce = quiesce_ext};
+constexpr FamilyTraits traits_i350 = [] {
+    FamilyTraits t = traits_82576;
+    t.ivar_by_pair = true;
+    return t;
+}();
 
 // Statistics registers and where they accumulate (13.7; 82576 8.19).
 using StatReg = drivers::StatReg<HwStats>;
@@ -69,19 +131,29 @@ const ChipInfo* find_chip(std::uint16_t vendor_id, std::uint16_t device_id) noex
     return drivers::find_intel_chip(chips, vendor_id, device_id);
 }
 
+const FamilyTraits& traits(Family f) noexcept {
+    switch (f) {
+    case Family::i8254x: return traits_8254x;
+    case Family::i82574: return traits_82574;
+    case Family::i82576: return traits_82576;
+    case Family::i350: return traits_i350;
+    }
+    return traits_8254x;
+}
+
 E1000Adapter::E1000Adapter(std::string name, std::unique_ptr<Device> dev, const ChipInfo& chip,
                            const DriverOptions& o)
-    : Adapter(std::move(name)), dev_(std::move(dev)), r_(*dev_), chip_(&chip), opt_(o) {}
+    : Adapter(std::move(name)), dev_(std::move(dev)), r_(*dev_), chip_(&chip), t_(&traits(chip.family)), opt_(o) {}
 
 E1000Adapter::~E1000Adapter() { quiesce(); }
 
 Reg E1000Adapter::rxq(unsigned q, std::uint32_t off, const char* name) const noexcept {
-    Reg base = advanced() ? RDBAL_ADV[q] : RDBAL_OLD[q];
+    Reg base = t_->rdbal[q];
     return Reg{base.offset + off, name, int(q)};
 }
 
 Reg E1000Adapter::txq(unsigned q, std::uint32_t off, const char* name) const noexcept {
-    Reg base = advanced() ? TDBAL_ADV[q] : TDBAL_OLD[q];
+    Reg base = t_->tdbal[q];
     return Reg{base.offset + off, name, int(q)};
 }
 
@@ -89,9 +161,7 @@ Reg E1000Adapter::txq(unsigned q, std::uint32_t off, const char* name) const noe
 
 Status E1000Adapter::init(const PortOptions& opts) {
     if (Status s = dev_->set_bus_master(true); !s) return s;
-    // interrupts masked before and after the reset (14.4)
-    r_.set(IMC, ~0u);
-    if (advanced()) r_.set(EIMC, ~0u);
+    mask_interrupts(); // before and after the reset (14.4)
     if (Status s = reset_hw(); !s) return s;
     if (Status s = wait_eeprom(); !s) return s;
     if (Status s = read_mac(); !s) return s;
@@ -104,6 +174,13 @@ Status E1000Adapter::init(const PortOptions& opts) {
     return setup_interrupts();
 }
 
+// Every interrupt cause masked: IMC (13.4.21), and EIMC (82576 8.8) where
+// the extended causes exist.
+void E1000Adapter::mask_interrupts() noexcept {
+    r_.set(IMC, ~0u);
+    if (t_->ext_irq) r_.set(EIMC, ~0u);
+}
+
 // Before CTRL.RST: interrupts masked, receive and transmit off, and on the
 // PCIe parts the master disable flow (CTRL.GIO_MASTER_DISABLE until
 // STATUS.GIO_MASTER_ENABLE clears: no DMA request outstanding, so none can
@@ -112,25 +189,20 @@ Status E1000Adapter::init(const PortOptions& opts) {
 // does not clear in time is reset anyway. CTRL.RST resets everything but PCI
 // config space and clears itself (13.4.1); no register access right after.
 Status E1000Adapter::reset_device() noexcept {
-    r_.set(IMC, ~0u);
-    if (advanced()) r_.set(EIMC, ~0u);
-    r_.set(RCTL, 0);
-    r_.set(TCTL, TCTL_PSP);
-    (void)r_.get(STATUS); // flush the writes
-    if (chip_->family != Family::i8254x) {
-        r_.set_flags(CTRL, CTRL_GIO_MASTER_DISABLE);
-        (void)r_.wait_clear(STATUS, STATUS_GIO_MASTER_ENABLE, opt_.reset_timeout, "PCIe requests to complete");
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    r_.set_flags(CTRL, CTRL_RST);
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    return r_.wait_clear(CTRL, CTRL_RST, opt_.reset_timeout, "the device reset to complete");
+    return drivers::reset_after_master_disable(r_, {.quiesce = t_->quiesce,
+                                                    .ctrl = CTRL,
+                                                    .status = STATUS,
+                                                    .master_disable = t_->master_disable ? CTRL_GIO_MASTER_DISABLE : 0,
+                                                    .master_enable = STATUS_GIO_MASTER_ENABLE,
+                                                    .reset = CTRL_RST,
+                                                    .settle = std::chrono::milliseconds(10),
+                                                    .resets_when_busy = 1,
+                                                    .timeout = opt_.reset_timeout});
 }
 
 Status E1000Adapter::reset_hw() {
     if (Status s = reset_device(); !s) return s;
-    r_.set(IMC, ~0u);
-    if (advanced()) r_.set(EIMC, ~0u);
+    mask_interrupts();
     (void)r_.get(ICR); // clear pending causes
     return {};
 }
@@ -141,7 +213,7 @@ Status E1000Adapter::wait_eeprom() {
     // The load also sets RAH0.AV from the EEPROM's MAC: some 82576
     // implementations (QEMU's igb) show that but never AUTO_RD, so either
     // sign ends the wait.
-    if (chip_->family == Family::i8254x) { // no done bit: the reload takes a few ms ([L] e1000_reset_hw)
+    if (!t_->eerd_new) { // 8254x: no done bit: the reload takes a few ms ([L] e1000_reset_hw)
         std::this_thread::sleep_for(std::chrono::milliseconds(5));
         return {};
     }
@@ -159,7 +231,7 @@ Status E1000Adapter::wait_eeprom() {
 }
 
 Result<std::uint16_t> E1000Adapter::read_eeprom(std::uint16_t word) {
-    const bool old = chip_->family == Family::i8254x;
+    const bool old = !t_->eerd_new;
     const std::uint32_t done = old ? EERD_DONE_8254X : EERD_DONE_NEW;
     r_.set(EERD, EERD_START | (std::uint32_t(word) << (old ? EERD_ADDR_SHIFT_8254X : EERD_ADDR_SHIFT_NEW)));
     if (Status s = r_.wait_set(EERD, done, opt_.eeprom_timeout, fmt::format("EEPROM word {} to be read", word)); !s)
@@ -259,7 +331,7 @@ const HwStats& E1000Adapter::stats() {
     // drops into the rings: per queue where the chip counts them (82576
     // RQDPC, with SRRCTL.DROP_EN), else all on ring 0
     std::uint64_t missed = stats_.rx_missed - before.rx_missed;
-    if (advanced())
+    if (t_->per_queue_drops)
         for (std::uint32_t q = 0; q < num_rings(Direction::rx); q++) {
             std::uint64_t d = r_.get(rxq(q, Q_RQDPC, "RQDPC"));
             RingCounters::add(kring(Direction::rx, q).stats.drops, d);
@@ -292,19 +364,19 @@ void E1000Adapter::add_multicast(const std::array<std::uint8_t, 6>& g) noexcept 
 // -- memory: one region for rings, descriptors and buffers, one DMA mapping
 
 Status E1000Adapter::setup_rings(const PortOptions& o) {
-    nq_ = std::max<std::uint32_t>(1, std::min(o.rings, max_queues(chip_->family)));
-    if (o.rings > max_queues(chip_->family))
+    nq_ = std::max<std::uint32_t>(1, std::min(o.rings, t_->max_queues));
+    if (o.rings > t_->max_queues)
         return make_error(EINVAL, fmt::format("{}: {} ring pairs requested; the {} has at most {}", name(), o.rings,
-                                              chip_->name, max_queues(chip_->family)));
+                                              chip_->name, t_->max_queues));
     for (std::uint32_t n : {o.tx_slots, o.rx_slots})
         if (n < 8 || n > max_slots || n % 8)
             return make_error(EINVAL, fmt::format("{}: rings of {} slots; e1000 rings need a multiple of 8 between 8 "
                                                   "and {} (descriptor rings are multiples of 128 bytes)",
                                                   name(), n, max_slots));
     const std::uint32_t bsz = o.memory.buf_size;
-    if (bsz < (advanced() ? 1024u : 256u))
+    if (bsz < t_->min_buf)
         return make_error(EINVAL, fmt::format("{}: {}-byte buffers are too small for the {} (at least {})", name(), bsz,
-                                              chip_->name, advanced() ? 1024 : 256));
+                                              chip_->name, t_->min_buf));
 
     RingConfig rc{nq_, nq_, o.tx_slots, o.rx_slots};
     auto mem = drivers::create_nic_region(name(), rc, o, *dev_);
@@ -327,7 +399,7 @@ Status E1000Adapter::setup_rings(const PortOptions& o) {
     mapped_ = true;
     // rx buffer size: RCTL.BSIZE for legacy descriptors (13.4.22), SRRCTL for advanced
     rctl_ = RCTL_BAM | RCTL_SECRC | RCTL_RDMTS_HALF;
-    if (!advanced()) {
+    if (!t_->adv_desc) {
         std::uint32_t code = bsz >= 2048 ? 0 : bsz >= 1024 ? 1 : bsz >= 512 ? 2 : 3;
         rctl_ |= code << RCTL_BSIZE_SHIFT;
     }
@@ -365,32 +437,25 @@ Status E1000Adapter::start() {
         // receive queue (14.4 / 82576 4.5.9). The 82576 comes out of reset
         // with queue 0 enabled, and a queue's base, length and head are
         // programmed only while it is disabled ([L] igb_configure_*_ring)
-        if (advanced())
-            if (Status s = disable_queue(rxq(q, Q_DCTL, "RXDCTL"), "rx queue disable"); !s) return s;
+        if (Status s = set_queue_enable(rxq(q, Q_DCTL, "RXDCTL"), false, "rx queue disable"); !s) return s;
         Iova rb = memory().iova(rq.desc);
         r_.set(rxq(q, 0, "RDBAL"), std::uint32_t(rb.value));
         r_.set(rxq(q, Q_BAH, "RDBAH"), std::uint32_t(rb.value >> 32));
         r_.set(rxq(q, Q_LEN, "RDLEN"), rk.num_slots * 16);
         r_.set(rxq(q, Q_H, "RDH"), 0);
         r_.set(rxq(q, Q_T, "RDT"), 0);
-        if (advanced()) {
+        if (t_->adv_desc) // buffer size and descriptor type per queue (82576 8.10.2); legacy: RCTL.BSIZE
             r_.set(rxq(q, Q_SRRCTL, "SRRCTL"),
                    ((bsz >> drivers::adv::SRRCTL_BSIZEPKT_SHIFT) & drivers::adv::SRRCTL_BSIZEPKT_MASK) |
                        drivers::adv::SRRCTL_DESCTYPE_ADV_ONEBUF | (nq_ > 1 ? drivers::adv::SRRCTL_DROP_EN : 0));
-        }
-        if (advanced()) drivers::rx_arm_all<drivers::adv::Format>(rk, rq);
+        if (t_->adv_desc) drivers::rx_arm_all<drivers::adv::Format>(rk, rq);
         else drivers::rx_arm_all<LegacyFormat>(rk, rq);
-        if (advanced()) {
-            Reg dctl = rxq(q, Q_DCTL, "RXDCTL");
-            r_.set_flags(dctl, XDCTL_ENABLE);
-            if (Status s = r_.wait_set(dctl, XDCTL_ENABLE, opt_.queue_timeout, "rx queue enable"); !s) return s;
-        }
+        if (Status s = set_queue_enable(rxq(q, Q_DCTL, "RXDCTL"), true, "rx queue enable"); !s) return s;
         std::atomic_thread_fence(std::memory_order_release);
         r_.set(rxq(q, Q_T, "RDT"), rk.num_slots - 1); // all but one descriptor to the device
 
         // transmit queue (14.5 / 82576 4.5.10)
-        if (advanced())
-            if (Status s = disable_queue(txq(q, Q_DCTL, "TXDCTL"), "tx queue disable"); !s) return s;
+        if (Status s = set_queue_enable(txq(q, Q_DCTL, "TXDCTL"), false, "tx queue disable"); !s) return s;
         Iova tb = memory().iova(tq.desc);
         std::memset(tq.desc, 0, std::size_t(tk.num_slots) * 16);
         r_.set(txq(q, 0, "TDBAL"), std::uint32_t(tb.value));
@@ -398,13 +463,9 @@ Status E1000Adapter::start() {
         r_.set(txq(q, Q_LEN, "TDLEN"), tk.num_slots * 16);
         r_.set(txq(q, Q_H, "TDH"), 0);
         r_.set(txq(q, Q_T, "TDT"), 0);
-        if (advanced()) {
-            Reg dctl = txq(q, Q_DCTL, "TXDCTL");
-            r_.set_flags(dctl, XDCTL_ENABLE);
-            if (Status s = r_.wait_set(dctl, XDCTL_ENABLE, opt_.queue_timeout, "tx queue enable"); !s) return s;
-        }
+        if (Status s = set_queue_enable(txq(q, Q_DCTL, "TXDCTL"), true, "tx queue enable"); !s) return s;
     }
-    if (advanced() && nq_ > 1) setup_rss();
+    if (nq_ > 1) setup_rss(); // more than one queue: 82576/I350
     r_.set(TIPG, TIPG_COPPER);
     r_.set(TCTL, TCTL_EN | TCTL_PSP | (0x0fu << TCTL_CT_SHIFT) | (0x3fu << TCTL_COLD_SHIFT));
     r_.set(RCTL, rctl_ | RCTL_EN);
@@ -412,7 +473,14 @@ Status E1000Adapter::start() {
     return {};
 }
 
-Status E1000Adapter::disable_queue(const Reg& dctl, const char* what) noexcept {
+// RXDCTL/TXDCTL.ENABLE and the wait until it reads back (82576 4.5.9,
+// 4.5.10); the 8254x and 82574 queues have no enable bit: nothing to do.
+Status E1000Adapter::set_queue_enable(const Reg& dctl, bool on, const char* what) noexcept {
+    if (!t_->queue_enable) return {};
+    if (on) {
+        r_.set_flags(dctl, XDCTL_ENABLE);
+        return r_.wait_set(dctl, XDCTL_ENABLE, opt_.queue_timeout, what);
+    }
     r_.clear_flags(dctl, XDCTL_ENABLE);
     return r_.wait_clear(dctl, XDCTL_ENABLE, opt_.queue_timeout, what);
 }
@@ -421,11 +489,10 @@ void E1000Adapter::stop() noexcept {
     if (!running_) return;
     r_.set(RCTL, rctl_);
     r_.clear_flags(TCTL, TCTL_EN);
-    if (advanced())
-        for (std::uint32_t q = 0; q < nq_; q++) {
-            (void)disable_queue(rxq(q, Q_DCTL, "RXDCTL"), "rx queue disable");
-            (void)disable_queue(txq(q, Q_DCTL, "TXDCTL"), "tx queue disable");
-        }
+    for (std::uint32_t q = 0; q < nq_; q++) {
+        (void)set_queue_enable(rxq(q, Q_DCTL, "RXDCTL"), false, "rx queue disable");
+        (void)set_queue_enable(txq(q, Q_DCTL, "TXDCTL"), false, "tx queue disable");
+    }
     running_ = false;
 }
 

@@ -35,6 +35,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -48,6 +49,30 @@ struct ChipInfo {
     const char* name;
     bool copper = true; // fiber, SerDes, backplane and SGMII links need TXCW / PCS setup: not supported yet
 };
+
+// What the driver does differently per family: the register layout and the
+// programming steps that differ, as data (e1000.cpp has the four tables,
+// with the datasheet sections), instead of branches on the family.
+struct FamilyTraits {
+    enum class Msix : std::uint8_t {
+        none,      // 8254x: MSI, else INTx
+        i82574,    // 82574L: two vectors (RxQ0 + TxQ0, other causes), IVAR at 0xE4
+        per_queue, // 82576/I350: a vector per queue pair and one for other causes
+    };
+    std::uint32_t max_queues;
+    drivers::RegArray rdbal, tdbal; // queue n's RDBAL / TDBAL; its other registers at Q_* from them
+    bool adv_desc;        // advanced descriptors, rx buffer size per queue in SRRCTL; else legacy and RCTL.BSIZE
+    bool queue_enable;    // RXDCTL/TXDCTL.ENABLE: queues programmed while disabled, then enabled with a handshake
+    bool ext_irq;         // EICR/EIMS/EIMC/EITR beside ICR/IMS/IMC
+    bool per_queue_drops; // RQDPC counts each queue's drops
+    bool master_disable;  // PCIe: the master disable flow before every reset
+    bool eerd_new;        // EERD: DONE bit 1, address 15:2 (else bit 4, 15:8); EEC.AUTO_RD after a reset
+    bool ivar_by_pair;    // I350: IVAR[q / 2] holds queues 2n, 2n + 1; 82576: IVAR[q % 8] holds q, q + 8
+    Msix msix;
+    std::uint32_t min_buf; // smallest rx buffer (RCTL.BSIZE 256; SRRCTL 1 KiB granularity)
+    std::span<const drivers::RegWrite> quiesce; // before a reset: interrupts masked, rx/tx off
+};
+const FamilyTraits& traits(Family f) noexcept;
 
 // The chip for an Intel device id, nullptr when this driver does not know it.
 const ChipInfo* find_chip(std::uint16_t vendor_id, std::uint16_t device_id) noexcept;
@@ -135,7 +160,7 @@ private:
                                                               const DriverOptions&);
     E1000Adapter(std::string name, std::unique_ptr<Device> dev, const ChipInfo& chip, const DriverOptions& o);
 
-    bool advanced() const noexcept { return chip_->family >= Family::i82576; }
+    bool advanced() const noexcept { return t_->adv_desc; }
     drivers::Reg rxq(unsigned q, std::uint32_t off, const char* name) const noexcept;
     drivers::Reg txq(unsigned q, std::uint32_t off, const char* name) const noexcept;
 
@@ -148,8 +173,9 @@ private:
     Result<std::uint16_t> read_phy(unsigned reg);
     Status write_phy(unsigned reg, std::uint16_t value);
     Status setup_rings(const PortOptions& opts);
+    void mask_interrupts() noexcept;
     Status reset_device() noexcept;
-    Status disable_queue(const drivers::Reg& dctl, const char* what) noexcept;
+    Status set_queue_enable(const drivers::Reg& dctl, bool on, const char* what) noexcept;
     Status setup_interrupts();
     void setup_msix_82574();
     void setup_msix_82576();
@@ -163,6 +189,7 @@ private:
     std::unique_ptr<Device> dev_;
     drivers::Regs r_;
     const ChipInfo* chip_;
+    const FamilyTraits* t_;
     DriverOptions opt_;
     std::uint32_t nq_ = 1;
     std::array<std::uint8_t, 6> mac_{};

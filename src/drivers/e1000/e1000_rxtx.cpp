@@ -25,9 +25,16 @@ int E1000Adapter::rxsync(KRing& k, unsigned flags) noexcept {
 
 // -- interrupts
 //
+// Sources: 8254x SDM 13.4.17 ICR, 13.4.18 ITR, 13.4.20 IMS, 13.4.21 IMC;
+// 82574 datasheet 7.4 (interrupts, MSI-X) and 10.2.4 (ICR, ITR, IMS, IMC,
+// EIAC, IAM, IVAR, EITR); 82576 datasheet 7.3 (interrupt modes, EITR
+// moderation) and 8.8 (EICR, EIMS, EIMC, EIAC, EIAM, EITR, IVAR, IVAR_MISC,
+// GPIE); CTRL_EXT.PBA_SUPPORT/EIAME: 82574 10.2.2.3. The layouts were
+// checked against Linux's e1000e and igb ([L] E1000_IVAR_*, igb_assign_vector).
+//
 // 8254x: one vector (MSI, else INTx). Causes are in ICR (cleared on read); a
 // waiter enables RXT0 (rx) or TXDW (tx) in IMS while it sleeps.
-// 82574L: MSI-X (82574 datasheet, MSI-X mode): RxQ0 and TxQ0 on vector 0,
+// 82574L: MSI-X (82574 7.4.2): RxQ0 and TxQ0 on vector 0,
 // other causes on vector 1. A write-back sets the queue's own ICR bit; EIAC
 // clears it and IAM (CTRL_EXT.EIAME) masks it when the message is sent, so an
 // idle queue costs nothing; a waiter sets its bit (RxQ0 or TxQ0) in IMS.
@@ -58,13 +65,16 @@ Status E1000Adapter::setup_interrupts() {
         IrqKind kind;
         unsigned vectors;
     };
+    // MSI-X where the family has it (82574: two vectors; 82576/I350: one per
+    // queue pair and one for other causes), else MSI, else INTx
     std::vector<Try> tries;
-    switch (chip_->family) {
-    case Family::i8254x: tries = {{IrqKind::msi, 1}, {IrqKind::intx, 1}}; break;
-    case Family::i82574: tries = {{IrqKind::msix, 2}, {IrqKind::msi, 1}, {IrqKind::intx, 1}}; break;
-    case Family::i82576:
-    case Family::i350: tries = {{IrqKind::msix, nq_ + 1}, {IrqKind::msi, 1}, {IrqKind::intx, 1}}; break;
+    switch (t_->msix) {
+    case FamilyTraits::Msix::i82574: tries.push_back({IrqKind::msix, 2}); break;
+    case FamilyTraits::Msix::per_queue: tries.push_back({IrqKind::msix, nq_ + 1}); break;
+    case FamilyTraits::Msix::none: break;
     }
+    tries.push_back({IrqKind::msi, 1});
+    tries.push_back({IrqKind::intx, 1});
     std::string why;
     for (const Try& t : tries) {
         auto fds = dev_->enable_interrupts(t.kind, t.vectors);
@@ -89,15 +99,16 @@ Status E1000Adapter::setup_interrupts() {
                                  name(), kind_name(irq_kind_), want, why, want);
     }
     if (irq_kind_ == IrqKind::msix) {
-        if (advanced()) setup_msix_82576();
+        if (t_->msix == FamilyTraits::Msix::per_queue) setup_msix_82576();
         else setup_msix_82574();
-    } else if (advanced()) {
+    } else if (t_->ext_irq) {
         setup_one_vector_82576();
     }
     set_itr(opt_.itr_us);
     return {};
 }
 
+// 82574 7.4.2, 10.2.4.8 (IVAR), 10.2.4.6-7 (EIAC, IAM), 10.2.2.3 (CTRL_EXT).
 void E1000Adapter::setup_msix_82574() {
     // PBA_SUPPORT: required in MSI-X mode (an IMS write also clears the
     // vector's pending bit); EIAME: auto-mask by IAM on an MSI-X message;
@@ -112,13 +123,16 @@ void E1000Adapter::setup_msix_82574() {
     r_.set(EIAC_82574, causes);
 }
 
+// 82576 7.3.1 (MSI-X mode: GPIE.Multiple_MSIX), 8.8 (GPIE, IVAR, IVAR_MISC,
+// EIAC, EIAM): queue pair q on vector q, other causes on vector nq_, each
+// vector auto-cleared and auto-masked when it fires.
 void E1000Adapter::setup_msix_82576() {
     r_.set(GPIE, GPIE_NSICR | GPIE_MULTIPLE_MSIX | GPIE_EIAME | GPIE_PBA_SUPPORT);
     for (std::uint32_t q = 0; q < nq_; q++) {
         // 82576: IVAR[q % 8] holds queue q (bytes 0, 1) and q + 8 (bytes 2, 3);
         // I350: IVAR[q / 2] holds queues 2n (bytes 0, 1) and 2n + 1 (bytes 2, 3).
-        unsigned idx = chip_->family == Family::i350 ? q / 2 : q % 8;
-        unsigned shift = (chip_->family == Family::i350 ? q % 2 : q / 8) * 16;
+        unsigned idx = t_->ivar_by_pair ? q / 2 : q % 8;
+        unsigned shift = (t_->ivar_by_pair ? q % 2 : q / 8) * 16;
         std::uint32_t v = (q | IVAR_VALID) | ((q | IVAR_VALID) << 8); // rx, tx -> vector q
         r_.set_field(IVAR0[idx], 0xffffu << shift, v << shift);
     }
@@ -147,18 +161,21 @@ void E1000Adapter::setup_one_vector_82576() {
     // for a queue with a valid entry), so every queue points at bit 0, as
     // Linux's igb does with one vector.
     for (std::uint32_t q = 0; q < nq_; q++) {
-        unsigned idx = chip_->family == Family::i350 ? q / 2 : q % 8;
-        unsigned shift = (chip_->family == Family::i350 ? q % 2 : q / 8) * 16;
+        unsigned idx = t_->ivar_by_pair ? q / 2 : q % 8;
+        unsigned shift = (t_->ivar_by_pair ? q % 2 : q / 8) * 16;
         const std::uint32_t v = IVAR_VALID | (IVAR_VALID << 8); // rx, tx -> EICR bit 0
         r_.set_field(IVAR0[idx], 0xffffu << shift, v << shift);
     }
     r_.set(IVAR_MISC, 0); // MSI-X mode only
 }
 
+// ITR (8254x 13.4.18; 82574 10.2.4.2): 256 ns units, one vector; EITR
+// (82574 10.2.4.9): the same per MSI-X vector; EITR (82576 8.8, 7.3): 1 us
+// units in 14:2, per vector, EITR[0] for the one vector of MSI or INTx.
 void E1000Adapter::set_itr(std::uint32_t us) noexcept {
     opt_.itr_us = us;
     const std::uint32_t units = std::min<std::uint32_t>(us * 1000 / 256, 0xffff); // 256 ns units, 15:0
-    if (advanced()) {
+    if (t_->ext_irq) {
         // 14:2, 1 us units; with one vector (MSI, INTx) EITR[0] throttles it
         const std::uint32_t vectors = irq_kind_ == IrqKind::msix ? nq_ + 1 : 1;
         // at most 0x1fff us, not wrapped to 0 (no throttling)
@@ -179,7 +196,7 @@ std::vector<int> E1000Adapter::wait_fds(const KRing& k) const {
 void E1000Adapter::set_interrupts(KRing& k, bool on) noexcept {
     if (irq_fds_.empty()) return;
     const bool rx = k.dir == Direction::rx;
-    if (advanced()) {
+    if (t_->ext_irq) {
         // A mask bit shared by several sleepers: MSI-X, a pair's EIMS bit
         // (its rx and tx waiters); one vector, RXDW or TXDW in IMS (every
         // queue's rx or tx waiter). Masked when the last of them leaves; if
