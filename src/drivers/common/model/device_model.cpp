@@ -12,6 +12,29 @@
 
 namespace upio::drivers::model {
 
+void DeviceModel::shutdown() noexcept {
+    stop_timer();
+    close_inlet();
+    disable_interrupts();
+}
+
+bool DeviceModel::station_address(const std::uint8_t* dst, std::uint32_t ral0, std::uint32_t rah0,
+                                  unsigned n) const noexcept {
+    for (unsigned i = 0; i < n; i++) {
+        const std::uint32_t lo = rget(ral0 + 8 * i), hi = rget(rah0 + 8 * i);
+        if (!(hi & (1u << 31))) continue;
+        const std::uint8_t a[6] = {std::uint8_t(lo),       std::uint8_t(lo >> 8), std::uint8_t(lo >> 16),
+                                   std::uint8_t(lo >> 24), std::uint8_t(hi),      std::uint8_t(hi >> 8)};
+        if (std::memcmp(dst, a, 6) == 0) return true;
+    }
+    return false;
+}
+
+bool DeviceModel::multicast_table_hit(const std::uint8_t* dst, std::uint32_t mta0) const noexcept {
+    const std::uint32_t h = ((dst[4] >> 4) | (std::uint32_t(dst[5]) << 4)) & 0xfff;
+    return rget(mta0 + 4 * (h >> 5)) & (1u << (h & 31));
+}
+
 std::uint32_t crc32(const std::uint8_t* p, std::size_t n) noexcept {
     std::uint32_t c = 0xffffffffu;
     for (std::size_t i = 0; i < n; i++) {

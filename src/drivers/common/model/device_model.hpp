@@ -187,6 +187,25 @@ protected:
     // with nothing at its end.
     Wire inlet(Wire rx) const;
     void close_inlet() noexcept;
+    // Two models of one kind back to back: what one transmits, the other
+    // receives (M::receive), until either closes its inlet.
+    template <class M>
+    static void wire_back_to_back(M& a, M& b) {
+        a.set_wire(b.inlet([&b](const std::uint8_t* f, std::size_t n) { b.receive(f, n); }));
+        b.set_wire(a.inlet([&a](const std::uint8_t* f, std::size_t n) { a.receive(f, n); }));
+    }
+    // The first thing a chip's destructor does: the timer thread and a
+    // connected peer call back into the chip, so both stop while it exists;
+    // the interrupt eventfds close.
+    void shutdown() noexcept;
+
+    // -- receive filters both chip families share (with mu_ held)
+    // Whether `dst` is one of the `n` receive addresses: RAL/RAH pairs at
+    // `ral0` + 8 i / `rah0` + 8 i, valid when RAH.AV (bit 31) is set.
+    bool station_address(const std::uint8_t* dst, std::uint32_t ral0, std::uint32_t rah0, unsigned n) const noexcept;
+    // The multicast table's bit for `dst`, hashed on address bits 47:36 (the
+    // MO = 00 setting the drivers leave), in the 128-entry table at `mta0`.
+    bool multicast_table_hit(const std::uint8_t* dst, std::uint32_t mta0) const noexcept;
 
     mutable std::mutex mu_;
     std::vector<std::uint32_t> regs_; // BAR0

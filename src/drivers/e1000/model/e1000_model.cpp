@@ -37,11 +37,7 @@ E1000Model::E1000Model(ModelConfig cfg)
 
 // The timer thread and a connected peer call back into the chip: both stop
 // while the chip exists.
-E1000Model::~E1000Model() {
-    stop_timer();
-    close_inlet();
-    disable_interrupts();
-}
+E1000Model::~E1000Model() { shutdown(); }
 
 std::string E1000Model::describe() const {
     static constexpr const char* names[] = {"82540EM", "82545EM", "82574L", "82576", "I350"};
@@ -392,10 +388,7 @@ void E1000Model::unmask_intx() noexcept {
 // -- the test's side
 
 // Through each other's inlet: either model may go first.
-void E1000Model::connect(E1000Model& a, E1000Model& b) {
-    a.set_wire(b.inlet([&b](const std::uint8_t* f, std::size_t n) { b.receive(f, n); }));
-    b.set_wire(a.inlet([&a](const std::uint8_t* f, std::size_t n) { a.receive(f, n); }));
-}
+void E1000Model::connect(E1000Model& a, E1000Model& b) { wire_back_to_back(a, b); }
 
 void E1000Model::set_cable(bool plugged) {
     {

@@ -96,18 +96,10 @@ bool E1000Model::accept(const std::uint8_t* f) noexcept {
     if (std::memcmp(f, bcast, 6) == 0) return rctl & RCTL_BAM;
     if (f[0] & 1) {
         if (rctl & RCTL_MPE) return true;
-        std::uint32_t h = ((f[4] >> 4) | (std::uint32_t(f[5]) << 4)) & 0xfff; // MO = 00
-        return reg(MTA[h >> 5].offset) & (1u << (h & 31));
+        return multicast_table_hit(f, MTA[0].offset);
     }
     if (rctl & RCTL_UPE) return true;
-    for (unsigned i = 0; i < 16; i++) {
-        std::uint32_t lo = reg(RAL[i].offset), hi = reg(RAH[i].offset);
-        if (!(hi & RAH_AV)) continue;
-        std::uint8_t a[6] = {std::uint8_t(lo), std::uint8_t(lo >> 8), std::uint8_t(lo >> 16), std::uint8_t(lo >> 24),
-                             std::uint8_t(hi), std::uint8_t(hi >> 8)};
-        if (std::memcmp(f, a, 6) == 0) return true;
-    }
-    return false;
+    return station_address(f, RAL[0].offset, RAH[0].offset, 16);
 }
 
 // 82576 RSS (7.1.2.8): Toeplitz hash of the IPv4 addresses (and TCP/UDP

@@ -50,11 +50,7 @@ IxgbeModel::IxgbeModel(ModelConfig cfg)
 
 // The timer thread and a connected peer call back into the chip: both stop
 // while the chip exists.
-IxgbeModel::~IxgbeModel() {
-    stop_timer();
-    close_inlet();
-    disable_interrupts();
-}
+IxgbeModel::~IxgbeModel() { shutdown(); }
 
 std::string IxgbeModel::describe() const {
     return fmt::format("{} model at {}", mac_name(mac_), cfg_.address.str());
@@ -425,18 +421,10 @@ bool IxgbeModel::accept(const std::uint8_t* f) const noexcept {
     if (f[0] & 1) {
         if (fctrl & FCTRL_MPE) return true;
         if (!(rget(MCSTCTRL.offset) & MCSTCTRL_MFE)) return false;
-        std::uint32_t h = ((f[4] >> 4) | (std::uint32_t(f[5]) << 4)) & 0xfff; // MO = 00 (8.2.3.7.7)
-        return rget(MTA[h >> 5].offset) & (1u << (h & 31));
+        return multicast_table_hit(f, MTA[0].offset); // MO = 00 (8.2.3.7.7)
     }
     if (fctrl & FCTRL_UPE) return true;
-    for (unsigned i = 0; i < 128; i++) {
-        std::uint32_t lo = rget(RAL[i].offset), hi = rget(RAH[i].offset);
-        if (!(hi & RAH_AV)) continue;
-        std::uint8_t a[6] = {std::uint8_t(lo), std::uint8_t(lo >> 8), std::uint8_t(lo >> 16), std::uint8_t(lo >> 24),
-                             std::uint8_t(hi), std::uint8_t(hi >> 8)};
-        if (std::memcmp(f, a, 6) == 0) return true;
-    }
-    return false;
+    return station_address(f, RAL[0].offset, RAH[0].offset, 128);
 }
 
 // Toeplitz hash (7.1.2.8.1) over the IPv4 source and destination addresses,
@@ -615,10 +603,7 @@ Result<std::vector<int>> IxgbeModel::enable_interrupts(IrqKind kind, unsigned co
 // -- the test's side
 
 // Through each other's inlet: either model may go first.
-void IxgbeModel::connect(IxgbeModel& a, IxgbeModel& b) {
-    a.set_wire(b.inlet([&b](const std::uint8_t* f, std::size_t n) { b.receive(f, n); }));
-    b.set_wire(a.inlet([&a](const std::uint8_t* f, std::size_t n) { a.receive(f, n); }));
-}
+void IxgbeModel::connect(IxgbeModel& a, IxgbeModel& b) { wire_back_to_back(a, b); }
 
 void IxgbeModel::set_cable(bool plugged) {
     {
