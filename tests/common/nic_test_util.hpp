@@ -132,6 +132,43 @@ inline void expect_has(const std::string& msg, const std::string& what) {
     EXPECT_NE(msg.find(what), std::string::npos) << "'" << what << "' missing from: " << msg;
 }
 
+// The bits a master-disable test needs: STATUS and its master enable bit
+// (set again once the reset is over), CTRL and its reset bit, and the name
+// of the CTRL bit the model's fault names when the flow was skipped.
+struct MasterDisableBits {
+    std::uint32_t status, master_enable, ctrl, reset;
+    const char* disable_flag;
+};
+
+// Every software reset of a PCIe NIC -- at open, and at teardown after a
+// start and stop -- comes after the master disable flow: the model that
+// `make()` builds reports no fault through all of it. And the model does see
+// a reset without the flow: a bare CTRL reset write is a fault naming the
+// disable flag.
+template <class MakeNic>
+void expect_resets_only_after_master_disable(MakeNic make, const MasterDisableBits& b) {
+    std::vector<std::string> faults; // outlives the NIC: its teardown resets it
+    {
+        auto nic = make();
+        ASSERT_TRUE(nic.ok()) << nic.error().message;
+        auto& m = *nic->model;
+        EXPECT_EQ(m.faults(), 0u) << m.last_fault();
+        m.set_fault_handler([&](const std::string& f) { faults.push_back(f); });
+        ASSERT_TRUE(nic->adapter->register_port(true).ok());
+        ASSERT_TRUE(nic->adapter->register_port(false).ok());
+        EXPECT_TRUE(m.read32(b.status) & b.master_enable) << "mastering again after the reset";
+        nic->adapter.reset(); // teardown: stop, master disable, reset
+    }
+    EXPECT_TRUE(faults.empty()) << faults.front();
+    auto nic = make();
+    ASSERT_TRUE(nic.ok()) << nic.error().message;
+    auto& m = *nic->model;
+    m.set_fault_handler([&](const std::string& f) { faults.push_back(f); });
+    m.write32(b.ctrl, b.reset);
+    ASSERT_EQ(faults.size(), 1u);
+    expect_has(faults.back(), b.disable_flag);
+}
+
 // Syncs the port's tx rings every 5 ms until a sync fails (a TX hang) or
 // `limit` passes; returns the last result.
 inline int txsync_until_error(Port& p, unsigned flags = 0, std::chrono::milliseconds limit = std::chrono::seconds(5)) {

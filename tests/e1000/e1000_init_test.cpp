@@ -184,27 +184,10 @@ TEST(E1000Init, RegionOnTheDevicesNumaNode) {
 // that does not (the 8254x, on conventional PCI, has no such flow).
 TEST(E1000Init, PcieResetsOnlyAfterTheMasterDisableFlow) {
     for (Chip c : {Chip::i82574l, Chip::i82576, Chip::i350}) {
-        std::vector<std::string> faults; // outlives the NIC: its teardown resets it
-        {
-            auto nic = make_nic({.chip = c});
-            ASSERT_TRUE(nic.ok()) << nic.error().message;
-            E1000Model& m = *nic->model;
-            EXPECT_EQ(m.faults(), 0u) << m.last_fault();
-            m.set_fault_handler([&](const std::string& f) { faults.push_back(f); });
-            ASSERT_TRUE(nic->adapter->register_port(true).ok());
-            ASSERT_TRUE(nic->adapter->register_port(false).ok());
-            EXPECT_TRUE(m.read32(STATUS.offset) & STATUS_GIO_MASTER_ENABLE) << "mastering again after the reset";
-            nic->adapter.reset(); // teardown: stop, master disable, reset
-        }
-        EXPECT_TRUE(faults.empty()) << faults.front();
-        // and the model does see a reset without the flow
-        auto nic = make_nic({.chip = c});
-        ASSERT_TRUE(nic.ok()) << nic.error().message;
-        E1000Model& m = *nic->model;
-        m.set_fault_handler([&](const std::string& f) { faults.push_back(f); });
-        m.write32(CTRL.offset, CTRL_RST);
-        ASSERT_EQ(faults.size(), 1u);
-        expect_has(faults.back(), "GIO_MASTER_DISABLE");
+        SCOPED_TRACE(int(c));
+        upio::test::expect_resets_only_after_master_disable(
+            [&] { return make_nic({.chip = c}); },
+            {STATUS.offset, STATUS_GIO_MASTER_ENABLE, CTRL.offset, CTRL_RST, "GIO_MASTER_DISABLE"});
     }
 }
 

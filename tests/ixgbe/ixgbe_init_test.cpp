@@ -156,28 +156,8 @@ TEST(IxgbeInit, RejectsBadGeometry) {
 // 4.2.1.6.1, 5.2.5.3.2: every software reset (open and close) comes after
 // the master disable flow; the model faults on one that does not.
 TEST(IxgbeInit, ResetsOnlyAfterTheMasterDisableFlow) {
-    std::vector<std::string> faults; // outlives the NIC: its teardown resets it
-    {
-        ModelConfig cfg;
-        auto nic = make_nic(cfg);
-        ASSERT_TRUE(nic.ok()) << nic.error().message;
-        IxgbeModel& m = *nic->model;
-        EXPECT_EQ(m.faults(), 0u) << m.last_fault();
-        m.set_fault_handler([&](const std::string& f) { faults.push_back(f); });
-        ASSERT_TRUE(nic->adapter->register_port(true).ok());
-        ASSERT_TRUE(nic->adapter->register_port(false).ok());
-        EXPECT_TRUE(m.read32(STATUS.offset) & STATUS_GIO) << "mastering again after the reset";
-        nic->adapter.reset(); // teardown: stop, master disable, reset
-    }
-    EXPECT_TRUE(faults.empty()) << faults.front();
-    // and the model does see a reset without the flow
-    auto nic = make_nic();
-    ASSERT_TRUE(nic.ok()) << nic.error().message;
-    IxgbeModel& m = *nic->model;
-    m.set_fault_handler([&](const std::string& f) { faults.push_back(f); });
-    m.write32(CTRL.offset, CTRL_RST);
-    ASSERT_EQ(faults.size(), 1u);
-    expect_has(faults.back(), "PCIE_MASTER_DISABLE");
+    upio::test::expect_resets_only_after_master_disable(
+        [] { return make_nic(); }, {STATUS.offset, STATUS_GIO, CTRL.offset, CTRL_RST, "PCIE_MASTER_DISABLE"});
 }
 
 // 4.6.7: RXCTRL.RXEN is set with the security rx path halted; the model
