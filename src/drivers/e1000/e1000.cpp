@@ -55,50 +55,17 @@ constexpr drivers::RegWrite quiesce_ext[] = {{IMC, ~0u}, {EIMC, ~0u}, {RCTL, 0},
 //     (4.5.9, 4.5.10), RQDPC, EICR/EIMS/EITR and IVAR (7.3, 8.8);
 //   I350: as the 82576, IVAR[q / 2] instead of IVAR[q % 8].
 using Msix = FamilyTraits::Msix;
-constexpr FamilyTraits traits_8254x{.max_queues = 1,
-                                    .rdbal = RDBAL_OLD,
-                                    .tdbal = TDBAL_OLD,
-                                    .adv_desc = false,
-                                    .queue_enable = false,
-                                    .ext_irq = false,
-                                    .per_queue_drops = false,
-                                    .master_disable = false,
-                                    .eerd_new = false,
-                                    .ivar_by_pair = false,
-                                    .msix = Msix::none,
-                                    .min_buf = 256,
-                                    .quiesce = quiesce_legacy};
-constexpr FamilyTraits traits_82574{.max_queues = 1,
-                                    .rdbal = RDBAL_OLD,
-                                    .tdbal = TDBAL_OLD,
-                                    .adv_desc = false,
-                                    .queue_enable = false,
-                                    .ext_irq = false,
-                                    .per_queue_drops = false,
-                                    .master_disable = true,
-                                    .eerd_new = true,
-                                    .ivar_by_pair = false,
-                                    .msix = Msix::i82574,
-                                    .min_buf = 256,
-                                    .quiesce = quiesce_legacy};
-constexpr FamilyTraits traits_82576{.max_queues = 8,
-                                    .rdbal = RDBAL_ADV,
-                                    .tdbal = TDBAL_ADV,
-                                    .adv_desc = true,
-                                    .queue_enable = true,
-                                    .ext_irq = true,
-                                    .per_queue_drops = true,
-                                    .master_disable = true,
-                                    .eerd_new = true,
-                                    .ivar_by_pair = false,
-                                    .msix = Msix::per_queue,
-                                    .min_buf = 1024,
-                                    .quiesce = quiesce_ext};
-constexpr FamilyTraits traits_i350 = [] {
-    FamilyTraits t = traits_82576;
-    t.ivar_by_pair = true;
-    return t;
-}();
+//                                   queues rdbal      tdbal      adv_desc queue_enable ext_irq per_queue_drops
+//                                   master_disable eerd_new ivar_by_pair msix min_buf quiesce
+constexpr FamilyTraits traits_8254x{1, RDBAL_OLD, TDBAL_OLD, false, false, false, false,
+                                    false, false, false, Msix::none, 256, quiesce_legacy};
+constexpr FamilyTraits traits_82574{1, RDBAL_OLD, TDBAL_OLD, false, false, false, false,
+                                    true, true, false, Msix::i82574, 256, quiesce_legacy};
+constexpr FamilyTraits traits_82576{8, RDBAL_ADV, TDBAL_ADV, true, true, true, true,
+                                    true, true, false, Msix::per_queue, 1024, quiesce_ext};
+constexpr FamilyTraits traits_i350{8, RDBAL_ADV, TDBAL_ADV, true, true, true, true,
+                                   true, true, true, Msix::per_queue, 1024, quiesce_ext};
+
 
 // Statistics registers and where they accumulate (13.7; 82576 8.19).
 using StatReg = drivers::StatReg<HwStats>;
