@@ -81,7 +81,7 @@ Result<ModelNic<Model, AdapterT>> make_model_nic(Result<std::shared_ptr<AdapterT
 
 // Models that Port::open("DRIVER:ADDR") reaches, by PCI address: a test
 // registers a config, the real factory builds the model through the opener
-// (install `open` with the driver's set_device_opener).
+// (install `open` with the driver's Factory::set_device_opener).
 template <class Model, class Config>
 struct ModelRegistry {
     std::mutex mu;

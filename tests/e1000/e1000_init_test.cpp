@@ -126,7 +126,7 @@ TEST(E1000Init, ModelFaultsOnDmaOutsideMappings) {
 }
 
 TEST(E1000Init, DeviceNotBoundIsReportedByTheFactory) {
-    set_device_opener(nullptr); // the real VFIO path
+    Factory::set_device_opener(nullptr); // the real VFIO path
     auto pn = PortName::parse("e1000:0000:7f:1f.7");
     ASSERT_TRUE(pn.ok());
     auto a = open_adapter(pn.value(), small_opts());

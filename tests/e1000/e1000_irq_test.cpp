@@ -339,7 +339,7 @@ TEST(E1000OneVector82576, BlockedWaitsOnEveryQueueWake) {
             use_models();
             DriverOptions d = fast_opts();
             d.tx_hang_timeout = std::chrono::seconds(60); // the tx rings stay full on purpose
-            set_default_options(d);
+            Factory::set_default_options(d);
             ModelRegistry::get().configs[at] = ModelConfig{.chip = chip, .msix = false, .msi = msi};
             std::vector<std::unique_ptr<Port>> ports;
             for (std::uint32_t q = 0; q < nq; q++) {
@@ -347,7 +347,7 @@ TEST(E1000OneVector82576, BlockedWaitsOnEveryQueueWake) {
                 ASSERT_TRUE(p.ok()) << p.error().message;
                 ports.push_back(std::move(p.value()));
             }
-            set_default_options(fast_opts());
+            Factory::set_default_options(fast_opts());
             E1000Model* m = model_at(at);
             auto& a = dynamic_cast<E1000Adapter&>(ports[0]->adapter());
             ASSERT_EQ(a.irq_kind(), msi ? IrqKind::msi : IrqKind::intx);
@@ -597,10 +597,10 @@ TEST(E1000Explain, LinkThatNeverCameUpIsTheHangsReason) {
     DriverOptions d = fast_opts();
     d.require_link = false;
     d.link_timeout = std::chrono::milliseconds(5);
-    set_default_options(d);
+    Factory::set_default_options(d);
     ModelRegistry::get().configs[addr(3)] = ModelConfig{.cable = false};
     auto p = Port::open("e1000:" + addr(3).str(), small_opts(64));
-    set_default_options(fast_opts());
+    Factory::set_default_options(fast_opts());
     ASSERT_TRUE(p.ok()) << p.error().message;
     ASSERT_TRUE(put(p.value()->tx_ring(0), make_frame({2, 0, 0, 0, 0, 2}, 1, 60)));
     ASSERT_EQ(upio::test::txsync_until_error(*p.value()), -ETIMEDOUT);

@@ -40,8 +40,8 @@ using ModelRegistry = upio::test::ModelRegistry<E1000Model, ModelConfig>;
 // the model opener; returns the Port's model after open.
 inline void use_models() {
     register_port_type("e1000", &open_adapter);
-    set_device_opener(&ModelRegistry::open);
-    set_default_options(fast_opts());
+    Factory::set_device_opener(&ModelRegistry::open);
+    Factory::set_default_options(fast_opts());
 }
 
 inline PciAddress pci(std::uint8_t dev) { return PciAddress{0, 0, dev, 0}; }

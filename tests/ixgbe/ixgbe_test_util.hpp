@@ -43,8 +43,8 @@ inline PciAddress pci(std::uint8_t dev) { return PciAddress{0, 0x01, dev, 0}; }
 
 // Routes "ixgbe:" names to models; returns the config registered at `dev`.
 inline void use_model(std::uint8_t dev, ModelConfig cfg = {}, const DriverOptions& d = fast_opts()) {
-    set_device_opener(&ModelRegistry::open);
-    set_default_options(d);
+    Factory::set_device_opener(&ModelRegistry::open);
+    Factory::set_default_options(d);
     cfg.mac = model_mac(dev);
     std::lock_guard lk(ModelRegistry::get().mu);
     ModelRegistry::get().configs[pci(dev)] = cfg;

@@ -110,6 +110,15 @@ struct HwStats {
     std::uint64_t tx_total = 0;     // TPT
 };
 
+class E1000Adapter;
+
+// Resets and initialises an adapter on `dev` (VFIO or a model), which it owns.
+Result<std::shared_ptr<E1000Adapter>> make_adapter(std::unique_ptr<Device> dev, const PortOptions& opts,
+                                                   const DriverOptions& dopts = {});
+// The "e1000:" port type: one adapter per PCI function (drivers/common/factory.hpp).
+using Factory = drivers::NicFactory<E1000Adapter, DriverOptions, &make_adapter>;
+Result<std::shared_ptr<Adapter>> open_adapter(const PortName& name, const PortOptions& opts);
+
 class E1000Adapter final : public Adapter {
 public:
     ~E1000Adapter() override;
@@ -210,19 +219,5 @@ private:
     bool mapped_ = false;
     HwStats stats_;
 };
-
-// Builds (resets, initialises) an adapter on any Device: a VfioDevice or a
-// software model. The adapter owns the device.
-Result<std::shared_ptr<E1000Adapter>> make_adapter(std::unique_ptr<Device> dev, const PortOptions& opts,
-                                                   const DriverOptions& dopts = {});
-
-// The port-type factory for "e1000:..." names: opens the PCI function through
-// upio::open_pci_device (VFIO), or the opener a test installs, and shares one
-// adapter per function (drivers/common/factory.hpp).
-using Factory = drivers::NicFactory<E1000Adapter, DriverOptions, &make_adapter>;
-Result<std::shared_ptr<Adapter>> open_adapter(const PortName& name, const PortOptions& opts);
-using DeviceOpener = drivers::DeviceOpener;
-inline void set_device_opener(DeviceOpener opener) { Factory::set_device_opener(opener); }
-inline void set_default_options(const DriverOptions& o) { Factory::set_default_options(o); }
 
 } // namespace upio::e1000

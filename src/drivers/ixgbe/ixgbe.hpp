@@ -131,6 +131,16 @@ struct TxQueue {
     std::uint32_t reclaim_thresh = 0;
 };
 
+class IxgbeAdapter;
+
+// Resets and initialises an adapter on `dev` (VFIO or a model), which it owns.
+Result<std::shared_ptr<IxgbeAdapter>> make_adapter(std::unique_ptr<Device> dev, const PortOptions& opts,
+                                                   const DriverOptions& dopts = {});
+// The "ixgbe:" port type: one adapter per PCI function (drivers/common/factory.hpp).
+using Factory = drivers::NicFactory<IxgbeAdapter, DriverOptions, &make_adapter>;
+Result<std::shared_ptr<Adapter>> open_adapter(const PortName& name, const PortOptions& opts);
+inline void set_device_opener(drivers::DeviceOpener o) { Factory::set_device_opener(o); } // pkt-gen's models
+
 class IxgbeAdapter final : public Adapter {
 public:
     ~IxgbeAdapter() override;
@@ -215,19 +225,5 @@ private:
     bool mapped_ = false;
     HwStats stats_;
 };
-
-// Builds (resets, initialises) an adapter on any Device: a VfioDevice or a
-// software model. The adapter owns the device.
-Result<std::shared_ptr<IxgbeAdapter>> make_adapter(std::unique_ptr<Device> dev, const PortOptions& opts,
-                                                   const DriverOptions& dopts = {});
-
-// The port-type factory for "ixgbe:..." names: opens the PCI function through
-// upio::open_pci_device (VFIO), or the opener a test installs, and shares one
-// adapter per function (drivers/common/factory.hpp).
-using Factory = drivers::NicFactory<IxgbeAdapter, DriverOptions, &make_adapter>;
-Result<std::shared_ptr<Adapter>> open_adapter(const PortName& name, const PortOptions& opts);
-using DeviceOpener = drivers::DeviceOpener;
-inline void set_device_opener(DeviceOpener opener) { Factory::set_device_opener(opener); }
-inline void set_default_options(const DriverOptions& o) { Factory::set_default_options(o); }
 
 } // namespace upio::ixgbe

@@ -108,7 +108,7 @@ int main(int argc, char** argv) {
     }
     if (rounds == 0) rounds = std::max<std::uint32_t>(20, 20000 / std::max<std::uint32_t>(batch, 1));
     register_port_type("e1000", &e1000::open_adapter);
-    e1000::set_device_opener(&open_nic);
+    e1000::Factory::set_device_opener(&open_nic);
     PortOptions o;
     o.tx_slots = o.rx_slots = 1024; // room for two batches of 256 in flight
     o.memory.hugepages = HugepagePolicy::never;
