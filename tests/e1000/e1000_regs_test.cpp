@@ -10,22 +10,18 @@
 #include "drivers/e1000/e1000.hpp"
 #include "drivers/e1000/e1000_regs.hpp"
 
+#include "../common/regs_test_util.hpp"
+
 #include <gtest/gtest.h>
 
 #include <cstdint>
 #include <string>
 
 using namespace upio::e1000;
-using upio::drivers::Reg;
+using upio::test::BitFact;
+using upio::test::RegFact;
 
 namespace {
-
-struct RegFact {
-    const char* mnemonic; // as in the datasheet; "EITR[4]" for an array entry
-    const char* section;
-    std::uint32_t offset; // BAR0
-    Reg reg;              // the map's
-};
 
 const RegFact reg_facts[] = {
     // 8254x SDM table 13-2 and the sections below; the same offsets on the 82574 and 82576
@@ -91,13 +87,6 @@ const RegFact reg_facts[] = {
     {"RSSRK[9]", "82576 8.10 (RSSRK)", 0x05CA4, RSSRK[9]},
 };
 
-struct BitFact {
-    const char* mnemonic; // REGISTER.FIELD
-    const char* section;
-    std::uint64_t value;  // the field's mask (or value) in the register
-    std::uint64_t map;
-};
-
 const BitFact bit_facts[] = {
     {"CTRL.GIO_MASTER_DISABLE", "82574 10.2.2 (CTRL), 82576 8.2 (CTRL); [L] E1000_CTRL_GIO_MASTER_DISABLE", 1u << 2,
      CTRL_GIO_MASTER_DISABLE},
@@ -156,19 +145,11 @@ const BitFact bit_facts[] = {
 };
 
 TEST(E1000Regs, OffsetsMatchTheSecondTranscription) {
-    for (const RegFact& f : reg_facts) {
-        EXPECT_EQ(f.reg.offset, f.offset) << f.mnemonic << " (" << f.section << ") moved: the map says 0x" << std::hex
-                                          << f.reg.offset << ", the datasheet 0x" << f.offset;
-        std::string name = f.mnemonic;
-        name = name.substr(0, name.find('['));
-        EXPECT_EQ(std::string(f.reg.name), name) << f.mnemonic;
-    }
+    upio::test::expect_reg_facts(reg_facts);
 }
 
 TEST(E1000Regs, BitsMatchTheSecondTranscription) {
-    for (const BitFact& b : bit_facts)
-        EXPECT_EQ(b.map, b.value) << b.mnemonic << " (" << b.section << "): the map says 0x" << std::hex << b.map
-                                  << ", the datasheet 0x" << b.value;
+    upio::test::expect_bit_facts(bit_facts);
 }
 
 // The queue registers the driver programs, as each family's traits place them.

@@ -7,22 +7,18 @@
 // fails here, naming the mnemonic.
 #include "drivers/ixgbe/ixgbe_regs.hpp"
 
+#include "../common/regs_test_util.hpp"
+
 #include <gtest/gtest.h>
 
 #include <cstdint>
 #include <string>
 
 using namespace upio::ixgbe;
-using upio::drivers::Reg;
+using upio::test::BitFact;
+using upio::test::RegFact;
 
 namespace {
-
-struct RegFact {
-    const char* mnemonic; // as in the datasheet; "RXDCTL[3]" for an array entry
-    const char* section;  // 82599 datasheet
-    std::uint32_t offset; // BAR0
-    Reg reg;              // the map's
-};
 
 const RegFact reg_facts[] = {
     {"CTRL", "8.2.3.1.1", 0x00000, CTRL},
@@ -117,13 +113,6 @@ const RegFact reg_facts[] = {
     {"QPRDC[15]", "8.2.3.23", 0x017F0, QPRDC[15]},
 };
 
-struct BitFact {
-    const char* mnemonic; // REGISTER.FIELD
-    const char* section;
-    std::uint32_t value;  // the field's mask (or value) in the register
-    std::uint32_t map;
-};
-
 const BitFact bit_facts[] = {
     {"CTRL.PCIE_MASTER_DISABLE (bit 2)", "8.2.3.1.1", 1u << 2, CTRL_PCIE_MASTER_DISABLE},
     {"STATUS.GIO Master Enable Status (bit 19)", "8.2.3.1.2", 1u << 19, STATUS_GIO},
@@ -194,20 +183,11 @@ const BitFact bit_facts[] = {
 };
 
 TEST(IxgbeRegs, OffsetsMatchTheCheckedFacts) {
-    for (const RegFact& f : reg_facts) {
-        EXPECT_EQ(f.reg.offset, f.offset) << f.mnemonic << " (" << f.section << ") moved: the map says 0x" << std::hex
-                                          << f.reg.offset << ", the datasheet 0x" << f.offset;
-        // the map's name is the datasheet's mnemonic (what errors print)
-        std::string name = f.mnemonic;
-        name = name.substr(0, name.find('['));
-        EXPECT_EQ(std::string(f.reg.name), name) << f.mnemonic;
-    }
+    upio::test::expect_reg_facts(reg_facts);
 }
 
 TEST(IxgbeRegs, BitsMatchTheCheckedFacts) {
-    for (const BitFact& b : bit_facts)
-        EXPECT_EQ(b.map, b.value) << b.mnemonic << " (" << b.section << "): the map says 0x" << std::hex << b.map
-                                  << ", the datasheet 0x" << b.value;
+    upio::test::expect_bit_facts(bit_facts);
 }
 
 TEST(IxgbeRegs, PerQueueRegistersFollowTheirStrides) {
