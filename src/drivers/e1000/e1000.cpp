@@ -65,6 +65,9 @@ constexpr FamilyTraits traits_82576{8, RDBAL_ADV, TDBAL_ADV, true, true, true, t
                                     true, true, false, Msix::per_queue, 1024, quiesce_ext};
 constexpr FamilyTraits traits_i350{8, RDBAL_ADV, TDBAL_ADV, true, true, true, true,
                                    true, true, true, Msix::per_queue, 1024, quiesce_ext};
+// E1000Adapter::advanced() (the data path's test) and the table agree.
+static_assert(!traits_8254x.adv_desc && !traits_82574.adv_desc && traits_82576.adv_desc && traits_i350.adv_desc &&
+              Family::i8254x < Family::i82576 && Family::i82574 < Family::i82576 && Family::i350 > Family::i82576);
 
 
 // Statistics registers and where they accumulate (13.7; 82576 8.19).

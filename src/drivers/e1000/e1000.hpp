@@ -169,7 +169,10 @@ private:
                                                               const DriverOptions&);
     E1000Adapter(std::string name, std::unique_ptr<Device> dev, const ChipInfo& chip, const DriverOptions& o);
 
-    bool advanced() const noexcept { return t_->adv_desc; }
+    // The descriptor format, as the data path tests it: one compare on the
+    // family (traits(f).adv_desc agrees, checked in e1000.cpp), no table
+    // lookup per sync.
+    bool advanced() const noexcept { return chip_->family >= Family::i82576; }
     drivers::Reg rxq(unsigned q, std::uint32_t off, const char* name) const noexcept;
     drivers::Reg txq(unsigned q, std::uint32_t off, const char* name) const noexcept;
 
