@@ -1,6 +1,9 @@
 // The table of built-in port types. It sits above core and every port type,
-// so core never includes a driver, VALE or pipes.
-#include <upio/port.hpp>
+// so core never includes a driver, VALE or pipes; each type defines its own
+// descriptor (name syntax, parser, factory) next to its code. An explicit
+// table, not self-registering statics: the linker drops an object file of a
+// static library that nothing references.
+#include <upio/backend/port_type.hpp>
 
 #include "drivers/e1000/e1000.hpp"
 #include "drivers/ixgbe/ixgbe.hpp"
@@ -8,27 +11,14 @@
 #include "pipes/pipe.hpp"
 #include "vale/vale_port.hpp"
 
-#include <string_view>
+#include <vector>
 
 namespace upio {
-namespace {
 
-struct Entry {
-    std::string_view type;
-    AdapterFactory factory;
-};
-
-constexpr Entry table[] = {
-    {"pipe", &pipes::open_adapter},   {"vale", &vale::open_adapter},  {"ixgbe", &ixgbe::open_adapter},
-    {"e1000", &e1000::open_adapter},  {"netif", &netif::open_netif},  {"tap", &netif::open_tap},
-};
-
-} // namespace
-
-AdapterFactory builtin_port_type(std::string_view type) {
-    for (const Entry& e : table)
-        if (e.type == type) return e.factory;
-    return nullptr;
+// Read once, by the registry (src/core/port_type.cpp).
+std::vector<PortType> builtin_port_types() {
+    return {pipes::port_type(), vale::port_type(),  ixgbe::port_type(),
+            e1000::port_type(), netif::port_type(), netif::tap_port_type()};
 }
 
 } // namespace upio

@@ -1,5 +1,5 @@
 // l2fwd: forwards between two ports over N queue pairs, one thread each --
-// thread i owns ring pair i of both ports ("PORT-i") and moves frames both
+// thread i owns ring pair i of both ports ("PORT,ring=i") and moves frames both
 // ways, copying (the ports have separate memory) and syncing once per batch.
 //
 //   l2fwd -i PORT_A -i PORT_B -q N [-n COUNT]
@@ -62,8 +62,8 @@ int run(const std::string& a_name, const std::string& b_name, std::uint32_t queu
     o.rings = queues;
     std::vector<std::unique_ptr<upio::Port>> a, b;
     for (std::uint32_t q = 0; q < queues; q++) {
-        auto pa = upio::Port::open(fmt::format("{}-{}", a_name, q), o);
-        auto pb = upio::Port::open(fmt::format("{}-{}", b_name, q), o);
+        auto pa = upio::Port::open(fmt::format("{},ring={}", a_name, q), o);
+        auto pb = upio::Port::open(fmt::format("{},ring={}", b_name, q), o);
         if (!pa || !pb) {
             fmt::print(stderr, "l2fwd: {}\n", (!pa ? pa.error() : pb.error()).message);
             return 1;
@@ -91,8 +91,8 @@ int demo(std::uint32_t queues, std::uint64_t per_queue) {
     o.rings = queues;
     std::vector<std::unique_ptr<upio::Port>> gen, sink;
     for (std::uint32_t q = 0; q < queues; q++) {
-        auto g = upio::Port::open(fmt::format("vale10:gen-{}", q), o);
-        auto s = upio::Port::open(fmt::format("vale11:sink-{}", q), o);
+        auto g = upio::Port::open(fmt::format("vale10:gen,ring={}", q), o);
+        auto s = upio::Port::open(fmt::format("vale11:sink,ring={}", q), o);
         if (!g || !s) {
             fmt::print(stderr, "l2fwd: {}\n", (!g ? g.error() : s.error()).message);
             return 1;
@@ -156,7 +156,7 @@ int demo(std::uint32_t queues, std::uint64_t per_queue) {
     bool ok = received.load() + drops == total && received.load() > 0;
     for (std::uint32_t q = 0; q < queues; q++) {
         const bool carried = forwarded[q].load() > 0 && sunk[q].load() > 0;
-        fmt::print("l2fwd: queue pair {}: {} frames forwarded, {} received on vale11:sink-{}{}\n", q,
+        fmt::print("l2fwd: queue pair {}: {} frames forwarded, {} received on vale11:sink,ring={}{}\n", q,
                    forwarded[q].load(), sunk[q].load(), q, carried ? "" : " -- carried no traffic");
         ok = ok && carried;
     }

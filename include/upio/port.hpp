@@ -117,8 +117,4 @@ private:
     char errbuf_[256] = {};
 };
 
-// Registers an extra port type (e.g. a test's own). `type` is the part of
-// the name before ':'. Built-in types need no registration.
-void register_port_type(std::string_view type, AdapterFactory factory);
-
 } // namespace upio

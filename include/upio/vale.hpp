@@ -8,7 +8,8 @@
 // and disappears when its last port closes (unless made persistent with
 // vale::create_switch). A switch has up to 254 ports. A port joins when it is
 // first opened and leaves when its last Port closes; several Ports may open
-// one VALE port, one ring pair each ("vale0:a-1" with PortOptions::rings).
+// one VALE port, one ring pair each ("vale0:a,ring=1" with PortOptions::rings;
+// a port name may contain '-': "vale0:p-1" is port "p-1").
 //
 // ISOLATION. Every VALE port has its own memory region: a client reaches only
 // its own rings and buffers, and the switch copies each frame into buffers of
@@ -138,6 +139,14 @@ struct MacEntry {
 };
 
 // -- control path; `sw` is a switch name ("vale0"), `port` a port name ("vale0:a")
+
+// The switch and the port a VALE port name names: {"vale0", "a"} for
+// "vale0:a/T"; an error for a name that is not a VALE port's.
+struct PortAddress {
+    std::string sw;
+    std::string port;
+};
+Result<PortAddress> parse_port_name(std::string_view name);
 
 // Names of the existing switches.
 std::vector<std::string> list_switches();

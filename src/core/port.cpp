@@ -1,4 +1,5 @@
 // Port: opening, the validation prologue, syncs and blocking waits.
+#include <upio/backend/port_type.hpp>
 #include <upio/port.hpp>
 
 #include <fmt/format.h>
@@ -15,45 +16,26 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
-#include <map>
 #include <mutex>
 
 namespace upio {
 
-// The built-in port types; defined above every port type (src/port_types.cpp).
-AdapterFactory builtin_port_type(std::string_view type);
-
 namespace {
 
-std::mutex registry_mu; // user port types and adapter open/close bookkeeping
-std::map<std::string, AdapterFactory, std::less<>>& user_types() {
-    static std::map<std::string, AdapterFactory, std::less<>> m;
-    return m;
-}
+std::mutex registry_mu; // adapter open/close bookkeeping (Adapter::users_)
 
 const char* dir_name(Direction d) { return d == Direction::tx ? "tx" : "rx"; }
 
 } // namespace
-
-void register_port_type(std::string_view type, AdapterFactory factory) {
-    std::lock_guard lk(registry_mu);
-    user_types()[std::string(type)] = factory;
-}
 
 Result<std::unique_ptr<Port>> Port::open(std::string_view name, const PortOptions& opts) {
     auto parsed = PortName::parse(name);
     if (!parsed) return std::move(parsed).error();
     PortName pn = std::move(parsed.value());
 
-    AdapterFactory factory = nullptr;
-    {
-        std::lock_guard lk(registry_mu);
-        auto& m = user_types();
-        auto key = pn.type == "vale" ? std::string_view("vale") : std::string_view(pn.type);
-        if (auto it = m.find(key); it != m.end()) factory = it->second;
-    }
-    if (!factory) factory = builtin_port_type(pn.type);
-    if (!factory) return make_error(EPROTONOSUPPORT, fmt::format("{}: port type '{}' is not built in", name, pn.type));
+    const AdapterFactory factory = pn.port_type()->open;
+    if (!factory)
+        return make_error(EPROTONOSUPPORT, fmt::format("{}: port type '{}' has no factory", name, pn.type_name()));
     auto ad = factory(pn, opts);
     if (!ad) return std::move(ad).error();
 
@@ -70,8 +52,8 @@ Result<std::unique_ptr<Port>> Port::open(std::string_view name, const PortOption
         if (p->name_.ring >= 0) {
             if (std::uint32_t(p->name_.ring) >= n) {
                 const std::string has = n == 0   ? fmt::format("no {} rings", dir_name(d))
-                                        : n == 1 ? fmt::format("1 {} ring: -0", dir_name(d))
-                                                 : fmt::format("{} {} rings: -0..-{}", n, dir_name(d), n - 1);
+                                        : n == 1 ? fmt::format("1 {} ring: 0", dir_name(d))
+                                                 : fmt::format("{} {} rings: 0..{}", n, dir_name(d), n - 1);
                 return make_error(EINVAL, fmt::format("{}: ring {} does not exist ({} has {})", name, p->name_.ring,
                                                       a.name(), has));
             }
@@ -109,7 +91,7 @@ Result<std::unique_ptr<Port>> Port::open(std::string_view name, const PortOption
             if (k.bound.exchange(true)) {
                 unbind();
                 return make_error(EBUSY, fmt::format("{}: {} ring {} is already open in another Port; open one ring "
-                                                     "pair per Port with '-N'",
+                                                     "pair per Port with ',ring=N' (or '-N')",
                                                      name, dir_name(d), i));
             }
             bound.push_back(&k);

@@ -1,4 +1,7 @@
-// The port-name grammar (see upio/port_name.hpp), parsed in one place.
+// The part of the port-name grammar every name shares (see
+// upio/port_name.hpp): TYPE, the shorthand suffixes and the comma options.
+// Each type parses its own BODY; the registry of types is port_type.cpp.
+#include <upio/backend/port_type.hpp>
 #include <upio/netmap.h>
 #include <upio/port_name.hpp>
 
@@ -18,13 +21,6 @@ bool parse_uint(std::string_view s, std::uint32_t& out, int base = 10) {
     if (s.empty()) return false;
     auto r = std::from_chars(s.data(), s.data() + s.size(), out, base);
     return r.ec == std::errc() && r.ptr == s.data() + s.size();
-}
-
-bool valid_ident(std::string_view s) {
-    if (s.empty()) return false;
-    for (char c : s)
-        if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-')) return false;
-    return true;
 }
 
 } // namespace
@@ -63,6 +59,101 @@ Result<PciAddress> PciAddress::parse(std::string_view s) {
     return a;
 }
 
+namespace {
+
+const char* shorthand_list(unsigned s) {
+    switch (s & (shorthand_ring | shorthand_dir)) {
+    case shorthand_ring | shorthand_dir: return "-N, /T, /R";
+    case shorthand_ring: return "-N";
+    case shorthand_dir: return "/T, /R";
+    default: return "none";
+    }
+}
+
+// "ring=N, tx, rx, xdp, packet"
+std::string option_list(const PortType& t) {
+    std::string s = "ring=N, tx, rx";
+    for (const std::string& o : t.options) s += ", " + (o.ends_with('=') ? o + "VALUE" : o);
+    return s;
+}
+
+Status set_ring(std::string_view name, PortName& p, std::string_view n, std::string_view spelled) {
+    std::uint32_t r = 0;
+    if (!parse_uint(n, r) || r > 4095)
+        return bad(name, fmt::format("'{}': the ring must be a number 0..4095", spelled));
+    if (p.ring >= 0) return bad(name, fmt::format("ring given twice ('{}' and ring {})", spelled, p.ring));
+    p.ring = int(r);
+    return {};
+}
+
+Status set_dir(std::string_view name, PortName& p, PortName::Dir d, std::string_view spelled) {
+    if (p.dir != PortName::Dir::both)
+        return bad(name, fmt::format("'{}': a direction is already given (leave both out for both directions)",
+                                     spelled));
+    p.dir = d;
+    return {};
+}
+
+// What follows the type's BODY: ["-" N] ["/T" | "/R"], as far as the type takes them.
+Status parse_shorthand(std::string_view name, const PortType& t, PortName& p, std::string_view rest) {
+    const std::string_view all = rest;
+    if ((t.shorthands & shorthand_ring) && rest.starts_with('-')) {
+        auto end = rest.find('/');
+        std::string_view n = rest.substr(1, end == std::string_view::npos ? end : end - 1);
+        if (Status s = set_ring(name, p, n, rest.substr(0, end)); !s) return s;
+        rest = end == std::string_view::npos ? std::string_view{} : rest.substr(end);
+    }
+    if ((t.shorthands & shorthand_dir) && rest.starts_with('/')) {
+        std::string_view d = rest.substr(1);
+        if (d == "T") return set_dir(name, p, PortName::Dir::tx_only, rest);
+        if (d == "R") return set_dir(name, p, PortName::Dir::rx_only, rest);
+        return bad(name, fmt::format("direction '{}' must be /T (tx only) or /R (rx only)", rest));
+    }
+    if (rest.empty()) return {};
+    return bad(name, fmt::format("'{}' follows {}:{}; {} takes only the suffixes {} there (options go after ',')",
+                                 all, p.type, p.body, t.name, shorthand_list(t.shorthands)));
+}
+
+Status parse_option(std::string_view name, const PortType& t, PortName& p, std::string_view o) {
+    if (o.empty()) return bad(name, "an empty option (two ',' in a row, or a ',' at the end)");
+    if (o == "tx") return set_dir(name, p, PortName::Dir::tx_only, o);
+    if (o == "rx") return set_dir(name, p, PortName::Dir::rx_only, o);
+    auto eq = o.find('=');
+    std::string_view key = o.substr(0, eq);
+    if (key == "ring") {
+        if (eq == std::string_view::npos) return bad(name, "option 'ring' needs a number: ring=N");
+        return set_ring(name, p, o.substr(eq + 1), o);
+    }
+    for (const std::string& known : t.options) {
+        const bool takes_value = known.ends_with('=');
+        if (std::string_view(known).substr(0, known.size() - (takes_value ? 1 : 0)) != key) continue;
+        if (takes_value != (eq != std::string_view::npos))
+            return bad(name, takes_value ? fmt::format("option '{}' needs a value: {}VALUE", o, known)
+                                         : fmt::format("option '{}' takes no value", key));
+        p.options.push_back(PortOption{std::string(key),
+                                       eq == std::string_view::npos ? std::string() : std::string(o.substr(eq + 1)),
+                                       eq != std::string_view::npos});
+        return {};
+    }
+    return bad(name, fmt::format("unknown option '{}' ({} takes {})", o, t.name, option_list(t)));
+}
+
+} // namespace
+
+// The registry (port_type.cpp).
+std::shared_ptr<const PortType> find_port_type(std::string_view type);
+std::string port_type_list();
+
+const PortOption* PortName::option(std::string_view key) const noexcept {
+    for (const PortOption& o : options)
+        if (o.key == key) return &o;
+    return nullptr;
+}
+
+std::string_view PortName::type_name() const noexcept {
+    return port_type_ ? std::string_view(port_type_->name) : std::string_view(type);
+}
+
 Result<PortName> PortName::parse(std::string_view name) {
     PortName p;
     p.full = std::string(name);
@@ -71,91 +162,45 @@ Result<PortName> PortName::parse(std::string_view name) {
         return bad(name, fmt::format("{} characters; a port name has at most {}", name.size(), NM_IFNAMSIZ - 1));
     auto colon = name.find(':');
     if (colon == std::string_view::npos || colon == 0)
-        return bad(name, "expected TYPE:NAME (pipe:NAME{N, valeX:Y, ixgbe:DDDD:BB:DD.F, e1000:DDDD:BB:DD.F, "
-                         "netif:IF, tap:NAME)");
-    std::string_view type = name.substr(0, colon);
-    std::string_view body = name.substr(colon + 1);
+        return bad(name, fmt::format("expected TYPE:NAME; the registered types: {}", port_type_list()));
+    p.type = std::string(name.substr(0, colon));
+    auto t = find_port_type(p.type);
+    if (!t)
+        return bad(name, fmt::format("unknown port type '{}'; the registered types: {}", p.type, port_type_list()));
+    p.port_type_ = t;
 
-    // A kernel interface may end with "@xdp" or "@packet" (its back end); it
-    // comes after every other suffix, as netmap's "@options".
-    std::string_view mode;
-    if (type == "netif") {
-        if (auto at = body.rfind('@'); at != std::string_view::npos) {
-            mode = body.substr(at + 1);
-            if (mode != "xdp" && mode != "packet")
-                return bad(name, fmt::format("back end '@{}' must be @xdp (AF_XDP) or @packet (AF_PACKET)", mode));
-            body = body.substr(0, at);
+    std::string_view rest = name.substr(colon + 1);
+    const auto comma = rest.find(',');
+    const std::string_view body = rest.substr(0, comma);
+    std::size_t own = body.size();
+    if (t->parse) {
+        auto r = t->parse(p.type, body);
+        if (!r) return bad(name, r.error().message);
+        own = std::min(r.value(), body.size());
+    } else if (body.empty()) {
+        return bad(name, fmt::format("nothing after '{}:' ({})", p.type, t->syntax));
+    }
+    p.body = std::string(body.substr(0, own));
+    if (Status s = parse_shorthand(name, *t, p, body.substr(own)); !s) return std::move(s).error();
+    if (comma != std::string_view::npos) {
+        std::string_view opts = rest.substr(comma + 1);
+        for (;;) {
+            auto next = opts.find(',');
+            if (Status s = parse_option(name, *t, p, opts.substr(0, next)); !s) return std::move(s).error();
+            if (next == std::string_view::npos) break;
+            opts = opts.substr(next + 1);
         }
     }
+    if (t->check)
+        if (Status s = t->check(p); !s) return bad(name, s.error().message);
+    return p;
+}
 
-    // Suffixes first: "/T" or "/R", then "-N".
-    if (auto slash = body.rfind('/'); slash != std::string_view::npos) {
-        std::string_view d = body.substr(slash + 1);
-        if (d == "T")
-            p.dir = Dir::tx_only;
-        else if (d == "R")
-            p.dir = Dir::rx_only;
-        else
-            return bad(name, fmt::format("direction '/{}' must be /T (tx only) or /R (rx only)", d));
-        body = body.substr(0, slash);
-    }
-    auto take_ring = [&](std::string_view& b) -> Status {
-        auto dash = b.rfind('-');
-        if (dash == std::string_view::npos) return {};
-        std::string_view n = b.substr(dash + 1);
-        std::uint32_t r = 0;
-        if (n.empty() || n.find_first_not_of("0123456789") != std::string_view::npos) return {}; // part of a name
-        if (!parse_uint(n, r) || r > 4095) return bad(name, fmt::format("ring '-{}' must be a number 0..4095", n));
-        p.ring = int(r);
-        b = b.substr(0, dash);
-        return {};
-    };
-
-    if (type == "pipe") {
-        auto brace = body.find_first_of("{}");
-        if (brace == std::string_view::npos)
-            return bad(name, "a pipe needs '{N' (master) or '}N' (slave) after its name");
-        std::string_view pname = body.substr(0, brace);
-        if (!valid_ident(pname)) return bad(name, fmt::format("pipe name '{}' must be letters, digits, _ . -", pname));
-        p.pipe_master = body[brace] == '{';
-        std::string_view num = body.substr(brace + 1);
-        if (Status s = take_ring(num); !s) return s.error();
-        if (!parse_uint(num, p.pipe_id) || p.pipe_id > 1023)
-            return bad(name, fmt::format("pipe number '{}' must be 0..1023", num));
-        p.type = "pipe";
-        p.group = std::string(pname);
-        return p;
-    }
-    if (type.starts_with("vale")) {
-        if (Status s = take_ring(body); !s) return s.error();
-        if (!valid_ident(type.substr(4)) && type.size() > 4)
-            return bad(name, fmt::format("switch name '{}' must be vale followed by letters or digits", type));
-        if (!valid_ident(body)) return bad(name, fmt::format("VALE port name '{}' must be letters, digits, _ . -", body));
-        p.type = "vale";
-        p.group = std::string(type);
-        p.port = std::string(body);
-        return p;
-    }
-    if (type == "ixgbe" || type == "e1000") {
-        // the address itself contains '-'-free hex; the ring suffix follows it
-        if (Status s = take_ring(body); !s) return s.error();
-        auto a = PciAddress::parse(body);
-        if (!a) return bad(name, a.error().message);
-        p.type = std::string(type);
-        p.pci = a.value();
-        p.group = p.pci.str();
-        return p;
-    }
-    if (type == "netif" || type == "tap") {
-        if (Status s = take_ring(body); !s) return s.error();
-        if (body.empty() || body.size() > 15 || body.find('/') != std::string_view::npos)
-            return bad(name, fmt::format("interface name '{}' must be 1..15 characters without '/'", body));
-        p.type = std::string(type);
-        p.group = std::string(body);
-        p.port = std::string(mode); // netif: the back end asked for ("xdp", "packet"; empty: AF_XDP, else AF_PACKET)
-        return p;
-    }
-    return bad(name, fmt::format("unknown port type '{}' (known: pipe, valeX, ixgbe, e1000, netif, tap)", type));
+Result<std::size_t> parse_pci_body(std::string_view, std::string_view body) {
+    const std::size_t end = std::min(body.find_first_of("-/"), body.size());
+    auto a = PciAddress::parse(body.substr(0, end));
+    if (!a) return std::move(a).error();
+    return end;
 }
 
 } // namespace upio

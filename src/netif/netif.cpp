@@ -1,4 +1,4 @@
-// "netif:IFNAME[@xdp|@packet]": choosing the back end, and what the back ends
+// "netif:IFNAME[@xdp|@packet][,xdp|,packet]": its name, choosing the back end, and what the back ends
 // share (the interface, the region, promiscuous mode, the tx poll timer).
 #include "netif/backends.hpp"
 #include "netif/netif.hpp"
@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <sys/timerfd.h>
 
+#include <cctype>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -36,9 +37,73 @@ std::string permission_hint(int err) {
     return {};
 }
 
-Result<Interface> find_interface(const PortName& pn) {
+Result<std::size_t> parse_ifname(std::string_view body, std::string_view stop) {
+    const std::string_view ifname = body.substr(0, body.find_first_of(stop));
+    bool ok = !ifname.empty() && ifname.size() <= 15;
+    for (char c : ifname) ok = ok && c != '/' && c != ',' && !std::isspace(static_cast<unsigned char>(c));
+    if (!ok)
+        return make_error(EINVAL, fmt::format("interface name '{}' must be 1..15 characters without '/', ',' or "
+                                              "spaces",
+                                              ifname));
+    return ifname.size();
+}
+
+namespace {
+
+// netif's own part of a name: IFNAME, then "@xdp" or "@packet" (the older
+// spelling of the options ",xdp" and ",packet").
+Result<std::size_t> parse_netif_body(std::string_view, std::string_view body) {
+    auto n = parse_ifname(body, "/@");
+    if (!n) return n;
+    if (n.value() == body.size() || body[n.value()] != '@') return n;
+    const std::string_view rest = body.substr(n.value() + 1);
+    const std::string_view mode = rest.substr(0, rest.find('/'));
+    if (mode != "xdp" && mode != "packet")
+        return make_error(EINVAL, fmt::format("back end '@{}' must be @xdp (AF_XDP) or @packet (AF_PACKET)", mode));
+    return n.value() + 1 + mode.size();
+}
+
+Status check_netif(const PortName& pn) {
+    auto n = parse_netif_name(pn);
+    if (!n) return std::move(n).error();
+    return {};
+}
+
+} // namespace
+
+Result<NetifName> parse_netif_name(const PortName& pn) {
+    NetifName n;
+    const auto at = pn.body.find('@');
+    n.ifname = pn.body.substr(0, at);
+    if (at != std::string::npos) n.backend = pn.body.substr(at + 1);
+    for (const PortOption& o : pn.options) {
+        if (o.key != "xdp" && o.key != "packet") continue;
+        if (!n.backend.empty() && n.backend != o.key)
+            return make_error(EINVAL, fmt::format("back end given twice ('{}' and '{}')", n.backend, o.key));
+        n.backend = o.key;
+    }
+    return n;
+}
+
+const PortType& port_type() {
+    static const PortType t = [] {
+        PortType d;
+        d.name = "netif";
+        d.syntax = "netif:IFNAME[@xdp|@packet]";
+        d.summary = "any Linux interface through AF_XDP, else AF_PACKET (TPACKET_V3); ,xdp or ,packet chooses";
+        d.shorthands = shorthand_dir; // an interface name may end in "-1": no "-N"
+        d.options = {"xdp", "packet"};
+        d.parse = &parse_netif_body;
+        d.check = &check_netif;
+        d.open = &open_netif;
+        return d;
+    }();
+    return t;
+}
+
+Result<Interface> find_interface(const PortName& pn, const std::string& ifname) {
     Interface ifc;
-    ifc.name = pn.group;
+    ifc.name = ifname;
     ifc.ifindex = int(if_nametoindex(ifc.name.c_str()));
     if (ifc.ifindex == 0)
         return make_error(ENODEV, fmt::format("{}: no interface '{}' in this network namespace ('ip link show' lists "
@@ -101,19 +166,22 @@ void ack_socket_error(int fd) noexcept {
 }
 
 Result<std::shared_ptr<Adapter>> open_netif(const PortName& pn, const PortOptions& opts) {
-    const bool want_xdp = pn.port == "xdp", want_packet = pn.port == "packet";
+    auto parsed = parse_netif_name(pn);
+    if (!parsed) return make_error(EINVAL, fmt::format("{}: {}", pn.full, parsed.error().message));
+    const std::string& ifname = parsed.value().ifname;
+    const bool want_xdp = parsed.value().backend == "xdp", want_packet = parsed.value().backend == "packet";
     std::lock_guard lk(mu);
-    if (auto it = open_adapters.find(pn.group); it != open_adapters.end()) {
+    if (auto it = open_adapters.find(ifname); it != open_adapters.end()) {
         if (auto a = it->second.adapter.lock()) {
             const Backend b = it->second.backend;
             if ((want_xdp && b != Backend::xdp) || (want_packet && b != Backend::packet))
                 return make_error(EBUSY, fmt::format("{}: {} is already open with {} in this process; open it with "
                                                      "the same back end (or none)",
-                                                     pn.full, pn.group, backend_name(b)));
+                                                     pn.full, ifname, backend_name(b)));
             return a;
         }
     }
-    auto ifc = find_interface(pn);
+    auto ifc = find_interface(pn, ifname);
     if (!ifc) return std::move(ifc).error();
     const Interface& i = ifc.value();
     if (i.mtu + 18 > opts.memory.buf_size)
@@ -137,7 +205,7 @@ Result<std::shared_ptr<Adapter>> open_netif(const PortName& pn, const PortOption
         a = open_packet(i, pn, opts);
         if (!a) return std::move(a).error();
     }
-    open_adapters[pn.group] = Open{a.value(), used};
+    open_adapters[ifname] = Open{a.value(), used};
     return a;
 }
 

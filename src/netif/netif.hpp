@@ -5,13 +5,14 @@
 // packet mmap ring, tap read/write) and the port's netmap buffers, so the
 // application sees the same rings and region as for any other port type.
 //
-// Rings: one ring pair per queue of the interface ("netif:eth0-2" is queue
-// 2's pair); a tap has PortOptions::rings queues (IFF_MULTI_QUEUE).
+// Rings: one ring pair per queue of the interface ("netif:eth0,ring=2" is
+// queue 2's pair); a tap has PortOptions::rings queues (IFF_MULTI_QUEUE).
 // Transmit slots are free again as soon as txsync has copied them; frames the
 // kernel has no room for stay in [nr_hwcur, head) until the next txsync.
 #pragma once
 
 #include <upio/backend.hpp>
+#include <upio/backend/port_type.hpp>
 #include <upio/netmap.h>
 #include <upio/port.hpp>
 
@@ -25,6 +26,20 @@
 #include <vector>
 
 namespace upio::netif {
+
+// The descriptors of "netif:" and "tap:" for the port-type table.
+const PortType& port_type();
+const PortType& tap_port_type();
+
+// What "netif:IFNAME[@xdp|@packet][,xdp|,packet]" says.
+struct NetifName {
+    std::string ifname;
+    std::string backend; // "xdp", "packet", or "" (AF_XDP, else AF_PACKET)
+};
+Result<NetifName> parse_netif_name(const PortName& pn);
+// An interface name at the start of `body`, up to the first of `stop`:
+// 1..15 characters, none of them '/', ',' or white space. Returns its length.
+Result<std::size_t> parse_ifname(std::string_view body, std::string_view stop);
 
 // Factories for the port-type table.
 Result<std::shared_ptr<Adapter>> open_netif(const PortName& name, const PortOptions& opts);
@@ -65,7 +80,7 @@ struct Interface {
 };
 
 // Looks the interface up; the error says what to do when it does not exist.
-Result<Interface> find_interface(const PortName& pn);
+Result<Interface> find_interface(const PortName& pn, const std::string& ifname);
 // The region for `nrings` ring pairs of an adapter that copies.
 Result<std::shared_ptr<MemoryRegion>> make_region(const std::string& name, std::uint32_t nrings,
                                                   const PortOptions& opts);

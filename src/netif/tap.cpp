@@ -43,13 +43,13 @@ public:
             }
             ifreq ifr{};
             ifr.ifr_flags = IFF_TAP | IFF_NO_PI | (n > 1 ? IFF_MULTI_QUEUE : 0);
-            std::snprintf(ifr.ifr_name, IFNAMSIZ, "%s", pn.group.c_str());
+            std::snprintf(ifr.ifr_name, IFNAMSIZ, "%s", pn.body.c_str());
             if (ioctl(fd.get(), TUNSETIFF, &ifr) < 0) {
                 const int e = errno;
                 std::string why = permission_hint(e);
                 if (e == EBUSY) why = " (a tap of that name is open in another program, or it is not a tap)";
                 if (e == EINVAL) why = " (an interface of that name exists and is not a tap of these flags)";
-                return make_error(e, fmt::format("{}: cannot create tap device '{}': {}{}", pn.full, pn.group,
+                return make_error(e, fmt::format("{}: cannot create tap device '{}': {}{}", pn.full, pn.body,
                                                  std::strerror(e), why));
             }
             fds_.push_back(std::move(fd));
@@ -144,13 +144,27 @@ std::map<std::string, std::weak_ptr<Adapter>> open_taps;
 
 } // namespace
 
+const PortType& tap_port_type() {
+    static const PortType t = [] {
+        PortType d;
+        d.name = "tap";
+        d.syntax = "tap:IFNAME";
+        d.summary = "a tap device created on open: the kernel's stack as a port";
+        d.shorthands = shorthand_dir; // an interface name may end in "-1": no "-N"
+        d.parse = [](std::string_view, std::string_view body) { return parse_ifname(body, "/"); };
+        d.open = &open_tap;
+        return d;
+    }();
+    return t;
+}
+
 Result<std::shared_ptr<Adapter>> open_tap(const PortName& pn, const PortOptions& opts) {
     std::lock_guard lk(mu);
-    if (auto it = open_taps.find(pn.group); it != open_taps.end())
+    if (auto it = open_taps.find(pn.body); it != open_taps.end())
         if (auto a = it->second.lock()) return a;
-    auto a = std::make_shared<TapAdapter>(fmt::format("tap:{}", pn.group));
+    auto a = std::make_shared<TapAdapter>(fmt::format("tap:{}", pn.body));
     if (Status s = a->init(pn, opts); !s) return std::move(s).error();
-    open_taps[pn.group] = a;
+    open_taps[pn.body] = a;
     return std::shared_ptr<Adapter>(std::move(a));
 }
 

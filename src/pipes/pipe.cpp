@@ -21,6 +21,8 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cctype>
+#include <charconv>
 #include <cstdint>
 #include <cstring>
 #include <map>
@@ -173,15 +175,57 @@ std::map<std::pair<std::string, std::uint32_t>, std::weak_ptr<PipePair>> pairs;
 
 } // namespace
 
-Result<std::shared_ptr<Adapter>> open_adapter(const PortName& pn, const PortOptions& opts) {
+Result<PipeName> parse_name(std::string_view body) {
+    auto brace = body.find_first_of("{}");
+    if (brace == std::string_view::npos)
+        return make_error(EINVAL, "a pipe needs '{N' (master) or '}N' (slave) after its name");
+    PipeName p;
+    std::string_view name = body.substr(0, brace);
+    bool ok = !name.empty();
+    for (char c : name) ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-');
+    if (!ok) return make_error(EINVAL, fmt::format("pipe name '{}' must be letters, digits, _ . -", name));
+    p.name = std::string(name);
+    p.master = body[brace] == '{';
+    std::string_view num = body.substr(brace + 1);
+    const std::size_t digits = std::min(num.find_first_not_of("0123456789"), num.size());
+    if (digits == 0 || digits > 4 || std::from_chars(num.data(), num.data() + digits, p.id).ec != std::errc() ||
+        p.id > 1023)
+        return make_error(EINVAL, fmt::format("pipe number '{}' must be 0..1023", digits ? num.substr(0, digits) : num));
+    p.length = brace + 1 + digits;
+    return p;
+}
+
+const PortType& port_type() {
+    static const PortType t = [] {
+        PortType d;
+        d.name = "pipe";
+        d.syntax = "pipe:NAME{N | pipe:NAME}N";
+        d.summary = "master / slave end of pipe N; all pipes of NAME share one memory region";
+        d.shorthands = shorthand_ring | shorthand_dir; // N is digits: a '-' or '/' after it is a suffix
+        d.parse = [](std::string_view, std::string_view body) -> Result<std::size_t> {
+            auto p = parse_name(body);
+            if (!p) return std::move(p).error();
+            return p.value().length;
+        };
+        d.open = &open_adapter;
+        return d;
+    }();
+    return t;
+}
+
+Result<std::shared_ptr<Adapter>> open_adapter(const PortName& name, const PortOptions& opts) {
+    auto parsed = parse_name(name.body);
+    if (!parsed) return make_error(EINVAL, fmt::format("{}: {}", name.full, parsed.error().message));
+    const PipeName& pn = parsed.value();
+    const std::string& full = name.full;
     std::lock_guard lk(mu);
-    const int which = pn.pipe_master ? 0 : 1;
-    auto key = std::pair{pn.group, pn.pipe_id};
+    const int which = pn.master ? 0 : 1;
+    auto key = std::pair{pn.name, pn.id};
     if (auto it = pairs.find(key); it != pairs.end())
         if (auto pair = it->second.lock()) return std::shared_ptr<Adapter>(pair, pair->end[which].get());
 
     std::shared_ptr<PipeGroup> group;
-    if (auto it = groups.find(pn.group); it != groups.end()) group = it->second.lock();
+    if (auto it = groups.find(pn.name); it != groups.end()) group = it->second.lock();
     if (!group) {
         const std::uint32_t slots = std::max(opts.tx_slots, opts.rx_slots);
         RingConfig one{1, 1, slots, slots};
@@ -192,20 +236,20 @@ Result<std::shared_ptr<Adapter>> open_adapter(const PortName& pn, const PortOpti
             std::size_t npairs = bufs / (4 * slots) + 1;
             objs = npairs * (2 * ring_bytes(one) + 4 * nifp_bytes(2)) + 4096;
         }
-        auto mem = MemoryRegion::create(fmt::format("pipe:{}", pn.group), objs, bufs, opts.memory);
+        auto mem = MemoryRegion::create(fmt::format("pipe:{}", pn.name), objs, bufs, opts.memory);
         if (!mem) return std::move(mem).error();
         group = std::make_shared<PipeGroup>(PipeGroup{std::move(mem.value()), slots});
-        groups[pn.group] = group;
+        groups[pn.name] = group;
     }
 
     auto pair = std::make_shared<PipePair>();
     pair->group = group;
     for (int e = 0; e < 2; e++) {
-        pair->end[e] = std::make_unique<PipeEnd>(fmt::format("pipe:{}{}{}", pn.group, e == 0 ? '{' : '}', pn.pipe_id));
+        pair->end[e] = std::make_unique<PipeEnd>(fmt::format("pipe:{}{}{}", pn.name, e == 0 ? '{' : '}', pn.id));
         if (Status s = pair->end[e]->init(group->mem, group->slots); !s)
             return make_error(s.error().code, fmt::format("{}: {} (pipe:{} holds {} buffers; open its first pipe "
                                                           "with more: PortOptions::memory.num_bufs)",
-                                                          pn.full, s.error().message, pn.group,
+                                                          full, s.error().message, pn.name,
                                                           group->mem->num_bufs()));
     }
     pair->end[0]->peer = pair->end[1].get();

@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include <algorithm>
+#include <cctype>
 #include <map>
 #include <mutex>
 
@@ -34,22 +35,20 @@ Result<std::shared_ptr<Switch>> find_switch(std::string_view sw) {
 }
 
 bool valid_switch_name(std::string_view sw) {
-    if (!sw.starts_with("vale")) return false;
-    auto pn = PortName::parse(fmt::format("{}:x", sw));
-    return pn.ok() && pn.value().group == sw;
+    auto pn = parse_port_name(fmt::format("{}:x", sw));
+    return pn.ok() && pn.value().sw == sw;
 }
 
 // Caller holds registry_mu; `port` is "valeX:Y".
 Result<std::shared_ptr<VPort>> find_port(std::string_view port) {
-    auto pn = PortName::parse(port);
+    auto pn = parse_port_name(port);
     if (!pn) return std::move(pn).error();
-    if (pn.value().type != "vale") return make_error(EINVAL, fmt::format("{}: not a VALE port (valeX:Y)", port));
-    auto sw = find_switch(pn.value().group);
+    auto sw = find_switch(pn.value().sw);
     if (!sw) return std::move(sw).error();
     auto& names = sw.value()->by_name;
     if (auto it = names.find(pn.value().port); it != names.end())
         if (auto vp = it->second.lock()) return vp;
-    return make_error(ENOENT, fmt::format("{}: no such port on {}", port, pn.value().group));
+    return make_error(ENOENT, fmt::format("{}: no such port on {}", port, pn.value().sw));
 }
 
 } // namespace
@@ -130,11 +129,45 @@ namespace upio::vale {
 
 using namespace detail;
 
-Result<std::shared_ptr<Adapter>> open_adapter(const PortName& pn, const PortOptions& opts) {
+// VALE's own part of a name: PORT, letters, digits, _ . - (no '/': a
+// direction suffix may follow; no "-N": '-' belongs to the port's name).
+Result<std::size_t> parse_body(std::string_view, std::string_view body) {
+    std::string_view port = body.substr(0, body.find('/'));
+    bool ok = !port.empty();
+    for (char c : port) ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-');
+    if (!ok) return make_error(EINVAL, fmt::format("VALE port name '{}' must be letters, digits, _ . -", port));
+    return port.size();
+}
+
+const PortType& port_type() {
+    static const PortType t = [] {
+        PortType d;
+        d.name = "vale";
+        d.family = true;
+        d.syntax = "valeX:PORT";
+        d.summary = "port PORT of VALE switch valeX (created on first use)";
+        d.shorthands = shorthand_dir;
+        d.parse = &parse_body;
+        d.open = &open_adapter;
+        return d;
+    }();
+    return t;
+}
+
+Result<PortAddress> parse_port_name(std::string_view name) {
+    auto pn = PortName::parse(name);
+    if (!pn) return std::move(pn).error();
+    if (pn.value().port_type() == nullptr || pn.value().type_name() != port_type().name)
+        return make_error(EINVAL, fmt::format("{}: not a VALE port (valeX:PORT)", name));
+    return PortAddress{pn.value().type, pn.value().body};
+}
+
+Result<std::shared_ptr<Adapter>> open_adapter(const PortName& name, const PortOptions& opts) {
+    const PortAddress pn{name.type, name.body};
     std::lock_guard lk(registry_mu);
     auto& reg = registry();
-    std::shared_ptr<Switch>& slot = reg[pn.group];
-    if (!slot) slot = std::make_shared<Switch>(pn.group); // created on demand
+    std::shared_ptr<Switch>& slot = reg[pn.sw];
+    if (!slot) slot = std::make_shared<Switch>(pn.sw); // created on demand
     std::shared_ptr<Switch> sw = slot;
     auto forget_if_empty = [&] {
         if (sw->nactive == 0 && !sw->persistent) reg.erase(sw->name);
@@ -144,13 +177,13 @@ Result<std::shared_ptr<Adapter>> open_adapter(const PortName& pn, const PortOpti
         if (auto vp = it->second.lock()) return std::shared_ptr<Adapter>(std::move(vp));
     if (sw->nactive == max_ports) {
         return make_error(ENOSPC, fmt::format("{}: {} has {} ports, its maximum; close one or use another switch",
-                                              pn.full, pn.group, max_ports));
+                                              name.full, pn.sw, max_ports));
     }
 
-    auto vp = std::make_shared<VPort>(fmt::format("{}:{}", pn.group, pn.port), sw);
+    auto vp = std::make_shared<VPort>(fmt::format("{}:{}", pn.sw, pn.port), sw);
     if (Status s = vp->init(opts); !s) {
         forget_if_empty();
-        return make_error(s.error().code, fmt::format("{}: {}", pn.full, s.error().message));
+        return make_error(s.error().code, fmt::format("{}: {}", name.full, s.error().message));
     }
     {
         std::unique_lock wl(sw->mu);

@@ -3,6 +3,8 @@
 // works again. Also ring selection and ownership of rings across Ports.
 #include "helpers.hpp"
 
+#include <upio/backend/port_type.hpp>
+
 namespace upio::test {
 namespace {
 
@@ -271,7 +273,7 @@ TEST_F(PipeFixture, OtherPortsKeepWorkingWhileOneIsBroken) {
 // A test port type with four ring pairs, to check ring selection.
 class FourRings final : public Adapter {
 public:
-    FourRings() : Adapter("netif:four") {}
+    FourRings() : Adapter("four:a") {}
     Status init() {
         MemoryConfig c;
         c.hugepages = HugepagePolicy::never;
@@ -301,30 +303,43 @@ Result<std::shared_ptr<Adapter>> four_factory(const PortName&, const PortOptions
     return std::shared_ptr<Adapter>(g_four);
 }
 
+// "four:NAME": NAME is letters, then the shorthand suffixes may follow.
+void register_four() {
+    PortType t;
+    t.name = "four";
+    t.syntax = "four:NAME";
+    t.shorthands = shorthand_ring | shorthand_dir;
+    t.parse = [](std::string_view, std::string_view body) -> Result<std::size_t> {
+        return std::min(body.find_first_not_of("abcdefghijklmnopqrstuvwxyz"), body.size());
+    };
+    t.open = &four_factory;
+    register_port_type(std::move(t));
+}
+
 TEST(RingSelection, OnePairPerPortAndOwnership) {
-    register_port_type("netif", &four_factory);
-    auto all = Port::open("netif:four");
+    register_four();
+    auto all = Port::open("four:a");
     ASSERT_TRUE(all.ok()) << all.error().message;
     EXPECT_EQ(all.value()->first_ring(Direction::tx), 0u);
     EXPECT_EQ(all.value()->last_ring(Direction::tx), 4u);
-    auto again = Port::open("netif:four-2");
+    auto again = Port::open("four:a-2");
     ASSERT_FALSE(again.ok()); // ring 2 belongs to `all`
     EXPECT_EQ(again.error().code, EBUSY);
     EXPECT_NE(again.error().message.find("already open"), std::string::npos);
     all.value().reset();
 
-    auto r2 = Port::open("netif:four-2");
+    auto r2 = Port::open("four:a-2");
     ASSERT_TRUE(r2.ok()) << r2.error().message;
     EXPECT_EQ(r2.value()->first_ring(Direction::rx), 2u);
     EXPECT_EQ(r2.value()->last_ring(Direction::rx), 3u);
-    auto r3tx = Port::open("netif:four-3/T");
+    auto r3tx = Port::open("four:a,ring=3,tx");
     ASSERT_TRUE(r3tx.ok());
     EXPECT_EQ(r3tx.value()->last_ring(Direction::rx) - r3tx.value()->first_ring(Direction::rx), 0u);
-    auto r3rx = Port::open("netif:four-3/R"); // the rx ring 3 is still free
+    auto r3rx = Port::open("four:a-3/R"); // the rx ring 3 is still free
     ASSERT_TRUE(r3rx.ok()) << r3rx.error().message;
-    auto r9 = Port::open("netif:four-9");
+    auto r9 = Port::open("four:a,ring=9");
     ASSERT_FALSE(r9.ok());
-    EXPECT_NE(r9.error().message.find("ring 9 does not exist (netif:four has 4 tx rings: -0..-3)"), std::string::npos)
+    EXPECT_NE(r9.error().message.find("ring 9 does not exist (four:a has 4 tx rings: 0..3)"), std::string::npos)
         << r9.error().message;
 
     // a sync touches only the selected rings

@@ -677,7 +677,7 @@ TEST(PktGen, ThreadsOneRingEachOnModelled82599s) {
     ASSERT_TRUE(exited(r, 0)) << r.out;
     EXPECT_EQ(json_field(r.out, R"(\{"summary":"tx")", "packets"), 20000u) << r.out;
     std::uint64_t per_ring[2] = {0, 0};
-    std::regex re(R"re(\{"seq":"ixgbe:0000:01:00\.1-(\d)","stream":\d+,"received":(\d+),"missing":\d+,)re"
+    std::regex re(R"re(\{"seq":"ixgbe:0000:01:00\.1,ring=(\d)","stream":\d+,"received":(\d+),"missing":\d+,)re"
                   R"re("duplicates":0,"reordered":0)re");
     for (auto it = std::sregex_iterator(r.out.begin(), r.out.end(), re); it != std::sregex_iterator(); ++it)
         per_ring[std::stoi((*it)[1])] += std::stoull((*it)[2]);

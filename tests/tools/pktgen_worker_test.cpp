@@ -4,6 +4,7 @@
 #include "pktgen.hpp"
 
 #include <upio/backend.hpp>
+#include <upio/backend/port_type.hpp>
 #include <upio/port.hpp>
 
 #include <gtest/gtest.h>

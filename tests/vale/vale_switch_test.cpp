@@ -71,8 +71,8 @@ TEST(ValeSwitch, SecondOpenOfAPortSharesIt) {
     const std::string sw = unique_switch();
     PortOptions o = vopts();
     o.rings = 2;
-    auto r0 = vopen(sw + ":a-0", o);
-    auto r1 = vopen(sw + ":a-1", o);
+    auto r0 = vopen(sw + ":a,ring=0", o);
+    auto r1 = vopen(sw + ":a,ring=1", o);
     auto b = vopen(sw + ":b");
     ASSERT_TRUE(r0 && r1 && b);
     EXPECT_EQ(&r0->adapter(), &r1->adapter());

@@ -146,10 +146,10 @@ void seq_summary(const std::vector<std::unique_ptr<pktgen::Worker>>& ws, bool js
 void vale_summary(const std::vector<std::unique_ptr<pktgen::Worker>>& ws, bool json) {
     std::vector<std::string> done;
     for (auto& w : ws) {
-        const upio::PortName& n = w->port->name();
-        if (n.type != "vale" || std::find(done.begin(), done.end(), n.group) != done.end()) continue;
-        done.push_back(n.group);
-        auto info = upio::vale::describe(n.group);
+        auto v = upio::vale::parse_port_name(w->port->name().full);
+        if (!v || std::find(done.begin(), done.end(), v->sw) != done.end()) continue;
+        done.push_back(v->sw);
+        auto info = upio::vale::describe(v->sw);
         if (!info) continue;
         for (const auto& p : info->ports) {
             if (json) {
@@ -389,7 +389,7 @@ int main(int argc, char** argv) {
             if (cfg.threads > 1) {
                 if (name.starts_with("pipe:"))
                     return bad(fmt::format("-p {}: a pipe end has one ring pair; use VALE or NIC ports", cfg.threads));
-                name += "-" + std::to_string(t);
+                name += ",ring=" + std::to_string(t); // every type takes it (a "-N" would be part of a VALE port's name)
             }
             auto p = upio::Port::open(name, opts);
             if (!p) return bad(p.error().message);

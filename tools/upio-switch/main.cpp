@@ -41,11 +41,11 @@ struct Member {
     int last_error = 0;
 };
 
-// "netif:veth1@xdp-0/R" -> "veth1": letters, digits, _ . - of the body.
+// "netif:veth1@xdp/R,ring=0" -> "veth1": letters, digits, _ . - of the body.
 std::string default_name(const std::string& port) {
     std::string body = port.substr(port.find(':') + 1), out;
     for (char c : body) {
-        if (c == '@' || c == '/' || c == '{' || c == '}') break;
+        if (c == '@' || c == '/' || c == ',' || c == '{' || c == '}') break;
         out += std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-' ? c : '_';
     }
     return out.empty() ? "port" : out;

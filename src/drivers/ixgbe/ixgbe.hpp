@@ -33,6 +33,7 @@
 #include "drivers/common/ring_text.hpp"
 
 #include <upio/backend.hpp>
+#include <upio/backend/port_type.hpp>
 #include <upio/device.hpp>
 #include <upio/port.hpp>
 
@@ -139,6 +140,8 @@ Result<std::shared_ptr<IxgbeAdapter>> make_adapter(std::unique_ptr<Device> dev, 
 // The "ixgbe:" port type: one adapter per PCI function (drivers/common/factory.hpp).
 using Factory = drivers::NicFactory<IxgbeAdapter, DriverOptions, &make_adapter>;
 Result<std::shared_ptr<Adapter>> open_adapter(const PortName& name, const PortOptions& opts);
+// The descriptor of "ixgbe:DDDD:BB:DD.F" for the port-type table.
+const PortType& port_type();
 inline void set_device_opener(drivers::DeviceOpener o) { Factory::set_device_opener(o); } // pkt-gen's models
 
 class IxgbeAdapter final : public Adapter {
