@@ -43,7 +43,7 @@ std::uint32_t forward(upio::Port& from, upio::Port& to, bool zero_copy) {
 // Returns the packets moved; `zero_copy` tells which path was taken.
 std::uint64_t run_bridge(upio::Port& a, upio::Port& b, std::uint64_t count, const std::atomic<bool>& stop,
                          bool& zero_copy) {
-    const bool zc = &a.memory() == &b.memory();
+    const bool zc = a.shares_memory_with(b);
     zero_copy = zc;
     fmt::print("bridge: {} <-> {} ({})\n", a.name().full, b.name().full, zc ? "zero copy" : "copy");
     std::uint64_t moved = 0;

@@ -6,11 +6,14 @@
 //   port->txsync();
 //
 // A Port is one open of an adapter (a pipe end, a VALE port, NIC queues),
-// used by one thread. Open the same adapter several times with "-N" ring
+// used by one thread. Open the same adapter several times with ",ring=N"
 // selections to give each thread its own ring pair.
+//
+// This is the user API: it includes no backend header. What a port type or a
+// driver needs (Adapter, KRing, MemoryRegion, PortType) is the backend API,
+// in upio/backend/ (see upio/backend.hpp).
 #pragma once
 
-#include <upio/backend.hpp>
 #include <upio/error.hpp>
 #include <upio/memory.hpp>
 #include <upio/netmap.h>
@@ -23,6 +26,21 @@
 #include <vector>
 
 namespace upio {
+
+class Adapter;      // upio/backend/adapter.hpp
+struct KRing;       // upio/backend/adapter.hpp
+class MemoryRegion; // upio/backend/memory_region.hpp
+
+enum class Direction : std::uint8_t { tx = 0, rx = 1 };
+
+// A snapshot of a ring's (or a port's) counters.
+struct RingStats {
+    std::uint64_t packets = 0;
+    std::uint64_t bytes = 0;
+    std::uint64_t drops = 0;           // dropped by the backend (full peer, no descriptor)
+    std::uint64_t prologue_errors = 0; // syncs refused by the validation prologue
+    std::uint64_t wakeups = 0;         // times a producer woke the sleeping owner (one system call each)
+};
 
 struct PortOptions {
     std::uint32_t tx_slots = 1024; // slots per tx ring (power of two not required)
@@ -51,15 +69,24 @@ public:
 
     const PortName& name() const noexcept { return name_; }
     netmap_if* nifp() const noexcept { return nifp_; }
+    // Bytes per buffer (also every ring's nr_buf_size).
+    std::uint32_t buf_size() const noexcept;
+    // Whether this port's buffers live in the same region as `other`'s (two
+    // pipes of one NAME): then slots may swap buffers between them.
+    bool shares_memory_with(const Port& other) const noexcept;
+    // Link state for ports that have one (NICs); software ports are always up.
+    bool link_up() const noexcept;
+    // BACKEND API, usable with <upio/backend/adapter.hpp>: the adapter this
+    // Port is an open of, and its memory region.
     Adapter& adapter() const noexcept { return *adapter_; }
-    MemoryRegion& memory() const noexcept { return adapter_->memory(); }
+    MemoryRegion& memory() const noexcept;
 
     // Selected rings: [first_ring(d), last_ring(d)) -- like netmap's
     // first_tx_ring..last_tx_ring, but half-open.
     std::uint32_t first_ring(Direction d) const noexcept { return first_[int(d)]; }
     std::uint32_t last_ring(Direction d) const noexcept { return last_[int(d)]; }
-    netmap_ring* tx_ring(std::uint32_t i) const noexcept { return adapter_->kring(Direction::tx, i).ring; }
-    netmap_ring* rx_ring(std::uint32_t i) const noexcept { return adapter_->kring(Direction::rx, i).ring; }
+    netmap_ring* tx_ring(std::uint32_t i) const noexcept { return rings_[0][i]; }
+    netmap_ring* rx_ring(std::uint32_t i) const noexcept { return rings_[1][i]; }
 
     // -- data path. 0 on success, a negative errno on failure (see
     // last_error()). Only selected rings are synced.
@@ -95,6 +122,7 @@ private:
 
     PortName name_;
     std::shared_ptr<Adapter> adapter_;
+    std::vector<netmap_ring*> rings_[2]; // every ring of the adapter, by direction (tx_ring/rx_ring)
     netmap_if* nifp_ = nullptr;
     std::uint32_t first_[2] = {0, 0};
     std::uint32_t last_[2] = {0, 0};

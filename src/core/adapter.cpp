@@ -1,5 +1,5 @@
 // Adapter base: ring creation and the default wake-up path.
-#include <upio/backend.hpp>
+#include <upio/backend/adapter.hpp>
 
 #include <fmt/format.h>
 #include <unistd.h>

@@ -1,5 +1,5 @@
 // Memory regions: one pre-faulted mapping for rings and buffers.
-#include <upio/memory.hpp>
+#include <upio/backend/memory_region.hpp>
 
 #include <fmt/format.h>
 extern "C" {

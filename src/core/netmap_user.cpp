@@ -1,4 +1,5 @@
 // netmap_user.h: netmap's nm_* calls on top of upio::Port.
+#include <upio/backend/memory_region.hpp>
 #include <upio/netmap_user.h>
 #include <upio/port.hpp>
 

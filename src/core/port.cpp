@@ -1,4 +1,5 @@
 // Port: opening, the validation prologue, syncs and blocking waits.
+#include <upio/backend/adapter.hpp>
 #include <upio/backend/port_type.hpp>
 #include <upio/port.hpp>
 
@@ -44,6 +45,8 @@ Result<std::unique_ptr<Port>> Port::open(std::string_view name, const PortOption
     p->adapter_ = std::move(ad.value());
     Adapter& a = *p->adapter_;
     const std::uint32_t ntx = a.num_rings(Direction::tx), nrx = a.num_rings(Direction::rx);
+    for (Direction d : {Direction::tx, Direction::rx})
+        for (std::uint32_t i = 0; i < a.num_rings(d); i++) p->rings_[int(d)].push_back(a.kring(d, i).ring);
 
     // Ring selection: all rings, or one pair; optionally one direction only.
     for (Direction d : {Direction::tx, Direction::rx}) {
@@ -177,6 +180,13 @@ Result<std::unique_ptr<Port>> Port::open(std::string_view name, const PortOption
     p->opened_ = true;
     return p;
 }
+
+MemoryRegion& Port::memory() const noexcept { return adapter_->memory(); }
+std::uint32_t Port::buf_size() const noexcept { return adapter_->memory().buf_size(); }
+bool Port::shares_memory_with(const Port& other) const noexcept {
+    return &adapter_->memory() == &other.adapter_->memory();
+}
+bool Port::link_up() const noexcept { return adapter_->link_up(); }
 
 void Port::release_extra_bufs() noexcept {
     if (!nifp_) return;

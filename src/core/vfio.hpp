@@ -22,7 +22,7 @@
 // ranges -> device fd, config space, BAR0.
 #pragma once
 
-#include <upio/device.hpp>
+#include <upio/backend/device.hpp>
 
 #include <cstddef>
 #include <cstdint>

@@ -11,7 +11,7 @@
 // kernel has no room for stay in [nr_hwcur, head) until the next txsync.
 #pragma once
 
-#include <upio/backend.hpp>
+#include <upio/backend/adapter.hpp>
 #include <upio/backend/port_type.hpp>
 #include <upio/netmap.h>
 #include <upio/port.hpp>

@@ -1,7 +1,7 @@
 // netmap pipes: in-process master/slave pairs sharing one memory region.
 #pragma once
 
-#include <upio/backend.hpp>
+#include <upio/backend/adapter.hpp>
 #include <upio/backend/port_type.hpp>
 #include <upio/port.hpp>
 

@@ -10,7 +10,7 @@
 //                 reserve slots and to publish them, never during a copy.
 #pragma once
 
-#include <upio/backend.hpp>
+#include <upio/backend/adapter.hpp>
 #include <upio/port.hpp>
 #include <upio/vale.hpp>
 

@@ -1,7 +1,7 @@
 // VALE ports for the port-type table.
 #pragma once
 
-#include <upio/backend.hpp>
+#include <upio/backend/adapter.hpp>
 #include <upio/backend/port_type.hpp>
 #include <upio/port.hpp>
 

@@ -4,7 +4,7 @@
 // its own frames, addresses and defaults.
 #pragma once
 
-#include <upio/device.hpp>
+#include <upio/backend/device.hpp>
 #include <upio/netmap_user.h>
 #include <upio/port.hpp>
 

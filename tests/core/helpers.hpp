@@ -1,6 +1,7 @@
 // Small helpers shared by the core tests.
 #pragma once
 
+#include <upio/backend.hpp>
 #include <upio/netmap_user.h>
 #include <upio/port.hpp>
 

@@ -1,7 +1,7 @@
 // Memory regions: buffer arithmetic, allocation, hugepage fallback, extra buffers.
 #include "helpers.hpp"
 
-#include <upio/memory.hpp>
+#include <upio/backend/memory_region.hpp>
 
 #include <sys/wait.h>
 #include <unistd.h>

@@ -3,7 +3,7 @@
 // application holds every slot of an rx ring, nothing can arrive there, and
 // a wait to send does not care what waits to be received, so such a
 // descriptor must not end the wait, or the wait would spin.
-#include <upio/backend.hpp>
+#include <upio/backend/adapter.hpp>
 #include <upio/backend/port_type.hpp>
 #include <upio/netmap_user.h>
 #include <upio/port.hpp>

@@ -3,7 +3,7 @@
 // errors are reproducible.
 #include "pktgen.hpp"
 
-#include <upio/backend.hpp>
+#include <upio/backend/adapter.hpp>
 #include <upio/backend/port_type.hpp>
 #include <upio/port.hpp>
 

@@ -2,6 +2,7 @@
 // sequence number after the header.
 #pragma once
 
+#include <upio/backend.hpp>
 #include <upio/netmap_user.h>
 #include <upio/port.hpp>
 #include <upio/vale.hpp>

@@ -407,10 +407,10 @@ int main(int argc, char** argv) {
     if (cfg.wait_link > 0) { // -w: NIC ports may take seconds to get a link
         auto until = std::chrono::steady_clock::now() + std::chrono::duration<double>(cfg.wait_link);
         for (auto& w : workers)
-            while (!w->port->adapter().link_up() && std::chrono::steady_clock::now() < until)
+            while (!w->port->link_up() && std::chrono::steady_clock::now() < until)
                 std::this_thread::sleep_for(std::chrono::milliseconds(50));
         for (auto& w : workers)
-            if (!w->port->adapter().link_up())
+            if (!w->port->link_up())
                 return bad(fmt::format("{}: link still down after {} s", w->port->name().full, cfg.wait_link));
     }
 

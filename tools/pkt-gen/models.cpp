@@ -57,7 +57,7 @@ struct PortWire {
         std::lock_guard lk(tx_mu);
         if (closed) return;
         netmap_ring* r = tx->tx_ring(tx->first_ring(upio::Direction::tx));
-        const std::uint32_t bufsz = tx->memory().buf_size();
+        const std::uint32_t bufsz = tx->buf_size();
         const std::uint32_t need = slots_for(len, bufsz);
         if (nm_ring_space(r) < need) (void)tx->txsync(); // the peer may have taken some since
         for (auto t0 = std::chrono::steady_clock::now(); nm_ring_space(r) < need;) {

@@ -131,7 +131,7 @@ std::size_t get_chain(netmap_ring* r, std::uint32_t cur, std::uint8_t* out, std:
 
 void run_sender(Worker& w, const Config& cfg, Shared& sh) {
     upio::Port& port = *w.port;
-    const std::uint32_t bufsz = port.memory().buf_size();
+    const std::uint32_t bufsz = port.buf_size();
     const std::size_t longest = longest_frame(cfg);
     const std::uint32_t per_frame = slots_for(longest, bufsz); // > 1: NS_MOREFRAG chains
     const bool fixed = cfg.replay.empty() && !cfg.vary.any() && !cfg.seq && per_frame == 1;
@@ -295,7 +295,7 @@ void run_ping(Worker& w, const Config& cfg, Shared& sh) {
     upio::Port& port = *w.port;
     netmap_ring* tx = port.tx_ring(port.first_ring(upio::Direction::tx));
     netmap_ring* rx = port.rx_ring(port.first_ring(upio::Direction::rx));
-    const std::uint32_t bufsz = port.memory().buf_size();
+    const std::uint32_t bufsz = port.buf_size();
     Pacer pacer(cfg.rate, 1);
     const std::size_t size = std::max<std::size_t>(cfg.frame.size, stamp_offset + 8);
     const std::uint32_t per_frame = slots_for(size, bufsz);

@@ -17,7 +17,11 @@
 // See docs/adding-a-port-type.md for the whole checklist.
 #pragma once
 
-#include <upio/backend.hpp>
+#if defined(UPIO_USER_API_ONLY)
+#error "upio/backend/port_type.hpp is backend API; this program is built on the user API only (UPIO_USER_API_ONLY)"
+#endif
+
+#include <upio/backend/adapter.hpp>
 #include <upio/error.hpp>
 #include <upio/port_name.hpp>
 

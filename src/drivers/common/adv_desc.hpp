@@ -10,7 +10,7 @@
 // select these descriptors (82576 8.10.2, 82599 8.2.3.8.7).
 #pragma once
 
-#include <upio/iova.hpp>
+#include <upio/backend/iova.hpp>
 
 #include <atomic>
 #include <cstddef>

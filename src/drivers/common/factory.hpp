@@ -14,8 +14,8 @@
 // another opener (software models): drivers never include core's VFIO.
 #pragma once
 
-#include <upio/backend.hpp>
-#include <upio/device.hpp>
+#include <upio/backend/adapter.hpp>
+#include <upio/backend/device.hpp>
 #include <upio/port.hpp>
 
 #include <fmt/format.h>

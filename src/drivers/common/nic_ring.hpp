@@ -20,9 +20,9 @@
 // advanced, see adv_desc.hpp).
 #pragma once
 
-#include <upio/backend.hpp>
-#include <upio/device.hpp>
-#include <upio/memory.hpp>
+#include <upio/backend/adapter.hpp>
+#include <upio/backend/device.hpp>
+#include <upio/backend/memory_region.hpp>
 #include <upio/netmap.h>
 #include <upio/port.hpp>
 

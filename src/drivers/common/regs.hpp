@@ -12,7 +12,7 @@
 // path); wait_set/wait_clear are control path and always bounded.
 #pragma once
 
-#include <upio/device.hpp>
+#include <upio/backend/device.hpp>
 #include <upio/error.hpp>
 
 #include <chrono>

@@ -12,7 +12,7 @@
 //   }
 #pragma once
 
-#include <upio/backend.hpp>
+#include <upio/backend/adapter.hpp>
 
 #include <chrono>
 #include <cstdarg>

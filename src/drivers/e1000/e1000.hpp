@@ -25,9 +25,9 @@
 #include "drivers/common/regs.hpp"
 #include "drivers/common/ring_text.hpp"
 
-#include <upio/backend.hpp>
+#include <upio/backend/adapter.hpp>
+#include <upio/backend/device.hpp>
 #include <upio/backend/port_type.hpp>
-#include <upio/device.hpp>
 #include <upio/port.hpp>
 
 #include <array>

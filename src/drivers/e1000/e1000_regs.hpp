@@ -11,7 +11,7 @@
 #include "drivers/common/adv_desc.hpp"
 #include "drivers/common/regs.hpp"
 
-#include <upio/iova.hpp>
+#include <upio/backend/iova.hpp>
 
 #include <atomic>
 #include <cstdint>

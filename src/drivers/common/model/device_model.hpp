@@ -33,7 +33,7 @@
 // (waits for a frame on its way in; later ones vanish).
 #pragma once
 
-#include <upio/device.hpp>
+#include <upio/backend/device.hpp>
 
 #include <array>
 #include <atomic>

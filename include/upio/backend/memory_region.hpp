@@ -1,0 +1,107 @@
+// upio/backend/memory_region.hpp -- BACKEND API: a memory region, rings and
+// packet buffers in one mapping (upio/memory.hpp describes the layout and
+// MemoryConfig).
+#pragma once
+
+#if defined(UPIO_USER_API_ONLY)
+#error "upio/backend/memory_region.hpp is backend API; this program is built on the user API only (UPIO_USER_API_ONLY)"
+#endif
+
+#include <upio/backend/iova.hpp>
+#include <upio/error.hpp>
+#include <upio/memory.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace upio {
+
+class MemoryRegion {
+public:
+    // Buffers 0 and 1 are reserved, as in netmap.
+    static constexpr std::uint32_t first_buf = 2;
+
+    // Maps and pre-faults a region with the given areas. `name` appears in
+    // errors and in the hugepage warning.
+    static Result<std::shared_ptr<MemoryRegion>> create(std::string_view name, std::size_t object_bytes,
+                                                        std::uint32_t num_bufs, const MemoryConfig& cfg);
+    ~MemoryRegion();
+    MemoryRegion(const MemoryRegion&) = delete;
+    MemoryRegion& operator=(const MemoryRegion&) = delete;
+
+    char* base() const noexcept { return base_; }
+    std::size_t size() const noexcept { return size_; }
+    std::uint32_t num_bufs() const noexcept { return num_bufs_; }
+    std::uint32_t buf_size() const noexcept { return buf_size_; }
+    bool on_hugepages() const noexcept { return huge_; }
+    int numa_node() const noexcept { return node_; }
+    // The node it was asked for (MemoryConfig::numa_node as the creator set it; -1: none).
+    int requested_numa_node() const noexcept { return requested_node_; }
+    const std::string& name() const noexcept { return name_; }
+
+    // -- data path: no checks beyond valid_buf(), no allocation
+    bool valid_buf(std::uint32_t idx) const noexcept { return idx - first_buf < num_bufs_ - first_buf; }
+    char* buf(std::uint32_t idx) const noexcept { return bufs_ + std::size_t(idx) * buf_size_; }
+    std::uint32_t buf_index(const void* p) const noexcept {
+        return std::uint32_t((static_cast<const char*>(p) - bufs_) / buf_size_);
+    }
+    // offset from `from` (a ring) to buffer 0, for netmap_ring::buf_ofs
+    std::int64_t buf_ofs_from(const void* from) const noexcept {
+        return bufs_ - static_cast<const char*>(from);
+    }
+    bool contains(const void* p, std::size_t len) const noexcept {
+        auto c = static_cast<const char*>(p);
+        return c >= base_ && len <= size_ && std::size_t(c - base_) <= size_ - len;
+    }
+    // IOVA of a byte in the region; valid once a device has mapped it.
+    Iova iova(const void* p) const noexcept {
+        std::size_t off = std::size_t(static_cast<const char*>(p) - base_);
+        return Iova{iova_pages_[off >> iova_shift_] + (off & ((std::size_t(1) << iova_shift_) - 1))};
+    }
+    Iova buf_iova(std::uint32_t idx) const noexcept { return iova(buf(idx)); }
+    bool dma_mapped() const noexcept { return !iova_pages_.empty(); }
+
+    // -- control path
+    // Granularity of the backing pages (2 MiB on hugepages, else 4 KiB).
+    std::size_t page_size() const noexcept { return page_size_; }
+    // Installs the IOVA of every page (`1 << shift` bytes each) of the region.
+    void set_iova_map(unsigned shift, std::vector<std::uint64_t> page_iovas);
+    void clear_iova_map();
+
+    Result<std::uint32_t> alloc_buf();
+    void free_buf(std::uint32_t idx);
+    std::uint32_t free_bufs() const;
+    // Space for rings and netmap_if structures, 128-byte aligned.
+    Result<void*> alloc_object(std::size_t bytes);
+    void free_object(void* p);
+
+private:
+    MemoryRegion() = default;
+
+    std::string name_;
+    char* base_ = nullptr;
+    char* bufs_ = nullptr;
+    std::size_t size_ = 0;
+    std::size_t page_size_ = 4096;
+    std::uint32_t num_bufs_ = 0;
+    std::uint32_t buf_size_ = 0;
+    bool huge_ = false;
+    int node_ = -1;
+    int requested_node_ = -1;
+    unsigned iova_shift_ = 12;
+    std::vector<std::uint64_t> iova_pages_;
+
+    mutable std::mutex mu_; // guards the two allocators below (control path)
+    std::vector<std::uint32_t> free_list_;
+    std::vector<bool> is_free_;
+    std::map<std::size_t, std::size_t> free_objects_; // offset -> bytes
+    std::map<std::size_t, std::size_t> used_objects_;
+};
+
+} // namespace upio
