@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs upio into a scratch prefix, then builds and runs a program against
 # it twice: through find_package(upio) and through pkg-config, on the user
-# API only (UPIO_USER_API_ONLY: a backend header would not compile). Checks
+# API only (UPIO_USER_API_ONLY: a backend header would not compile), then a
+# port type of its own (examples/loopback_port) on the backend API. Checks
 # that the tools, upio-setup and the man pages are installed (and render),
 # and that install_manifest.txt removes everything again.
 #
@@ -53,7 +54,10 @@ export PKG_CONFIG_PATH="$lib/pkgconfig"
 c++ -std=c++20 -DUPIO_USER_API_ONLY "$src/consumer/main.cpp" -o "$tmp/pc-consumer" $(pkg-config --cflags upio) \
     $(pkg-config --libs --static upio)
 "$tmp/pc-consumer"
-echo "install: find_package and pkg-config consumers built and ran on the user API"
+c++ -std=c++20 "$src/../../examples/loopback_port/loopback_port.cpp" -o "$tmp/loopback_port" $(pkg-config --cflags upio) \
+    $(pkg-config --libs --static upio) -pthread
+"$tmp/loopback_port" -n 10000
+echo "install: find_package and pkg-config consumers (user API) and a port type of their own (backend API) built and ran"
 
 # uninstall as the README says: remove what install_manifest.txt lists
 manifest=$build/install_manifest.txt
