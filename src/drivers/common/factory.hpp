@@ -6,7 +6,7 @@
 //
 //   using Factory = drivers::NicFactory<E1000Adapter, DriverOptions, &make_adapter>;
 //   Result<std::shared_ptr<Adapter>> open_adapter(const PortName& pn, const PortOptions& o);
-//       // = Factory::open(PciAddress::parse(pn.body), o): the entry in the port-type table
+//       // = Factory::open(the PCI address of pn.body, o): the port type's factory
 //
 // A second open of "DRIVER:ADDR-N" joins the adapter the first one created
 // (several threads, one ring pair each). The device comes from
