@@ -149,10 +149,12 @@ int demo(std::uint32_t queues, std::uint64_t per_queue) {
     for (auto t0 = std::chrono::steady_clock::now();
          received.load() + dropped() < total && std::chrono::steady_clock::now() - t0 < std::chrono::seconds(10);)
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    // counted now: a port's counters go with it, and l2fwd's ports (where a
+    // lagging forwarder's frames are dropped) close when it stops
+    const std::uint64_t drops = dropped();
     g_stop.store(true);
     threads.clear();
     fwd.join();
-    const std::uint64_t drops = dropped();
     bool ok = received.load() + drops == total && received.load() > 0;
     for (std::uint32_t q = 0; q < queues; q++) {
         const bool carried = forwarded[q].load() > 0 && sunk[q].load() > 0;
