@@ -10,6 +10,7 @@
 #include "vale/copy.hpp"
 #include "vale/switch.hpp"
 
+#include <upio/chain.hpp>
 #include <upio/netmap_user.h>
 
 #include <fmt/format.h>
@@ -61,8 +62,7 @@ int Attachment::poll() noexcept {
         const std::uint32_t head = ring->head, tail = ring->tail;
         if (head == tail) continue;
         const std::uint32_t tx = r % vp.num_rings(Direction::tx);
-        const std::uint32_t e = vp.forward(tx, k.ring->slot, k.num_slots, om, head, tail,
-                                           &vp.kring(Direction::tx, tx).stats);
+        const std::uint32_t e = vp.forward(tx, k, om, head, tail, &vp.kring(Direction::tx, tx).stats);
         moved += int(k.distance(head, e));
         ring->head = ring->cur = e;
         released |= e != head;
@@ -82,25 +82,26 @@ int Attachment::poll() noexcept {
         netmap_ring* in = vale_->rx_ring(r);
         const std::uint32_t otx = other_->first_ring(Direction::tx) + r % ntx;
         netmap_ring* out = other_->tx_ring(otx);
-        const std::uint32_t out_n = oa.kring(Direction::tx, otx).num_slots;
-        const std::uint32_t in_n = vp.kring(Direction::rx, r).num_slots;
+        const KRing& kin = vp.kring(Direction::rx, r);
+        const KRing& kout = oa.kring(Direction::tx, otx);
         std::uint32_t i = in->head;
         const std::uint32_t tail = in->tail;
         while (i != tail) {
-            // The frame's slots in `in`, and the slots it needs in `out`.
-            std::uint32_t j = i, need = 0;
+            // The frame's slots in `in` and its length.
+            std::uint32_t j = i, len = 0;
             bool complete = false;
             while (j != tail) {
                 const netmap_slot& s = in->slot[j];
-                need += std::max<std::uint32_t>(1, (s.len + obs - 1) / obs);
-                j = j + 1 == in_n ? 0 : j + 1;
+                len += s.len;
+                j = kin.next(j);
                 if (!(s.flags & NS_MOREFRAG)) {
                     complete = true;
                     break;
                 }
             }
             if (!complete) break;
-            if (need > out_n - 1) [[unlikely]] {
+            const std::uint32_t need = chain_slots(len, obs); // slots in `out`
+            if (need > kout.num_slots - 1) [[unlikely]] {
                 // More slots than the attached port's tx ring has (its buffers
                 // are smaller than the switch port's): waiting would block
                 // every later frame for good. Dropped and counted there.
@@ -109,35 +110,26 @@ int Attachment::poll() noexcept {
                 continue;
             }
             if (nm_ring_space(out) < need) break; // the rest waits for the next poll
-            std::uint32_t o = out->cur;
+            const std::uint32_t o = out->cur;
             // The attached port's tx slots carry buffers its own syncs handed
             // back (a pipe's peer gives its rx buffers back this way): check
             // them as netmap's NMB() does, so a peer that wrote slots it did
             // not own costs a drop, never a write outside the region.
             bool bad = false;
-            for (std::uint32_t x = 0, y = o; x < need; x++, y = y + 1 == out_n ? 0 : y + 1)
+            for (std::uint32_t x = 0, y = o; x < need; x++, y = kout.next(y))
                 bad |= !om.valid_buf(out->slot[y].buf_idx);
             if (bad) [[unlikely]] {
                 RingCounters::add(oa.kring(Direction::tx, otx).stats.drops, 1);
                 i = j;
                 continue;
             }
-            for (std::uint32_t x = i; x != j; x = x + 1 == in_n ? 0 : x + 1) {
+            auto next_fragment = [&, x = i]() mutable noexcept {
                 const netmap_slot& s = in->slot[x];
-                const char* src = vm.buf(s.buf_idx);
-                std::uint32_t left = s.len, off = 0;
-                do {
-                    const std::uint32_t c = std::min(left, obs);
-                    netmap_slot& d = out->slot[o];
-                    copy_frame(om.buf(d.buf_idx), src + off, c);
-                    d.len = std::uint16_t(c);
-                    left -= c;
-                    off += c;
-                    d.flags = (left || (s.flags & NS_MOREFRAG)) ? NS_MOREFRAG : 0;
-                    o = o + 1 == out_n ? 0 : o + 1;
-                } while (left);
-            }
-            out->head = out->cur = o;
+                x = kin.next(x);
+                return FrameFragment{vm.buf(s.buf_idx), s.len};
+            };
+            auto out_buf = [&om](const netmap_slot& d) noexcept { return om.buf(d.buf_idx); };
+            out->head = out->cur = split_frame(out->slot, kout.num_slots, o, obs, len, next_fragment, out_buf, copy_frame);
             moved += int(need);
             sent = true;
             i = j;

@@ -17,6 +17,8 @@
 #include "vale/copy.hpp"
 #include "vale/switch.hpp"
 
+#include <upio/chain.hpp>
+
 #include <time.h>
 
 #include <algorithm>
@@ -31,10 +33,6 @@ std::uint64_t now_ms() noexcept {
     return std::uint64_t(ts.tv_sec) * 1000 + std::uint64_t(ts.tv_nsec) / 1000000;
 }
 
-inline std::uint32_t slots_for(std::uint32_t len, std::uint32_t bufsz) noexcept {
-    return len <= bufsz ? 1 : (len + bufsz - 1) / bufsz;
-}
-
 inline void bump(std::atomic<std::uint64_t>& c, std::uint64_t n) noexcept {
     if (n) RingCounters::add(c, n);
 }
@@ -44,8 +42,7 @@ inline void bump(std::atomic<std::uint64_t>& c, std::uint64_t n) noexcept {
 int VPort::txsync(KRing& k, unsigned) noexcept {
     const std::uint32_t i = k.nr_hwcur.load(std::memory_order_relaxed);
     if (i == k.rhead) return 0;
-    // The slots of k.ring: the framework's pointer and size, not the header's.
-    const std::uint32_t e = forward(k.ring_id, k.ring->slot, k.num_slots, memory(), i, k.rhead, &k.stats);
+    const std::uint32_t e = forward(k.ring_id, k, memory(), i, k.rhead, &k.stats);
     if (e != i) {
         k.nr_hwcur.store(e, std::memory_order_relaxed);
         // Every frame was copied (or dropped): its slots are free at once.
@@ -60,23 +57,25 @@ int VPort::rxsync(KRing& k, unsigned) noexcept {
     return 0;
 }
 
-std::uint32_t VPort::forward(std::uint32_t tx, const netmap_slot* slots, std::uint32_t nslots,
-                             const MemoryRegion& mem, std::uint32_t i, std::uint32_t to, RingCounters* rc) noexcept {
+std::uint32_t VPort::forward(std::uint32_t tx, const KRing& src, const MemoryRegion& mem, std::uint32_t i,
+                             std::uint32_t to, RingCounters* rc) noexcept {
     TxScratch& t = *scratch_[tx];
     std::shared_lock lk(sw_->mu); // the port table stays as it is until we are done
     const std::uint64_t now = sw_->lookup ? 0 : now_ms();
     while (i != to) {
-        const std::uint32_t e = pass(t, tx, slots, nslots, mem, i, to, now, rc);
+        const std::uint32_t e = pass(t, tx, src, mem, i, to, now, rc);
         if (e == i) break; // only an unfinished chain is left
         i = e;
     }
     return i;
 }
 
-std::uint32_t VPort::pass(TxScratch& t, std::uint32_t tx, const netmap_slot* slot, std::uint32_t n,
-                          const MemoryRegion& mem, std::uint32_t i, std::uint32_t to, std::uint64_t now,
-                          RingCounters* rc) noexcept {
+std::uint32_t VPort::pass(TxScratch& t, std::uint32_t tx, const KRing& src, const MemoryRegion& mem,
+                          std::uint32_t i, std::uint32_t to, std::uint64_t now, RingCounters* rc) noexcept {
     Switch& s = *sw_;
+    // The framework's slot pointer and count, not the ring header's (the
+    // client may overwrite netmap_ring::num_slots).
+    const netmap_slot* const slot = src.ring->slot;
     const std::uint32_t bufsz = mem.buf_size();
     const bool learning = !s.lookup;
     const std::uint64_t aging = s.aging_ms.load(std::memory_order_relaxed);
@@ -105,7 +104,7 @@ std::uint32_t VPort::pass(TxScratch& t, std::uint32_t tx, const netmap_slot* slo
             }
             cnt++;
             len += sl.len;
-            j = j + 1 == n ? 0 : j + 1;
+            j = src.next(j);
             if (!(sl.flags & NS_MOREFRAG)) {
                 complete = true;
                 break;
@@ -192,7 +191,7 @@ void VPort::deliver(TxScratch& t, std::uint32_t tx, std::uint32_t d) noexcept {
             b = t.frames[b].next;
         }
         t.order[nq++] = f;
-        need += slots_for(t.frames[f].len, dbs);
+        need += chain_slots(t.frames[f].len, dbs);
     }
     if (nq == 0) return;
 
@@ -206,7 +205,7 @@ void VPort::deliver(TxScratch& t, std::uint32_t tx, std::uint32_t d) noexcept {
         if (space < need) { // whole frames only; the rest is dropped
             take = 0;
             for (nfit = 0; nfit < nq; nfit++) {
-                const std::uint32_t c = slots_for(t.frames[t.order[nfit]].len, dbs);
+                const std::uint32_t c = chain_slots(t.frames[t.order[nfit]].len, dbs);
                 if (take + c > space) break;
                 take += c;
             }
@@ -226,6 +225,11 @@ void VPort::deliver(TxScratch& t, std::uint32_t tx, std::uint32_t d) noexcept {
 
     // Copy, outside the lock.
     netmap_slot* rs = rk.ring->slot;
+    auto dest_buf = [&dm](const netmap_slot& ds) noexcept {
+        std::uint32_t idx = ds.buf_idx;
+        if (!dm.valid_buf(idx)) [[unlikely]] idx = 0; // the receiver broke its own slot
+        return dm.buf(idx);
+    };
     std::uint64_t bytes = 0;
     std::uint32_t j = start;
     for (std::uint32_t k = 0; k < nfit; k++) {
@@ -234,9 +238,7 @@ void VPort::deliver(TxScratch& t, std::uint32_t tx, std::uint32_t d) noexcept {
         bytes += f.len;
         if (f.nfrags == 1 && f.len <= dbs) [[likely]] {
             netmap_slot& ds = rs[j];
-            std::uint32_t idx = ds.buf_idx;
-            if (!dm.valid_buf(idx)) [[unlikely]] idx = 0; // the receiver broke its own slot
-            copy_frame(dm.buf(idx), fr->buf, f.len);
+            copy_frame(dest_buf(ds), fr->buf, f.len);
             ds.len = std::uint16_t(f.len);
             ds.flags = 0;
             j = rk.next(j);
@@ -244,28 +246,11 @@ void VPort::deliver(TxScratch& t, std::uint32_t tx, std::uint32_t d) noexcept {
         }
         // A chain, or a frame larger than one destination buffer: refill
         // destination buffers from the source fragments.
-        std::uint32_t left = f.len, fi = 0, foff = 0;
-        while (left) {
-            netmap_slot& ds = rs[j];
-            std::uint32_t idx = ds.buf_idx;
-            if (!dm.valid_buf(idx)) [[unlikely]] idx = 0;
-            char* out = dm.buf(idx);
-            const std::uint32_t room = std::min(dbs, left);
-            for (std::uint32_t w = 0; w < room;) {
-                while (foff == fr[fi].len) { // skip finished (or empty) fragments
-                    fi++;
-                    foff = 0;
-                }
-                const std::uint32_t c = std::min(room - w, fr[fi].len - foff);
-                copy_frame(out + w, fr[fi].buf + foff, c);
-                w += c;
-                foff += c;
-            }
-            left -= room;
-            ds.len = std::uint16_t(room);
-            ds.flags = left ? NS_MOREFRAG : 0;
-            j = rk.next(j);
-        }
+        auto next_fragment = [fr]() mutable noexcept {
+            const TxScratch::Frag& x = *fr++;
+            return FrameFragment{x.buf, x.len};
+        };
+        j = split_frame(rs, rk.num_slots, j, dbs, f.len, next_fragment, dest_buf, copy_frame);
     }
 
     // Publish in reservation order.

@@ -174,13 +174,13 @@ public:
     int txsync(KRing& k, unsigned flags) noexcept override;
     int rxsync(KRing& k, unsigned flags) noexcept override;
 
-    // Forwards the complete frames of slots [from, to) of `ring` (whose
-    // buffers are in `mem`) with tx ring `tx`'s scratch. Returns where it
-    // stopped: `to`, or the start of a chain not yet complete.
-    // `nslots` is the ring's size as the framework knows it (a client may
-    // overwrite netmap_ring::num_slots). Counts into `rc` when given.
-    std::uint32_t forward(std::uint32_t tx, const netmap_slot* slots, std::uint32_t nslots, const MemoryRegion& mem,
-                          std::uint32_t from, std::uint32_t to, RingCounters* rc) noexcept;
+    // Forwards the complete frames of slots [from, to) of `src` (a ring of
+    // this port or of an attached one, whose buffers are in `mem`) with tx
+    // ring `tx`'s scratch. Returns where it stopped: `to`, or the start of a
+    // chain not yet complete. The slots and their count are the kring's (a
+    // client may overwrite netmap_ring::num_slots). Counts into `rc` when given.
+    std::uint32_t forward(std::uint32_t tx, const KRing& src, const MemoryRegion& mem, std::uint32_t from,
+                          std::uint32_t to, RingCounters* rc) noexcept;
 
     PortStats stats() const noexcept;
 
@@ -190,9 +190,8 @@ public:
     bool joined = false;  // in the switch's table (init succeeded)
 
 private:
-    std::uint32_t pass(TxScratch& t, std::uint32_t tx, const netmap_slot* slots, std::uint32_t nslots,
-                       const MemoryRegion& mem, std::uint32_t from, std::uint32_t to, std::uint64_t now_ms,
-                       RingCounters* rc) noexcept;
+    std::uint32_t pass(TxScratch& t, std::uint32_t tx, const KRing& src, const MemoryRegion& mem,
+                       std::uint32_t from, std::uint32_t to, std::uint64_t now_ms, RingCounters* rc) noexcept;
     void deliver(TxScratch& t, std::uint32_t tx, std::uint32_t dst) noexcept;
 
     std::shared_ptr<Switch> sw_;
