@@ -58,7 +58,7 @@ struct PortWire {
         if (closed) return;
         netmap_ring* r = tx->tx_ring(tx->first_ring(upio::Direction::tx));
         const std::uint32_t bufsz = tx->buf_size();
-        const std::uint32_t need = slots_for(len, bufsz);
+        const std::uint32_t need = upio::chain_slots(len, bufsz);
         if (nm_ring_space(r) < need) (void)tx->txsync(); // the peer may have taken some since
         for (auto t0 = std::chrono::steady_clock::now(); nm_ring_space(r) < need;) {
             if (stalled || stop.load(std::memory_order_relaxed) ||
@@ -70,7 +70,7 @@ struct PortWire {
             }
         }
         stalled = false;
-        r->head = r->cur = put_chain(r, r->cur, f, len, bufsz);
+        r->head = r->cur = upio::nm_put_chain(r, r->cur, f, len);
         tx->txsync();
         to_port.fetch_add(1, std::memory_order_relaxed);
     }
@@ -96,7 +96,7 @@ struct PortWire {
             std::size_t flen;
             while (frames.next(first, nslots, flen)) {
                 std::uint32_t next;
-                const std::size_t len = get_chain(r, first, rx_frame.data(), rx_frame.size(), next);
+                const std::size_t len = upio::nm_get_chain(r, first, rx_frame.data(), rx_frame.size(), next);
                 if (m->receive(rx_frame.data(), len))
                     from_port.fetch_add(1, std::memory_order_relaxed);
                 else

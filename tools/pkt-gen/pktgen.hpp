@@ -4,6 +4,7 @@
 #include "frame.hpp"
 #include "stats.hpp"
 
+#include <upio/chain.hpp>
 #include <upio/netmap_user.h>
 #include <upio/port.hpp>
 
@@ -104,59 +105,9 @@ void close_ixgbe_model_wires();
 // One JSON or text line per wire: frames each way and those it dropped.
 void ixgbe_model_wire_summary(bool json);
 
-// The slots a frame of `len` bytes takes in buffers of `bufsz` bytes.
-inline std::uint32_t slots_for(std::size_t len, std::uint32_t bufsz) {
-    return std::uint32_t((len + bufsz - 1) / bufsz);
-}
-// Writes a frame into the ring from slot `cur` on, a buffer at a time,
-// NS_MOREFRAG on all but the last slot; the caller checked the space.
-// Returns the slot after the last.
-std::uint32_t put_chain(netmap_ring* r, std::uint32_t cur, const std::uint8_t* data, std::size_t len,
-                        std::uint32_t bufsz) noexcept;
-// Copies the frame starting at slot `cur` (a chain) into `out` (at most
-// `cap` bytes); returns its length and sets `next` to the slot after it.
-std::size_t get_chain(netmap_ring* r, std::uint32_t cur, std::uint8_t* out, std::size_t cap,
-                      std::uint32_t& next) noexcept;
-
-// Reads an rx ring a whole frame at a time (an NS_MOREFRAG chain is one),
-// from head up to the tail of the last sync. release() hands back the whole
-// frames read. A chain whose last slot has not arrived stays in the ring
-// (head on its first slot) while cur moves to tail, as in netmap: wait()
-// returns at once while cur != tail, so it then sleeps until more arrives.
-// The next reader starts from head again and sees the chain whole.
-class FrameReader {
-public:
-    explicit FrameReader(netmap_ring* r) noexcept : r_(r), tail_(r->tail), pos_(r->head), done_(r->head) {}
-
-    // The next whole frame: its first slot, slot count and length. False at
-    // the tail, or when only the start of a chain is there.
-    bool next(std::uint32_t& first, std::uint32_t& nslots, std::size_t& len) noexcept {
-        std::size_t l = 0;
-        std::uint32_t n = 0;
-        for (std::uint32_t k = pos_; k != tail_;) {
-            const netmap_slot& s = r_->slot[k];
-            l += s.len;
-            n++;
-            k = nm_ring_next(r_, k);
-            if (s.flags & NS_MOREFRAG) continue;
-            first = pos_;
-            nslots = n;
-            len = l;
-            pos_ = done_ = k;
-            return true;
-        }
-        pos_ = tail_;
-        return false;
-    }
-    void release() noexcept {
-        r_->head = done_;
-        r_->cur = pos_;
-    }
-
-private:
-    netmap_ring* r_;
-    std::uint32_t tail_, pos_, done_;
-};
+// Frames larger than a buffer are written as chains with upio::nm_put_chain.
+// Chains are read with upio::ChainReader and upio::nm_get_chain.
+using FrameReader = upio::ChainReader;
 
 // Pins the calling thread; false if the CPU does not exist.
 bool pin_to_cpu(int cpu);

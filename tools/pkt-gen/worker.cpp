@@ -100,40 +100,11 @@ bool pin_to_cpu(int cpu) {
     return pthread_setaffinity_np(pthread_self(), sizeof set, &set) == 0;
 }
 
-std::uint32_t put_chain(netmap_ring* r, std::uint32_t cur, const std::uint8_t* data, std::size_t len,
-                        std::uint32_t bufsz) noexcept {
-    for (std::size_t off = 0;;) {
-        netmap_slot& s = r->slot[cur];
-        const auto part = std::uint16_t(std::min<std::size_t>(len - off, bufsz));
-        std::memcpy(NETMAP_BUF(r, s.buf_idx), data + off, part);
-        s.len = part;
-        off += part;
-        s.flags = off < len ? NS_MOREFRAG : 0;
-        cur = nm_ring_next(r, cur);
-        if (off >= len) return cur;
-    }
-}
-
-std::size_t get_chain(netmap_ring* r, std::uint32_t cur, std::uint8_t* out, std::size_t cap,
-                      std::uint32_t& next) noexcept {
-    std::size_t len = 0;
-    for (;;) {
-        const netmap_slot& s = r->slot[cur];
-        const std::size_t part = std::min<std::size_t>(s.len, cap - len);
-        std::memcpy(out + len, NETMAP_BUF(r, s.buf_idx), part);
-        len += part;
-        cur = nm_ring_next(r, cur);
-        if (!(s.flags & NS_MOREFRAG) || cur == r->tail) break;
-    }
-    next = cur;
-    return len;
-}
-
 void run_sender(Worker& w, const Config& cfg, Shared& sh) {
     upio::Port& port = *w.port;
     const std::uint32_t bufsz = port.buf_size();
     const std::size_t longest = longest_frame(cfg);
-    const std::uint32_t per_frame = slots_for(longest, bufsz); // > 1: NS_MOREFRAG chains
+    const std::uint32_t per_frame = upio::chain_slots(longest, bufsz); // > 1: NS_MOREFRAG chains
     const bool fixed = cfg.replay.empty() && !cfg.vary.any() && !cfg.seq && per_frame == 1;
     const auto frame = build_frame(cfg.frame);
     const auto len = std::uint16_t(frame.size());
@@ -197,7 +168,7 @@ void run_sender(Worker& w, const Config& cfg, Shared& sh) {
                 cur = nm_ring_next(ring, cur);
             } else {
                 const std::uint16_t l = make_frame(scratch.data(), cfg, sent + k, rng, scratch.size(), w.stream);
-                cur = put_chain(ring, cur, scratch.data(), l, bufsz);
+                cur = upio::nm_put_chain(ring, cur, scratch.data(), l);
                 bytes += l;
             }
         }
@@ -264,7 +235,7 @@ void run_receiver(Worker& w, const Config& cfg, Shared& sh) {
                     ok = pcap_write(w.pcap, buf, f.len);
                 } else if (w.pcap) {
                     std::uint32_t after;
-                    const std::size_t l = get_chain(ring, first, chain.data(), chain.size(), after);
+                    const std::size_t l = upio::nm_get_chain(ring, first, chain.data(), chain.size(), after);
                     ok = pcap_write(w.pcap, chain.data(), std::uint32_t(l));
                 }
                 if (!ok) {
@@ -298,7 +269,7 @@ void run_ping(Worker& w, const Config& cfg, Shared& sh) {
     const std::uint32_t bufsz = port.buf_size();
     Pacer pacer(cfg.rate, 1);
     const std::size_t size = std::max<std::size_t>(cfg.frame.size, stamp_offset + 8);
-    const std::uint32_t per_frame = slots_for(size, bufsz);
+    const std::uint32_t per_frame = upio::chain_slots(size, bufsz);
     std::vector<std::uint8_t> scratch(size);
     constexpr std::uint64_t second = 1'000'000'000ull;
     const std::uint64_t reply_wait_ns = cfg.timeout > 0 ? std::min(second, std::uint64_t(cfg.timeout * 1e9)) : second;
@@ -322,7 +293,7 @@ void run_ping(Worker& w, const Config& cfg, Shared& sh) {
         }
         const std::uint64_t t0 = now_ns();
         const std::uint16_t len = write_frame(scratch.data(), cfg.frame, size, &seq, &t0);
-        tx->head = tx->cur = put_chain(tx, tx->cur, scratch.data(), len, bufsz);
+        tx->head = tx->cur = upio::nm_put_chain(tx, tx->cur, scratch.data(), len);
         if (port.txsync() < 0) {
             w.error = port.last_error();
             break;
