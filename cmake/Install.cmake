@@ -2,7 +2,8 @@
 include(CMakePackageConfigHelpers)
 
 install(TARGETS upio upio_deps EXPORT upioTargets ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR})
-install(DIRECTORY include/upio DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+# upio/models.hpp belongs to upio_models, a build-tree library (test equipment): not installed.
+install(DIRECTORY include/upio DESTINATION ${CMAKE_INSTALL_INCLUDEDIR} PATTERN models.hpp EXCLUDE)
 install(FILES ${UPIO_GENERATED_INCLUDE}/upio/version.hpp DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/upio)
 install(EXPORT upioTargets NAMESPACE upio:: DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/upio)
 configure_package_config_file(cmake/upioConfig.cmake.in ${CMAKE_CURRENT_BINARY_DIR}/upioConfig.cmake

@@ -10,6 +10,7 @@
 #include "cli_checks.hpp"
 #include "pktgen.hpp"
 
+#include <upio/models.hpp>
 #include <upio/vale.hpp>
 #include <upio/version.hpp>
 
@@ -162,6 +163,19 @@ void vale_summary(const std::vector<std::unique_ptr<pktgen::Worker>>& ws, bool j
                 fmt::print("\n");
             }
         }
+    }
+}
+
+// One line per model wire: frames each way and those it dropped.
+void model_wire_summary(bool json) {
+    for (const upio::models::WireCounters& w : upio::models::wire_counters()) {
+        if (json)
+            fmt::print("{{\"model_wire\":\"{}\",\"to_port\":{},\"from_port\":{},\"dropped\":{},\"refused_by_model\":{}}}\n",
+                       w.port, w.to_port, w.from_port, w.dropped, w.refused);
+        else
+            fmt::print("Model wire {}: {} frames to the port ({} dropped: its ring stayed full), {} from the port ({} "
+                       "refused by the model: filtered or no descriptor)\n",
+                       w.port, w.to_port, w.dropped, w.from_port, w.refused);
     }
 }
 
@@ -367,12 +381,15 @@ int main(int argc, char** argv) {
     opts.wait_spin = std::chrono::microseconds(std::int64_t(cfg.spin_us));
     opts.memory.hugepages = cfg.hugepages;
     std::vector<std::unique_ptr<pktgen::Worker>> workers;
-    struct WireGuard { // the model's wire stops before the ports (and the models) close
-        ~WireGuard() { pktgen::close_ixgbe_model_wires(); }
+    struct WireGuard { // the models' wires stop before the ports (and the models) close
+        ~WireGuard() { upio::models::close_wires(); }
     } wire_guard;
     if (ixgbe_model) {
-        std::string err;
-        if (!pktgen::use_ixgbe_models(model_wire, opts, err)) return bad(err);
+        upio::models::Options mo;
+        mo.wire = model_wire;
+        mo.wire_options = opts;
+        if (auto st = upio::models::enable(upio::models::Family::ixgbe, mo); !st)
+            return bad("--ixgbe-model-wire: " + st.error().message);
     }
     for (std::size_t i = 0; i < cfg.ports.size(); i++) {
         for (std::uint32_t t = 0; t < cfg.threads; t++) {
@@ -515,7 +532,7 @@ int main(int argc, char** argv) {
         follow_leaders();
     }
     for (auto& t : threads) t.join();
-    pktgen::stop_ixgbe_model_wires();
+    upio::models::stop_wires();
     double secs = std::chrono::duration<double>(clock::now() - start).count();
     const double cpu_used = process_cpu_seconds() - cpu_at_start;
     int rc = 0;
@@ -531,7 +548,7 @@ int main(int argc, char** argv) {
     if (cfg.seq) seq_summary(workers, cfg.json);
     vale_summary(workers, cfg.json);
     rtt_summary(workers, cfg.json);
-    if (ixgbe_model) pktgen::ixgbe_model_wire_summary(cfg.json);
+    model_wire_summary(cfg.json);
     worker_summary(workers, cfg.json);
     cpu_summary(cpu_used, secs, cfg.json);
     return rc;

@@ -92,19 +92,6 @@ void run_receiver(Worker& w, const Config& cfg, Shared& sh);
 void run_ping(Worker& w, const Config& cfg, Shared& sh);
 void run_pong(Worker& w, const Config& cfg, Shared& sh);
 
-// --ixgbe-model: "ixgbe:" names open software 82599s (functions 0 and 1 of a
-// device wired back to back) instead of VFIO devices. With a `wire` port
-// (--ixgbe-model-wire), function 0's wire is that upio port instead: what the
-// model transmits is sent there, what arrives there reaches the model.
-// False (with `err`) when the wire port cannot be opened.
-bool use_ixgbe_models(const std::string& wire, const upio::PortOptions& opts, std::string& err);
-// Stops the wire (its thread, the model's transmissions to it); call before
-// the ports close. close_...: also closes the wire's port.
-void stop_ixgbe_model_wires();
-void close_ixgbe_model_wires();
-// One JSON or text line per wire: frames each way and those it dropped.
-void ixgbe_model_wire_summary(bool json);
-
 // Frames larger than a buffer are written as chains with upio::nm_put_chain.
 // Chains are read with upio::ChainReader and upio::nm_get_chain.
 using FrameReader = upio::ChainReader;
