@@ -86,7 +86,7 @@ std::string hex(const unsigned char* p, std::size_t n) {
     return s;
 }
 
-// Mirror of fill_frame() in tools/upio-vfio-probe.
+// Mirror of fill_frame() in tests/vm/probe/main.cpp.
 bool probe_frame_ok(const unsigned char* f, std::size_t n) {
     if (n != 60 || std::memcmp(f, "\xff\xff\xff\xff\xff\xff", 6) != 0 || f[12] != 0x88 || f[13] != 0xb5 ||
         std::memcmp(f + 14, "upio-probe", 10) != 0)
