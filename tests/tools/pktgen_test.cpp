@@ -11,6 +11,7 @@
 
 #include <array>
 #include <chrono>
+#include <filesystem>
 #include <iostream>
 #include <set>
 #include <sched.h>
@@ -265,6 +266,70 @@ TEST(PktGen, CaptureToPcapAndReplayIt) {
     EXPECT_NE(replay.out.find(R"({"summary":"rx","packets":1000)"), std::string::npos) << replay.out;
     Outcome missing = pktgen({"-f", "tx", "-i", "pipe:rep{1", "-P", "/nonexistent.pcap"});
     EXPECT_NE(missing.out.find("cannot read pcap file"), std::string::npos) << missing.out;
+}
+
+// A pcap file of Ethernet frames of the given sizes (written with libpcap).
+std::string write_pcap(const std::string& name, const std::vector<std::size_t>& sizes) {
+    const std::string file = testing::TempDir() + name;
+    pcap_t* dead = pcap_open_dead(DLT_EN10MB, 65535);
+    pcap_dumper_t* d = pcap_dump_open(dead, file.c_str());
+    if (!d) {
+        ADD_FAILURE() << "cannot write " << file << ": " << pcap_geterr(dead);
+        pcap_close(dead);
+        return file;
+    }
+    for (std::size_t n : sizes) {
+        pktgen::FrameSpec spec;
+        spec.size = n;
+        const auto f = pktgen::build_frame(spec);
+        pcap_pkthdr h{};
+        h.caplen = h.len = std::uint32_t(n);
+        pcap_dump(reinterpret_cast<u_char*>(d), &h, f.data());
+    }
+    pcap_dump_close(d);
+    pcap_close(dead);
+    return file;
+}
+
+TEST(PktGen, ReplayOfATruncatedFileFailsWithLibpcapsMessage) {
+    // Three 100-byte records, the last cut in the middle: libpcap reads two,
+    // then reports the truncated record. pkt-gen must not replay the two.
+    const std::string file = write_pcap("pktgen_truncated.pcap", {100, 100, 100});
+    const auto full = std::filesystem::file_size(file);
+    std::filesystem::resize_file(file, full - 50);
+    Outcome r = pktgen({"-f", "txrx", "-i", "pipe:trunc{0", "-i", "pipe:trunc}0", "-n", "100", "-P", file,
+                        "--no-hugepages"});
+    EXPECT_TRUE(exited(r, 1)) << r.out;
+    EXPECT_NE(r.out.find("pkt-gen: " + file + ": truncated dump file"), std::string::npos) << r.out;
+    EXPECT_EQ(r.out.find("Sent"), std::string::npos) << "nothing is replayed: " << r.out;
+    // a record header cut short is a read error too
+    std::filesystem::resize_file(file, full - 100 - 8);
+    Outcome h = pktgen({"-f", "tx", "-i", "pipe:trunc{1", "-n", "1", "-P", file, "--no-hugepages"});
+    EXPECT_TRUE(exited(h, 1)) << h.out;
+    EXPECT_NE(h.out.find("pkt-gen: " + file + ": truncated dump file"), std::string::npos) << h.out;
+    // the same file whole replays
+    std::filesystem::remove(file);
+    write_pcap("pktgen_truncated.pcap", {100, 100, 100});
+    Outcome ok = pktgen({"-f", "txrx", "-i", "pipe:trunc{2", "-i", "pipe:trunc}2", "-n", "100", "-P", file, "--json",
+                         "--no-hugepages"});
+    EXPECT_TRUE(exited(ok, 0)) << ok.out;
+    EXPECT_NE(ok.out.find(R"({"summary":"rx","packets":100)"), std::string::npos) << ok.out;
+}
+
+TEST(PktGen, ReplayRefusesFramesAboveTheLimit) {
+    const std::string big = write_pcap("pktgen_oversized.pcap", {60, 9018, 9019, 60});
+    Outcome r = pktgen({"-f", "tx", "-i", "pipe:big{0", "-n", "1", "-P", big, "--no-hugepages"});
+    EXPECT_TRUE(exited(r, 1)) << r.out;
+    EXPECT_NE(r.out.find("pkt-gen: " + big + ": frame 3 has 9019 bytes; pkt-gen sends frames of at most 9018 bytes"),
+              std::string::npos)
+        << r.out;
+    EXPECT_EQ(r.out.find("Sent"), std::string::npos) << r.out;
+    // 9018 bytes is the largest frame, and replays (an NS_MOREFRAG chain)
+    const std::string ok = write_pcap("pktgen_largest.pcap", {60, 9018});
+    Outcome o = pktgen({"-f", "txrx", "-i", "pipe:big{1", "-i", "pipe:big}1", "-n", "50", "-P", ok, "--json",
+                        "--no-hugepages"});
+    EXPECT_TRUE(exited(o, 0)) << o.out;
+    EXPECT_NE(o.out.find(R"({"summary":"rx","packets":50,"bytes":226950)"), std::string::npos) << o.out;
 }
 
 TEST(PktGen, SeveralSendersIntoOneValeReceiverAddUp) {

@@ -125,7 +125,10 @@ std::optional<int> parse_options(int argc, char** argv, Invocation& inv) {
     cfg.frame.dst_port = std::uint16_t(cfg.vary.dst_port.lo);
     if (!replay.empty()) {
         std::string err;
-        if (!load_pcap(replay, cfg.replay, err)) return bad_usage(err);
+        if (const int rc = load_pcap(replay, cfg.replay, err)) {
+            fmt::print(stderr, "pkt-gen: {}\n", err);
+            return rc;
+        }
     }
 
     inv.two = cfg.mode == "txrx" || cfg.mode == "txrxseq" || cfg.mode == "pingpong";

@@ -1,6 +1,7 @@
 // pkt-gen's pcap support through libpcap: replay (-P) and capture (--pcap).
 #include "pktgen.hpp"
 
+#include <fmt/format.h>
 #include <pcap/pcap.h>
 #include <sys/time.h>
 
@@ -17,28 +18,41 @@ struct PcapWriter {
     int error = 0; // errno of the first failed write
 };
 
-bool load_pcap(const std::string& path, std::vector<std::vector<std::uint8_t>>& frames, std::string& err) {
+int load_pcap(const std::string& path, std::vector<std::vector<std::uint8_t>>& frames, std::string& err) {
     char ebuf[PCAP_ERRBUF_SIZE] = {};
     pcap_t* p = pcap_open_offline(path.c_str(), ebuf);
     if (!p) {
         err = "cannot read pcap file " + path + ": " + ebuf;
-        return false;
+        return 2;
     }
     if (pcap_datalink(p) != DLT_EN10MB) {
         pcap_close(p);
         err = path + ": not an Ethernet capture";
-        return false;
+        return 2;
     }
     pcap_pkthdr* h;
     const u_char* data;
-    while (pcap_next_ex(p, &h, &data) == 1)
-        if (h->caplen >= 14 && h->caplen <= 65535) frames.emplace_back(data, data + h->caplen);
+    int rc;
+    for (std::uint64_t n = 1; (rc = pcap_next_ex(p, &h, &data)) == 1; n++) {
+        if (h->caplen > max_frame) {
+            err = fmt::format("{}: frame {} has {} bytes; pkt-gen sends frames of at most {} bytes", path, n,
+                              h->caplen, max_frame);
+            pcap_close(p);
+            return 1;
+        }
+        if (h->caplen >= 14) frames.emplace_back(data, data + h->caplen);
+    }
+    if (rc != PCAP_ERROR_BREAK) { // not the end of the file: a read error or a truncated record
+        err = path + ": " + pcap_geterr(p);
+        pcap_close(p);
+        return 1;
+    }
     pcap_close(p);
     if (frames.empty()) {
         err = path + ": no Ethernet frames in the file";
-        return false;
+        return 2;
     }
-    return true;
+    return 0;
 }
 
 PcapWriter* open_pcap_writer(const std::string& path, std::string& err) {

@@ -100,7 +100,10 @@ using FrameReader = upio::ChainReader;
 bool pin_to_cpu(int cpu);
 
 // pcap files (libpcap): replay and capture.
-bool load_pcap(const std::string& path, std::vector<std::vector<std::uint8_t>>& frames, std::string& err);
+// -P: the frames of `path`, each of at most max_frame bytes. 0, or the exit
+// status with `err` ("FILE: why"): 1 for a read error, a truncated record
+// or an oversized frame; 2 for a file that is no Ethernet capture.
+int load_pcap(const std::string& path, std::vector<std::vector<std::uint8_t>>& frames, std::string& err);
 PcapWriter* open_pcap_writer(const std::string& path, std::string& err);
 // False when the file cannot take more (disk full, I/O error).
 bool pcap_write(PcapWriter* w, const std::uint8_t* data, std::uint32_t len) noexcept;
