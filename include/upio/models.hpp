@@ -52,7 +52,8 @@ struct Options {
 // keep what they have). With a wire, opens its port twice (PORT/T, written
 // by the model's transmit path, and PORT/R, read by a thread that hands each
 // frame to the model); an error says why it cannot. Enabling a family again
-// replaces its wire.
+// replaces its wire (a model already open loses the old one and is not
+// wired to the new one).
 Status enable(Family family, const Options& opts = {});
 
 // Makes the family's names open VFIO devices again, after stopping and
