@@ -49,8 +49,8 @@ struct Options {
 };
 
 // Makes the family's port names open models from now on (ports already open
-// keep what they have). With a wire, opens its port twice (PORT/T, written
-// by the model's transmit path, and PORT/R, read by a thread that hands each
+// keep what they have). With a wire, opens its port twice (PORT,tx, written
+// by the model's transmit path, and PORT,rx, read by a thread that hands each
 // frame to the model); an error says why it cannot. Enabling a family again
 // replaces its wire (a model already open loses the old one and is not
 // wired to the new one).

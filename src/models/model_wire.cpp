@@ -14,13 +14,13 @@ Result<std::unique_ptr<PortWire>> PortWire::open(const std::string& name, const 
     auto parsed = PortName::parse(name);
     if (!parsed) return std::move(parsed).error();
     if (parsed.value().ring >= 0 || parsed.value().dir != PortName::Dir::both)
-        return make_error(EINVAL, fmt::format("{}: give the port without a ring or direction suffix", name));
+        return make_error(EINVAL, fmt::format("{}: give the port without a ring or direction suffix or option (the wire uses both directions of ring 0)", name));
     std::unique_ptr<PortWire> w(new PortWire(name));
     PortOptions o = opts;
     o.rings = 1;
-    auto tx = Port::open(name + "/T", o);
+    auto tx = Port::open(name + ",tx", o);
     if (!tx) return std::move(tx).error();
-    auto rx = Port::open(name + "/R", o);
+    auto rx = Port::open(name + ",rx", o);
     if (!rx) return std::move(rx).error();
     w->tx_ = std::move(tx.value());
     w->rx_ = std::move(rx.value());

@@ -1,7 +1,7 @@
 // A model's cable to a upio port (Options::wire in upio/models.hpp).
 //
-// The port is opened twice: tx only ("PORT/T", written by the model's
-// transmit path, one frame at a time) and rx only ("PORT/R", read by a
+// The port is opened twice: tx only ("PORT,tx", written by the model's
+// transmit path, one frame at a time) and rx only ("PORT,rx", read by a
 // thread that hands each whole frame to the model's receive side).
 // Locking: tx_mu_ serialises the tx Port; model_mu_ is held while a frame
 // goes into the model and while the model is attached or detached, so

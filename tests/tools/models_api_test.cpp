@@ -116,7 +116,7 @@ TEST(Models, AWireCarriesFramesToAUpioPortAndBack) {
     EXPECT_TRUE(upio::models::wire_counters().empty());
     // a wire port with a ring suffix is refused, with the reason
     upio::models::Options bad;
-    bad.wire = "vale30:x-0";
+    bad.wire = "vale30:x,ring=0";
     auto st = upio::models::enable(Family::ixgbe, bad);
     ASSERT_FALSE(st.ok());
     EXPECT_NE(st.error().message.find("without a ring or direction suffix"), std::string::npos) << st.error().message;
