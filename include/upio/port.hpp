@@ -40,6 +40,11 @@ struct RingStats {
     std::uint64_t drops = 0;           // dropped by the backend (full peer, no descriptor)
     std::uint64_t prologue_errors = 0; // syncs refused by the validation prologue
     std::uint64_t wakeups = 0;         // times a producer woke the sleeping owner (one system call each)
+    // rx frames a NIC driver dropped because the device's write-back was bad:
+    // a length of 0 or beyond the buffer, an error bit, a chain that cannot
+    // end; kept apart from drops (a full ring, no descriptor) so that a
+    // misbehaving device shows as such. Never exposed to the application.
+    std::uint64_t rx_errors = 0;
 };
 
 struct PortOptions {
@@ -103,7 +108,7 @@ public:
     int wait(Direction d, std::chrono::nanoseconds timeout) noexcept;
     // A file descriptor for poll/epoll. It becomes readable when a ring
     // armed with arm() may have moved. Protocol:
-    //   if (port.arm(d)) poll(port.fd(), ...);   // false: already ready
+    //   if (port.arm(d)) poll(port.fd(), ...);   // false: already ready, or the sync failed
     //   port.disarm(d);  port.rxsync()/txsync();
     int fd() const noexcept { return epfd_; }
     bool arm(Direction d) noexcept;

@@ -375,7 +375,9 @@ bool Port::arm(Direction d) noexcept {
     }
     // Pairs with wake_if_sleeping(): publish "asleep", then re-check.
     std::atomic_thread_fence(std::memory_order_seq_cst);
-    (void)(d == Direction::tx ? txsync() : rxsync());
+    // A failed sync (a removed device, a bad ring) is not a reason to sleep:
+    // the caller's next sync reports it.
+    if ((d == Direction::tx ? txsync() : rxsync()) < 0) return false;
     if (ready(d)) return false;
     select_wait_fds(d);
     return true;
@@ -493,6 +495,7 @@ RingStats Port::counters(Direction d) const noexcept {
         t.bytes += s.bytes;
         t.drops += s.drops;
         t.prologue_errors += s.prologue_errors;
+        t.rx_errors += s.rx_errors;
         t.wakeups += adapter_->kring(d, i).wakeups.load(std::memory_order_relaxed);
     }
     return t;

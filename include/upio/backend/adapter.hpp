@@ -51,14 +51,16 @@ class Adapter;
 // Live counters of one ring: written only by the ring's owner thread (plain
 // load+store, no locked instruction), readable from any thread.
 struct RingCounters {
-    std::atomic<std::uint64_t> packets{0}, bytes{0}, drops{0}, prologue_errors{0};
+    std::atomic<std::uint64_t> packets{0}, bytes{0}, drops{0}, prologue_errors{0}, rx_errors{0};
 
     static void add(std::atomic<std::uint64_t>& c, std::uint64_t n) noexcept {
         c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
     }
     RingStats snapshot() const noexcept {
-        return {packets.load(std::memory_order_relaxed), bytes.load(std::memory_order_relaxed),
-                drops.load(std::memory_order_relaxed), prologue_errors.load(std::memory_order_relaxed)};
+        RingStats s{packets.load(std::memory_order_relaxed), bytes.load(std::memory_order_relaxed),
+                    drops.load(std::memory_order_relaxed), prologue_errors.load(std::memory_order_relaxed)};
+        s.rx_errors = rx_errors.load(std::memory_order_relaxed);
+        return s;
     }
 };
 

@@ -60,6 +60,12 @@ public:
     virtual void disable_interrupts() noexcept = 0;
     // INTx is masked by the kernel when it fires; unmask after handling.
     virtual void unmask_intx() noexcept {}
+    // An eventfd that becomes readable when the host asks for the device
+    // back (VFIO's request interrupt: a hot-unplug or an unbind is waiting
+    // for the device's user to let go); -1 when the device has none. A
+    // driver treats it as removal: it stops using the device and fails its
+    // syncs, so the application closes the port and the host can go on.
+    virtual int request_fd() noexcept { return -1; }
 };
 
 // The PCI function at `addr` as a Device, through VFIO (bound to vfio-pci;

@@ -13,6 +13,7 @@
 #include <upio/backend/iova.hpp>
 
 #include <atomic>
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 
@@ -30,6 +31,25 @@ static_assert(sizeof(RxDesc) == 16);
 inline constexpr std::uint32_t RXD_STAT_DD = 1u << 0;  // descriptor done
 inline constexpr std::uint32_t RXD_STAT_EOP = 1u << 1; // end of packet
 inline constexpr unsigned RXD_LEN_SHIFT = 32;          // length in the high qword
+inline constexpr std::uint64_t RXD_LEN_MASK = 0xffffull << RXD_LEN_SHIFT;
+// Extended errors, status_error 31:20, valid in the EOP descriptor only. The
+// two families place them differently, so each driver names its own mask
+// (igb below, ixgbe in ixgbe_regs.hpp). 82576 7.1.5.2: the frame errors
+// CE (24), SE (25), SEQ (26), CXE (28) and RXE (31) -- the 8254x errors
+// byte moved up -- which Linux's igb drops on ([L]
+// E1000_RXDEXT_ERR_FRAME_ERR_MASK, 0x97000000); HBO (23), header buffer
+// overflow, can only be set with header split, which this driver never
+// selects, so a device that sets it is not to be trusted either. The
+// checksum errors TCPE (29) and IPE (30) are not frame errors (and are only
+// reported with checksum offload, which is off).
+inline constexpr std::uint32_t IGB_RXD_ERR_HBO = 1u << 23;
+inline constexpr std::uint32_t IGB_RXD_ERR_CE = 1u << 24;
+inline constexpr std::uint32_t IGB_RXD_ERR_SE = 1u << 25;
+inline constexpr std::uint32_t IGB_RXD_ERR_SEQ = 1u << 26;
+inline constexpr std::uint32_t IGB_RXD_ERR_CXE = 1u << 28;
+inline constexpr std::uint32_t IGB_RXD_ERR_RXE = 1u << 31;
+inline constexpr std::uint32_t IGB_RXD_ERR_FRAME =
+    IGB_RXD_ERR_HBO | IGB_RXD_ERR_CE | IGB_RXD_ERR_SE | IGB_RXD_ERR_SEQ | IGB_RXD_ERR_CXE | IGB_RXD_ERR_RXE;
 
 // -- transmit (data descriptor)
 struct TxDesc {
@@ -62,8 +82,10 @@ inline constexpr std::uint32_t SRRCTL_DESCTYPE_LEGACY = 0x0u << 25;
 inline constexpr std::uint32_t SRRCTL_DESCTYPE_ADV_ONEBUF = 0x1u << 25;
 inline constexpr std::uint32_t SRRCTL_DROP_EN = 1u << 31;              // drop when no descriptor
 
-// The descriptor operations the shared ring code (nic_ring.hpp) needs.
-struct Format {
+// The descriptor operations the shared ring code (nic_ring.hpp) needs;
+// `RxErrors`: the family's frame error bits in status_error.
+template <std::uint32_t RxErrors>
+struct FormatOf {
     using Rx = RxDesc;
     using Tx = TxDesc;
 
@@ -72,15 +94,24 @@ struct Format {
         d.lo = buf.value;
         d.hi = 0;
     }
-    // True when the device wrote the descriptor back; then len and eop are set.
-    static bool rx_done(const RxDesc& d, std::uint16_t& len, bool& eop) noexcept {
-        // one acquire load of the high qword: status and length together
-        std::uint64_t hi =
-            std::atomic_ref<std::uint64_t>(const_cast<std::uint64_t&>(d.hi)).load(std::memory_order_acquire);
-        if (!(hi & RXD_STAT_DD)) return false;
-        len = std::uint16_t(hi >> RXD_LEN_SHIFT);
-        eop = hi & RXD_STAT_EOP;
-        return true;
+    // -- what the device wrote back, from one acquire load of the high
+    // qword (status, errors and length together)
+    static constexpr std::uint64_t RX_DD = RXD_STAT_DD, RX_EOP = RXD_STAT_EOP;
+    static std::uint64_t rx_word(const RxDesc& d) noexcept {
+        return std::atomic_ref<std::uint64_t>(const_cast<std::uint64_t&>(d.hi)).load(std::memory_order_acquire);
+    }
+    static std::uint32_t rx_len(std::uint64_t w) noexcept { return std::uint16_t(w >> RXD_LEN_SHIFT); }
+    static bool rx_error(std::uint64_t w) noexcept { return w & RxErrors; }
+    // A whole frame in one descriptor that may reach the application: DD and
+    // EOP, no error bit, 1 <= length <= bsz. One compare: rotated, the
+    // length is the low word and status_error the high one, so the masked
+    // word minus (DD|EOP, length 1) lies in [0, bsz - 1] exactly then (a
+    // missing bit borrows, an extra one or a length 0 wraps: both land
+    // above).
+    static bool rx_frame_ok(std::uint64_t w, std::uint32_t bsz) noexcept {
+        constexpr std::uint64_t mask = RX_DD | RX_EOP | RxErrors | RXD_LEN_MASK;
+        constexpr std::uint64_t good = (std::uint64_t(RX_DD | RX_EOP) << 32) | 1;
+        return std::rotr(w & mask, 32) - good <= std::uint64_t(bsz - 1);
     }
     // `paylen`: the whole packet's length on its first descriptor (PAYLEN),
     // ignored by the device on the others.
@@ -95,5 +126,8 @@ struct Format {
                TXD_STAT_DD;
     }
 };
+
+// The 82576 / I350 layout (ixgbe's errors: ixgbe_regs.hpp).
+using Format = FormatOf<IGB_RXD_ERR_FRAME>;
 
 } // namespace upio::drivers::adv

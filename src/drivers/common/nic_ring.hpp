@@ -15,9 +15,26 @@
 //        application's first slot ("RDT == RDH" means the queue is full
 //        from the device's side, and netmap keeps one slot empty)
 //
+// What the device writes back is not trusted (docs/architecture.md, "What
+// the drivers do not trust"). An rx frame reaches the application only
+// whole (a chain of descriptors up to EOP) and only when every descriptor
+// of it has a length of 1..buf_size and its EOP descriptor no error bit;
+// any other frame is dropped and counted in rx_errors, and so is a chain
+// that fills every descriptor the device can have without an EOP (it can
+// never end) or one longer than any frame (max_rx_frame). A dropped frame's buffers go back to the device at once: the
+// slots after it take their successors' buffers (buf_idx moves, as with
+// NS_BUF_CHANGED), the dropped buffers go to the descriptors after RDT and
+// RDT moves on by as many. From then on rx slot s is served by descriptor
+// (s + skew) mod N -- the slots the application sees stay contiguous -- and
+// skew counts the descriptors dropped (mod N). With skew 0 (no drop since
+// the ring started) descriptor i is slot i. No index the device writes is
+// used: a tx completion is DD in a descriptor the driver wrote, rx
+// progress DD in the next descriptor; head registers are read only for
+// error messages.
+//
 // The hot path: no allocation, no logging, no exceptions; the tail register
-// is written once per call. `Fmt` supplies the descriptor layout (legacy or
-// advanced, see adv_desc.hpp).
+// is written once per call (twice after a drop). `Fmt` supplies the
+// descriptor layout (legacy or advanced, see adv_desc.hpp).
 #pragma once
 
 #include <upio/backend/adapter.hpp>
@@ -26,8 +43,12 @@
 #include <upio/netmap.h>
 #include <upio/port.hpp>
 
+#include "drivers/common/regs.hpp"
+
 #include <atomic>
+#include <bit>
 #include <cerrno>
+#include <cstddef>
 #include <chrono>
 #include <cstdint>
 #include <cstring>
@@ -48,6 +69,8 @@ struct HwQueue {
     std::uint64_t hang_timeout_ns = 1'000'000'000;
     bool hung = false;
     bool mid_packet = false; // tx: the last batch ended inside a multi-slot packet
+    std::uint32_t buf_size = 0; // the region's buffer size: no rx length may exceed it
+    std::uint32_t skew = 0;     // rx: slot s is served by descriptor (s + skew) mod N (see above)
 
     template <class D>
     D* descs() const noexcept { return static_cast<D*>(desc); }
@@ -91,6 +114,7 @@ inline Status setup_hw_queue(HwQueue& q, MemoryRegion& mem, Device& dev, std::ui
     q.mem = &mem;
     q.tail_reg = tail_reg;
     q.index = index;
+    q.buf_size = mem.buf_size();
     q.hang_timeout_ns = std::uint64_t(hang_timeout.count()) * 1'000'000u;
     return {};
 }
@@ -105,6 +129,13 @@ inline void restart_empty(KRing& k) noexcept {
     k.rtail = tail;
     k.nr_hwcur.store(0);
     k.nr_hwtail.store(tail);
+}
+
+// Wakes every ring's sleeping waiter, once the device is found gone
+// (Regs::set_on_removed): each wakes, syncs, and gets ENODEV.
+inline void wake_all(Adapter& a) noexcept {
+    for (Direction d : {Direction::tx, Direction::rx})
+        for (std::uint32_t i = 0; i < a.num_rings(d); i++) wake_if_sleeping(a.kring(d, i));
 }
 
 // -- data path
@@ -127,6 +158,7 @@ inline int tx_no_progress(HwQueue& q) noexcept {
 template <class Fmt>
 void rx_arm_all(KRing& k, HwQueue& q) noexcept {
     auto* desc = q.descs<typename Fmt::Rx>();
+    q.skew = 0;
     for (std::uint32_t i = 0; i < k.num_slots; i++) {
         netmap_slot& s = k.ring->slot[i];
         Fmt::rx_arm(desc[i], q.mem->buf_iova(s.buf_idx));
@@ -194,48 +226,155 @@ int tx_sync(KRing& k, HwQueue& q, unsigned flags) noexcept {
     return tx_no_progress(q);
 }
 
+// (a + b) mod n for a, b < n
+inline std::uint32_t ring_add(std::uint32_t a, std::uint32_t b, std::uint32_t n) noexcept {
+    a += b;
+    return a >= n ? a - n : a;
+}
+
+// Reverses the buf_idx of slots t + [from, to) (mod N): three of these
+// rotate a circular run in place.
+inline void reverse_bufs(KRing& k, std::uint32_t t, std::uint32_t from, std::uint32_t to) noexcept {
+    netmap_slot* slot = k.ring->slot;
+    while (from + 1 < to) {
+        to--;
+        std::swap(slot[ring_add(t, from, k.num_slots)].buf_idx, slot[ring_add(t, to, k.num_slots)].buf_idx);
+        from++;
+    }
+}
+
+// Drops the bad frame in the `cnt` descriptors of slots [t, t + cnt): its
+// buffers go back to the device, nothing reaches the application. The
+// buffers of slots [t, head) (all the driver's: t is the first slot not
+// shown to the application yet) rotate down by cnt, so slot t now has the
+// buffer of the descriptor after the frame; the frame's buffers land in
+// the last cnt slots, whose descriptors (after skew grows by cnt) are the
+// cnt descriptors after RDT -- free: already read and handed on, or the
+// frame's own. They are armed and RDT moves on over them. Rare (a device
+// that misbehaves), so O(N).
+template <class Fmt>
+[[gnu::noinline]] void rx_drop(KRing& k, HwQueue& q, std::uint32_t t, std::uint32_t cnt,
+                               std::uint32_t head) noexcept {
+    const std::uint32_t n = k.num_slots;
+    const std::uint32_t span = t == head ? n : k.distance(t, head);
+    reverse_bufs(k, t, 0, cnt);
+    reverse_bufs(k, t, cnt, span);
+    reverse_bufs(k, t, 0, span);
+    q.skew = ring_add(q.skew, cnt, n);
+    auto* desc = q.descs<typename Fmt::Rx>();
+    for (std::uint32_t i = 0, x = ring_add(head, n - cnt, n); i < cnt; i++, x = k.next(x))
+        Fmt::rx_arm(desc[ring_add(x, q.skew, n)], q.mem->buf_iova(k.ring->slot[x].buf_idx));
+    std::atomic_thread_fence(std::memory_order_release);
+    q.dev->write32(q.tail_reg, ring_add(k.prev(head), q.skew, n));
+    RingCounters::add(k.stats.rx_errors, 1);
+}
+
+// A received slot's len, and flags 0, in one store.
+inline void set_rx_len(netmap_slot& s, std::uint32_t len16) noexcept {
+    static_assert(offsetof(netmap_slot, flags) == offsetof(netmap_slot, len) + 2 &&
+                  std::endian::native == std::endian::little);
+    std::memcpy(&s.len, &len16, 4);
+}
+
+struct RxProgress {
+    std::uint32_t t;    // the first slot not received
+    std::uint64_t bytes; // received
+    std::uint64_t pkts;
+};
+
+// No NIC these drivers know takes a frame above 16 KiB (8254x with
+// RCTL.LPE: 16128 bytes; 82576 and 82599 less): a chain that says more
+// is two frames run together (an EOP the device never wrote).
+inline constexpr std::uint32_t max_rx_frame = 16384;
+
+// Receives whole, valid frames from slot t on (up to the slot RDT serves,
+// prev(head)), dropping bad ones (rx_drop). A chain whose end has not
+// been written back yet waits (unless it can never end).
+template <class Fmt>
+[[gnu::noinline]] RxProgress rx_receive(KRing& k, HwQueue& q, std::uint32_t t, std::uint32_t head) noexcept {
+    std::uint64_t bytes = 0, pkts = 0;
+    auto* desc = q.descs<typename Fmt::Rx>();
+    netmap_slot* slot = k.ring->slot;
+    const std::uint32_t n = k.num_slots, stop = k.prev(head), bsz = q.buf_size;
+    while (t != stop) {
+        const std::uint64_t w = Fmt::rx_word(desc[ring_add(t, q.skew, n)]);
+        if (Fmt::rx_frame_ok(w, bsz)) [[likely]] {
+            const std::uint32_t len = Fmt::rx_len(w);
+            set_rx_len(slot[t], len);
+            bytes += len;
+            pkts++;
+            t = k.next(t);
+            continue;
+        }
+        if (!(w & Fmt::RX_DD)) break;
+        // a chain, or a bad write-back: the whole frame first
+        std::uint32_t j = t, total = 0;
+        bool bad = false;
+        for (;;) {
+            const std::uint64_t x = Fmt::rx_word(desc[ring_add(j, q.skew, n)]);
+            if (!(x & Fmt::RX_DD)) return {t, bytes, pkts}; // the rest is on its way
+            const std::uint32_t len = Fmt::rx_len(x);
+            total += len;
+            bad |= len == 0 || len > bsz || total > max_rx_frame;
+            j = k.next(j);
+            if (x & Fmt::RX_EOP) {
+                bad |= Fmt::rx_error(x);
+                break;
+            }
+            if (j == stop) {
+                // more descriptors may come once the application releases
+                // slots -- unless the chain has every one the device can get
+                if (t != head) return {t, bytes, pkts};
+                bad = true;
+                break;
+            }
+        }
+        if (bad) [[unlikely]] {
+            rx_drop<Fmt>(k, q, t, k.distance(t, j), head);
+            continue; // slot t now has the buffer of the descriptor after the frame
+        }
+        for (std::uint32_t x = t; x != j; x = k.next(x)) {
+            const std::uint32_t len = Fmt::rx_len(Fmt::rx_word(desc[ring_add(x, q.skew, n)]));
+            slot[x].len = std::uint16_t(len);
+            slot[x].flags = k.next(x) == j ? 0 : NS_MOREFRAG;
+            bytes += len;
+        }
+        pkts++;
+        t = j;
+    }
+    return {t, bytes, pkts};
+}
+
 // rxsync: give back [nr_hwcur, rhead) (re-armed with their current buffers),
-// then advance nr_hwtail over descriptors the device wrote back.
+// then advance nr_hwtail over the frames the device wrote back (checked,
+// see rx_receive).
 template <class Fmt>
 int rx_sync(KRing& k, HwQueue& q, unsigned flags) noexcept {
     (void)flags;
     netmap_ring* ring = k.ring;
     const MemoryRegion& mem = *q.mem;
     auto* desc = q.descs<typename Fmt::Rx>();
-    const std::uint32_t head = k.rhead;
+    const std::uint32_t head = k.rhead, n = k.num_slots;
     std::uint32_t i = k.nr_hwcur.load(std::memory_order_relaxed);
 
     if (i != head) {
         do {
             netmap_slot& s = ring->slot[i];
-            Fmt::rx_arm(desc[i], mem.buf_iova(s.buf_idx));
+            Fmt::rx_arm(desc[ring_add(i, q.skew, n)], mem.buf_iova(s.buf_idx));
             s.flags &= std::uint16_t(~NS_BUF_CHANGED);
             i = k.next(i);
         } while (i != head);
         std::atomic_thread_fence(std::memory_order_release);
-        q.dev->write32(q.tail_reg, k.prev(head));
+        q.dev->write32(q.tail_reg, ring_add(k.prev(head), q.skew, n));
         k.nr_hwcur.store(head, std::memory_order_release);
     }
 
-    const std::uint32_t stop = k.prev(head); // the descriptor RDT points at
-    std::uint32_t t = k.nr_hwtail.load(std::memory_order_relaxed);
-    const std::uint32_t first = t;
-    std::uint64_t bytes = 0, pkts = 0;
-    while (t != stop) {
-        std::uint16_t len;
-        bool eop;
-        if (!Fmt::rx_done(desc[t], len, eop)) break;
-        netmap_slot& s = ring->slot[t];
-        s.len = len;
-        s.flags = eop ? 0 : NS_MOREFRAG;
-        bytes += len;
-        pkts += eop;
-        t = k.next(t);
-    }
-    if (t != first) {
-        k.nr_hwtail.store(t, std::memory_order_release);
-        RingCounters::add(k.stats.packets, pkts);
-        RingCounters::add(k.stats.bytes, bytes);
+    const std::uint32_t first = k.nr_hwtail.load(std::memory_order_relaxed);
+    const RxProgress p = rx_receive<Fmt>(k, q, first, head);
+    if (p.t != first) {
+        k.nr_hwtail.store(p.t, std::memory_order_release);
+        RingCounters::add(k.stats.packets, p.pkts);
+        RingCounters::add(k.stats.bytes, p.bytes);
     }
     return 0;
 }

@@ -22,9 +22,27 @@ Status Regs::wait_clear(const Reg& r, std::uint32_t mask, std::chrono::milliseco
     return wait(r, mask, false, timeout, what);
 }
 
+bool Regs::present() const noexcept {
+    if (gone()) return false;
+    if (get(Reg{presence_reg, "STATUS"}) != 0xffffffffu) return true;
+    mark_gone();
+    return false;
+}
+
+void Regs::mark_gone() const noexcept {
+    if (!gone_.exchange(true) && on_removed_) on_removed_();
+}
+
+Status Regs::removed_error(std::string_view what) const {
+    return make_error(ENODEV, fmt::format("{}: the device is gone (STATUS reads 0xffffffff: unplugged, or its PCIe "
+                                          "link is down), so no wait for {} can end; close the port",
+                                          dev_->describe(), what));
+}
+
 Status Regs::wait(const Reg& r, std::uint32_t mask, bool set, std::chrono::milliseconds timeout,
                   std::string_view what) const {
     using clock = std::chrono::steady_clock;
+    if (gone()) return removed_error(what);
     const auto deadline = clock::now() + timeout;
     // Poll fast first (most bits settle within microseconds), then back off
     // so a slow device (a link coming up) does not burn a core.
@@ -32,6 +50,7 @@ Status Regs::wait(const Reg& r, std::uint32_t mask, bool set, std::chrono::milli
     std::uint32_t v = 0;
     for (;;) {
         v = get(r);
+        if (v == 0xffffffffu && !present()) return removed_error(what);
         if (set ? (v & mask) == mask : (v & mask) == 0) return {};
         if (clock::now() >= deadline) break;
         std::this_thread::sleep_for(pause);

@@ -10,14 +10,24 @@
 //
 // get/set/set_flags/clear_flags are plain MMIO accesses (usable on the data
 // path); wait_set/wait_clear are control path and always bounded.
+//
+// Surprise removal. A device that left the bus (hot-unplugged, its PCIe
+// link down) answers every read with all-ones. STATUS (BAR0 0x00008 on
+// every NIC these drivers know) never reads 0xffffffff on a present one, so
+// a read of all-ones anywhere is checked against it (present()); once it
+// says so the device is gone for good: gone() is true, the on_removed hook
+// runs once (a driver wakes its waiters there), every wait fails at once
+// with ENODEV instead of polling to its timeout, so close does not hang.
 #pragma once
 
 #include <upio/backend/device.hpp>
 #include <upio/error.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -52,9 +62,17 @@ struct StatReg {
     std::uint64_t Stats::*field;
 };
 
+// What Port::last_error() says after a sync failed with ENODEV on a removed device.
+inline constexpr const char* removed_text =
+    "device removed (its registers read all-ones: unplugged, or its PCIe link is down); close the port";
+
 class Regs {
 public:
+    static constexpr std::uint32_t presence_reg = 0x00008; // STATUS
+
     explicit Regs(Device& dev) noexcept : dev_(&dev) {}
+    Regs(const Regs&) = delete;
+    Regs& operator=(const Regs&) = delete;
 
     std::uint32_t get(const Reg& r) const noexcept { return dev_->read32(r.offset); }
     void set(const Reg& r, std::uint32_t v) const noexcept { dev_->write32(r.offset, v); }
@@ -75,6 +93,18 @@ public:
 
     Device& device() const noexcept { return *dev_; }
 
+    // -- surprise removal (see above)
+    // The device was found gone. A relaxed load: cheap enough for every sync.
+    bool gone() const noexcept { return gone_.load(std::memory_order_relaxed); }
+    // Reads STATUS: false (and gone() from now on) when it reads all-ones.
+    bool present() const noexcept;
+    // The device is gone without a read saying so (the host asked for it
+    // back: Device::request_fd).
+    void mark_gone() const noexcept;
+    // Runs once, on the thread that finds the device gone. Control path: set
+    // it before the device is used.
+    void set_on_removed(std::function<void()> f) { on_removed_ = std::move(f); }
+
     // Adds every counter of `regs` (they clear on read) to its field of
     // `out`; `hi_mask`: the bits of a high register that count (a 36-bit
     // counter has 4).
@@ -90,7 +120,10 @@ public:
 private:
     Status wait(const Reg& r, std::uint32_t mask, bool set, std::chrono::milliseconds timeout,
                 std::string_view what) const;
+    Status removed_error(std::string_view what) const;
     Device* dev_;
+    mutable std::atomic<bool> gone_{false};
+    std::function<void()> on_removed_;
 };
 
 // A register and the value a step writes to it.

@@ -113,7 +113,9 @@ const FamilyTraits& traits(Family f) noexcept {
 
 E1000Adapter::E1000Adapter(std::string name, std::unique_ptr<Device> dev, const ChipInfo& chip,
                            const DriverOptions& o)
-    : Adapter(std::move(name)), dev_(std::move(dev)), r_(*dev_), chip_(&chip), t_(&traits(chip.family)), opt_(o) {}
+    : Adapter(std::move(name)), dev_(std::move(dev)), r_(*dev_), chip_(&chip), t_(&traits(chip.family)), opt_(o) {
+    r_.set_on_removed([this] { drivers::wake_all(*this); }); // every waiter wakes to ENODEV
+}
 
 E1000Adapter::~E1000Adapter() { quiesce(); }
 
@@ -283,6 +285,7 @@ Status E1000Adapter::wait_link(std::chrono::milliseconds timeout) const {
 LinkStatus E1000Adapter::link_status() const noexcept {
     std::uint32_t s = r_.get(STATUS);
     LinkStatus l;
+    if (r_.gone() || (s == 0xffffffffu && !r_.present())) return l; // removed: down (and the port says so)
     l.up = s & STATUS_LU;
     if (!l.up) return l;
     l.full_duplex = s & STATUS_FD;
@@ -295,6 +298,7 @@ LinkStatus E1000Adapter::link_status() const noexcept {
 }
 
 const HwStats& E1000Adapter::stats() {
+    if (!r_.present()) return stats_; // all-ones is no count
     HwStats before = stats_;
     r_.accumulate(stat_regs, stats_, ~0u);
     if (num_rings(Direction::rx) == 0) return stats_;
@@ -500,6 +504,7 @@ const char* E1000Adapter::describe_hang(drivers::RingText& out, const KRing& k) 
 }
 
 const char* E1000Adapter::explain(const KRing& k, int rc) const noexcept {
+    if (rc == -ENODEV && r_.gone()) return drivers::removed_text;
     if (k.dir == Direction::tx && rc == -ETIMEDOUT && k.ring_id < tx_text_.size())
         return describe_hang(tx_text_[k.ring_id], k);
     return Adapter::explain(k, rc);

@@ -142,7 +142,10 @@ public:
     const ChipInfo& chip() const noexcept { return *chip_; }
     Device& device() const noexcept { return *dev_; }
     std::array<std::uint8_t, 6> mac() const noexcept { return mac_; }
+    // Down when the device is gone (STATUS reads all-ones): the port is
+    // removed then, every sync fails with ENODEV (drivers::Regs).
     LinkStatus link_status() const noexcept;
+    bool removed() const noexcept { return r_.gone(); }
     // Waits up to `timeout` for STATUS.LU.
     Status wait_link(std::chrono::milliseconds timeout) const;
     // Reads the clear-on-read counters and adds them to the totals; MPC and

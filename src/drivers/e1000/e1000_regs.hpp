@@ -223,6 +223,21 @@ static_assert(sizeof(LegacyRxDesc) == 16 && sizeof(LegacyTxDesc) == 16);
 
 inline constexpr std::uint64_t LRXD_STAT_DD = 1ull << 32;
 inline constexpr std::uint64_t LRXD_STAT_EOP = 1ull << 33;
+inline constexpr std::uint64_t LRXD_LEN_MASK = 0xffff;
+// RDESC.ERRORS (3.2.3.2; 82574 7.1.4.x, the same byte), valid when EOP is
+// set: CE (CRC or alignment error), SE (symbol error), SEQ (sequence
+// error), CXE (carrier extension error), RXE (RX data error). Frames with
+// them arrive only with RCTL.SBP set, which this driver never sets, so a
+// device that reports one anyway is not trusted either way. TCPE and IPE
+// (checksum errors, bits 5 and 6) are not frame errors and need checksum
+// offload, which is off. ([L] E1000_RXD_ERR_FRAME_ERR_MASK, 0x97.)
+inline constexpr unsigned LRXD_ERR_SHIFT = 40;
+inline constexpr std::uint64_t LRXD_ERR_CE = 1ull << (LRXD_ERR_SHIFT + 0);
+inline constexpr std::uint64_t LRXD_ERR_SE = 1ull << (LRXD_ERR_SHIFT + 1);
+inline constexpr std::uint64_t LRXD_ERR_SEQ = 1ull << (LRXD_ERR_SHIFT + 2);
+inline constexpr std::uint64_t LRXD_ERR_CXE = 1ull << (LRXD_ERR_SHIFT + 4);
+inline constexpr std::uint64_t LRXD_ERR_RXE = 1ull << (LRXD_ERR_SHIFT + 7);
+inline constexpr std::uint64_t LRXD_ERR_FRAME = LRXD_ERR_CE | LRXD_ERR_SE | LRXD_ERR_SEQ | LRXD_ERR_CXE | LRXD_ERR_RXE;
 inline constexpr std::uint64_t LTXD_CMD_EOP = 1ull << 24;
 inline constexpr std::uint64_t LTXD_CMD_IFCS = 1ull << 25;
 inline constexpr std::uint64_t LTXD_CMD_RS = 1ull << 27;
@@ -238,13 +253,19 @@ struct LegacyFormat {
         d.addr = buf.value;
         d.hi = 0; // clears DD
     }
-    static bool rx_done(const Rx& d, std::uint16_t& len, bool& eop) noexcept {
-        std::uint64_t hi =
-            std::atomic_ref<std::uint64_t>(const_cast<std::uint64_t&>(d.hi)).load(std::memory_order_acquire);
-        if (!(hi & LRXD_STAT_DD)) return false;
-        len = std::uint16_t(hi);
-        eop = hi & LRXD_STAT_EOP;
-        return true;
+    // -- the write-back, as drivers::adv::FormatOf has it
+    static constexpr std::uint64_t RX_DD = LRXD_STAT_DD, RX_EOP = LRXD_STAT_EOP;
+    static std::uint64_t rx_word(const Rx& d) noexcept {
+        return std::atomic_ref<std::uint64_t>(const_cast<std::uint64_t&>(d.hi)).load(std::memory_order_acquire);
+    }
+    static std::uint32_t rx_len(std::uint64_t w) noexcept { return std::uint16_t(w); }
+    static bool rx_error(std::uint64_t w) noexcept { return w & LRXD_ERR_FRAME; }
+    // DD, EOP, no error, 1 <= length <= bsz, in one compare: the length is
+    // the low word already, status and errors sit above it.
+    static bool rx_frame_ok(std::uint64_t w, std::uint32_t bsz) noexcept {
+        constexpr std::uint64_t mask = LRXD_STAT_DD | LRXD_STAT_EOP | LRXD_ERR_FRAME | LRXD_LEN_MASK;
+        constexpr std::uint64_t good = LRXD_STAT_DD | LRXD_STAT_EOP | 1;
+        return (w & mask) - good <= std::uint64_t(bsz - 1);
     }
     static void tx_write(Tx& d, Iova buf, std::uint16_t len, std::uint32_t, bool eop) noexcept {
         d.addr = buf.value;

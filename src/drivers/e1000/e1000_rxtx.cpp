@@ -11,13 +11,25 @@
 
 namespace upio::e1000 {
 
+// A device found gone (drivers::Regs::present) fails every sync with
+// ENODEV. A TX hang is when the driver looks: a device that stopped
+// completing anything may have left the bus.
 int E1000Adapter::txsync(KRing& k, unsigned flags) noexcept {
+    if (r_.gone()) [[unlikely]]
+        return -ENODEV;
     auto& q = *static_cast<drivers::HwQueue*>(k.priv);
-    return advanced() ? drivers::tx_sync<drivers::adv::Format>(k, q, flags)
-                      : drivers::tx_sync<LegacyFormat>(k, q, flags);
+    const int rc = advanced() ? drivers::tx_sync<drivers::adv::Format>(k, q, flags)
+                              : drivers::tx_sync<LegacyFormat>(k, q, flags);
+    if (rc == -ETIMEDOUT && !r_.present()) [[unlikely]]
+        return -ENODEV;
+    return rc;
 }
 
+// The write-backs are checked (drivers::rx_receive): bad frames are dropped
+// and counted in rx_errors.
 int E1000Adapter::rxsync(KRing& k, unsigned flags) noexcept {
+    if (r_.gone()) [[unlikely]]
+        return -ENODEV;
     auto& q = *static_cast<drivers::HwQueue*>(k.priv);
     return advanced() ? drivers::rx_sync<drivers::adv::Format>(k, q, flags)
                       : drivers::rx_sync<LegacyFormat>(k, q, flags);
@@ -188,9 +200,13 @@ void E1000Adapter::set_itr(std::uint32_t us) noexcept {
     }
 }
 
+// The ring's vector, and the host's request for the device (VFIO's
+// request interrupt), which wakes every waiter to ENODEV.
 std::vector<int> E1000Adapter::wait_fds(const KRing& k) const {
-    if (irq_fds_.empty()) return {};
-    return {irq_fds_[irq_kind_ == IrqKind::msix ? k.ring_id : 0]};
+    std::vector<int> fds;
+    if (!irq_fds_.empty()) fds.push_back(irq_fds_[irq_kind_ == IrqKind::msix ? k.ring_id : 0]);
+    if (const int req = dev_->request_fd(); req >= 0) fds.push_back(req);
+    return fds;
 }
 
 void E1000Adapter::set_interrupts(KRing& k, bool on) noexcept {
@@ -233,6 +249,7 @@ void E1000Adapter::set_interrupts(KRing& k, bool on) noexcept {
 void E1000Adapter::ack_wait_fd(int fd) noexcept {
     std::uint64_t n;
     if (::read(fd, &n, sizeof n) != sizeof n) return; // someone else consumed it (and woke the sleepers)
+    if (fd == dev_->request_fd()) return r_.mark_gone(); // the host wants the device back: wakes everyone
     irq_wakeups_.fetch_add(n, std::memory_order_relaxed);
     const bool msix = irq_kind_ == IrqKind::msix;
     if (!msix) {

@@ -118,7 +118,9 @@ const char* why_not(const ChipInfo& c) { return unsupported_reason(c.family); }
 
 IxgbeAdapter::IxgbeAdapter(std::string name, std::unique_ptr<Device> dev, const ChipInfo& chip,
                            const DriverOptions& o)
-    : Adapter(std::move(name)), dev_(std::move(dev)), r_(*dev_), chip_(&chip), opt_(o) {}
+    : Adapter(std::move(name)), dev_(std::move(dev)), r_(*dev_), chip_(&chip), opt_(o) {
+    r_.set_on_removed([this] { drivers::wake_all(*this); }); // every waiter wakes to ENODEV
+}
 
 IxgbeAdapter::~IxgbeAdapter() { quiesce(); }
 
@@ -218,6 +220,7 @@ Status IxgbeAdapter::wait_link(std::chrono::milliseconds timeout) const {
 LinkStatus IxgbeAdapter::link_status() const noexcept {
     const std::uint32_t v = r_.get(LINKS);
     LinkStatus l;
+    if (r_.gone() || (v == 0xffffffffu && !r_.present())) return l; // removed: down (and the port says so)
     l.up = v & LINKS_LINK_UP;
     if (!l.up) return l;
     const bool nbase_t = traits(chip_->family).nbase_t && (v & LINKS_SPEED_NON_STD);
@@ -230,6 +233,7 @@ LinkStatus IxgbeAdapter::link_status() const noexcept {
 }
 
 const HwStats& IxgbeAdapter::stats() {
+    if (!r_.present()) return stats_; // all-ones is no count
     r_.accumulate(stat_regs, stats_, 0xf); // 36-bit octet counters
     std::uint64_t missed = 0;
     for (unsigned i = 0; i < 8; i++) missed += r_.get(MPC[i]);
@@ -527,6 +531,7 @@ const char* IxgbeAdapter::describe_hang(drivers::RingText& out, const KRing& k) 
 }
 
 const char* IxgbeAdapter::explain(const KRing& k, int rc) const noexcept {
+    if (rc == -ENODEV && r_.gone()) return drivers::removed_text;
     if (k.dir == Direction::tx && rc == -ETIMEDOUT && k.ring_id < tx_text_.size())
         return describe_hang(tx_text_[k.ring_id], k);
     return Adapter::explain(k, rc);

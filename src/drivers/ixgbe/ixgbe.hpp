@@ -158,13 +158,17 @@ public:
     // Why a sync failed, for Port::last_error(): a TX hang with the queue's
     // registers and the link state. No allocation (a buffer per ring).
     const char* explain(const KRing& k, int rc) const noexcept override;
+    bool link_up() const noexcept override { return link_status().up; }
 
     // -- control path (not concurrently with itself)
     const ChipInfo& chip() const noexcept { return *chip_; }
     Device& device() const noexcept { return *dev_; }
     std::uint32_t queue_pairs() const noexcept { return nq_; }
     std::array<std::uint8_t, 6> mac() const noexcept { return mac_; }
+    // Down when the device is gone (its registers read all-ones): the port
+    // is removed then, every sync fails with ENODEV (drivers::Regs).
     LinkStatus link_status() const noexcept;
+    bool removed() const noexcept { return r_.gone(); }
     // Waits up to `timeout` for LINKS.LINK_UP.
     Status wait_link(std::chrono::milliseconds timeout) const;
     // Reads the clear-on-read counters and adds them to the totals. Per-ring

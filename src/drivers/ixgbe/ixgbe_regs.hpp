@@ -182,6 +182,25 @@ inline constexpr std::uint32_t SRRCTL_DESCTYPE_MASK = 0x7u << 25;
 inline constexpr std::uint32_t SRRCTL_DESCTYPE_ADV_ONEBUF = 0x1u << 25;
 inline constexpr std::uint32_t SRRCTL_DROP_EN = 1u << 28;
 
+// Receive descriptor write-back (7.1.6.2), advanced one-buffer layout
+// (drivers/common/adv_desc.hpp) with the 82599's extended errors in
+// status_error 31:20, valid in the EOP descriptor only. Dropped on:
+// RXE (29), "MAC error" (CRC, length, undersize, oversize, symbol -- only
+// stored with FCTRL.SBP, which is never set), and the 82598's split of it
+// that [L] keeps in IXGBE_RXDADV_ERR_FRAME_ERR_MASK (0x3B000000: CE 24, LE
+// 25, PE 27, OSE 28, USE 29); HBO (23), header buffer overflow, which needs
+// header split (never selected here). Not on IPE (31) / L4E (30): checksum
+// errors, reported only with checksum offload (off), and not frame errors.
+//                                                          checked: [L]
+inline constexpr std::uint32_t RXDADV_ERR_HBO = 1u << 23;
+inline constexpr std::uint32_t RXDADV_ERR_CE = 1u << 24;
+inline constexpr std::uint32_t RXDADV_ERR_LE = 1u << 25;
+inline constexpr std::uint32_t RXDADV_ERR_PE = 1u << 27;
+inline constexpr std::uint32_t RXDADV_ERR_OSE = 1u << 28;
+inline constexpr std::uint32_t RXDADV_ERR_RXE = 1u << 29; // 82598: USE
+inline constexpr std::uint32_t RXDADV_ERR_FRAME =
+    RXDADV_ERR_HBO | RXDADV_ERR_CE | RXDADV_ERR_LE | RXDADV_ERR_PE | RXDADV_ERR_OSE | RXDADV_ERR_RXE;
+
 // -- Transmit (8.2.3.9)                                     checked: [L] [S]
 inline constexpr Reg DMATXCTL{0x04A80, "DMATXCTL"};   // DMA tx control (8.2.3.9.2)
 inline constexpr Reg DTXMXSZRQ{0x08100, "DTXMXSZRQ"}; // max bytes of outstanding reads (8.2.3.9.1)

@@ -31,6 +31,9 @@ namespace {
 
 namespace adv = drivers::adv;
 
+// The advanced layout with the 82599's frame errors (ixgbe_regs.hpp).
+using RxFormat = adv::FormatOf<RXDADV_ERR_FRAME>;
+
 // DTYP data, DEXT, IFCS: every data descriptor carries these (7.2.3.2.4).
 constexpr std::uint32_t TXD_CMD = adv::TXD_DTYP_DATA | adv::TXD_DCMD_DEXT | adv::TXD_DCMD_IFCS;
 
@@ -191,21 +194,30 @@ int tx_sync(KRing& k, TxQueue& tq, unsigned flags, IovaOf iova_of) noexcept {
 }
 
 // Adds the queue's QPRDC (clear on read, so each drop once) to the ring's
-// drops. Atomic: stats() may add too, from the control path.
-[[gnu::noinline]] void count_drops(KRing& k, const RxQueue& rq) noexcept {
-    if (const std::uint32_t d = rq.hw.dev->read32(rq.drop_reg)) k.stats.drops.fetch_add(d, std::memory_order_relaxed);
+// drops. Atomic: stats() may add too, from the control path. All-ones is
+// no count: the device may be gone (false then).
+[[gnu::noinline]] bool count_drops(KRing& k, const RxQueue& rq, const drivers::Regs& r) noexcept {
+    const std::uint32_t d = rq.hw.dev->read32(rq.drop_reg);
+    if (d == 0xffffffffu) return r.present();
+    if (d) k.stats.drops.fetch_add(d, std::memory_order_relaxed);
+    return true;
 }
 
 // As drivers::rx_sync (nic_ring.hpp), with the address arithmetic of
-// BufIova. Released slots keep their flags until they are filled again
-// (then flags are rewritten: NS_BUF_CHANGED needs nothing more, the
-// descriptor always gets the slot's current buffer).
+// BufIova, while no frame was dropped since the ring started (skew 0:
+// descriptor i serves slot i). Released slots keep their flags until they
+// are filled again (then flags are rewritten: NS_BUF_CHANGED needs nothing
+// more, the descriptor always gets the slot's current buffer). Single-
+// descriptor frames that pass RxFormat::rx_frame_ok (DD, EOP, no error,
+// length 1..buf_size: one compare) are taken here; at the first other
+// descriptor written back (a chain, a bad write-back) the checked loop of
+// drivers::rx_receive takes over for the rest of the sync.
 template <bool Counting, class IovaOf>
-[[gnu::always_inline]] inline int rx_sync(KRing& k, RxQueue& rq, IovaOf iova_of) noexcept {
+[[gnu::always_inline]] inline int rx_sync(KRing& k, RxQueue& rq, IovaOf iova_of, const drivers::Regs& r) noexcept {
     drivers::HwQueue& q = rq.hw;
     auto* const desc = q.descs<adv::RxDesc>();
     netmap_slot* const slot = k.ring->slot;
-    const std::uint32_t head = k.rhead, n = k.num_slots;
+    const std::uint32_t head = k.rhead, n = k.num_slots, bsz = q.buf_size;
     const std::uint32_t cur = k.nr_hwcur.load(std::memory_order_relaxed);
     // the descriptor RDT points at: the device stops one short of head
     const std::uint32_t stop = head == 0 ? n - 1 : head - 1;
@@ -232,16 +244,15 @@ template <bool Counting, class IovaOf>
 
     const std::uint32_t first = k.nr_hwtail.load(std::memory_order_relaxed);
     std::uint64_t bytes = 0, pkts = 0;
-    // whole frames (DD and EOP) from `from` up to `to`
+    // whole, valid single-descriptor frames from `from` up to `to`
     auto run = [&](std::uint32_t from, std::uint32_t to) noexcept {
         adv::RxDesc* d = desc + from;
         netmap_slot* s = slot + from;
         for (adv::RxDesc* const end = desc + to; d != end; ++d, ++s) {
             const std::uint64_t hi = std::atomic_ref<std::uint64_t>(d->hi).load(std::memory_order_acquire);
-            if ((hi & (adv::RXD_STAT_DD | adv::RXD_STAT_EOP)) != (adv::RXD_STAT_DD | adv::RXD_STAT_EOP)) break;
-            const std::uint32_t len = std::uint16_t(hi >> adv::RXD_LEN_SHIFT);
-            s->len = std::uint16_t(len);
-            s->flags = 0;
+            if (!RxFormat::rx_frame_ok(hi, bsz)) break;
+            const std::uint64_t len = std::uint16_t(hi >> adv::RXD_LEN_SHIFT);
+            drivers::set_rx_len(*s, std::uint32_t(len));
             bytes += len;
         }
         return std::uint32_t(d - desc);
@@ -256,17 +267,15 @@ template <bool Counting, class IovaOf>
             continue;
         }
         if (t == stop) break;
-        // stopped early: not written back yet, or a fragment of a larger
-        // frame (or the device finished the descriptor just now)
-        const std::uint64_t hi = std::atomic_ref<std::uint64_t>(desc[t].hi).load(std::memory_order_acquire);
-        if (!(hi & adv::RXD_STAT_DD)) break;
-        const std::uint32_t len = std::uint16_t(hi >> adv::RXD_LEN_SHIFT);
-        const bool eop = hi & adv::RXD_STAT_EOP;
-        slot[t].len = std::uint16_t(len);
-        slot[t].flags = eop ? 0 : NS_MOREFRAG;
-        bytes += len;
-        pkts += eop;
-        t = t + 1 == n ? 0 : t + 1;
+        // stopped early: not written back yet (the common case), or a chain,
+        // or a write-back that fails the check
+        if (std::atomic_ref<std::uint64_t>(desc[t].hi).load(std::memory_order_acquire) & adv::RXD_STAT_DD) {
+            const drivers::RxProgress p = drivers::rx_receive<RxFormat>(k, q, t, head);
+            t = p.t;
+            bytes += p.bytes;
+            pkts += p.pkts;
+        }
+        break;
     }
     if (t != first) {
         k.nr_hwtail.store(t, std::memory_order_release);
@@ -280,41 +289,62 @@ template <bool Counting, class IovaOf>
     // waits at that RDT, before this sync's tail write, so the loop above
     // has seen it get there: none is missed. "t has reached rq.rdt going
     // forward from first", without a division: of t >= rdt, t < first and
-    // first <= rdt, an even number hold exactly then.
+    // first <= rdt, an even number hold exactly then. (Descriptor indices:
+    // after a drop in rx_receive, slot t is descriptor t + skew.)
     if constexpr (Counting) {
-        const std::uint32_t old = rq.rdt;
-        if (!((t >= old) ^ (t < first) ^ (first <= old))) [[unlikely]]
-            count_drops(k, rq);
-        rq.rdt = stop;
+        const std::uint32_t old = rq.rdt, td = drivers::ring_add(t, q.skew, n);
+        if (!((td >= old) ^ (td < first) ^ (first <= old))) [[unlikely]]
+            if (!count_drops(k, rq, r)) return -ENODEV;
+        rq.rdt = drivers::ring_add(stop, q.skew, n);
     }
+    return 0;
+}
+
+// After a drop (skew != 0): the shared loops, which map slot s to
+// descriptor s + skew; drops counted on every sync (a device that has
+// misbehaved already is not worth the arithmetic).
+[[gnu::noinline]] int rx_sync_skewed(KRing& k, RxQueue& rq, unsigned flags, const drivers::Regs& r) noexcept {
+    (void)drivers::rx_sync<RxFormat>(k, rq.hw, flags);
+    rq.rdt = drivers::ring_add(k.prev(k.rhead), rq.hw.skew, k.num_slots);
+    if (rq.drop_reg && !count_drops(k, rq, r)) return -ENODEV;
     return 0;
 }
 
 // The less common variants: a page-table IOVA mapping, or a queue sharing
 // its statistics set (no drop counting).
-[[gnu::noinline]] int rx_sync_other(KRing& k, RxQueue& rq) noexcept {
+[[gnu::noinline]] int rx_sync_other(KRing& k, RxQueue& rq, unsigned flags, const drivers::Regs& r) noexcept {
+    if (rq.hw.skew) return rx_sync_skewed(k, rq, flags, r);
     switch (rq.path) {
-    case RxQueue::linear: return rx_sync<false>(k, rq, LinearIova{rq.iova.base, rq.iova.size});
-    case RxQueue::table: return rx_sync<false>(k, rq, TableIova{rq.hw.mem});
-    default: return rx_sync<true>(k, rq, TableIova{rq.hw.mem});
+    case RxQueue::linear: return rx_sync<false>(k, rq, LinearIova{rq.iova.base, rq.iova.size}, r);
+    case RxQueue::table: return rx_sync<false>(k, rq, TableIova{rq.hw.mem}, r);
+    default: return rx_sync<true>(k, rq, TableIova{rq.hw.mem}, r);
     }
 }
 
 } // namespace
 
+// A device found gone (drivers::Regs::present) fails every sync with
+// ENODEV. A TX hang is when the driver looks: a device that stopped
+// completing anything may have left the bus.
 int IxgbeAdapter::txsync(KRing& k, unsigned flags) noexcept {
+    if (r_.gone()) [[unlikely]]
+        return -ENODEV;
     TxQueue& tq = *static_cast<TxQueue*>(k.priv);
-    if (tq.iova.linear) [[likely]]
-        return tx_sync(k, tq, flags, LinearIova{tq.iova.base, tq.iova.size});
-    return tx_sync(k, tq, flags, TableIova{tq.hw.mem});
+    const int rc = tq.iova.linear ? tx_sync(k, tq, flags, LinearIova{tq.iova.base, tq.iova.size})
+                                  : tx_sync(k, tq, flags, TableIova{tq.hw.mem});
+    if (rc == -ETIMEDOUT && !r_.present()) [[unlikely]]
+        return -ENODEV;
+    return rc;
 }
 
 int IxgbeAdapter::rxsync(KRing& k, unsigned flags) noexcept {
-    (void)flags;
+    if (r_.gone()) [[unlikely]]
+        return -ENODEV;
     RxQueue& rq = *static_cast<RxQueue*>(k.priv);
-    if (rq.path == RxQueue::linear_counting) [[likely]] // one test on the common path, as for tx
-        return rx_sync<true>(k, rq, LinearIova{rq.iova.base, rq.iova.size});
-    return rx_sync_other(k, rq);
+    // one test on the common path, as for tx (skew is 0 until a drop)
+    if (rq.path == RxQueue::linear_counting && rq.hw.skew == 0) [[likely]]
+        return rx_sync<true>(k, rq, LinearIova{rq.iova.base, rq.iova.size}, r_);
+    return rx_sync_other(k, rq, flags, r_);
 }
 
 // -- interrupts (7.3)
@@ -363,9 +393,13 @@ void IxgbeAdapter::set_itr(std::uint32_t us) noexcept {
     for (unsigned v = 0; v <= nvec_queues_; v++) r_.set(EITR(v), std::uint32_t(units) << EITR_INTERVAL_SHIFT);
 }
 
+// The queue's vector, and the host's request for the device (VFIO's
+// request interrupt), which wakes every waiter to ENODEV.
 std::vector<int> IxgbeAdapter::wait_fds(const KRing& k) const {
-    if (irq_fds_.empty()) return {};
-    return {irq_fds_[vector_of(k.ring_id)]};
+    std::vector<int> fds;
+    if (!irq_fds_.empty()) fds.push_back(irq_fds_[vector_of(k.ring_id)]);
+    if (const int req = dev_->request_fd(); req >= 0) fds.push_back(req);
+    return fds;
 }
 
 void IxgbeAdapter::set_interrupts(KRing& k, bool on) noexcept {
@@ -385,7 +419,8 @@ void IxgbeAdapter::set_interrupts(KRing& k, bool on) noexcept {
 
 void IxgbeAdapter::ack_wait_fd(int fd) noexcept {
     std::uint64_t n;
-    [[maybe_unused]] auto r = ::read(fd, &n, sizeof n); // EIAC/EIAM already cleared and masked the vector
+    const bool got = ::read(fd, &n, sizeof n) == sizeof n; // EIAC/EIAM already cleared and masked a queue vector
+    if (got && fd == dev_->request_fd()) r_.mark_gone(); // the host wants the device back
 }
 
 } // namespace upio::ixgbe
