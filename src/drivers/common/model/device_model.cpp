@@ -51,12 +51,19 @@ DeviceModel::DeviceModel(const Identity& id)
     std::memcpy(&config_[0], &vid, 2);
     std::memcpy(&config_[2], &did, 2);
     config_[0x0b] = 0x02; // class: network controller, Ethernet
+    req_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 }
 
 DeviceModel::~DeviceModel() {
     stop_timer();
     close_inlet();
     for (int fd : irq_fds_) ::close(fd);
+    if (req_fd_ >= 0) ::close(req_fd_);
+}
+
+void DeviceModel::request_release() noexcept {
+    std::uint64_t one = 1;
+    [[maybe_unused]] auto r = ::write(req_fd_, &one, sizeof one);
 }
 
 void DeviceModel::stop_timer() noexcept {
@@ -355,6 +362,16 @@ std::size_t DeviceModel::dma_mappings() const {
 std::uint64_t DeviceModel::register_writes(std::uint32_t off) const {
     std::lock_guard lk(mu_);
     return off / 4 < writes_.size() ? writes_[off / 4] : 0;
+}
+
+void DeviceModel::inject_rx_fault(RxFault f, unsigned frames) {
+    std::lock_guard lk(mu_);
+    rx_faults_.insert(rx_faults_.end(), frames, f);
+}
+
+std::size_t DeviceModel::pending_rx_faults() const {
+    std::lock_guard lk(mu_);
+    return rx_faults_.size();
 }
 
 std::uint64_t DeviceModel::read_dma64(std::uint64_t iova) {

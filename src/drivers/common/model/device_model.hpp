@@ -59,6 +59,18 @@ inline void store_release(std::uint64_t* p, std::uint64_t v) noexcept {
     std::atomic_ref<std::uint64_t>(*p).store(v, std::memory_order_release);
 }
 
+// A bad write-back the RX engine writes for a frame instead of the truth.
+enum class RxFault : std::uint8_t {
+    none,
+    len_zero,      // the EOP descriptor says length 0
+    len_over,      // ... one byte more than the buffer holds
+    len_huge,      // ... 0xffff
+    frag_len,      // a chained frame's first (not EOP) descriptor says 0xffff (no-op for a one-descriptor frame)
+    error_bit,     // the EOP descriptor carries the chip's frame error bit (a CRC error)
+    garbage,       // the EOP descriptor's write-back is all-ones: DD, EOP, every error bit, length 0xffff
+    endless_chain, // every free descriptor written back with DD and no EOP: a chain that never ends
+};
+
 class DeviceModel : public Device {
 public:
     using Wire = std::function<void(const std::uint8_t* frame, std::size_t len)>;
@@ -106,6 +118,20 @@ public:
     // Manual clock only: moves the model's time on and delivers the
     // throttled interrupts whose interval has ended.
     void advance_time(std::uint64_t ns);
+    // The next frames the RX engine writes (one fault each, in order) get
+    // these bad write-backs; their data still lands in the buffers.
+    void inject_rx_fault(RxFault f, unsigned frames = 1);
+    // Faults injected but not yet written.
+    std::size_t pending_rx_faults() const;
+    // Surprise removal (true) and return (false): while removed every BAR0
+    // read returns all-ones, writes are lost, frames from the wire vanish.
+    void set_removed(bool removed) noexcept { removed_.store(removed, std::memory_order_relaxed); }
+    bool removed() const noexcept { return removed_.load(std::memory_order_relaxed); }
+    // The host asks for the device back (VFIO's request interrupt, as the
+    // kernel sends it before a hot-unplug or an unbind): request_fd()
+    // becomes readable.
+    void request_release() noexcept;
+    int request_fd() noexcept override { return req_fd_; }
 
 protected:
     struct Identity {
@@ -160,8 +186,11 @@ protected:
     // The RX engine's DMA of one frame into a ring of 16-byte descriptors
     // (the device owns [head, tail); RDT == RDH: none free): the frame, then
     // its FCS unless `strip`, across as many buffers of `bsz` bytes as it
-    // takes, calling writeback(desc, chunk, eop) for each descriptor; head
-    // moves on. no_room: too few free descriptors, nothing written.
+    // takes, calling writeback(desc, len, eop, error) for each descriptor
+    // (len: what the write-back says, the chunk unless a fault says
+    // otherwise; error: set the chip's frame error bit); head moves on.
+    // no_room: too few free descriptors, nothing written. The next injected
+    // fault, if any, applies to this frame.
     struct RxRing {
         std::uint64_t base;
         std::uint32_t n, head, tail, bsz;
@@ -214,6 +243,9 @@ protected:
     bool bus_master_ = false;
     std::vector<int> irq_fds_;
     std::vector<std::vector<std::uint8_t>> outbox_; // TX: frames for the wire
+    std::vector<RxFault> rx_faults_;                 // injected, for the next frames (front first)
+    std::atomic<bool> removed_{false};               // surprise removal: reads all-ones
+    int req_fd_ = -1;                                // the request interrupt's eventfd
 
 private:
     struct Mapping {
@@ -265,6 +297,7 @@ private:
 template <class WriteBack>
 DeviceModel::RxResult DeviceModel::rx_dma(RxRing& r, const std::uint8_t* f, std::size_t len, bool strip,
                                           WriteBack&& writeback) noexcept {
+    const RxFault fault = rx_faults_.empty() ? RxFault::none : rx_faults_.front();
     std::uint8_t fcs[4];
     if (!strip) {
         std::uint32_t c = crc32(f, len);
@@ -273,19 +306,43 @@ DeviceModel::RxResult DeviceModel::rx_dma(RxRing& r, const std::uint8_t* f, std:
     const std::size_t total = len + (strip ? 0 : 4);
     const std::uint32_t need = std::uint32_t((total + r.bsz - 1) / r.bsz);
     const std::uint32_t avail = r.tail >= r.head ? r.tail - r.head : r.tail + r.n - r.head;
-    if (avail < need) return RxResult::no_room;
+    if (avail < (fault == RxFault::endless_chain ? 1 : need)) return RxResult::no_room;
+    // a chain that never ends: every free descriptor, full, without EOP
+    const std::uint32_t descs = fault == RxFault::endless_chain ? avail : need;
     std::size_t done = 0;
-    while (done < total) {
+    for (std::uint32_t i = 0; i < descs; i++) {
         auto* d = reinterpret_cast<std::uint64_t*>(dma(r.base + 16ull * r.head, 16, "rx descriptor"));
         if (!d) return RxResult::fault;
-        const std::size_t chunk = std::min<std::size_t>(r.bsz, total - done);
+        const std::size_t chunk = fault == RxFault::endless_chain ? r.bsz : std::min<std::size_t>(r.bsz, total - done);
         std::uint8_t* p = dma(d[0], chunk, "rx buffer");
         if (!p) return RxResult::fault;
-        for (std::size_t i = 0; i < chunk; i++) p[i] = done + i < len ? f[done + i] : fcs[done + i - len];
+        for (std::size_t j = 0; j < chunk; j++) {
+            const std::size_t at = (done + j) % total;
+            p[j] = at < len ? f[at] : fcs[at - len];
+        }
         done += chunk;
-        writeback(d, chunk, done == total);
+        const bool eop = fault != RxFault::endless_chain && i + 1 == descs;
+        std::size_t said = chunk;
+        bool error = false;
+        if (eop) {
+            switch (fault) {
+            case RxFault::len_zero: said = 0; break;
+            case RxFault::len_over: said = r.bsz + 1; break;
+            case RxFault::len_huge: said = 0xffff; break;
+            case RxFault::error_bit: error = true; break;
+            default: break;
+            }
+        } else if (i == 0 && fault == RxFault::frag_len) {
+            said = 0xffff;
+        }
+        writeback(d, said, eop, error);
+        if (eop && fault == RxFault::garbage) {
+            d[0] = ~0ull;
+            store_release(&d[1], ~0ull);
+        }
         r.head = r.head + 1 == r.n ? 0 : r.head + 1;
     }
+    if (fault != RxFault::none) rx_faults_.erase(rx_faults_.begin());
     return RxResult::done;
 }
 

@@ -115,6 +115,7 @@ bool E1000Model::mastering() const noexcept {
 }
 
 std::uint32_t E1000Model::read32(std::uint32_t off) noexcept {
+    if (removed()) return 0xffffffffu; // off the bus: a master abort reads all-ones
     ChipLock lk(*this);
     if (bad_read(off)) return 0;
     off = canon(off);
@@ -141,6 +142,7 @@ std::uint32_t E1000Model::read32(std::uint32_t off) noexcept {
 }
 
 void E1000Model::write32(std::uint32_t off, std::uint32_t v) noexcept {
+    if (removed()) return; // lost
     {
         ChipLock lk(*this);
         if (bad_write(off, v)) return;

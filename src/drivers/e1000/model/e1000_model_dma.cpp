@@ -82,6 +82,7 @@ void E1000Model::process_tx(unsigned q) noexcept {
 // -- receive (8254x 3.2, 82576 7.1)
 
 bool E1000Model::receive(const std::uint8_t* frame, std::size_t len) {
+    if (removed()) return false; // nothing at the end of the cable
     bool ok;
     {
         ChipLock lk(*this);
@@ -158,15 +159,18 @@ bool E1000Model::receive_locked(const std::uint8_t* f, std::size_t len) noexcept
     if (!ring_ok(b, "rx")) return false;
     RxRing ring{reg(b) | std::uint64_t(reg(b + Q_BAH)) << 32, reg(b + Q_LEN) / 16, reg(b + Q_H), reg(b + Q_T),
                 rx_buf_size(q)};
-    const RxResult r = rx_dma(ring, f, len, rctl & RCTL_SECRC, [&](std::uint64_t* d, std::size_t chunk, bool eop) {
-        if (advanced()) {
-            d[0] = 0; // packet type, RSS hash: not modelled
-            store_release(&d[1], drivers::adv::RXD_STAT_DD | (eop ? drivers::adv::RXD_STAT_EOP : 0) |
-                                     (std::uint64_t(chunk) << drivers::adv::RXD_LEN_SHIFT));
-        } else {
-            store_release(&d[1], chunk | LRXD_STAT_DD | (eop ? LRXD_STAT_EOP : 0));
-        }
-    });
+    const RxResult r =
+        rx_dma(ring, f, len, rctl & RCTL_SECRC, [&](std::uint64_t* d, std::size_t said, bool eop, bool error) {
+            said &= 0xffff;
+            if (advanced()) { // error: CE, a CRC error
+                d[0] = 0;     // packet type, RSS hash: not modelled
+                store_release(&d[1], drivers::adv::RXD_STAT_DD | (eop ? drivers::adv::RXD_STAT_EOP : 0) |
+                                         (error ? drivers::adv::IGB_RXD_ERR_CE : 0) |
+                                         (std::uint64_t(said) << drivers::adv::RXD_LEN_SHIFT));
+            } else {
+                store_release(&d[1], said | LRXD_STAT_DD | (eop ? LRXD_STAT_EOP : 0) | (error ? LRXD_ERR_CE : 0));
+            }
+        });
     if (r == RxResult::no_room) { // no free descriptor: the frame is missed
         count(MPC.offset, 1);
         count(RNBC.offset, 1);

@@ -149,6 +149,7 @@ std::uint32_t IxgbeModel::read_queue_reg(bool rx, unsigned q, std::uint32_t r, s
 }
 
 std::uint32_t IxgbeModel::read32(std::uint32_t off) noexcept {
+    if (removed()) return 0xffffffffu; // off the bus: a master abort reads all-ones
     std::uint32_t v;
     {
         ChipLock lk(*this);
@@ -250,6 +251,7 @@ void IxgbeModel::write_queue_reg(bool rx, unsigned q, std::uint32_t r, std::uint
 }
 
 void IxgbeModel::write32(std::uint32_t off, std::uint32_t v) noexcept {
+    if (removed()) return; // lost
     {
         ChipLock lk(*this);
         if (bad_write(off, v)) return;
@@ -410,6 +412,7 @@ void IxgbeModel::process_tx(unsigned q) noexcept {
 // -- receive (7.1)
 
 bool IxgbeModel::receive(const std::uint8_t* frame, std::size_t len) {
+    if (removed()) return false; // nothing at the end of the cable
     ChipLock lk(*this);
     return receive_locked(frame, len);
 }
@@ -523,11 +526,12 @@ bool IxgbeModel::receive_locked(const std::uint8_t* f, std::size_t len) noexcept
     RxRing ring{rget(b + Q_BAL) | std::uint64_t(rget(b + Q_BAH)) << 32, rget(b + Q_LEN) / 16, rget(b + Q_H),
                 rget(b + Q_T), bsz};
     const bool strip = rget(HLREG0.offset) & HLREG0_RXCRCSTRP;
-    const RxResult r = rx_dma(ring, f, len, strip, [&](std::uint64_t* d, std::size_t chunk, bool eop) {
-        // write-back (7.1.6.2): RSS type 3:0 and hash 63:32; status, length
+    const RxResult r = rx_dma(ring, f, len, strip, [&](std::uint64_t* d, std::size_t said, bool eop, bool error) {
+        // write-back (7.1.6.2): RSS type 3:0 and hash 63:32; status, errors
+        // (RXE: a MAC error such as a bad CRC), length
         d[0] = std::uint64_t(hash) << 32 | type;
-        store_release(&d[1], adv::RXD_STAT_DD | (eop ? adv::RXD_STAT_EOP : 0) |
-                                 (std::uint64_t(chunk) << adv::RXD_LEN_SHIFT));
+        store_release(&d[1], adv::RXD_STAT_DD | (eop ? adv::RXD_STAT_EOP : 0) | (error ? RXDADV_ERR_RXE : 0) |
+                                 (std::uint64_t(said & 0xffff) << adv::RXD_LEN_SHIFT));
     });
     if (r == RxResult::no_room) {
         // DROP_EN: the queue drops, counted in the statistics set RQSMR maps
