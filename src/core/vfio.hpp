@@ -204,6 +204,7 @@ public:
     Result<std::vector<int>> enable_interrupts(IrqKind kind, unsigned count) override;
     void disable_interrupts() noexcept override;
     void unmask_intx() noexcept override;
+    int request_fd() noexcept override { return req_fd_.get(); }
 
     // -- VFIO specifics, for tools and tests
     const VfioGroup& group() const noexcept { return group_; }
@@ -221,6 +222,7 @@ private:
         : group_(std::move(group)), fd_(std::move(fd)), addr_(addr) {}
     Status init(bool mmap_bar0);
     Status map_bar0(bool mmap_bar0);
+    void enable_request_irq() noexcept;
     bool mapped(std::uint32_t offset) const noexcept;
 
     VfioGroup group_;
@@ -237,6 +239,7 @@ private:
     bool whole_bar0_ = false;
     int irq_index_ = -1;            // enabled VFIO irq index, -1 none
     std::vector<UniqueFd> eventfds_;
+    UniqueFd req_fd_;               // VFIO_PCI_REQ_IRQ_INDEX's eventfd, when the kernel offers it
 };
 
 } // namespace upio

@@ -154,7 +154,34 @@ Status VfioDevice::init(bool mmap_bar0) {
         return std::move(ids).error();
     vendor_ = std::uint16_t(ids.value() & 0xffff);
     device_ = std::uint16_t(ids.value() >> 16);
+    enable_request_irq();
     return map_bar0(mmap_bar0);
+}
+
+// The request interrupt (VFIO_PCI_REQ_IRQ_INDEX, Linux 4.0 and later): the
+// kernel signals it when it wants the device back (hot-unplug, unbind) and
+// waits for the user to close it. Optional: without it a removal is seen
+// when registers read all-ones.
+void VfioDevice::enable_request_irq() noexcept {
+    vfio_irq_info info{};
+    info.argsz = sizeof info;
+    info.index = VFIO_PCI_REQ_IRQ_INDEX;
+    if (::ioctl(fd_.get(), VFIO_DEVICE_GET_IRQ_INFO, &info) != 0 || info.count < 1)
+        return;
+    UniqueFd e(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+    if (e.get() < 0)
+        return;
+    std::uint8_t buf[sizeof(vfio_irq_set) + sizeof(std::int32_t)] = {};
+    auto* set = reinterpret_cast<vfio_irq_set*>(buf);
+    set->argsz = sizeof buf;
+    set->flags = VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER;
+    set->index = VFIO_PCI_REQ_IRQ_INDEX;
+    set->start = 0;
+    set->count = 1;
+    const std::int32_t fd = e.get();
+    std::memcpy(set->data, &fd, sizeof fd);
+    if (::ioctl(fd_.get(), VFIO_DEVICE_SET_IRQS, set) == 0)
+        req_fd_ = std::move(e);
 }
 
 // BAR0 is mapped as a PROT_NONE reservation with the mmappable areas mapped
@@ -199,6 +226,13 @@ Status VfioDevice::map_bar0(bool mmap_bar0) {
 
 VfioDevice::~VfioDevice() {
     disable_interrupts();
+    if (req_fd_.get() >= 0) {
+        vfio_irq_set set{};
+        set.argsz = sizeof set;
+        set.flags = VFIO_IRQ_SET_DATA_NONE | VFIO_IRQ_SET_ACTION_TRIGGER;
+        set.index = VFIO_PCI_REQ_IRQ_INDEX;
+        ::ioctl(fd_.get(), VFIO_DEVICE_SET_IRQS, &set);
+    }
     if (bar0_)
         ::munmap(bar0_, bar0_size_);
 }
