@@ -203,6 +203,18 @@ int tx_sync(KRing& k, TxQueue& tq, unsigned flags, IovaOf iova_of) noexcept {
     return true;
 }
 
+// The drop counting of rx_sync below after drivers::rx_receive ran: a drop
+// there made slot s descriptor s + skew (first was descriptor first: skew
+// was 0 when the sync began).
+[[gnu::noinline]] int count_after_check(KRing& k, RxQueue& rq, const drivers::Regs& r, std::uint32_t first,
+                                        std::uint32_t t, std::uint32_t stop) noexcept {
+    const std::uint32_t n = k.num_slots, old = rq.rdt, td = drivers::ring_add(t, rq.hw.skew, n);
+    if (!((td >= old) ^ (td < first) ^ (first <= old)))
+        if (!count_drops(k, rq, r)) return -ENODEV;
+    rq.rdt = drivers::ring_add(stop, rq.hw.skew, n);
+    return 0;
+}
+
 // As drivers::rx_sync (nic_ring.hpp), with the address arithmetic of
 // BufIova, while no frame was dropped since the ring started (skew 0:
 // descriptor i serves slot i). Released slots keep their flags until they
@@ -258,6 +270,7 @@ template <bool Counting, class IovaOf>
         return std::uint32_t(d - desc);
     };
     std::uint32_t t = first;
+    bool checked = false; // rx_receive took over (skew may have grown)
     for (;;) {
         const std::uint32_t x = run(t, t <= stop ? stop : n);
         pkts += x - t;
@@ -274,6 +287,7 @@ template <bool Counting, class IovaOf>
             t = p.t;
             bytes += p.bytes;
             pkts += p.pkts;
+            checked = true;
         }
         break;
     }
@@ -289,13 +303,14 @@ template <bool Counting, class IovaOf>
     // waits at that RDT, before this sync's tail write, so the loop above
     // has seen it get there: none is missed. "t has reached rq.rdt going
     // forward from first", without a division: of t >= rdt, t < first and
-    // first <= rdt, an even number hold exactly then. (Descriptor indices:
-    // after a drop in rx_receive, slot t is descriptor t + skew.)
+    // first <= rdt, an even number hold exactly then.
     if constexpr (Counting) {
-        const std::uint32_t old = rq.rdt, td = drivers::ring_add(t, q.skew, n);
-        if (!((td >= old) ^ (td < first) ^ (first <= old))) [[unlikely]]
+        if (checked) [[unlikely]]
+            return count_after_check(k, rq, r, first, t, stop);
+        const std::uint32_t old = rq.rdt;
+        if (!((t >= old) ^ (t < first) ^ (first <= old))) [[unlikely]]
             if (!count_drops(k, rq, r)) return -ENODEV;
-        rq.rdt = drivers::ring_add(stop, q.skew, n);
+        rq.rdt = stop;
     }
     return 0;
 }
