@@ -21,10 +21,11 @@
 // of it has a length of 1..buf_size and its EOP descriptor no error bit;
 // any other frame is dropped and counted in rx_errors, and so is a chain
 // that fills every descriptor the device can have without an EOP (it can
-// never end) or one longer than any frame (max_rx_frame). A dropped frame's buffers go back to the device at once: the
-// slots after it take their successors' buffers (buf_idx moves, as with
-// NS_BUF_CHANGED), the dropped buffers go to the descriptors after RDT and
-// RDT moves on by as many. From then on rx slot s is served by descriptor
+// never end) or one longer than any frame (max_rx_frame). A dropped
+// frame's buffers go back to the device at once: the slots after it take
+// their successors' buffers (buf_idx moves, as with NS_BUF_CHANGED), the
+// dropped buffers go to the descriptors after RDT and RDT moves on by as
+// many. From then on rx slot s is served by descriptor
 // (s + skew) mod N -- the slots the application sees stay contiguous -- and
 // skew counts the descriptors dropped (mod N). With skew 0 (no drop since
 // the ring started) descriptor i is slot i. No index the device writes is
@@ -43,18 +44,17 @@
 #include <upio/netmap.h>
 #include <upio/port.hpp>
 
-#include "drivers/common/regs.hpp"
-
 #include <atomic>
 #include <bit>
 #include <cerrno>
-#include <cstddef>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <ctime>
 #include <memory>
 #include <string>
+#include <utility>
 
 namespace upio::drivers {
 
