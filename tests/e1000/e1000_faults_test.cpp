@@ -24,7 +24,7 @@ struct Fixture {
 
     Fixture(std::uint8_t dev, Chip chip, PortOptions o = small_opts(64), DriverOptions d = fast_opts()) {
         use_models();
-        set_default_options(d);
+        Factory::set_default_options(d);
         ModelConfig cfg;
         cfg.chip = chip;
         ModelRegistry::get().configs[pci(dev)] = cfg;
