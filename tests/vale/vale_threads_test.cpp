@@ -4,7 +4,10 @@
 // in order per sender, or counted as a drop -- exactly.
 #include "vale_helpers.hpp"
 
+#include <condition_variable>
+#include <cstdio>
 #include <cstdlib>
+#include <mutex>
 #include <thread>
 
 namespace upio::test {
@@ -179,6 +182,68 @@ TEST(ValeThreads, MembershipChangesUnderTraffic) {
         EXPECT_GE(d.value().ports.size(), 3u);
     }
     stop = true;
+}
+
+// Fails the test binary (which cannot otherwise report a deadlock) when
+// not disarmed within `limit`.
+class Watchdog {
+public:
+    Watchdog(const char* what, std::chrono::seconds limit)
+        : t_([this, what, limit] {
+              std::unique_lock lk(mu_);
+              if (!cv_.wait_for(lk, limit, [this] { return done_; })) {
+                  std::fprintf(stderr, "watchdog: %s did not finish within %lld s (a deadlock)\n", what,
+                               static_cast<long long>(limit.count()));
+                  std::_Exit(3);
+              }
+          }) {}
+    ~Watchdog() {
+        {
+            std::lock_guard lk(mu_);
+            done_ = true;
+        }
+        cv_.notify_all();
+    }
+
+private:
+    std::mutex mu_;
+    std::condition_variable cv_;
+    bool done_ = false;
+    std::jthread t_;
+};
+
+// A port closed while another thread polls its counters: the poller's
+// reference may be the last one, and the port must then be destroyed
+// without the poller holding the switch registry's lock.
+TEST(ValeThreads, PortClosedWhileItsStatsArePolled) {
+    Watchdog dog("closing ports polled by vale::port_stats", std::chrono::seconds(120));
+    const std::string sw = unique_switch();
+    const std::string name = sw + ":p";
+    auto keep = vopen(sw + ":keep", vopts(8)); // keeps the switch
+    ASSERT_TRUE(keep);
+    std::atomic<bool> stop{false};
+    std::atomic<std::uint64_t> polls{0}, found{0};
+    std::vector<std::jthread> pollers;
+    for (int n = 0; n < 2; n++)
+        pollers.emplace_back([&] {
+            while (!stop.load(std::memory_order_relaxed)) {
+                if (vale::port_stats(name).ok()) found.fetch_add(1, std::memory_order_relaxed);
+                (void)vale::port_index(name);
+                polls.fetch_add(1, std::memory_order_relaxed);
+            }
+        });
+    const std::uint64_t rounds = scaled(2000);
+    for (std::uint64_t i = 0; i < rounds; i++) {
+        auto p = vopen(name, vopts(8));
+        ASSERT_TRUE(p);
+        // Wait until a poller has seen this port (bounded: a poller may lose its CPU).
+        const std::uint64_t f = found.load();
+        for (int spin = 0; spin < 1000 && found.load() == f; spin++) std::this_thread::yield();
+    }
+    stop = true;
+    pollers.clear();
+    EXPECT_GT(found.load(), 0u);
+    EXPECT_FALSE(vale::port_stats(name).ok()) << "the closed port is gone";
 }
 
 } // namespace
