@@ -234,18 +234,25 @@ Result<SwitchInfo> describe(std::string_view name) {
     return info;
 }
 
+// A port found under registry_mu is held by a reference declared before
+// the lock: when the port is closed meanwhile, that reference is the last
+// one, and ~VPort (which takes registry_mu) runs after the unlock.
 Result<PortStats> port_stats(std::string_view port) {
+    std::shared_ptr<VPort> keep;
     std::lock_guard lk(registry_mu);
     auto vp = find_port(port);
     if (!vp) return std::move(vp).error();
-    return vp.value()->stats();
+    keep = std::move(vp.value());
+    return keep->stats();
 }
 
 Result<std::uint32_t> port_index(std::string_view port) {
+    std::shared_ptr<VPort> keep; // see port_stats()
     std::lock_guard lk(registry_mu);
     auto vp = find_port(port);
     if (!vp) return std::move(vp).error();
-    return vp.value()->index;
+    keep = std::move(vp.value());
+    return keep->index;
 }
 
 Result<std::vector<MacEntry>> mac_table(std::string_view name) {
