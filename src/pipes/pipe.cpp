@@ -12,6 +12,17 @@
 // receiver's rxsync publishes nr_hwcur (release) to give slots back. A
 // sleeping peer is woken through its eventfd only when its sleeping flag is
 // set, so two streaming ends make no system calls.
+//
+// Trust: a swap re-reads two slots the applications can write at any
+// time, the sender's tx slot (checked by the prologue, but another thread
+// of the sender may rewrite it after) and the receiver's free rx slot
+// (given back through rxsync, but the receiver may scribble on it after).
+// Both indices are checked against the region, and the length against the
+// buffer size, in the swap loop (one branch per slot). A slot pair that
+// fails moves nothing: the sender keeps its buffer (len 0), the receiver's
+// slot arrives empty (len 0) with the index it holds, and the frame is
+// counted as a drop on the receiving ring. No index that failed the check
+// is ever handed to the other end.
 #include "pipes/pipe.hpp"
 
 #if defined(__SSE2__)
@@ -42,12 +53,17 @@ struct PipeGroup {
 // Moves n slots from the sender's tx ring (t) to the receiver's rx ring
 // (d): d gets the packet (buf_idx, len, ptr; of the flags only NS_MOREFRAG,
 // plus NS_BUF_CHANGED), t gets d's free buffer with NS_BUF_CHANGED and len
-// 0. Returns the bytes moved. With SSE2 a slot moves as one 16-byte
-// register and the lengths add up in another.
-std::uint64_t swap_run(netmap_slot* t, netmap_slot* d, std::uint32_t n) noexcept {
+// 0. Returns the bytes moved; `bad` counts the slot pairs with an index
+// outside the region's buffers or a length above `bufsz` (see the top of
+// the file). `nbufs` is the region's buffer count less
+// MemoryRegion::first_buf. With SSE2 a slot
+// moves as one 16-byte register and the lengths add up in another.
+std::uint64_t swap_run(netmap_slot* t, netmap_slot* d, std::uint32_t n, std::uint32_t nbufs, std::uint32_t bufsz,
+                       std::uint32_t& bad) noexcept {
     // flags are bits 48..63 of a slot's first 64-bit word, len bits 32..47
     constexpr std::uint64_t keep = ~(std::uint64_t(0xffff & ~NS_MOREFRAG) << 48);
     constexpr std::uint64_t changed = std::uint64_t(NS_BUF_CHANGED) << 48;
+    constexpr std::uint32_t first = MemoryRegion::first_buf;
 #if defined(__SSE2__)
     const __m128i keep_v = _mm_set_epi64x(-1, std::int64_t(keep));
     const __m128i changed_v = _mm_set_epi64x(0, std::int64_t(changed));
@@ -60,7 +76,17 @@ std::uint64_t swap_run(netmap_slot* t, netmap_slot* d, std::uint32_t n) noexcept
         // the CPU lacks it). Not past the run: those slots are the receiver's.
         if (k + 32 < n) asm volatile("prefetchw %0" : : "m"(d[k + 32]));
         const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(t + k));
-        const __m128i free_buf = _mm_cvtsi32_si128(std::int32_t(d[k].buf_idx));
+        const std::uint32_t free_idx = d[k].buf_idx, sent_idx = std::uint32_t(_mm_cvtsi128_si32(x));
+        const std::uint32_t sent_len = std::uint32_t(_mm_extract_epi16(x, 2));
+        if ((free_idx - first >= nbufs) | (sent_idx - first >= nbufs) | (sent_len > bufsz)) [[unlikely]] {
+            bad++;
+            d[k].len = 0;
+            d[k].flags = std::uint16_t(t[k].flags & NS_MOREFRAG);
+            t[k].len = 0;
+            t[k].flags = 0;
+            continue;
+        }
+        const __m128i free_buf = _mm_cvtsi32_si128(std::int32_t(free_idx));
         _mm_storeu_si128(reinterpret_cast<__m128i*>(d + k), _mm_or_si128(_mm_and_si128(x, keep_v), changed_v));
         _mm_storeu_si128(reinterpret_cast<__m128i*>(t + k), _mm_or_si128(free_buf, changed_v));
         sum = _mm_add_epi64(sum, _mm_and_si128(x, len_v));
@@ -74,6 +100,15 @@ std::uint64_t swap_run(netmap_slot* t, netmap_slot* d, std::uint32_t n) noexcept
         std::memcpy(&w0, &t[k], 8);
         std::memcpy(&w1, reinterpret_cast<const char*>(&t[k]) + 8, 8);
         const std::uint64_t free_buf = d[k].buf_idx;
+        if ((std::uint32_t(free_buf) - first >= nbufs) | (std::uint32_t(w0) - first >= nbufs) |
+            (((w0 >> 32) & 0xffff) > bufsz)) [[unlikely]] {
+            bad++;
+            d[k].len = 0;
+            d[k].flags = std::uint16_t((w0 >> 48) & NS_MOREFRAG);
+            t[k].len = 0;
+            t[k].flags = 0;
+            continue;
+        }
         bytes += (w0 >> 32) & 0xffff;
         w0 = (w0 & keep) | changed;
         std::memcpy(&d[k], &w0, 8);
@@ -122,9 +157,11 @@ public:
         if (m == 0) return 0; // peer full: the packets stay queued in [hwcur, head)
         // Swap in contiguous runs (no wrap test per slot).
         std::uint64_t bytes = 0;
+        std::uint32_t bad = 0;
+        const std::uint32_t nbufs = memory().num_bufs() - MemoryRegion::first_buf, bufsz = memory().buf_size();
         for (std::uint32_t left = m; left;) {
             std::uint32_t run = std::min({left, k.num_slots - i, rx.num_slots - j});
-            bytes += swap_run(ts + i, rs + j, run);
+            bytes += swap_run(ts + i, rs + j, run, nbufs, bufsz, bad);
             left -= run;
             i += run;
             j += run;
@@ -134,10 +171,11 @@ public:
         rx.nr_hwtail.store(j, std::memory_order_release);
         k.nr_hwcur.store(i, std::memory_order_relaxed);
         k.nr_hwtail.store(k.prev(i), std::memory_order_relaxed); // sent slots are free again at once
-        RingCounters::add(k.stats.packets, m);
+        RingCounters::add(k.stats.packets, m - bad);
         RingCounters::add(k.stats.bytes, bytes);
-        RingCounters::add(rx.stats.packets, m); // the sender is the rx counters' only writer
+        RingCounters::add(rx.stats.packets, m - bad); // the sender is the rx counters' only writer
         RingCounters::add(rx.stats.bytes, bytes);
+        if (bad) [[unlikely]] RingCounters::add(rx.stats.drops, bad);
         wake_if_sleeping(rx);
         return 0;
     }
