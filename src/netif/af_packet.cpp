@@ -118,10 +118,14 @@ public:
             const char* data = reinterpret_cast<const char*>(h) + h->tp_mac;
             const bool vlan = (h->tp_status & TP_STATUS_VLAN_VALID) && h->tp_snaplen >= 12;
             const std::uint32_t len = h->tp_snaplen + (vlan ? 4 : 0);
-            if (h->tp_len != h->tp_snaplen || len > bufsz) [[unlikely]] {
+            char* d = rx_buf(mem, slot[j].buf_idx);
+            if (!d) [[unlikely]] { // the frame is dropped, the slot goes out empty
+                rx_empty(slot[j], t);
+                j = k.next(j);
+                space--;
+            } else if (h->tp_len != h->tp_snaplen || len > bufsz) [[unlikely]] {
                 t.drops++;
             } else {
-                char* d = mem.buf(slot[j].buf_idx);
                 if (vlan) [[unlikely]] { // the kernel took the tag out: put it back
                     const std::uint16_t tpid = (h->tp_status & TP_STATUS_VLAN_TPID_VALID) ? h->hv1.tp_vlan_tpid : 0x8100;
                     const std::uint16_t tci = h->hv1.tp_vlan_tci;

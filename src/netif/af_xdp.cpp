@@ -131,7 +131,13 @@ public:
                     t.drops++;
                     continue;
                 }
-                std::memcpy(mem.buf(slot[j].buf_idx), xsk_umem__get_data(q.area, xsk_umem__add_offset_to_addr(d->addr)),
+                char* buf = rx_buf(mem, slot[j].buf_idx);
+                if (!buf) [[unlikely]] { // the frame is dropped, the slot goes out empty
+                    rx_empty(slot[j], t);
+                    j = k.next(j);
+                    continue;
+                }
+                std::memcpy(buf, xsk_umem__get_data(q.area, xsk_umem__add_offset_to_addr(d->addr)),
                             d->len);
                 slot[j].len = std::uint16_t(d->len);
                 slot[j].flags = 0;

@@ -108,6 +108,24 @@ struct Tally {
     }
 };
 
+// Slots the framework fills or reads belong to it at that moment, but an
+// application may still write them (by mistake or on purpose): every index
+// is read once and checked before its buffer is touched. An rx slot whose
+// index is outside the region receives no frame: the frame meant for it is
+// dropped and counted, and the slot reaches the application empty (len 0)
+// with the index it holds (the prologue refuses it when it comes back
+// unrepaired). A tx slot whose index went bad after the prologue costs its
+// frame, counted as a drop.
+inline char* rx_buf(const MemoryRegion& mem, std::uint32_t idx) noexcept {
+    return mem.valid_buf(idx) ? mem.buf(idx) : nullptr;
+}
+// Hands rx slot `s` over empty (see above).
+inline void rx_empty(netmap_slot& s, Tally& t) noexcept {
+    s.len = 0;
+    s.flags = 0;
+    t.drops++;
+}
+
 // The bookkeeping every copying back end does around its copy loop.
 // rxsync, before: the slots the application released, [hwcur, head), are ours again.
 inline void release_rx(KRing& k) noexcept {
@@ -177,17 +195,25 @@ inline constexpr std::uint32_t incomplete_frame = 0xffffffffu;
 // NS_MOREFRAG on all but the last) into `dst`, at most `cap` bytes. Returns
 // the slot after the frame, or `incomplete_frame` when the chain does not
 // end before head (the frame waits for the rest). `len` gets the frame's length, which may exceed
-// `cap` (then only `cap` bytes were copied: the caller drops the frame).
+// `cap` (then only `cap` bytes were copied: the caller drops the frame); a
+// slot with a bad index or length makes it exceed `cap`.
 inline std::uint32_t gather_frame(const KRing& k, const MemoryRegion& mem, std::uint32_t i, std::uint32_t head,
                                   char* dst, std::uint32_t cap, std::uint32_t& len) noexcept {
     const netmap_slot* s = k.ring->slot;
     len = 0;
+    bool bad = false;
     while (i != head) {
-        const netmap_slot& sl = s[i];
-        if (len < cap) std::memcpy(dst + len, mem.buf(sl.buf_idx), std::min<std::uint32_t>(sl.len, cap - len));
+        const netmap_slot sl = s[i]; // read once: see rx_buf()
+        if (!mem.valid_buf(sl.buf_idx) || sl.len > mem.buf_size()) [[unlikely]]
+            bad = true;
+        else if (len < cap)
+            std::memcpy(dst + len, mem.buf(sl.buf_idx), std::min<std::uint32_t>(sl.len, cap - len));
         len += sl.len;
         i = k.next(i);
-        if (!(sl.flags & NS_MOREFRAG)) return i;
+        if (!(sl.flags & NS_MOREFRAG)) {
+            if (bad) [[unlikely]] len = cap + 1; // the caller drops it as too long
+            return i;
+        }
     }
     return incomplete_frame;
 }

@@ -71,10 +71,19 @@ public:
         Tally t;
         int rc = 0;
         while (space) {
-            const ssize_t r = ::read(fd, mem.buf(slot[j].buf_idx), bufsz);
+            char* buf = rx_buf(mem, slot[j].buf_idx);
+            // A bad slot: the frame is read into reserved buffer 0 (so it
+            // leaves the queue) and dropped; the slot goes out empty.
+            const ssize_t r = ::read(fd, buf ? buf : mem.buf(0), bufsz);
             if (r < 0) { // EAGAIN: nothing more (or the device is down)
                 if (errno == EBADFD) rc = -ENXIO; // the device was deleted: poll reports an error from now on
                 break;
+            }
+            if (!buf) [[unlikely]] {
+                rx_empty(slot[j], t);
+                j = k.next(j);
+                space--;
+                continue;
             }
             if (std::size_t(r) >= bufsz || r < 14) [[unlikely]] { // may be truncated (an MTU above the buffer size)
                 t.drops++;
@@ -101,9 +110,10 @@ public:
         while (i != head) {
             const char* data;
             std::uint32_t len, after;
-            if (!(slot[i].flags & NS_MOREFRAG)) [[likely]] {
-                data = mem.buf(slot[i].buf_idx);
-                len = slot[i].len;
+            const netmap_slot sl = slot[i]; // read once: see rx_buf()
+            if (!(sl.flags & NS_MOREFRAG)) [[likely]] {
+                data = mem.buf(sl.buf_idx);
+                len = mem.valid_buf(sl.buf_idx) && sl.len <= mem.buf_size() ? sl.len : max_frame + 1; // else dropped
                 after = k.next(i);
             } else {
                 after = gather_frame(k, mem, i, head, scratch_.data(), max_frame, len);

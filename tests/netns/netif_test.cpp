@@ -48,6 +48,9 @@ public:
         o.wait_spin = 0us;
         return o;
     }
+    static std::unique_ptr<upio::Port> open_port(const std::string& name, const upio::PortOptions& o) {
+        return open(name, o);
+    }
 
 protected:
     void SetUp() override {
@@ -296,5 +299,90 @@ void oversize(const std::string& tx_name, const std::string& rx_name, std::size_
 
 TEST_F(Netif, PacketCountsFramesAboveTheMtuAsDrops) { oversize("netif:nt0@packet", "netif:nt1@packet", 1515); }
 TEST_F(Netif, XdpCountsFramesAboveTheMtuAsDrops) { oversize("netif:nt0@xdp", "netif:nt1@xdp", 1519); }
+
+} // namespace
+
+#include "../common/scribble.hpp"
+
+namespace {
+
+// Sends up to `n` frames of 60 bytes on `p` without waiting; returns how many.
+std::uint32_t send_some(upio::Port& p, std::uint32_t n, std::uint64_t& seq) {
+    netmap_ring* r = p.tx_ring(0);
+    std::uint32_t k = 0;
+    for (; k < n && !nm_ring_empty(r); k++) {
+        netmap_slot& s = r->slot[r->cur];
+        const auto f = frame(60, unsigned(seq++));
+        std::memcpy(NETMAP_BUF(r, s.buf_idx), f.data(), f.size());
+        s.len = 60;
+        s.flags = 0;
+        r->head = r->cur = nm_ring_next(r, r->cur);
+    }
+    EXPECT_EQ(p.txsync(), 0) << p.last_error();
+    return k;
+}
+
+// Frames arrive at `rx_name` (sent by `tx_name`) while a thread scribbles
+// random values on the rx slots the application does not own and on the
+// ring's tail: the port writes no frame through a bad index (a wild write
+// would crash, or trip AddressSanitizer), counts the frames it could not
+// place, and a port on another veth pair streams on untouched.
+void scribbled_rx(const std::string& tx_name, const std::string& rx_name) {
+    ASSERT_TRUE(sh("ip link add nt2 type veth peer name nt3 && ip link set nt2 up && ip link set nt3 up"));
+    sh("sysctl -qw net.ipv6.conf.nt2.disable_ipv6=1 net.ipv6.conf.nt3.disable_ipv6=1");
+    {
+        auto rx = Netif::open_port(rx_name, Netif::opts());
+        if (rx_name.starts_with("tap:")) ASSERT_TRUE(sh("ip link set " + rx_name.substr(4) + " up"));
+        auto tx = Netif::open_port(tx_name, Netif::opts());
+        auto calm_tx = Netif::open_port("netif:nt2@packet", Netif::opts());
+        auto calm_rx = Netif::open_port("netif:nt3@packet", Netif::opts());
+        ASSERT_TRUE(rx && tx && calm_tx && calm_rx);
+        const upio::MemoryRegion& mem = rx->adapter().memory();
+        netmap_ring* r = rx->rx_ring(0);
+        upio::test::CarefulRing c(r, mem);
+        std::uint64_t seq = 0, calm_seq = 0, frames = 0, repaired = 0, calm_frames = 0;
+        const std::uint64_t total = 200000;
+        {
+            upio::test::Scribbler scribbler({r}, mem.num_bufs(), true);
+            const auto until = std::chrono::steady_clock::now() + 60s;
+            while (seq < total && std::chrono::steady_clock::now() < until) {
+                send_some(*tx, 64, seq);
+                send_some(*calm_tx, 8, calm_seq);
+                c.sync([&] { return rx->rxsync(); });
+                for (std::uint32_t n = c.avail(); n; n--) {
+                    netmap_slot& s = r->slot[r->cur];
+                    if (c.repair(s))
+                        repaired++;
+                    else if (s.len)
+                        frames++;
+                    r->head = r->cur = nm_ring_next(r, r->cur);
+                }
+                netmap_ring* cr = calm_rx->rx_ring(0);
+                EXPECT_EQ(calm_rx->rxsync(), 0);
+                while (!nm_ring_empty(cr)) {
+                    calm_frames += cr->slot[cr->cur].len == 60;
+                    cr->head = cr->cur = nm_ring_next(cr, cr->cur);
+                }
+            }
+            EXPECT_GT(scribbler.writes(), 0u);
+        }
+        const auto rc = rx->counters(upio::Direction::rx);
+        std::printf("%s: sent %llu, frames %llu, drops %llu, repaired %llu, prologue errors %llu; calm %llu\n",
+                    rx_name.c_str(), (unsigned long long)seq, (unsigned long long)frames,
+                    (unsigned long long)rc.drops, (unsigned long long)repaired,
+                    (unsigned long long)rc.prologue_errors, (unsigned long long)calm_frames);
+        EXPECT_GT(frames, 0u);
+        EXPECT_GT(rc.drops, 0u) << "no frame met a scribbled slot";
+        EXPECT_GT(calm_frames, 0u);
+        EXPECT_EQ(calm_rx->counters(upio::Direction::rx).drops, 0u);
+        EXPECT_EQ(calm_rx->counters(upio::Direction::rx).prologue_errors, 0u);
+        EXPECT_EQ(tx->counters(upio::Direction::tx).prologue_errors, 0u);
+    }
+    sh("ip link del nt2 2>/dev/null");
+}
+
+TEST_F(Netif, PacketRxSurvivesAScribblingApplication) { scribbled_rx("netif:nt0@packet", "netif:nt1@packet"); }
+TEST_F(Netif, XdpRxSurvivesAScribblingApplication) { scribbled_rx("netif:nt0@packet", "netif:nt1@xdp"); }
+TEST_F(Netif, TapRxSurvivesAScribblingApplication) { scribbled_rx("netif:ntap1@packet", "tap:ntap1"); }
 
 } // namespace
