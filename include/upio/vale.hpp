@@ -120,6 +120,7 @@ struct PortInfo {
     std::uint32_t tx_rings = 0, rx_rings = 0, tx_slots = 0, rx_slots = 0;
     std::uint32_t buf_size = 0;
     std::string attached;    // the port attached with vale::attach, if any
+    bool back_pressure = false; // see set_back_pressure()
     PortStats stats;
 };
 
@@ -163,6 +164,20 @@ Status create_switch(std::string_view sw, const SwitchConfig& cfg = {});
 // Removes a persistent switch; EBUSY while it has ports.
 Status destroy_switch(std::string_view sw);
 Status configure(std::string_view sw, const SwitchConfig& cfg);
+// Back-pressure on the frames sent to `port` (off by default, as netmap's
+// VALE). Off: a frame whose destination rx ring is full is dropped and
+//   counted (PortStats::drop_no_space); a sender never waits for a slow
+//   receiver, and a receiver that stops reading costs nobody else.
+// On: a sender's txsync leaves such a frame, and every frame after it, in
+//   the sender's own tx ring (as a pipe does) until `port` releases slots;
+//   its rxsync then wakes a sender that sleeps in wait(). Nothing sent to
+//   `port` is lost, but while it does not read, every sender with a frame
+//   for it (a broadcast: every sender) stalls. Frames that could never fit
+//   its ring are still dropped. For a receiver that must see every frame
+//   (a sequence check, a capture, a lossless flow); not for a port whose
+//   reader may stop or fall far behind.
+// The setting belongs to the open port: it ends when the port closes.
+Status set_back_pressure(std::string_view port, bool on);
 // Replaces the learning bridge; an empty function restores it. Waits for
 // forwarding in progress to finish.
 Status set_lookup(std::string_view sw, Lookup lookup);

@@ -14,6 +14,16 @@
 // so that several senders copy into one ring at once and the receiver still
 // sees slots in reservation order. Frames the ring has no room for are
 // dropped and counted on the destination; the sender never waits.
+//
+// When a destination asks for back-pressure (vale::set_back_pressure),
+// pass 2 reserves on every destination of the batch at once, the rx rings
+// locked in port order: the first frame that does not fit a destination
+// with back-pressure ends the batch for all of them, and it and the frames
+// after it stay in the sender's ring (other destinations still drop what
+// does not fit theirs). The
+// sender marks itself in the full ring's `blocked` bits before it re-reads
+// nr_hwcur; the receiver's rxsync publishes nr_hwcur before it reads the
+// bits, and wakes the marked senders if they sleep.
 #include "vale/copy.hpp"
 #include "vale/switch.hpp"
 
@@ -53,17 +63,45 @@ int VPort::txsync(KRing& k, unsigned) noexcept {
 
 int VPort::rxsync(KRing& k, unsigned) noexcept {
     // Give [hwcur, head) back to the senders; nr_hwtail is theirs.
-    if (k.nr_hwcur.load(std::memory_order_relaxed) != k.rhead) k.nr_hwcur.store(k.rhead, std::memory_order_release);
+    if (k.nr_hwcur.load(std::memory_order_relaxed) != k.rhead) {
+        k.nr_hwcur.store(k.rhead, std::memory_order_release);
+        if (back_pressure.load(std::memory_order_relaxed)) [[unlikely]]
+            wake_held(k.ring_id);
+    }
     return 0;
 }
 
-std::uint32_t VPort::forward(std::uint32_t tx, const KRing& src, const MemoryRegion& mem, std::uint32_t i,
-                             std::uint32_t to, RingCounters* rc) noexcept {
+void VPort::wake_held(std::uint32_t r) noexcept {
+    RxLane& lane = *lanes_[r];
+    // Pairs with the sender's fence between setting its bit and re-reading
+    // nr_hwcur: either it sees the slots just released, or we see its bit.
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    std::uint64_t any = 0;
+    for (const auto& w : lane.blocked) any |= w.load(std::memory_order_relaxed);
+    if (!any) return;
+    std::shared_lock lk(sw_->mu); // the senders stay in the table while we wake them
+    wake_held_locked(r);
+}
+
+void VPort::wake_held_locked(std::uint32_t r) noexcept {
+    RxLane& lane = *lanes_[r];
+    for (std::uint32_t w = 0; w < 4; w++) {
+        for (std::uint64_t bits = lane.blocked[w].exchange(0, std::memory_order_relaxed); bits; bits &= bits - 1) {
+            VPort* p = sw_->ports[w * 64 + std::uint32_t(__builtin_ctzll(bits))];
+            if (!p) continue;
+            for (std::uint32_t q = 0; q < p->num_rings(Direction::tx); q++)
+                wake_if_sleeping(p->kring(Direction::tx, q)); // a system call only if it sleeps
+        }
+    }
+}
+
+std::uint32_t VPort::forward(std::uint32_t tx, const KRing& src, const MemoryRegion& mem, std::uint32_t i, std::uint32_t to, RingCounters* rc) noexcept {
     TxScratch& t = *scratch_[tx];
     std::shared_lock lk(sw_->mu); // the port table stays as it is until we are done
     const std::uint64_t now = sw_->lookup ? 0 : now_ms();
-    while (i != to) {
-        const std::uint32_t e = pass(t, tx, src, mem, i, to, now, rc);
+    bool held = false;
+    while (i != to && !held) {
+        const std::uint32_t e = pass(t, tx, src, mem, i, to, now, rc, held);
         if (e == i) break; // only an unfinished chain is left
         i = e;
     }
@@ -71,7 +109,8 @@ std::uint32_t VPort::forward(std::uint32_t tx, const KRing& src, const MemoryReg
 }
 
 std::uint32_t VPort::pass(TxScratch& t, std::uint32_t tx, const KRing& src, const MemoryRegion& mem,
-                          std::uint32_t i, std::uint32_t to, std::uint64_t now, RingCounters* rc) noexcept {
+                          std::uint32_t i, std::uint32_t to, std::uint64_t now, RingCounters* rc,
+                          bool& held) noexcept {
     Switch& s = *sw_;
     // The framework's slot pointer and count, not the ring header's (the
     // client may overwrite netmap_ring::num_slots).
@@ -84,7 +123,7 @@ std::uint32_t VPort::pass(TxScratch& t, std::uint32_t tx, const KRing& src, cons
 
     // -- pass 1: gather each frame's slots and look up its destination
     while (i != to && nframes < batch_frames) {
-        const std::uint32_t first = nfrags;
+        const std::uint32_t first = nfrags, at = i;
         std::uint32_t j = i, cnt = 0, len = 0;
         std::uint16_t flags0 = 0;
         bool bad = false, complete = false, defer = false;
@@ -132,7 +171,7 @@ std::uint32_t VPort::pass(TxScratch& t, std::uint32_t tx, const KRing& src, cons
         }
 
         TxScratch::Frame& f = t.frames[nframes];
-        f = {first, cnt, len, nil, std::uint8_t(dst)};
+        f = {first, cnt, len, nil, std::uint8_t(dst), at, std::uint32_t(filtered), std::uint32_t(malformed)};
         nfrags = first + cnt;
         TxScratch::Queue& q = dst == broadcast ? t.bcast : t.queues[dst];
         if (q.head == nil) {
@@ -148,7 +187,10 @@ std::uint32_t VPort::pass(TxScratch& t, std::uint32_t tx, const KRing& src, cons
     }
 
     // -- pass 2: one destination ring at a time
-    if (t.bcast.head != nil) {
+    std::uint32_t cut = nframes;
+    if (s.nheld.load(std::memory_order_relaxed)) [[unlikely]] {
+        if (nframes) cut = deliver_held(t, tx, nframes);
+    } else if (t.bcast.head != nil) {
         for (std::uint32_t k = 0; k < s.nactive; k++)
             if (s.active[k] != index) deliver(t, tx, s.active[k]);
     } else {
@@ -157,6 +199,16 @@ std::uint32_t VPort::pass(TxScratch& t, std::uint32_t tx, const KRing& src, cons
     for (std::uint32_t k = 0; k < t.nused; k++) t.queues[t.used[k]] = {};
     t.nused = 0;
     t.bcast = {};
+    if (cut < nframes) [[unlikely]] { // held back: frame `cut` and the rest stay in the sender's ring
+        const TxScratch::Frame& c = t.frames[cut];
+        i = c.start;
+        filtered = c.filtered_before;
+        malformed = c.malformed_before;
+        packets = cut;
+        bytes = 0;
+        for (std::uint32_t k = 0; k < cut; k++) bytes += t.frames[k].len;
+        held = true;
+    }
 
     bump(t.tx_packets, packets);
     bump(t.tx_bytes, bytes);
@@ -178,21 +230,8 @@ void VPort::deliver(TxScratch& t, std::uint32_t tx, std::uint32_t d) noexcept {
     const MemoryRegion& dm = dp.memory();
     const std::uint32_t dbs = dm.buf_size();
 
-    // This destination's frames in batch order: its unicast queue merged
-    // with the broadcast queue.
-    std::uint32_t nq = 0, need = 0;
-    for (std::uint16_t u = t.queues[d].head, b = t.bcast.head; u != nil || b != nil;) {
-        std::uint16_t f;
-        if (b == nil || (u != nil && u < b)) {
-            f = u;
-            u = t.frames[u].next;
-        } else {
-            f = b;
-            b = t.frames[b].next;
-        }
-        t.order[nq++] = f;
-        need += chain_slots(t.frames[f].len, dbs);
-    }
+    std::uint32_t need;
+    const std::uint32_t nq = merge(t, d, batch_frames, dbs, 0xffffffff, need);
     if (nq == 0) return;
 
     // Reserve.
@@ -222,6 +261,145 @@ void VPort::deliver(TxScratch& t, std::uint32_t tx, std::uint32_t d) noexcept {
     if (end >= rk.num_slots) end -= rk.num_slots;
     lane.lease = end;
     lane.lock.unlock();
+    fill(t, dp, r, nfit, start, end, nq - nfit);
+}
+
+// This destination's frames with a batch index below `limit`, in batch
+// order (its unicast queue merged with the broadcast queue), into t.order;
+// `need` gets the slots they take. Frames of more than `max_slots` slots are
+// left out and counted in `never` (back-pressure: they could never fit).
+std::uint32_t VPort::merge(TxScratch& t, std::uint32_t d, std::uint32_t limit, std::uint32_t dbs,
+                           std::uint32_t max_slots, std::uint32_t& need, std::uint32_t* never) noexcept {
+    std::uint32_t nq = 0;
+    need = 0;
+    for (std::uint16_t u = t.queues[d].head, b = t.bcast.head; u != nil || b != nil;) {
+        std::uint16_t f;
+        if (b == nil || (u != nil && u < b)) {
+            f = u;
+            u = t.frames[u].next;
+        } else {
+            f = b;
+            b = t.frames[b].next;
+        }
+        if (f >= limit) break;
+        const std::uint32_t c = chain_slots(t.frames[f].len, dbs);
+        if (c > max_slots) [[unlikely]] {
+            if (never) ++*never;
+            continue;
+        }
+        t.order[nq++] = f;
+        need += c;
+    }
+    return nq;
+}
+
+// Back-pressure: reserves on every destination at once and returns the
+// batch index of the first frame held back (nframes: none).
+std::uint32_t VPort::deliver_held(TxScratch& t, std::uint32_t tx, std::uint32_t nframes) noexcept {
+    Switch& s = *sw_;
+    std::uint8_t dests[max_ports];
+    std::uint32_t nd = 0;
+    if (t.bcast.head != nil) {
+        for (std::uint32_t k = 0; k < s.nactive; k++)
+            if (s.active[k] != index) dests[nd++] = s.active[k];
+    } else {
+        for (std::uint32_t k = 0; k < t.nused; k++) dests[nd++] = t.used[k];
+    }
+    std::sort(dests, dests + nd); // one lock order for every sender
+    auto at = [&](std::uint32_t d, KRing*& rk, RxLane*& lane, std::uint32_t& dbs) -> VPort& {
+        VPort& dp = *s.ports[d];
+        const std::uint32_t r = tx % dp.num_rings(Direction::rx);
+        rk = &dp.kring(Direction::rx, r);
+        lane = dp.lanes_[r].get();
+        dbs = dp.memory().buf_size();
+        return dp;
+    };
+    KRing* rk;
+    RxLane* lane;
+    std::uint32_t dbs, need;
+    for (std::uint32_t k = 0; k < nd; k++) {
+        at(dests[k], rk, lane, dbs);
+        lane->lock.lock();
+    }
+    std::uint32_t cut = nframes;
+    for (std::uint32_t k = 0; k < nd; k++) {
+        VPort& dp = at(dests[k], rk, lane, dbs);
+        if (!dp.back_pressure.load(std::memory_order_relaxed)) continue; // drops as usual, below
+        const std::uint32_t nq = merge(t, dests[k], cut, dbs, rk->num_slots - 1, need);
+        std::uint32_t space = rk->distance(lane->lease, rk->prev(lane->hwcur));
+        if (space >= need) continue;
+        lane->blocked[index / 64].fetch_or(std::uint64_t(1) << (index % 64), std::memory_order_relaxed);
+        std::atomic_thread_fence(std::memory_order_seq_cst); // see wake_held()
+        lane->hwcur = rk->nr_hwcur.load(std::memory_order_acquire);
+        space = rk->distance(lane->lease, rk->prev(lane->hwcur));
+        for (std::uint32_t q = 0, take = 0; q < nq; q++) {
+            take += chain_slots(t.frames[t.order[q]].len, dbs);
+            if (take > space) {
+                cut = std::min<std::uint32_t>(cut, t.order[q]);
+                break;
+            }
+        }
+    }
+    for (std::uint32_t k = 0; k < nd; k++) { // reserve what goes, on every destination
+        const std::uint32_t d = dests[k];
+        const bool held = at(d, rk, lane, dbs).back_pressure.load(std::memory_order_relaxed);
+        const std::uint32_t nq = merge(t, d, cut, dbs, held ? rk->num_slots - 1 : 0xffffffff, need);
+        t.nfit[d] = nq;
+        if (!held) { // what does not fit is dropped, as in deliver()
+            std::uint32_t space = rk->distance(lane->lease, rk->prev(lane->hwcur));
+            if (space < need) {
+                lane->hwcur = rk->nr_hwcur.load(std::memory_order_acquire);
+                space = rk->distance(lane->lease, rk->prev(lane->hwcur));
+            }
+            if (space < need) {
+                std::uint32_t q = 0, take = 0;
+                for (; q < nq; q++) {
+                    const std::uint32_t c = chain_slots(t.frames[t.order[q]].len, dbs);
+                    if (take + c > space) break;
+                    take += c;
+                }
+                t.nfit[d] = q;
+                need = take;
+            }
+        }
+        t.lease[d] = lane->lease;
+        std::uint32_t end = lane->lease + need;
+        if (end >= rk->num_slots) end -= rk->num_slots;
+        t.lease_end[d] = lane->lease = end;
+    }
+    for (std::uint32_t k = nd; k-- > 0;) {
+        at(dests[k], rk, lane, dbs);
+        lane->lock.unlock();
+    }
+    for (std::uint32_t k = 0; k < nd; k++) {
+        const std::uint32_t d = dests[k];
+        VPort& dp = at(d, rk, lane, dbs);
+        const bool held = dp.back_pressure.load(std::memory_order_relaxed);
+        std::uint32_t never = 0;
+        const std::uint32_t nq = merge(t, d, cut, dbs, held ? rk->num_slots - 1 : 0xffffffff, need, &never);
+        // (set_back_pressure waits for the pass: `held` is the same as above)
+        const std::uint32_t nfit = t.nfit[d], dropped = never + (nq - nfit);
+        if (nfit) {
+            fill(t, dp, rk->ring_id, nfit, t.lease[d], t.lease_end[d], dropped);
+        } else if (dropped) {
+            lane->lock.lock();
+            RingCounters::add(lane->drop_no_space, dropped);
+            RingCounters::add(rk->stats.drops, dropped);
+            lane->lock.unlock();
+        }
+    }
+    return cut;
+}
+
+// Copies the frames in t.order[0, nfit) into dp's rx ring `r`, slots
+// [start, end) reserved for them, and publishes them in reservation order;
+// `dropped` more frames are counted as dropped there.
+void VPort::fill(TxScratch& t, VPort& dp, std::uint32_t r, std::uint32_t nfit, std::uint32_t start,
+                 std::uint32_t end, std::uint32_t dropped) noexcept {
+    KRing& rk = dp.kring(Direction::rx, r);
+    RxLane& lane = *dp.lanes_[r];
+    const MemoryRegion& dm = dp.memory();
+    const std::uint32_t dbs = dm.buf_size();
 
     // Copy, outside the lock.
     netmap_slot* rs = rk.ring->slot;
@@ -272,9 +450,9 @@ void VPort::deliver(TxScratch& t, std::uint32_t tx, std::uint32_t d) noexcept {
     RingCounters::add(lane.rx_bytes, bytes);
     RingCounters::add(rk.stats.packets, nfit);
     RingCounters::add(rk.stats.bytes, bytes);
-    if (nfit != nq) {
-        RingCounters::add(lane.drop_no_space, nq - nfit);
-        RingCounters::add(rk.stats.drops, nq - nfit);
+    if (dropped) {
+        RingCounters::add(lane.drop_no_space, dropped);
+        RingCounters::add(rk.stats.drops, dropped);
     }
     lane.lock.unlock();
     if (published) wake_if_sleeping(rk);

@@ -90,6 +90,11 @@ VPort::~VPort() {
             s.nactive--;
         }
         s.macs.forget_port(index);
+        if (back_pressure.load()) {
+            s.nheld.fetch_sub(1);
+            // Senders held back by our rings wake up and find us gone.
+            for (std::uint32_t r = 0; r < lanes_.size(); r++) wake_held_locked(r);
+        }
     }
     const std::string_view port = std::string_view(name()).substr(s.name.size() + 1);
     if (auto it = s.by_name.find(port); it != s.by_name.end() && it->second.expired()) s.by_name.erase(it);
@@ -227,6 +232,7 @@ Result<SwitchInfo> describe(std::string_view name) {
         pi.rx_slots = p.kring(Direction::rx, 0).num_slots;
         pi.buf_size = p.memory().buf_size();
         pi.attached = p.attached;
+        pi.back_pressure = p.back_pressure.load();
         pi.stats = p.stats();
         info.ports.push_back(std::move(pi));
     }
@@ -316,6 +322,26 @@ Status configure(std::string_view name, const SwitchConfig& cfg) {
     auto sw = find_switch(name);
     if (!sw) return std::move(sw).error();
     sw.value()->aging_ms.store(std::uint64_t(cfg.aging.count()));
+    return {};
+}
+
+Status set_back_pressure(std::string_view port, bool on) {
+    std::shared_ptr<VPort> keep; // see port_stats()
+    std::lock_guard lk(registry_mu);
+    auto vp = find_port(port);
+    if (!vp) return std::move(vp).error();
+    keep = std::move(vp.value());
+    Switch& s = keep->sw();
+    std::unique_lock wl(s.mu); // no forwarding pass in progress sees the change half made
+    if (keep->back_pressure.exchange(on) == on) return {};
+    if (on) {
+        s.nheld.fetch_add(1);
+    } else {
+        s.nheld.fetch_sub(1);
+        // Senders held back sleep until this port's rxsync wakes them, which
+        // it no longer does: wake them now (their next txsync drops instead).
+        for (std::uint32_t r = 0; r < keep->num_rings(Direction::rx); r++) keep->wake_held_locked(r);
+    }
     return {};
 }
 

@@ -122,6 +122,7 @@ public:
     std::uint32_t nactive = 0;
     Lookup lookup;                      // empty: learning bridge; under mu
     std::atomic<std::uint64_t> aging_ms{300000};
+    std::atomic<std::uint32_t> nheld{0};    // ports with back-pressure on
     MacTable macs;
     std::map<std::string, std::weak_ptr<VPort>, std::less<>> by_name; // port name -> port; under registry_mu
 };
@@ -138,6 +139,11 @@ struct TxScratch {
         std::uint32_t len;   // bytes in all fragments
         std::uint16_t next;  // next frame for the same destination, or nil
         std::uint8_t dst;
+        // Where the frame starts in the sender's ring, and the frames the
+        // pass dropped before it: where a pass held back by a full ring
+        // (back-pressure) stops, and what it counts.
+        std::uint32_t start;
+        std::uint32_t filtered_before, malformed_before;
     };
     struct Queue {
         std::uint16_t head = nil, tail = nil;
@@ -149,6 +155,9 @@ struct TxScratch {
     std::uint8_t used[max_ports];
     std::uint32_t nused = 0;
     std::uint16_t order[batch_frames]; // one destination's frames, in order
+    std::uint32_t lease[max_ports];    // back-pressure: the slots reserved per destination, [start, end)
+    std::uint32_t lease_end[max_ports];
+    std::uint32_t nfit[max_ports];     // back-pressure: frames reserved per destination
     // Sender-side counters (the tx ring's owner is their only writer).
     std::atomic<std::uint64_t> tx_packets{0}, tx_bytes{0}, drop_filtered{0}, drop_malformed{0};
 };
@@ -160,6 +169,10 @@ struct alignas(64) RxLane {
     std::uint32_t pub = 0;   // nr_hwtail as last published
     std::uint32_t hwcur = 0; // nr_hwcur as last read
     std::vector<std::uint32_t> done; // by lease start: its end once copied, else pending
+    // Back-pressure: senders (by port index) held back by this ring. A
+    // sender sets its bit, then re-reads nr_hwcur; the receiver's rxsync
+    // publishes nr_hwcur, then takes the bits and wakes those senders.
+    std::atomic<std::uint64_t> blocked[4] = {};
     // Written under `lock`, read anywhere.
     std::atomic<std::uint64_t> rx_packets{0}, rx_bytes{0}, drop_no_space{0};
     static constexpr std::uint32_t pending = 0xffffffff;
@@ -183,16 +196,27 @@ public:
                           std::uint32_t to, RingCounters* rc) noexcept;
 
     PortStats stats() const noexcept;
+    // Wakes the senders held back by rx ring `r` (back-pressure).
+    void wake_held(std::uint32_t r) noexcept;
+    // The same; the caller holds Switch::mu.
+    void wake_held_locked(std::uint32_t r) noexcept;
 
     Switch& sw() const noexcept { return *sw_; }
     std::uint32_t index = 0;
+    std::atomic<bool> back_pressure{false}; // vale::set_back_pressure
     std::string attached; // name of the port an Attachment joined here
     bool joined = false;  // in the switch's table (init succeeded)
 
 private:
     std::uint32_t pass(TxScratch& t, std::uint32_t tx, const KRing& src, const MemoryRegion& mem,
-                       std::uint32_t from, std::uint32_t to, std::uint64_t now_ms, RingCounters* rc) noexcept;
+                       std::uint32_t from, std::uint32_t to, std::uint64_t now_ms, RingCounters* rc,
+                       bool& held) noexcept;
     void deliver(TxScratch& t, std::uint32_t tx, std::uint32_t dst) noexcept;
+    std::uint32_t deliver_held(TxScratch& t, std::uint32_t tx, std::uint32_t nframes) noexcept;
+    std::uint32_t merge(TxScratch& t, std::uint32_t dst, std::uint32_t limit, std::uint32_t dbs,
+                        std::uint32_t max_slots, std::uint32_t& need, std::uint32_t* never = nullptr) noexcept;
+    void fill(TxScratch& t, VPort& dp, std::uint32_t r, std::uint32_t nfit, std::uint32_t start, std::uint32_t end,
+              std::uint32_t dropped) noexcept;
 
     std::shared_ptr<Switch> sw_;
     std::vector<std::unique_ptr<TxScratch>> scratch_; // per tx ring
