@@ -346,6 +346,22 @@ TEST(PktGen, SeveralSendersIntoOneValeReceiverAddUp) {
     EXPECT_NE(r.out.find(R"("stream":1)"), std::string::npos) << "one sequence stream per sender: " << r.out;
 }
 
+TEST(PktGen, LosslessValeLosesNothingIntoASlowReceiver) {
+    // Two unpaced senders into one receiver with a tiny ring, slowed by
+    // capturing to a file: with --lossless the switch holds the senders
+    // back instead of dropping, and every frame of both streams arrives.
+    Outcome r = pktgen({"-f", "txrxseq", "-i", "vale15:a", "-i", "vale15:b", "-i", "vale15:c", "-n", "100000",
+                        "--slots", "64", "--lossless", "--pcap", "/dev/null", "--json", "--no-hugepages"});
+    ASSERT_TRUE(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0) << r.out;
+    std::smatch m;
+    ASSERT_TRUE(std::regex_search(r.out, m, std::regex(R"(\{"summary":"rx","packets":(\d+))"))) << r.out;
+    EXPECT_EQ(std::stoull(m[1]), 200000u) << r.out;
+    ASSERT_TRUE(std::regex_search(r.out, m, std::regex(R"(\{"vale_port":"vale15:c".*"drop_no_space":(\d+))"))) << r.out;
+    EXPECT_EQ(std::stoull(m[1]), 0u) << r.out;
+    EXPECT_EQ(r.out.find(R"("missing":)"), r.out.find(R"("missing":0)")) << r.out;
+    EXPECT_EQ(r.out.find(R"("reordered":)"), r.out.find(R"("reordered":0)")) << r.out;
+}
+
 TEST(PktGen, ABlockedIdleReceiverUsesNoCpu) {
     // pkt-gen reports the CPU its run used (workers and reporter, without
     // start-up and exit) and each worker's own: three idle seconds waiting

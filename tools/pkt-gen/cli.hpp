@@ -18,6 +18,7 @@ struct Invocation {
     bool two = false;              // senders/pings and their peers run in this process
     std::vector<Role> roles;       // per -i port
     bool ixgbe_model = false, e1000_model = false;
+    bool lossless = false; // receiving VALE ports hold senders back (vale::set_back_pressure)
     std::string ixgbe_wire, e1000_wire; // --ixgbe-model-wire, --e1000-model-wire
 };
 

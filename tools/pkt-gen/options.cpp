@@ -83,6 +83,8 @@ std::optional<int> parse_options(int argc, char** argv, Invocation& inv) {
     app.add_option("-P,--replay", replay, "send the frames of this pcap file, in a loop");
     app.add_option("--pcap", cfg.pcap_out, "write received frames to this pcap file");
     app.add_flag("--no-hugepages", no_huge, "use normal pages even when hugepages are available");
+    app.add_flag("--lossless", inv.lossless,
+                 "VALE: receiving VALE ports hold their senders back instead of dropping (vale::set_back_pressure)");
     app.add_flag("--ixgbe-model", inv.ixgbe_model,
                  "ixgbe: ports are software 82599s; functions 0 and 1 of a device are wired back to back");
     app.add_option("--ixgbe-model-wire", inv.ixgbe_wire,

@@ -3,6 +3,7 @@
 #include "cli.hpp"
 
 #include <upio/models.hpp>
+#include <upio/vale.hpp>
 
 #include <fmt/format.h>
 
@@ -72,6 +73,12 @@ bool open_workers(const Invocation& inv, std::vector<std::unique_ptr<Worker>>& w
                 return false;
             }
             w->port = std::move(p.value());
+            if (inv.lossless && w->role != Role::sender && w->port->name().type == "vale") {
+                if (auto st = upio::vale::set_back_pressure(name, true); !st) {
+                    err = st.error().message;
+                    return false;
+                }
+            }
             if (w->role == Role::receiver && !cfg.pcap_out.empty()) {
                 std::string path = cfg.threads > 1 ? cfg.pcap_out + "." + std::to_string(t) : cfg.pcap_out;
                 w->pcap = open_pcap_writer(path, err);
