@@ -4,6 +4,8 @@
 //   BM_Vale/1to1, BM_Vale/2to1   one thread runs the senders' txsync (lookup,
 //       copy) and the receiver's rxsync in turn: the switch's cost per frame,
 //       without scheduling noise. items_per_second = frames delivered.
+//   BM_Vale/1to1_backpressure, 2to1_backpressure   the same with the sink's
+//       back-pressure on (vale::set_back_pressure): nothing is dropped.
 //   BM_ValeThreads/1to1, 2to1    each sender in its own thread, the receiver
 //       in the benchmark thread; frames the receiver could not take in time
 //       are dropped by the switch and reported as "drops" (not in items).
@@ -98,12 +100,16 @@ std::uint32_t receive(upio::Port& p, std::uint64_t& bytes) {
     return n;
 }
 
-void BM_Vale(benchmark::State& state, int nsend) {
+void BM_Vale(benchmark::State& state, int nsend, bool held = false) {
     const auto batch = std::uint32_t(state.range(0));
     const auto len = std::uint16_t(state.range(1));
     Setup s;
     if (!make(s, nsend, len)) {
         state.SkipWithError("cannot open the VALE ports");
+        return;
+    }
+    if (held && !upio::vale::set_back_pressure(s.sw + ":sink", true)) {
+        state.SkipWithError("cannot set back-pressure on the sink");
         return;
     }
     std::uint64_t frames = 0, bytes = 0;
@@ -159,6 +165,8 @@ void sizes(benchmark::internal::Benchmark* b) {
 
 BENCHMARK_CAPTURE(BM_Vale, 1to1, 1)->Apply(sizes);
 BENCHMARK_CAPTURE(BM_Vale, 2to1, 2)->Apply(sizes);
+BENCHMARK_CAPTURE(BM_Vale, 1to1_backpressure, 1, true)->Apply(sizes);
+BENCHMARK_CAPTURE(BM_Vale, 2to1_backpressure, 2, true)->Apply(sizes);
 BENCHMARK_CAPTURE(BM_ValeThreads, 1to1, 1)->Apply(sizes)->UseRealTime();
 BENCHMARK_CAPTURE(BM_ValeThreads, 2to1, 2)->Apply(sizes)->UseRealTime();
 
