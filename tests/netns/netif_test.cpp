@@ -332,7 +332,9 @@ void scribbled_rx(const std::string& tx_name, const std::string& rx_name) {
     sh("sysctl -qw net.ipv6.conf.nt2.disable_ipv6=1 net.ipv6.conf.nt3.disable_ipv6=1");
     {
         auto rx = Netif::open_port(rx_name, Netif::opts());
-        if (rx_name.starts_with("tap:")) ASSERT_TRUE(sh("ip link set " + rx_name.substr(4) + " up"));
+        if (rx_name.starts_with("tap:")) {
+            ASSERT_TRUE(sh("ip link set " + rx_name.substr(4) + " up"));
+        }
         auto tx = Netif::open_port(tx_name, Netif::opts());
         auto calm_tx = Netif::open_port("netif:nt2@packet", Netif::opts());
         auto calm_rx = Netif::open_port("netif:nt3@packet", Netif::opts());

@@ -39,7 +39,9 @@ Outcome many_to_one(std::uint32_t nsend, std::uint64_t per_sender, bool paced, s
     const std::string sw = unique_switch();
     const std::uint32_t slots = 256;
     auto sink = vopen(sw + ":sink", vopts(slots));
-    if (lossless) EXPECT_TRUE(vale::set_back_pressure(sw + ":sink", true).ok());
+    if (lossless) {
+        EXPECT_TRUE(vale::set_back_pressure(sw + ":sink", true).ok());
+    }
     std::vector<std::unique_ptr<Port>> senders;
     PortOptions so = vopts(slots);
     if (lossless) so.wait_spin = std::chrono::microseconds(0); // a full ring sleeps at once: the wake-up path runs
