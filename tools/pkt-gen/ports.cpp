@@ -73,7 +73,7 @@ bool open_workers(const Invocation& inv, std::vector<std::unique_ptr<Worker>>& w
                 return false;
             }
             w->port = std::move(p.value());
-            if (inv.lossless && w->role != Role::sender && w->port->name().type == "vale") {
+            if (inv.lossless && w->role != Role::sender && w->port->name().type_name() == "vale") {
                 if (auto st = upio::vale::set_back_pressure(name, true); !st) {
                     err = st.error().message;
                     return false;
