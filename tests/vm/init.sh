@@ -2,9 +2,10 @@
 # /init of the test VM: load VFIO, run every case under /cases, power off.
 #
 # Kernel command line: upio.model=MODEL upio.nic=ADDR upio.mac=MAC
-# Each case is a shell file run with NIC, MAC, MODEL and PATH set; exit 0 is a
-# pass. Cases whose "# models:" line does not name MODEL are skipped. Output
-# for the harness, one line each:
+# Each case is a shell file run with NIC, MAC, MODEL and PATH set, under
+# "sh -e -o pipefail" (a failing command anywhere in a pipeline fails the
+# case); exit 0 is a pass. Cases whose "# models:" line does not name MODEL
+# are skipped. Output for the harness, one line each:
 #   UPIO-CASE-BEGIN NAME HOSTMODE
 #   UPIO-CASE NAME PASS|FAIL|SKIP rc=N seconds=S
 #   UPIO-DONE
@@ -45,7 +46,7 @@ for c in /cases/*.sh; do
     fi
     echo "UPIO-CASE-BEGIN $name ${host:-none}"
     start=$(cut -d. -f1 /proc/uptime)
-    timeout "${limit:-120}" sh -e "$c" > /tmp/case.out 2>&1
+    timeout "${limit:-120}" sh -e -o pipefail "$c" > /tmp/case.out 2>&1
     rc=$?
     end=$(cut -d. -f1 /proc/uptime)
     sed "s/^/  [$name] /" /tmp/case.out

@@ -9,8 +9,9 @@
 # it), the NIC at 0000:00:03.0 with a fixed MAC, and its wire connected by
 # "-netdev dgram" over unix sockets to upio-vm-checker on the host. Each case
 # prints a verdict; a case with a "# host:" mode also needs the checker's.
-# Exit status: 0 all cases passed, 77 prerequisites missing (ctest: skipped),
-# 1 otherwise. The whole run is bounded by --timeout (default 600 s).
+# Exit status: 0 all cases passed, 77 prerequisites missing (ctest: skipped;
+# 1 under UPIO_REQUIRE_ALL=1, as scripts/test sets when run as root), 1
+# otherwise. The whole run is bounded by --timeout (default 600 s).
 set -uo pipefail
 
 model= work= cache= cases= checker= limit=600
@@ -27,18 +28,27 @@ while (($#)); do
 done
 [[ -n $model && -n $work && -n $cache && -n $cases && -n $checker ]] || { sed -n '2,14p' "$0"; exit 2; }
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-qemu=${UPIO_QEMU:-qemu-system-x86_64}
-command -v "$qemu" >/dev/null || { echo "run-vm: $qemu missing (scripts/install-deps installs qemu-system-x86)"; exit 77; }
-if ! "$qemu" -device help 2>/dev/null | grep -q "name \"$model\""; then
-    echo "run-vm: this QEMU ($("$qemu" --version | head -1)) has no $model model; igb needs QEMU >= 8 (bookworm-backports)"
+skip() { # a missing prerequisite: skipped, or a failure where all are required
+    if [[ ${UPIO_REQUIRE_ALL:-0} == 1 ]]; then echo "run-vm: missing prerequisite (UPIO_REQUIRE_ALL=1): $*"; exit 1; fi
+    echo "run-vm: $*"
     exit 77
-fi
+}
+qemu=${UPIO_QEMU:-qemu-system-x86_64}
+command -v "$qemu" >/dev/null || skip "$qemu missing (scripts/install-deps installs qemu-system-x86)"
+# (read whole, not piped into grep -q: under pipefail an early exit of grep
+# would make QEMU's SIGPIPE look like a missing model)
+devices=$("$qemu" -device help 2>/dev/null || true)
+grep -q "name \"$model\"" <<< "$devices" ||
+    skip "this QEMU ($("$qemu" --version | head -1)) has no $model model; igb needs QEMU >= 8 (bookworm-backports)"
 
 nic_addr=0000:00:03.0
 mac=52:54:00:12:34:56
 rm -rf "$work" && mkdir -p "$work"
 t0=$(date +%s.%N)
-"$here/build-initramfs.sh" "$cache" "$work" "$cases" "$@" || exit $?
+"$here/build-initramfs.sh" "$cache" "$work" "$cases" "$@"
+rc=$?
+((rc == 77)) && skip "build-initramfs.sh: a prerequisite is missing (see above)"
+((rc == 0)) || exit 1
 t1=$(date +%s.%N)
 
 qsock=$work/qemu.sock hsock=$work/host.sock
@@ -89,6 +99,17 @@ if ! grep -q '^UPIO-DONE' "$work/console.log" 2>/dev/null; then
     fail=1
 fi
 ((count > 0)) || { echo "vm[$model] no case ran"; fail=1; }
+# Every case that began has a verdict, and every case file ran (or was
+# skipped for its model): a guest that dies or hangs part-way cannot pass.
+while read -r name; do
+    grep -qE "^UPIO-CASE $name (PASS|FAIL) " "$work/console.log" ||
+        { echo "vm[$model] case $name began but gave no verdict"; fail=1; }
+done < <(awk '$1 == "UPIO-CASE-BEGIN" { print $2 }' "$work/console.log" 2>/dev/null)
+for c in "$cases"/*.sh; do
+    name=$(basename "$c" .sh)
+    grep -qE "^UPIO-CASE $name (PASS|FAIL|SKIP) " "$work/console.log" 2>/dev/null ||
+        { echo "vm[$model] case $name never ran"; fail=1; }
+done
 if ((fail)); then
     echo "vm[$model] failed; console: $work/console.log, checker: $work/checker.log"
     grep -E '^  \[' "$work/console.log" | tail -n 40
