@@ -11,6 +11,11 @@
 //                                        send N test frames through a legacy
 //                                        TX ring: proves the device reads
 //                                        the DMA-mapped region at its IOVAs
+//   upio-vfio-probe rx ADDR [--timeout S]
+//                                        wait (up to S s, default 10) for a
+//                                        beacon frame of the host checker
+//                                        through a legacy RX ring: proves the
+//                                        device writes the region at its IOVAs
 //
 // Output is one "key=value" per line, then "result=ok" or "result=fail ...",
 // so scripts (tests/vm) can parse it. Exit status 0 only on success.
@@ -29,6 +34,9 @@
 //   TCTL   0x0400  bit 1 EN, bit 3 PSP                 (13.4.33)
 //   TDBAL/TDBAH/TDLEN/TDH/TDT 0x3800.. (8254x, 82574), 0xE000.. (82576 queue 0)
 //   TXDCTL 0xE028  82576: bit 25 queue enable          (8.12.15 of 82576)
+//   RCTL   0x0100  bit 1 EN, bit 15 BAM, bit 26 SECRC  (13.4.22)
+//   RDBAL/RDBAH/RDLEN/RDH/RDT 0x2800.. (8254x, 82574), 0xC000.. (82576 queue 0)
+//   RXDCTL 0xC028  82576: bit 25 queue enable          (8.10.10 of 82576)
 #include <upio/pci.hpp>
 #include <upio/version.hpp>
 
@@ -57,6 +65,9 @@ constexpr std::uint32_t CTRL = 0x0000, CTRL_SLU = 1u << 6, STATUS_LU = 1u << 1, 
                         TCTL_EN = 1u << 1, TCTL_PSP = 1u << 3, TXDCTL_ENABLE = 1u << 25;
 // Offsets from the TX queue's base (TDBAL).
 constexpr std::uint32_t TDBAH = 0x04, TDLEN = 0x08, TDH = 0x10, TDT = 0x18, TXDCTL = 0x28;
+// Offsets from the RX queue's base (RDBAL): the same layout.
+constexpr std::uint32_t RDBAH = 0x04, RDLEN = 0x08, RDH = 0x10, RDT = 0x18, RXDCTL = 0x28;
+constexpr std::uint32_t RCTL = 0x0100, RCTL_EN = 1u << 1, RCTL_BAM = 1u << 15, RCTL_SECRC = 1u << 26;
 
 // Legacy transmit descriptor (8254x 3.3.3).
 struct TxDesc {
@@ -67,6 +78,16 @@ struct TxDesc {
 };
 static_assert(sizeof(TxDesc) == 16);
 constexpr std::uint8_t TXD_EOP = 0x01, TXD_IFCS = 0x02, TXD_RS = 0x08, TXD_DD = 0x01;
+
+// Legacy receive descriptor (8254x 3.2.3).
+struct RxDesc {
+    std::uint64_t addr;
+    std::uint16_t length, csum;
+    std::uint8_t status, errors;
+    std::uint16_t special;
+};
+static_assert(sizeof(RxDesc) == 16);
+constexpr std::uint8_t RXD_DD = 0x01, RXD_EOP = 0x02;
 
 int fail(const std::string& why) {
     std::printf("result=fail %s\n", why.c_str());
@@ -309,6 +330,101 @@ int tx(int argc, char** argv) {
     return 0;
 }
 
+// The host checker's "beacon" frame: broadcast, ethertype 0x88b5, then
+// "upio-vm-beacon N". Every buffer of an 8-descriptor legacy RX ring is
+// given to the device; we wait for one that holds a beacon.
+int rx(int argc, char** argv) {
+    auto addr = PciAddress::parse(argv[2]);
+    if (!addr)
+        return fail(addr.error().message);
+    int limit_s = 10;
+    if (argc > 4 && std::string(argv[3]) == "--timeout")
+        limit_s = std::atoi(argv[4]);
+    if (limit_s <= 0)
+        return fail("--timeout must be at least 1 s");
+    auto opened = VfioDevice::open(addr.value());
+    if (!opened)
+        return fail(opened.error().message);
+    VfioDevice& dev = *opened.value();
+    MemoryConfig mc;
+    mc.hugepages = HugepagePolicy::never;
+    auto region = MemoryRegion::create("probe-rx", 4096, 64, mc);
+    if (!region)
+        return fail(region.error().message);
+    MemoryRegion& r = *region.value();
+    constexpr unsigned n = 8;
+    auto ring_mem = r.alloc_object(n * sizeof(RxDesc));
+    if (!ring_mem)
+        return fail(ring_mem.error().message);
+    if (auto st = dev.dma_map(r); !st)
+        return fail(st.error().message);
+    if (auto st = dev.set_bus_master(true); !st)
+        return fail(st.error().message);
+
+    bool igb = dev.device_id() == DEV_82576;
+    std::uint32_t q = igb ? 0xC000 : 0x2800;
+    dev.write32(CTRL, dev.read32(CTRL) | CTRL_SLU);
+    for (int i = 0; i < 200 && !(dev.read32(STATUS) & STATUS_LU); ++i) // up to 2 s
+        ::usleep(10000);
+    std::printf("link_up=%u\n", (dev.read32(STATUS) & STATUS_LU) ? 1u : 0u);
+    auto* ring = static_cast<RxDesc*>(ring_mem.value());
+    std::memset(ring, 0, n * sizeof(RxDesc));
+    unsigned char* bufs[n];
+    for (unsigned i = 0; i < n; ++i) {
+        auto idx = r.alloc_buf();
+        if (!idx)
+            return fail(idx.error().message);
+        bufs[i] = reinterpret_cast<unsigned char*>(r.buf(idx.value()));
+        std::memset(bufs[i], 0, r.buf_size());
+        ring[i].addr = r.buf_iova(idx.value()).value;
+    }
+    Iova ring_iova = r.iova(ring);
+    dev.write32(q, std::uint32_t(ring_iova.value));
+    dev.write32(q + RDBAH, std::uint32_t(ring_iova.value >> 32));
+    dev.write32(q + RDLEN, n * sizeof(RxDesc));
+    dev.write32(q + RDH, 0);
+    dev.write32(q + RDT, 0);
+    if (igb)
+        dev.write32(q + RXDCTL, dev.read32(q + RXDCTL) | TXDCTL_ENABLE /* RXDCTL: the same bit */);
+    dev.write32(RCTL, RCTL_EN | RCTL_BAM | RCTL_SECRC); // BSIZE 00: 2048-byte buffers
+    dev.write32(q + RDT, n - 1); // RDT == RDH means empty: one descriptor stays back
+    std::printf("ring_iova=%#llx descriptors=%u\n", (unsigned long long)ring_iova.value, n - 1);
+
+    // Up to limit_s: the beacon is sent every 100 ms while this case runs.
+    unsigned frames = 0, beacons = 0;
+    std::string first;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(limit_s);
+    for (unsigned k = 0; beacons == 0 && std::chrono::steady_clock::now() < deadline;) {
+        volatile RxDesc& d = reinterpret_cast<volatile RxDesc*>(ring)[k];
+        if (!(d.status & RXD_DD)) {
+            ::usleep(10000);
+            continue;
+        }
+        const unsigned len = d.length;
+        ++frames;
+        const unsigned char* f = bufs[k];
+        if ((d.status & RXD_EOP) && len >= 30 && len <= r.buf_size() && f[12] == 0x88 && f[13] == 0xb5 &&
+            std::memcmp(f + 14, "upio-vm-beacon ", 15) == 0) {
+            ++beacons;
+            first.assign(reinterpret_cast<const char*>(f + 14), ::strnlen(reinterpret_cast<const char*>(f + 14), 40));
+        }
+        d.status = 0;
+        dev.write32(q + RDT, k); // give it back
+        k = (k + 1) % n;
+    }
+    std::printf("frames=%u beacons=%u%s%s\n", frames, beacons, first.empty() ? "" : " first=", first.c_str());
+    dev.write32(RCTL, 0);
+    if (auto st = dev.set_bus_master(false); !st)
+        return fail(st.error().message);
+    if (auto st = dev.dma_unmap(r); !st)
+        return fail(st.error().message);
+    if (beacons == 0)
+        return fail("no beacon frame within " + std::to_string(limit_s) + " s (RDH=" +
+                    std::to_string(dev.read32(q + RDH)) + ", " + std::to_string(frames) + " other frames)");
+    std::printf("result=ok\n");
+    return 0;
+}
+
 // Opens the device and expects failure; prints the error (tests compare it).
 int expect_error(int argc, char** argv) {
     auto addr = PciAddress::parse(argv[2]);
@@ -339,9 +455,11 @@ int main(int argc, char** argv) {
         return check(argc, argv);
     if (cmd == "tx" && argc > 2)
         return tx(argc, argv);
+    if (cmd == "rx" && argc > 2)
+        return rx(argc, argv);
     if (cmd == "expect-error" && argc > 2)
         return expect_error(argc, argv);
     std::fprintf(stderr, "usage: upio-vfio-probe --version | list | check ADDR [--mac M] [--irq msix|msi|intx|none] "
-                         "[--hugepages] [--no-mmap] | tx ADDR [--count N] | expect-error ADDR [--noiommu]\n");
+                         "[--hugepages] [--no-mmap] | tx ADDR [--count N] | rx ADDR [--timeout S] | expect-error ADDR [--noiommu]\n");
     return 2;
 }
