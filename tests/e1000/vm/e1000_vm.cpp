@@ -12,6 +12,13 @@
 //       pairs (RSS; non-IP frames all land on queue 0); with --irq (msix,
 //       msi, intx; also for info) fails unless the driver chose that
 //       interrupt kind
+//   upio-e1000-vm rss ADDR --rings R [--count N] [--flows F]
+//       RSS on the 82576: N IPv4/UDP frames of F flows (source address and
+//       port differ per flow) go out on queue 0 and come back through the
+//       host checker's "echo"; every one must arrive intact, on the queue
+//       the Toeplitz hash of its flow and the driver's key and redirection
+//       table select, each flow in order on one queue, and at least two
+//       queues must have received frames
 //   upio-e1000-vm pcapcheck FILE --count N --size LO-HI
 //       checks a capture of "pkt-gen -f rxseq --pcap FILE" fed by the host
 //       checker's "seqsource:N:LO-HI": exactly N frames, frame n carrying
@@ -34,6 +41,7 @@
 #include <cstring>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 using namespace upio;
@@ -146,6 +154,142 @@ int echo(Port& port, e1000::E1000Adapter& a, std::uint32_t count, std::uint32_t 
     return 0;
 }
 
+// -- RSS (82576 7.1.2.8): the driver's key and RETA, computed here on our own
+constexpr std::uint32_t rss_key_words[10] = {0xda565a6d, 0xc20e5b25, 0x3d256741, 0xb08fa343, 0xcb2bcad0,
+                                             0xb4307bae, 0xa32dcb77, 0x0cf23080, 0x3bb7426a, 0xfa01acbe};
+
+// Toeplitz hash of the IPv4/UDP 4-tuple (addresses and ports in network
+// order), key bytes in the order the RSSRK registers hold them (byte 0 of a
+// register is its low byte).
+std::uint32_t toeplitz(const std::uint8_t* in, std::size_t n) {
+    std::uint8_t key[40];
+    for (unsigned i = 0; i < 40; i++) key[i] = std::uint8_t(rss_key_words[i / 4] >> (8 * (i % 4)));
+    std::uint32_t hash = 0;
+    std::uint64_t window = 0; // key bits [bit, bit+64)
+    for (unsigned i = 0; i < 8; i++) window = window << 8 | key[i];
+    for (std::size_t byte = 0; byte < n; byte++) {
+        for (int b = 7; b >= 0; b--) {
+            if (in[byte] >> b & 1) hash ^= std::uint32_t(window >> 32);
+            window <<= 1;
+        }
+        if (byte + 8 < 40) window |= std::uint64_t(key[byte + 8]); // next key byte enters at the bottom
+    }
+    return hash;
+}
+
+struct Flow {
+    pktgen::FrameSpec spec;
+    std::uint32_t hash = 0, queue = 0; // the queue RSS must pick
+    int seen_on = -1;
+    std::uint64_t next = 0; // next sequence number expected of this flow
+    std::uint64_t received = 0;
+};
+
+int rss(Port& port, e1000::E1000Adapter& a, std::uint32_t count, std::uint32_t nflows) {
+    const std::uint32_t nq = a.num_rings(Direction::rx);
+    if (nq < 2) return fail("rss needs --rings 2 or more, the NIC has %s%s", std::to_string(nq));
+    const auto mac = a.mac();
+    const pktgen::Mac peer{0x02, 0x00, 0x00, 0x00, 0x00, 0xee};
+    std::vector<Flow> flows(nflows);
+    for (std::uint32_t f = 0; f < nflows; f++) {
+        Flow& fl = flows[f];
+        fl.spec.src_mac = mac;
+        fl.spec.dst_mac = peer;
+        fl.spec.src_ip = 0x0a000001 + (f << 8);  // 10.0.f.1
+        fl.spec.src_port = std::uint16_t(1000 + 7 * f);
+        std::uint8_t tuple[12];
+        for (int i = 0; i < 4; i++) tuple[i] = std::uint8_t(fl.spec.src_ip >> (24 - 8 * i));
+        for (int i = 0; i < 4; i++) tuple[4 + i] = std::uint8_t(fl.spec.dst_ip >> (24 - 8 * i));
+        tuple[8] = std::uint8_t(fl.spec.src_port >> 8), tuple[9] = std::uint8_t(fl.spec.src_port);
+        tuple[10] = std::uint8_t(fl.spec.dst_port >> 8), tuple[11] = std::uint8_t(fl.spec.dst_port);
+        fl.hash = toeplitz(tuple, sizeof tuple);
+        fl.queue = (fl.hash & 0x7f) % nq; // RETA entry i holds i % nq (E1000Adapter::setup_rss)
+    }
+    // frame n: flow n % F, sequence number n, 60..1514 bytes
+    auto frame_of = [&](std::uint64_t n, std::uint8_t* buf, bool echoed) {
+        const Flow& fl = flows[n % nflows];
+        pktgen::FrameSpec spec = fl.spec;
+        if (echoed) std::swap(spec.src_mac, spec.dst_mac); // the checker swaps the MACs only
+        return pktgen::write_frame(buf, spec, frame_len(std::uint32_t(n)), &n, nullptr);
+    };
+    netmap_ring* tx = port.tx_ring(0);
+    std::vector<std::uint64_t> per_queue(nq, 0);
+    std::vector<std::uint8_t> want(pktgen::max_frame);
+    std::uint64_t sent = 0, got = 0;
+    const std::uint32_t window = 32;
+    auto last = clock_type::now();
+    while (got < count) {
+        while (sent < count && sent - got < window && nm_ring_space(tx)) {
+            netmap_slot& s = tx->slot[tx->cur];
+            s.len = frame_of(sent, reinterpret_cast<std::uint8_t*>(NETMAP_BUF(tx, s.buf_idx)), false);
+            s.flags = 0;
+            sent++;
+            tx->head = tx->cur = nm_ring_next(tx, tx->cur);
+        }
+        if (port.txsync() < 0) return fail("txsync failed: %s%s", port.last_error());
+        if (port.wait(Direction::rx, std::chrono::milliseconds(200)) < 0)
+            return fail("wait failed: %s%s", port.last_error());
+        for (std::uint32_t q = 0; q < nq; q++) {
+            netmap_ring* rx = port.rx_ring(q);
+            while (!nm_ring_empty(rx)) {
+                netmap_slot& s = rx->slot[rx->cur];
+                const auto* p = reinterpret_cast<const std::uint8_t*>(NETMAP_BUF(rx, s.buf_idx));
+                const std::uint64_t seq = s.len >= pktgen::seq_offset + 8 ? pktgen::frame_seq(p) : ~0ull;
+                if (seq >= sent) {
+                    std::fprintf(stderr, "queue %u: a frame of %u bytes with sequence %llu, which was not sent\n", q,
+                                 s.len, (unsigned long long)seq);
+                    return 1;
+                }
+                Flow& fl = flows[seq % nflows];
+                const std::size_t len = frame_of(seq, want.data(), true);
+                if (s.len != len || std::memcmp(p, want.data(), len) != 0 ||
+                    !pktgen::verify_frame({p, std::size_t(s.len)})) {
+                    std::fprintf(stderr, "queue %u: frame %llu (%u bytes, expected %zu) differs from what was sent\n",
+                                 q, (unsigned long long)seq, s.len, len);
+                    return 1;
+                }
+                if (q != fl.queue) {
+                    std::fprintf(stderr,
+                                 "frame %llu of flow %llu (hash %08x) arrived on queue %u, RSS selects queue %u\n",
+                                 (unsigned long long)seq, (unsigned long long)(seq % nflows), fl.hash, q, fl.queue);
+                    return 1;
+                }
+                if (seq != fl.next) {
+                    std::fprintf(stderr, "flow %llu: frame %llu arrived, expected %llu (reordered or lost)\n",
+                                 (unsigned long long)(seq % nflows), (unsigned long long)seq,
+                                 (unsigned long long)fl.next);
+                    return 1;
+                }
+                fl.next = seq + nflows;
+                fl.received++;
+                per_queue[q]++;
+                got++;
+                last = clock_type::now();
+                rx->head = rx->cur = nm_ring_next(rx, rx->cur);
+            }
+        }
+        if (clock_type::now() - last > std::chrono::seconds(20)) {
+            std::fprintf(stderr, "no echo for 20 s: sent %llu, received %llu\n", (unsigned long long)sent,
+                         (unsigned long long)got);
+            print_stats(a);
+            return 1;
+        }
+    }
+    std::uint32_t used = 0;
+    std::printf("rss: %u frames of %u flows back intact, each flow in order on the queue its hash selects:", count,
+                nflows);
+    for (std::uint32_t q = 0; q < nq; q++) {
+        std::printf(" q%u=%llu", q, (unsigned long long)per_queue[q]);
+        used += per_queue[q] > 0;
+    }
+    std::printf("\n");
+    for (std::uint32_t f = 0; f < nflows; f++)
+        std::printf("  flow %u: 10.0.%u.1:%u -> 10.1.0.1:4321 hash %08x queue %u, %llu frames\n", f, f,
+                    flows[f].spec.src_port, flows[f].hash, flows[f].queue, (unsigned long long)flows[f].received);
+    if (used < 2) return fail("all frames arrived on one queue: RSS did not spread the flows%s%s");
+    return 0;
+}
+
 int pcapcheck(const std::string& path, std::uint64_t count, std::uint32_t lo, std::uint32_t hi) {
     char ebuf[PCAP_ERRBUF_SIZE] = {};
     pcap_t* p = pcap_open_offline(path.c_str(), ebuf);
@@ -180,11 +324,11 @@ int pcapcheck(const std::string& path, std::uint64_t count, std::uint32_t lo, st
 
 int main(int argc, char** argv) {
     if (argc < 3) {
-        std::fprintf(stderr, "usage: upio-e1000-vm info|echo ADDR [--mac MAC] [--count N] [--window W] [--poll] [--rings R] [--irq msix|msi|intx]\n       upio-e1000-vm pcapcheck FILE --count N --size LO-HI\n");
+        std::fprintf(stderr, "usage: upio-e1000-vm info|echo ADDR [--mac MAC] [--count N] [--window W] [--poll] [--rings R] [--irq msix|msi|intx]\n       upio-e1000-vm rss ADDR --rings R [--count N] [--flows F]\n       upio-e1000-vm pcapcheck FILE --count N --size LO-HI\n");
         return 2;
     }
     std::string cmd = argv[1], addr = argv[2], want_mac, want_irq;
-    std::uint32_t count = 1000, window = 32, rings = 1;
+    std::uint32_t count = 1000, window = 32, rings = 1, flows = 16;
     bool poll = false;
     std::uint32_t lo = 60, hi = 1514;
     for (int i = 3; i < argc; i++) {
@@ -200,6 +344,7 @@ int main(int argc, char** argv) {
         else if (o == "--window" && i + 1 < argc) window = std::uint32_t(std::strtoul(argv[++i], nullptr, 0));
         else if (o == "--rings" && i + 1 < argc) rings = std::uint32_t(std::strtoul(argv[++i], nullptr, 0));
         else if (o == "--irq" && i + 1 < argc) want_irq = argv[++i];
+        else if (o == "--flows" && i + 1 < argc) flows = std::uint32_t(std::strtoul(argv[++i], nullptr, 0));
         else if (o == "--poll") poll = true;
         else return fail("unknown option %s", o);
     }
@@ -238,6 +383,11 @@ int main(int argc, char** argv) {
         // QEMU's e1000 ignores rx for a second after RCTL is written
         std::this_thread::sleep_for(std::chrono::milliseconds(1200));
         return echo(*p.value(), a, count, std::min(window, opts.rx_slots / 2), poll);
+    }
+    if (cmd == "rss") {
+        if (flows == 0) return fail("--flows must be at least 1%s%s");
+        std::this_thread::sleep_for(std::chrono::milliseconds(1200)); // as for echo
+        return rss(*p.value(), a, count, flows);
     }
     return fail("unknown command %s%s", cmd);
 }
