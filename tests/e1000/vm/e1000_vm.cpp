@@ -193,6 +193,7 @@ int rss(Port& port, e1000::E1000Adapter& a, std::uint32_t count, std::uint32_t n
     std::vector<Flow> flows(nflows);
     for (std::uint32_t f = 0; f < nflows; f++) {
         Flow& fl = flows[f];
+        fl.next = f; // frame n belongs to flow n % F
         fl.spec.src_mac = mac;
         fl.spec.dst_mac = peer;
         fl.spec.src_ip = 0x0a000001 + (f << 8);  // 10.0.f.1

@@ -36,6 +36,7 @@
 //   TXDCTL 0xE028  82576: bit 25 queue enable          (8.12.15 of 82576)
 //   RCTL   0x0100  bit 1 EN, bit 15 BAM, bit 26 SECRC  (13.4.22)
 //   RDBAL/RDBAH/RDLEN/RDH/RDT 0x2800.. (8254x, 82574), 0xC000.. (82576 queue 0)
+//   MDIC   0x0020  PHY access: data 15:0, reg 20:16, PHY 25:21, op 27:26, ready 28 (13.4.7)
 //   RXDCTL 0xC028  82576: bit 25 queue enable          (8.10.10 of 82576)
 #include <upio/pci.hpp>
 #include <upio/version.hpp>
@@ -68,6 +69,8 @@ constexpr std::uint32_t TDBAH = 0x04, TDLEN = 0x08, TDH = 0x10, TDT = 0x18, TXDC
 // Offsets from the RX queue's base (RDBAL): the same layout.
 constexpr std::uint32_t RDBAH = 0x04, RDLEN = 0x08, RDH = 0x10, RDT = 0x18, RXDCTL = 0x28;
 constexpr std::uint32_t RCTL = 0x0100, RCTL_EN = 1u << 1, RCTL_BAM = 1u << 15, RCTL_SECRC = 1u << 26;
+constexpr std::uint32_t MDIC = 0x0020, MDIC_WRITE = 1u << 26, MDIC_READ = 2u << 26, MDIC_READY = 1u << 28;
+constexpr std::uint32_t PHY = 1, BMCR_AN_ENABLE = 1u << 12, BMCR_RESTART_AN = 1u << 9; // PHY register 0: BMCR
 
 // Legacy transmit descriptor (8254x 3.3.3).
 struct TxDesc {
@@ -79,15 +82,19 @@ struct TxDesc {
 static_assert(sizeof(TxDesc) == 16);
 constexpr std::uint8_t TXD_EOP = 0x01, TXD_IFCS = 0x02, TXD_RS = 0x08, TXD_DD = 0x01;
 
-// Legacy receive descriptor (8254x 3.2.3).
+// Receive descriptor: legacy (8254x 3.2.3) on the 8254x and 82574; the
+// 82576's advanced one-buffer format (82576 7.1.5), which QEMU's igb always
+// uses: the driver writes {buffer, header buffer}, the device writes back
+// status/errors in bytes 8-11 and the length in bytes 12-13.
 struct RxDesc {
     std::uint64_t addr;
-    std::uint16_t length, csum;
-    std::uint8_t status, errors;
+    std::uint16_t length, csum; // legacy write-back; advanced: status/errors (staterr)
+    std::uint8_t status, errors; // legacy; advanced: length (bytes 12-13)
     std::uint16_t special;
 };
 static_assert(sizeof(RxDesc) == 16);
-constexpr std::uint8_t RXD_DD = 0x01, RXD_EOP = 0x02;
+constexpr std::uint8_t RXD_DD = 0x01, RXD_EOP = 0x02; // the same bits in the legacy status and advanced staterr
+constexpr std::uint32_t SRRCTL = 0x0C, SRRCTL_ONEBUF_2K = 2u | 1u << 25; // 82576: BSIZEPACKET 2 KiB, DESCTYPE 001
 
 int fail(const std::string& why) {
     std::printf("result=fail %s\n", why.c_str());
@@ -364,19 +371,34 @@ int rx(int argc, char** argv) {
     bool igb = dev.device_id() == DEV_82576;
     std::uint32_t q = igb ? 0xC000 : 0x2800;
     dev.write32(CTRL, dev.read32(CTRL) | CTRL_SLU);
-    for (int i = 0; i < 200 && !(dev.read32(STATUS) & STATUS_LU); ++i) // up to 2 s
+    for (int i = 0; i < 20 && !(dev.read32(STATUS) & STATUS_LU); ++i) // up to 200 ms
+        ::usleep(10000);
+    // A device does not receive without a link. QEMU's 82576 negotiates
+    // only when asked: BMCR auto-negotiation enable + restart, over MDIC.
+    auto mdic = [&](std::uint32_t cmd) {
+        dev.write32(MDIC, cmd);
+        for (int i = 0; i < 100 && !(dev.read32(MDIC) & MDIC_READY); ++i) // up to 100 ms
+            ::usleep(1000);
+        return dev.read32(MDIC);
+    };
+    if (!(dev.read32(STATUS) & STATUS_LU)) {
+        const std::uint32_t bmcr = mdic(MDIC_READ | PHY << 21) & 0xffff;
+        mdic(MDIC_WRITE | PHY << 21 | bmcr | BMCR_AN_ENABLE | BMCR_RESTART_AN);
+    }
+    for (int i = 0; i < 300 && !(dev.read32(STATUS) & STATUS_LU); ++i) // up to 3 s
         ::usleep(10000);
     std::printf("link_up=%u\n", (dev.read32(STATUS) & STATUS_LU) ? 1u : 0u);
     auto* ring = static_cast<RxDesc*>(ring_mem.value());
     std::memset(ring, 0, n * sizeof(RxDesc));
     unsigned char* bufs[n];
+    std::uint64_t buf_iova[n];
     for (unsigned i = 0; i < n; ++i) {
         auto idx = r.alloc_buf();
         if (!idx)
             return fail(idx.error().message);
         bufs[i] = reinterpret_cast<unsigned char*>(r.buf(idx.value()));
         std::memset(bufs[i], 0, r.buf_size());
-        ring[i].addr = r.buf_iova(idx.value()).value;
+        ring[i].addr = buf_iova[i] = r.buf_iova(idx.value()).value;
     }
     Iova ring_iova = r.iova(ring);
     dev.write32(q, std::uint32_t(ring_iova.value));
@@ -384,8 +406,10 @@ int rx(int argc, char** argv) {
     dev.write32(q + RDLEN, n * sizeof(RxDesc));
     dev.write32(q + RDH, 0);
     dev.write32(q + RDT, 0);
-    if (igb)
+    if (igb) {
+        dev.write32(q + SRRCTL, SRRCTL_ONEBUF_2K);
         dev.write32(q + RXDCTL, dev.read32(q + RXDCTL) | TXDCTL_ENABLE /* RXDCTL: the same bit */);
+    }
     dev.write32(RCTL, RCTL_EN | RCTL_BAM | RCTL_SECRC); // BSIZE 00: 2048-byte buffers
     dev.write32(q + RDT, n - 1); // RDT == RDH means empty: one descriptor stays back
     std::printf("ring_iova=%#llx descriptors=%u\n", (unsigned long long)ring_iova.value, n - 1);
@@ -396,19 +420,25 @@ int rx(int argc, char** argv) {
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(limit_s);
     for (unsigned k = 0; beacons == 0 && std::chrono::steady_clock::now() < deadline;) {
         volatile RxDesc& d = reinterpret_cast<volatile RxDesc*>(ring)[k];
-        if (!(d.status & RXD_DD)) {
+        const std::uint8_t status = igb ? std::uint8_t(d.length) : d.status;
+        if (!(status & RXD_DD)) {
             ::usleep(10000);
             continue;
         }
-        const unsigned len = d.length;
+        const unsigned len = igb ? unsigned(d.status | d.errors << 8) : d.length;
         ++frames;
         const unsigned char* f = bufs[k];
-        if ((d.status & RXD_EOP) && len >= 30 && len <= r.buf_size() && f[12] == 0x88 && f[13] == 0xb5 &&
+        if ((status & RXD_EOP) && len >= 30 && len <= r.buf_size() && f[12] == 0x88 && f[13] == 0xb5 &&
             std::memcmp(f + 14, "upio-vm-beacon ", 15) == 0) {
             ++beacons;
             first.assign(reinterpret_cast<const char*>(f + 14), ::strnlen(reinterpret_cast<const char*>(f + 14), 40));
         }
+        d.addr = buf_iova[k]; // the advanced write-back overwrote it
+        d.length = 0;
+        d.csum = 0;
         d.status = 0;
+        d.errors = 0;
+        d.special = 0;
         dev.write32(q + RDT, k); // give it back
         k = (k + 1) % n;
     }
