@@ -1,4 +1,5 @@
 // Memory regions: buffer arithmetic, allocation, hugepage fallback, extra buffers.
+#include "../common/require.hpp"
 #include "helpers.hpp"
 
 #include <upio/backend/memory_region.hpp>
@@ -150,7 +151,7 @@ TEST(Memory, FallbackWarnsInOneLineOncePerProcess) {
 
 TEST(Memory, UsesHugepagesWhenReserved) {
     if (!hugetlbfs_mounted() || free_hugepages() < 4)
-        GTEST_SKIP() << "no hugetlbfs mount with 4 free 2 MiB pages (scripts/upio-setup hugepages 64)";
+        UPIO_MISSING_PREREQUISITE("no hugetlbfs mount with 4 free 2 MiB pages (scripts/upio-setup hugepages 64)");
     MemoryConfig c;
     c.hugepages = HugepagePolicy::require;
     auto r = MemoryRegion::create("huge", 4096, 1024, c); // ~2 MiB of buffers

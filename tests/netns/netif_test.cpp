@@ -2,6 +2,7 @@
 // (root; skipped otherwise). The process enters a new network and mount
 // namespace with its own sysfs, so nothing outside it is touched and the
 // veth pair disappears with the process.
+#include "../common/require.hpp"
 #include <upio/netmap_user.h>
 #include <upio/port.hpp>
 
@@ -54,7 +55,7 @@ public:
 
 protected:
     void SetUp() override {
-        if (auto why = enter_netns(); !why.empty()) GTEST_SKIP() << why;
+        if (auto why = enter_netns(); !why.empty()) UPIO_MISSING_PREREQUISITE(why);
         sh("ip link del nt0 2>/dev/null");
         ASSERT_TRUE(sh("ip link add nt0 type veth peer name nt1"));
         ASSERT_TRUE(sh("ip link set nt0 up && ip link set nt1 up"));

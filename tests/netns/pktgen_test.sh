@@ -9,16 +9,20 @@
 #     and every frame sent is received or counted as missing.
 # Everything lives in two namespaces made here and deleted on exit; every
 # command is bounded in time. Exit 77 (skipped) when not root or a tool is
-# missing.
+# missing; exit 1 then under UPIO_REQUIRE_ALL=1.
 set -u
 PKTGEN=$1
 MODE=${2:-}
-if [ "$(id -u)" != 0 ]; then
-    echo "SKIP: needs root (network namespaces, veth pairs, AF_XDP / AF_PACKET)"
+# A missing prerequisite: skipped (77), or a failure under UPIO_REQUIRE_ALL=1
+# (scripts/test as root, where every prerequisite can be had).
+skip() {
+    if [ "${UPIO_REQUIRE_ALL:-0}" = 1 ]; then echo "FAIL: missing prerequisite (UPIO_REQUIRE_ALL=1): $*"; exit 1; fi
+    echo "SKIP: $*"
     exit 77
-fi
+}
+[ "$(id -u)" = 0 ] || skip "needs root (network namespaces, veth pairs, AF_XDP / AF_PACKET)"
 for t in ip ethtool timeout; do
-    command -v $t >/dev/null || { echo "SKIP: '$t' is not installed (scripts/install-deps)"; exit 77; }
+    command -v $t >/dev/null || skip "'$t' is not installed (scripts/install-deps)"
 done
 
 ID=$(printf '%x' $$)

@@ -12,16 +12,21 @@
 #
 # Everything lives in three namespaces made here and deleted on exit (veth
 # pairs and the tap go with them); every command is bounded in time.
-# Exit 77 (skipped) when not root or a tool is missing.
+# Exit 77 (skipped) when not root or a tool is missing; exit 1 then
+# under UPIO_REQUIRE_ALL=1.
 set -u
 SWITCH=$1
 MODE=$2
-if [ "$(id -u)" != 0 ]; then
-    echo "SKIP: needs root (network namespaces, veth pairs, AF_XDP / AF_PACKET / tap)"
+# A missing prerequisite: skipped (77), or a failure under UPIO_REQUIRE_ALL=1
+# (scripts/test as root, where every prerequisite can be had).
+skip() {
+    if [ "${UPIO_REQUIRE_ALL:-0}" = 1 ]; then echo "FAIL: missing prerequisite (UPIO_REQUIRE_ALL=1): $*"; exit 1; fi
+    echo "SKIP: $*"
     exit 77
-fi
+}
+[ "$(id -u)" = 0 ] || skip "needs root (network namespaces, veth pairs, AF_XDP / AF_PACKET / tap)"
 for t in ip ping iperf3 ethtool timeout ss; do
-    command -v $t >/dev/null || { echo "SKIP: '$t' is not installed (scripts/install-deps)"; exit 77; }
+    command -v $t >/dev/null || skip "'$t' is not installed (scripts/install-deps)"
 done
 
 ID=$(printf '%x' $$)

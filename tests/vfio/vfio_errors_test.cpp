@@ -1,6 +1,7 @@
 // VFIO and PCI error paths on a host without VFIO: every failure names the
 // device and says what to run. Uses a fake sysfs/dev tree where the real one
 // cannot produce the situation.
+#include "../common/require.hpp"
 #include "core/vfio.hpp"
 #include "fake_sysfs.hpp"
 
@@ -129,7 +130,7 @@ std::string open_as_nobody(const VfioOptions& o) {
 
 TEST_F(VfioErrors, NoPermission) {
     if (::geteuid() != 0)
-        GTEST_SKIP() << "needs root to create the situation";
+        UPIO_MISSING_PREREQUISITE("needs root to create the situation");
     fake.bind("0000:00:03.0", "vfio-pci");
     fake.set_group("0000:00:03.0", 5);
     FakeSysfs::write(fake.dev() + "/vfio/5", "");
@@ -179,7 +180,7 @@ TEST(VfioHost, ContainerWithoutDevVfio) {
 TEST(VfioHost, EveryRealNicIsRefusedWithAReason) {
     auto devs = pci_enumerate();
     if (!devs)
-        GTEST_SKIP() << devs.error().message;
+        UPIO_MISSING_PREREQUISITE(devs.error().message);
     for (const auto& d : devs.value()) {
         if (!d.is_network() || d.driver == "vfio-pci")
             continue;
