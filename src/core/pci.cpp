@@ -100,7 +100,9 @@ namespace {
 thread_local std::jmp_buf* pci_jump = nullptr;
 thread_local char pci_message[512];
 
-[[noreturn]] void on_pci_error(char* fmt, ...) {
+// gnu::noreturn, not [[noreturn]]: libpci's error pointer has the GNU attribute in its
+// type, and clang will not assign a function without it.
+[[gnu::noreturn]] void on_pci_error(char* fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     std::vsnprintf(pci_message, sizeof pci_message, fmt, ap);
