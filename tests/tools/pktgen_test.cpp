@@ -125,8 +125,11 @@ TEST(PktGen, DefaultRunsAPipeAndReportsEachInterval) {
     EXPECT_GE(lines, 3) << r.out;
     EXPECT_NE(r.out.find("Sent "), std::string::npos);
     EXPECT_NE(r.out.find("Received "), std::string::npos);
-    // the pipe demo's whole footprint stays under 64 MiB resident
+    // the pipe demo's whole footprint stays under 64 MiB resident (under
+    // ThreadSanitizer its shadow memory alone takes more: not judged there)
+#if !defined(__SANITIZE_THREAD__)
     EXPECT_LT(r.max_rss_kb, 64 * 1024) << "max RSS " << r.max_rss_kb << " KiB";
+#endif
 }
 
 // When --duration ends a run with both sides, the senders stop first and
