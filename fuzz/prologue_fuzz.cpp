@@ -15,6 +15,7 @@
 #include "fuzz_input.hpp"
 
 #include <upio/netmap_user.h>
+#include <upio/backend/memory_region.hpp>
 #include <upio/port.hpp>
 
 #include <algorithm>
