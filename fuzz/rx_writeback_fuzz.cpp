@@ -61,7 +61,7 @@ struct Nic {
 };
 
 Nic open_nic(Chip chip, std::uint8_t dev) {
-    register_port_type("e1000", &e1000::open_adapter);
+    register_port_type("e1000", &e1000::Factory::open_name);
     e1000::Factory::set_device_opener(&open_model);
     e1000::DriverOptions d;
     d.link_timeout = std::chrono::milliseconds(200);

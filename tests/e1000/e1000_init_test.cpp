@@ -129,7 +129,7 @@ TEST(E1000Init, DeviceNotBoundIsReportedByTheFactory) {
     Factory::set_device_opener(nullptr); // the real VFIO path
     auto pn = PortName::parse("e1000:0000:7f:1f.7");
     ASSERT_TRUE(pn.ok());
-    auto a = open_adapter(pn.value(), small_opts());
+    auto a = Factory::open_name(pn.value(), small_opts());
     ASSERT_FALSE(a.ok());
     EXPECT_FALSE(a.error().message.empty());
     expect_has(a.error().message, "0000:7f:1f.7");
@@ -143,7 +143,7 @@ TEST(E1000Init, FactorySharesOneAdapterPerFunction) {
     auto p1 = Port::open("e1000:0000:00:04.0/T", small_opts());
     EXPECT_FALSE(p1.ok()); // ring 0 is taken; the adapter itself was shared
     auto pn = PortName::parse("e1000:0000:00:04.0");
-    auto again = open_adapter(pn.value(), small_opts());
+    auto again = Factory::open_name(pn.value(), small_opts());
     ASSERT_TRUE(again.ok());
     EXPECT_EQ(again.value().get(), &p0.value()->adapter());
 }

@@ -39,7 +39,7 @@ using ModelRegistry = upio::test::ModelRegistry<E1000Model, ModelConfig>;
 // Registers the e1000 factory (the built-in table may not list it yet) and
 // the model opener; returns the Port's model after open.
 inline void use_models() {
-    register_port_type("e1000", &open_adapter);
+    register_port_type("e1000", &Factory::open_name);
     Factory::set_device_opener(&ModelRegistry::open);
     Factory::set_default_options(fast_opts());
 }

@@ -5,8 +5,13 @@
 // A driver declares its factory in one line and keeps its public names:
 //
 //   using Factory = drivers::NicFactory<E1000Adapter, DriverOptions, &make_adapter>;
-//   Result<std::shared_ptr<Adapter>> open_adapter(const PortName& pn, const PortOptions& o);
-//       // = Factory::open(the PCI address of pn.body, o): the port type's factory
+//
+// and its port-type descriptor in another:
+//
+//   const PortType& port_type() {
+//       static const PortType t = Factory::port_type("e1000", "8254x / 82574L / ... bound to vfio-pci");
+//       return t;
+//   }
 //
 // A second open of "DRIVER:ADDR-N" joins the adapter the first one created
 // (several threads, one ring pair each). The device comes from
@@ -16,6 +21,7 @@
 
 #include <upio/backend/adapter.hpp>
 #include <upio/backend/device.hpp>
+#include <upio/backend/port_type.hpp>
 #include <upio/port.hpp>
 
 #include <fmt/format.h>
@@ -101,8 +107,8 @@ private:
 };
 
 // A driver's port-type factory: its one AdapterTable and the calls the
-// driver's namespace exposes (open_adapter, set_device_opener,
-// set_default_options).
+// driver's namespace exposes (open, set_device_opener,
+// set_default_options) and its port-type descriptor.
 template <class AdapterT, class Options,
           Result<std::shared_ptr<AdapterT>> (*Make)(std::unique_ptr<Device>, const PortOptions&, const Options&)>
 struct NicFactory {
@@ -119,6 +125,26 @@ struct NicFactory {
     static void set_device_opener(DeviceOpener opener) { table().set_device_opener(opener); }
     // Driver options for adapters created from now on.
     static void set_default_options(const Options& o) { table().set_default_options(o); }
+
+    // The port type's factory: the adapter of the PCI address that is the
+    // name's body.
+    static Result<std::shared_ptr<Adapter>> open_name(const PortName& pn, const PortOptions& opts) {
+        auto addr = PciAddress::parse(pn.body);
+        if (!addr) return std::move(addr).error();
+        return open(addr.value(), opts);
+    }
+    // The descriptor of "TYPE:DDDD:BB:DD.F" (with the -N and /T /R
+    // shorthands: a PCI address never ends in '-' or contains '/').
+    static PortType port_type(std::string type, std::string summary) {
+        PortType d;
+        d.syntax = type + ":DDDD:BB:DD.F";
+        d.name = std::move(type);
+        d.summary = std::move(summary);
+        d.shorthands = shorthand_ring | shorthand_dir;
+        d.parse = &parse_pci_body;
+        d.open = &open_name;
+        return d;
+    }
 };
 
 } // namespace upio::drivers

@@ -530,23 +530,8 @@ Result<std::shared_ptr<E1000Adapter>> make_adapter(std::unique_ptr<Device> dev, 
     return a;
 }
 
-Result<std::shared_ptr<Adapter>> open_adapter(const PortName& pn, const PortOptions& opts) {
-    auto addr = PciAddress::parse(pn.body);
-    if (!addr) return std::move(addr).error();
-    return Factory::open(addr.value(), opts);
-}
-
 const PortType& port_type() {
-    static const PortType t = [] {
-        PortType d;
-        d.name = "e1000";
-        d.syntax = "e1000:DDDD:BB:DD.F";
-        d.summary = "8254x / 82574L / 82576 / I350 NIC bound to vfio-pci";
-        d.shorthands = shorthand_ring | shorthand_dir; // an address never ends in '-' or contains '/'
-        d.parse = &parse_pci_body;
-        d.open = &open_adapter;
-        return d;
-    }();
+    static const PortType t = Factory::port_type("e1000", "8254x / 82574L / 82576 / I350 NIC bound to vfio-pci");
     return t;
 }
 

@@ -118,7 +118,6 @@ Result<std::shared_ptr<E1000Adapter>> make_adapter(std::unique_ptr<Device> dev, 
                                                    const DriverOptions& dopts = {});
 // The "e1000:" port type: one adapter per PCI function (drivers/common/factory.hpp).
 using Factory = drivers::NicFactory<E1000Adapter, DriverOptions, &make_adapter>;
-Result<std::shared_ptr<Adapter>> open_adapter(const PortName& name, const PortOptions& opts);
 // The descriptor of "e1000:DDDD:BB:DD.F" for the port-type table.
 const PortType& port_type();
 

@@ -139,7 +139,6 @@ Result<std::shared_ptr<IxgbeAdapter>> make_adapter(std::unique_ptr<Device> dev, 
                                                    const DriverOptions& dopts = {});
 // The "ixgbe:" port type: one adapter per PCI function (drivers/common/factory.hpp).
 using Factory = drivers::NicFactory<IxgbeAdapter, DriverOptions, &make_adapter>;
-Result<std::shared_ptr<Adapter>> open_adapter(const PortName& name, const PortOptions& opts);
 // The descriptor of "ixgbe:DDDD:BB:DD.F" for the port-type table.
 const PortType& port_type();
 inline void set_device_opener(drivers::DeviceOpener o) { Factory::set_device_opener(o); } // pkt-gen's models

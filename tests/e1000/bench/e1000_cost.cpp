@@ -107,7 +107,7 @@ int main(int argc, char** argv) {
         else if (std::string(argv[i]) == "--rounds" && i + 1 < argc) rounds = std::uint32_t(std::strtoul(argv[++i], nullptr, 0));
     }
     if (rounds == 0) rounds = std::max<std::uint32_t>(20, 20000 / std::max<std::uint32_t>(batch, 1));
-    register_port_type("e1000", &e1000::open_adapter);
+    register_port_type("e1000", &e1000::Factory::open_name);
     e1000::Factory::set_device_opener(&open_nic);
     PortOptions o;
     o.tx_slots = o.rx_slots = 1024; // room for two batches of 256 in flight

@@ -350,7 +350,7 @@ int main(int argc, char** argv) {
         else return fail("unknown option %s", o);
     }
     if (cmd == "pcapcheck") return pcapcheck(addr, count, lo, hi);
-    register_port_type("e1000", &e1000::open_adapter);
+    register_port_type("e1000", &e1000::Factory::open_name);
     PortOptions opts;
     opts.tx_slots = opts.rx_slots = 256;
     opts.rings = rings;
