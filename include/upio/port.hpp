@@ -45,6 +45,10 @@ struct RingStats {
     // end; kept apart from drops (a full ring, no descriptor) so that a
     // misbehaving device shows as such. Never exposed to the application.
     std::uint64_t rx_errors = 0;
+    // tx: hangs a NIC driver found (descriptors in flight, none completed
+    // for its hang timeout, the link up) and recovered from by resetting the
+    // queue; the frames in flight then were lost and count in drops.
+    std::uint64_t tx_hangs = 0;
 };
 
 struct PortOptions {
@@ -121,6 +125,7 @@ private:
     Port() = default;
     int sync_one(KRing& k, unsigned flags) noexcept;
     bool ready(Direction d) const noexcept;
+    std::chrono::nanoseconds sleep_bound(Direction d) const noexcept;
     bool rx_all_held(std::uint32_t ring) const noexcept;
     void select_wait_fds(Direction d) noexcept;
     void release_extra_bufs() noexcept;

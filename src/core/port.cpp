@@ -356,6 +356,17 @@ int Port::rxsync_ring(std::uint32_t ring, unsigned flags) noexcept {
     return sync_one(adapter_->kring(Direction::rx, ring), flags);
 }
 
+// The shortest KRing::max_sleep_ns of the selected rings (0: none bounds a
+// sleep).
+std::chrono::nanoseconds Port::sleep_bound(Direction d) const noexcept {
+    std::uint64_t ns = 0;
+    for (std::uint32_t i = first_[int(d)]; i < last_[int(d)]; i++) {
+        const std::uint64_t m = adapter_->kring(d, i).max_sleep_ns;
+        if (m && (ns == 0 || m < ns)) ns = m;
+    }
+    return std::chrono::nanoseconds(ns);
+}
+
 bool Port::ready(Direction d) const noexcept {
     for (std::uint32_t i = first_[int(d)]; i < last_[int(d)]; i++) {
         const netmap_ring* r = adapter_->kring(d, i).ring;
@@ -470,9 +481,11 @@ int Port::wait(Direction d, std::chrono::nanoseconds timeout) noexcept {
         if (arm(d)) {
             pollfd pfd{wait_fds_.empty() ? evfd_ : epfd_, POLLIN, 0};
             timespec ts{}, *tsp = nullptr;
-            if (!forever) {
-                auto left = std::chrono::duration_cast<std::chrono::nanoseconds>(deadline - clock::now());
+            const std::chrono::nanoseconds cap = sleep_bound(d);
+            if (!forever || cap.count() > 0) {
+                auto left = forever ? cap : std::chrono::duration_cast<std::chrono::nanoseconds>(deadline - clock::now());
                 if (left.count() < 0) left = {};
+                if (cap.count() > 0 && left > cap) left = cap; // wake to sync: the ring's hang check
                 ts.tv_sec = time_t(left.count() / 1000000000);
                 ts.tv_nsec = long(left.count() % 1000000000);
                 tsp = &ts;
@@ -496,6 +509,7 @@ RingStats Port::counters(Direction d) const noexcept {
         t.drops += s.drops;
         t.prologue_errors += s.prologue_errors;
         t.rx_errors += s.rx_errors;
+        t.tx_hangs += s.tx_hangs;
         t.wakeups += adapter_->kring(d, i).wakeups.load(std::memory_order_relaxed);
     }
     return t;

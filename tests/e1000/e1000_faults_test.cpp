@@ -1,9 +1,11 @@
 // The e1000 driver against a hostile model, legacy descriptors (8254x,
 // 82574L) and advanced ones (82576, I350): bad receive write-backs never
 // reach the application and are counted; surprise removal (all-ones reads)
-// turns the port into "device removed".
+// turns the port into "device removed"; the link lost and back, or the
+// transmit queue hung, mid-stream: the port goes on.
 #include "e1000_test_util.hpp"
 
+#include "../common/nic_stream.hpp"
 #include "../common/rx_fault_stream.hpp"
 
 #include <atomic>
@@ -163,5 +165,146 @@ TEST(E1000Faults, CloseAfterRemovalDoesNotWaitOnTheHardware) {
         ASSERT_TRUE(f.port);
         f.model->set_removed(true); // nobody looks before the close
         f.port.reset();
+    }
+}
+
+// -- link flaps and TX hangs mid-stream: two models of a chip back to back,
+// a sender thread on one, a receiver thread on the other
+
+namespace {
+
+struct BackToBack {
+    std::unique_ptr<Port> a, b;
+    E1000Model* ma = nullptr;
+    E1000Model* mb = nullptr;
+
+    BackToBack(std::uint8_t da, std::uint8_t db, Chip chip) {
+        use_models();
+        for (std::uint8_t d : {da, db}) {
+            ModelConfig cfg;
+            cfg.chip = chip;
+            cfg.mac[5] = d;
+            ModelRegistry::get().configs[pci(d)] = cfg;
+        }
+        auto pa = Port::open("e1000:" + pci(da).str(), small_opts(64));
+        auto pb = Port::open("e1000:" + pci(db).str(), small_opts(64));
+        if (!pa.ok() || !pb.ok()) {
+            ADD_FAILURE() << (pa.ok() ? pb.error().message : pa.error().message);
+            return;
+        }
+        a = std::move(pa.value());
+        b = std::move(pb.value());
+        ma = model_at(pci(da));
+        mb = model_at(pci(db));
+        E1000Model::connect(*ma, *mb);
+    }
+    static E1000Adapter& nic(Port& p) { return dynamic_cast<E1000Adapter&>(p.adapter()); }
+    upio::test::NicStream::MakeFrame frames() const {
+        return [dst = nic(*b).mac()](std::uint32_t seq) { return make_frame(dst, seq, 60 + seq % 200); };
+    }
+    static std::uint32_t seq(const std::uint8_t* p) { // make_frame's, at byte 14
+        std::uint32_t v;
+        std::memcpy(&v, p + 14, 4);
+        return v;
+    }
+};
+
+bool hangs_reach(const Port& p, std::uint64_t n) {
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (p.counters(Direction::tx).tx_hangs < n && std::chrono::steady_clock::now() < until)
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    return p.counters(Direction::tx).tx_hangs >= n;
+}
+
+} // namespace
+
+// The link goes down three times mid-stream: both ports say so, frames sent
+// meanwhile wait in the ring and leave once it is back (the receiver's side
+// first): not one is lost, none reordered, no reopen.
+TEST(E1000Faults, LinkFlapsMidStreamLoseNothing) {
+    for (const ChipCase& c : chips) {
+        SCOPED_TRACE(c.name);
+        BackToBack n(20, 21, c.chip);
+        ASSERT_TRUE(n.a && n.b);
+        constexpr std::uint32_t total = 8000;
+        upio::test::NicStream s(*n.a, *n.b, total, n.frames(), &BackToBack::seq);
+        s.start();
+        for (std::uint32_t flap = 1; flap <= 3; flap++) {
+            ASSERT_TRUE(s.wait_received(flap * 2000)) << s.why();
+            n.ma->set_cable(false);
+            n.mb->set_cable(false);
+            EXPECT_FALSE(n.a->link_up());
+            EXPECT_FALSE(n.b->link_up());
+            ASSERT_TRUE(s.wait_syncs(20));
+            n.mb->set_cable(true);
+            ASSERT_TRUE(BackToBack::nic(*n.b).wait_link(std::chrono::seconds(10)).ok());
+            n.ma->set_cable(true);
+            ASSERT_TRUE(BackToBack::nic(*n.a).wait_link(std::chrono::seconds(10)).ok());
+            EXPECT_TRUE(n.a->link_up());
+        }
+        s.join();
+        ASSERT_FALSE(s.failed()) << s.why();
+        EXPECT_EQ(s.received(), total);
+        EXPECT_EQ(s.missing(), 0u);
+        EXPECT_EQ(s.lost(), 0u);
+        EXPECT_EQ(n.a->counters(Direction::tx).tx_hangs, 0u);
+        EXPECT_EQ(n.ma->faults() + n.mb->faults(), 0u);
+    }
+}
+
+// The transmit queue hangs mid-stream (until it is reset): a sync finds it
+// within the hang timeout, says -ETIMEDOUT once with the report in
+// last_error, resets the queue (TXDCTL.ENABLE on the 82576 and I350, TCTL.EN
+// on the 8254x and 82574L) and the stream goes on on the same port; the
+// driver's count of frames lost is exactly the gap the receiver saw.
+TEST(E1000Faults, TxHangMidStreamIsResetAndTheStreamGoesOn) {
+    for (const ChipCase& c : chips) {
+        SCOPED_TRACE(c.name);
+        BackToBack n(22, 23, c.chip);
+        ASSERT_TRUE(n.a && n.b);
+        constexpr std::uint32_t total = 8000;
+        upio::test::NicStream s(*n.a, *n.b, total, n.frames(), &BackToBack::seq);
+        s.start();
+        ASSERT_TRUE(s.wait_received(3000)) << s.why();
+        n.ma->hang_tx(0);
+        ASSERT_TRUE(hangs_reach(*n.a, 1));
+        s.join();
+        ASSERT_FALSE(s.failed()) << s.why();
+        EXPECT_EQ(n.a->counters(Direction::tx).tx_hangs, 1u);
+        EXPECT_EQ(s.timeouts(), 1u);
+        EXPECT_GT(s.lost(), 0u);
+        EXPECT_LE(s.lost(), 32u);
+        EXPECT_EQ(s.missing(), s.lost());
+        EXPECT_EQ(s.received() + s.lost(), total);
+        EXPECT_FALSE(n.ma->tx_hung(0));
+        expect_has(n.a->last_error(), "tx ring 0: TX hang: descriptor");
+        expect_has(n.a->last_error(), "; link up; queue reset, ");
+        EXPECT_EQ(n.ma->faults() + n.mb->faults(), 0u);
+    }
+}
+
+// A sender asleep in wait() for free slots on a hung queue wakes within the
+// hang timeout, finds the hang and returns it; the next wait finds the ring
+// free, and frames leave again.
+TEST(E1000Faults, ATxWaitOnAHungQueueWakesToTheHang) {
+    for (const ChipCase& c : chips) {
+        SCOPED_TRACE(c.name);
+        std::atomic<unsigned> sent{0}; // (outlives the model's wire)
+        Fixture f(24, c.chip);
+        ASSERT_TRUE(f.port);
+        f.model->set_wire([&](const std::uint8_t*, std::size_t) { sent++; });
+        f.model->hang_tx(0);
+        netmap_ring* r = f.port->tx_ring(0);
+        while (put(r, make_frame({2, 0, 0, 0, 0, 2}, 1, 60))) {
+        }
+        ASSERT_EQ(f.port->txsync(), 0);
+        EXPECT_EQ(f.port->wait(Direction::tx, std::chrono::seconds(60)), -ETIMEDOUT);
+        expect_has(f.port->last_error(), "queue reset, 63 frames lost");
+        EXPECT_EQ(f.port->wait(Direction::tx, std::chrono::seconds(60)), 1);
+        EXPECT_EQ(nm_ring_space(r), 63u);
+        ASSERT_TRUE(put(r, make_frame({2, 0, 0, 0, 0, 2}, 2, 60)));
+        ASSERT_EQ(f.port->txsync(), 0);
+        EXPECT_EQ(sent.load(), 1u);
+        EXPECT_EQ(f.model->faults(), 0u);
     }
 }

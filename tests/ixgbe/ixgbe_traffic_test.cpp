@@ -291,11 +291,16 @@ TEST(IxgbeTraffic, TxHangIsDetectedAndReported) {
     ASSERT_EQ(f.port->txsync(SYNC_FORCE_RECLAIM), 0);
     EXPECT_EQ(f.wire.size(), 5u);
     EXPECT_EQ(sync_until_error(*f.port), -ETIMEDOUT);
-    EXPECT_TRUE(f.adapter->tx_hung(0));
+    EXPECT_FALSE(f.adapter->tx_hung(0)); // recovered: the queue was reset
+    EXPECT_EQ(f.port->counters(Direction::tx).tx_hangs, 1u);
+    EXPECT_EQ(f.port->counters(Direction::tx).drops, 5u); // sent, but never completed: counted lost
     const std::string report = f.adapter->tx_hang_report(0);
     EXPECT_NE(report.find("tx ring 0: TX hang"), std::string::npos) << report;
     EXPECT_NE(report.find("5 in flight"), std::string::npos) << report;
-    EXPECT_NE(report.find("TDH=5 TDT=5"), std::string::npos) << report;
+    EXPECT_NE(report.find("TDH=5 TDT=5"), std::string::npos) << report; // as the hang left them
+    EXPECT_NE(report.find("queue reset, 5 frames lost"), std::string::npos) << report;
+    EXPECT_EQ(nm_ring_space(f.tx()), 63u);
+    EXPECT_EQ(f.port->txsync(SYNC_FORCE_RECLAIM), 0);
     // the failing sync's explanation reaches Port::last_error(): the same
     // words explain() gives, after the port's name and ring
     const std::string err = f.port->last_error();
@@ -321,7 +326,7 @@ TEST(IxgbeTraffic, TxHangWithoutALinkSaysSo) {
     EXPECT_EQ(f.wire.size(), 0u);
 }
 
-TEST(IxgbeTraffic, StoppedTxEngineIsAHangUntilItRuns) {
+TEST(IxgbeTraffic, StoppedTxEngineIsAHangTheQueueResetEnds) {
     Fixture f(0x1d, small_opts(64));
     ASSERT_TRUE(f.port);
     f.model->set_tx_engine(false); // nothing leaves, nothing is written back
@@ -329,11 +334,18 @@ TEST(IxgbeTraffic, StoppedTxEngineIsAHangUntilItRuns) {
     ASSERT_EQ(f.port->txsync(SYNC_FORCE_RECLAIM), 0);
     EXPECT_EQ(sync_until_error(*f.port), -ETIMEDOUT);
     EXPECT_NE(f.adapter->tx_hang_report(0).find("TDH=0 TDT=5"), std::string::npos) << f.adapter->tx_hang_report(0);
-    f.model->set_tx_engine(true);
-    EXPECT_EQ(f.wire.size(), 5u);
-    ASSERT_EQ(f.port->txsync(SYNC_FORCE_RECLAIM), 0);
-    EXPECT_FALSE(f.adapter->tx_hung(0));
+    // the queue restarted at descriptor 5: the five frames are given up
+    EXPECT_EQ(f.model->peek(TDH[0].offset), 5u);
     EXPECT_EQ(nm_ring_space(f.tx()), 63u);
+    f.model->set_tx_engine(true);
+    EXPECT_EQ(f.wire.size(), 0u);
+    for (int i = 5; i < 8; i++) ASSERT_TRUE(put(f.tx(), make_frame(peer, i, 60)));
+    ASSERT_EQ(f.port->txsync(SYNC_FORCE_RECLAIM), 0);
+    ASSERT_EQ(f.wire.size(), 3u);
+    EXPECT_EQ(frame_seq(f.wire[0].data()), 5u);
+    EXPECT_FALSE(f.adapter->tx_hung(0));
+    EXPECT_EQ(f.port->counters(Direction::tx).tx_hangs, 1u);
+    EXPECT_EQ(f.port->counters(Direction::tx).drops, 5u);
 }
 
 TEST(IxgbeTraffic, FiltersFollowFctrlAndMta) {

@@ -51,7 +51,7 @@ class Adapter;
 // Live counters of one ring: written only by the ring's owner thread (plain
 // load+store, no locked instruction), readable from any thread.
 struct RingCounters {
-    std::atomic<std::uint64_t> packets{0}, bytes{0}, drops{0}, prologue_errors{0}, rx_errors{0};
+    std::atomic<std::uint64_t> packets{0}, bytes{0}, drops{0}, prologue_errors{0}, rx_errors{0}, tx_hangs{0};
 
     static void add(std::atomic<std::uint64_t>& c, std::uint64_t n) noexcept {
         c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
@@ -60,6 +60,7 @@ struct RingCounters {
         RingStats s{packets.load(std::memory_order_relaxed), bytes.load(std::memory_order_relaxed),
                     drops.load(std::memory_order_relaxed), prologue_errors.load(std::memory_order_relaxed)};
         s.rx_errors = rx_errors.load(std::memory_order_relaxed);
+        s.tx_hangs = tx_hangs.load(std::memory_order_relaxed);
         return s;
     }
 };
@@ -77,6 +78,10 @@ struct KRing {
     void* priv = nullptr;         // backend's per-ring state
     std::atomic<int> wake_fd{-1}; // eventfd of the Port bound to this ring
     std::atomic<bool> bound{false};
+    // A waiter on this ring sleeps at most this long before it syncs again
+    // (0: no bound): a NIC's tx ring whose hang check runs in txsync, so a
+    // hang is found while the application sleeps for free slots.
+    std::uint64_t max_sleep_ns = 0;
 
     // -- the owner thread's
     alignas(64) std::uint32_t rhead = 0; // head and cur as validated by the prologue

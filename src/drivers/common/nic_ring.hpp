@@ -153,6 +153,27 @@ inline int tx_no_progress(HwQueue& q) noexcept {
     return 0;
 }
 
+// A TX hang's recovery, once the driver has reset the queue to restart at
+// nr_hwcur (descriptor nr_hwcur: no tx skew): the descriptors that were in
+// flight, [next(nr_hwtail), nr_hwcur), are given up and their slots go back
+// to the application. Their frames (slots without NS_MOREFRAG: ends of
+// frames) count as drops, the hang in tx_hangs. A frame the application had
+// not finished (mid_packet) loses its first fragments; the rest goes out as
+// a frame of its own. Returns the frames given up. Rare: O(slots).
+inline std::uint32_t tx_abandon(KRing& k, HwQueue& q) noexcept {
+    const std::uint32_t cur = k.nr_hwcur.load(std::memory_order_relaxed);
+    std::uint32_t frames = 0;
+    for (std::uint32_t i = k.next(k.nr_hwtail.load(std::memory_order_relaxed)); i != cur; i = k.next(i))
+        frames += !(k.ring->slot[i].flags & NS_MOREFRAG);
+    k.nr_hwtail.store(k.prev(cur), std::memory_order_release);
+    q.stall_since_ns = 0;
+    q.hung = false;
+    q.mid_packet = false;
+    RingCounters::add(k.stats.drops, frames);
+    RingCounters::add(k.stats.tx_hangs, 1);
+    return frames;
+}
+
 // Arms every descriptor of an rx ring with its slot's buffer, before the
 // queue is enabled. The device gets N-1 of them (tail = N-1).
 template <class Fmt>

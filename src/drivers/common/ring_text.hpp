@@ -18,6 +18,7 @@
 #include <cstdarg>
 #include <cstddef>
 #include <cstdio>
+#include <cstring>
 
 namespace upio::drivers {
 
@@ -47,6 +48,16 @@ public:
         va_list ap;
         va_start(ap, fmt);
         std::vsnprintf(buf_ + n, sizeof buf_ - std::size_t(n), fmt, ap);
+        va_end(ap);
+        return buf_;
+    }
+    // Appends to the text (truncated as format()).
+    [[gnu::format(printf, 2, 3)]] const char* append(const char* fmt, ...) noexcept {
+        const std::size_t n = std::strlen(buf_);
+        if (n + 1 >= sizeof buf_) return buf_;
+        va_list ap;
+        va_start(ap, fmt);
+        std::vsnprintf(buf_ + n, sizeof buf_ - n, fmt, ap);
         va_end(ap);
         return buf_;
     }

@@ -368,6 +368,8 @@ Status E1000Adapter::setup_rings(const PortOptions& o) {
         }
         kring(Direction::tx, q).priv = &txq_[q];
         kring(Direction::rx, q).priv = &rxq_[q];
+        // a tx waiter wakes to sync (and so to check for a hang) twice per timeout
+        kring(Direction::tx, q).max_sleep_ns = txq_[q].hang_timeout_ns / 2;
     }
     if (Status s = dev_->dma_map(memory()); !s) return s;
     mapped_ = true;
@@ -503,16 +505,53 @@ const char* E1000Adapter::describe_hang(drivers::RingText& out, const KRing& k) 
                        r_.get(txq(k.ring_id, Q_T, "TDT")), r_.get(TCTL), link);
 }
 
+// A TX hang txsync found (descriptors in flight, none completed for
+// tx_hang_timeout): first the report, with the registers as the hang left
+// them, into the ring's text; then, with the link up, the recovery. Linux's
+// e1000e and igb reset the whole adapter for a hang (their reset tasks); one
+// queue is enough here and leaves the other rings, which other threads may
+// own, alone: the queue disabled (82576/I350: TXDCTL.ENABLE cleared and
+// read back clear; 8254x/82574, whose one queue has no enable bit:
+// TCTL.EN cleared), TDH = TDT = the descriptor after the last one written
+// (head and tail only while the queue is disabled), enabled again. The
+// frames in flight are lost (drivers::tx_abandon counts them). Without a
+// link nothing is reset: the frames wait for it, and every sync reports the
+// hang meanwhile. Rare and on the ring owner's thread: its waits are
+// bounded by queue_timeout.
+int E1000Adapter::recover_tx(KRing& k, drivers::HwQueue& q) noexcept {
+    drivers::RingText& text = tx_text_[k.ring_id];
+    describe_hang(text, k);
+    if (!link_status().up) return -ETIMEDOUT;
+    const std::uint32_t cur = k.nr_hwcur.load(std::memory_order_relaxed);
+    const drivers::Reg dctl = txq(q.index, Q_DCTL, "TXDCTL");
+    Status s = t_->queue_enable ? set_queue_enable(dctl, false, "the hung tx queue to stop") : Status{};
+    if (!t_->queue_enable) r_.clear_flags(TCTL, TCTL_EN);
+    if (s) {
+        r_.set(txq(q.index, Q_H, "TDH"), cur);
+        r_.set(txq(q.index, Q_T, "TDT"), cur);
+        if (t_->queue_enable) s = set_queue_enable(dctl, true, "the reset tx queue to be enabled");
+        else r_.set_flags(TCTL, TCTL_EN);
+    }
+    if (!s) {
+        text.append("; the queue reset failed: %s", s.error().message.c_str());
+        return r_.present() ? -EIO : -ENODEV;
+    }
+    const std::uint32_t lost = drivers::tx_abandon(k, q);
+    text.append("; queue reset, %u frames lost", lost);
+    return -ETIMEDOUT;
+}
+
 const char* E1000Adapter::explain(const KRing& k, int rc) const noexcept {
     if (rc == -ENODEV && r_.gone()) return drivers::removed_text;
-    if (k.dir == Direction::tx && rc == -ETIMEDOUT && k.ring_id < tx_text_.size())
-        return describe_hang(tx_text_[k.ring_id], k);
+    if (k.dir == Direction::tx && (rc == -ETIMEDOUT || rc == -EIO) && k.ring_id < tx_text_.size())
+        return tx_text_[k.ring_id].c_str(); // written by recover_tx
     return Adapter::explain(k, rc);
 }
 
 std::string E1000Adapter::tx_hang_report(std::uint32_t ring) const {
     drivers::RingText t;
-    const char* why = describe_hang(t, kring(Direction::tx, ring));
+    const char* last = ring < tx_text_.size() ? tx_text_[ring].c_str() : "";
+    const char* why = *last ? last : describe_hang(t, kring(Direction::tx, ring));
     return fmt::format("{}: tx ring {}: {}{}", name(), ring, why,
                        link_status().up ? "" : " (check the cable and the link partner)");
 }

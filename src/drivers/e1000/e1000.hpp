@@ -165,8 +165,11 @@ public:
     const std::string& irq_error() const noexcept { return irq_error_; }
     // Interrupt messages consumed by waiters so far (counted in ack_wait_fd).
     std::uint64_t irq_wakeups() const noexcept { return irq_wakeups_.load(std::memory_order_relaxed); }
-    // After txsync returned -ETIMEDOUT: what the hardware says about the hang.
+    // The last TX hang on the ring (what txsync's -ETIMEDOUT reported: the
+    // registers the hang left, the link, the reset), else the ring as it is.
+    // Not while the ring's owner syncs.
     std::string tx_hang_report(std::uint32_t ring) const;
+    // A hang not recovered from: the link is down and frames wait for it.
     bool tx_hung(std::uint32_t ring) const noexcept { return txq_[ring].hung; }
 
 private:
@@ -199,6 +202,7 @@ private:
     void setup_one_vector_82576();
     void setup_rss();
     const char* describe_hang(drivers::RingText& out, const KRing& k) const noexcept;
+    int recover_tx(KRing& k, drivers::HwQueue& q) noexcept;
     Status start();
     void stop() noexcept;
     void quiesce() noexcept;

@@ -13,15 +13,16 @@ namespace upio::e1000 {
 
 // A device found gone (drivers::Regs::present) fails every sync with
 // ENODEV. A TX hang is when the driver looks: a device that stopped
-// completing anything may have left the bus.
+// completing anything may have left the bus; if it has not, recover_tx
+// reports the hang and resets the queue.
 int E1000Adapter::txsync(KRing& k, unsigned flags) noexcept {
     if (r_.gone()) [[unlikely]]
         return -ENODEV;
     auto& q = *static_cast<drivers::HwQueue*>(k.priv);
     const int rc = advanced() ? drivers::tx_sync<drivers::adv::Format>(k, q, flags)
                               : drivers::tx_sync<LegacyFormat>(k, q, flags);
-    if (rc == -ETIMEDOUT && !r_.present()) [[unlikely]]
-        return -ENODEV;
+    if (rc == -ETIMEDOUT) [[unlikely]]
+        return r_.present() ? recover_tx(k, q) : -ENODEV;
     return rc;
 }
 

@@ -314,6 +314,8 @@ Status IxgbeAdapter::setup_memory(const PortOptions& o) {
         txq_[q].reclaim_thresh = std::min(thresh, o.tx_slots - 1);
         kring(Direction::tx, q).priv = &txq_[q];
         kring(Direction::rx, q).priv = &rxq_[q];
+        // a tx waiter wakes to sync (and so to check for a hang) twice per timeout
+        kring(Direction::tx, q).max_sleep_ns = txq_[q].hw.hang_timeout_ns / 2;
     }
     if (Status s = dev_->dma_map(memory()); !s) return s;
     mapped_ = true;
@@ -530,16 +532,53 @@ const char* IxgbeAdapter::describe_hang(drivers::RingText& out, const KRing& k) 
                        link_status().up ? "link up" : "link down: nothing is sent without a link");
 }
 
+// A TX hang txsync found (descriptors in flight, none completed for
+// tx_hang_timeout): first the report, with the registers as the hang left
+// them, into the ring's text; then, with the link up, the recovery. Linux's
+// ixgbe resets the whole adapter for a hang (ixgbe_tx_timeout_reset); one
+// queue is enough here and leaves the other rings, which other threads may
+// own, alone: TXDCTL.ENABLE cleared and read back clear (the queue's
+// descriptor processing stopped), TDH = TDT = the descriptor after the last
+// one written (head and tail only while the queue is disabled, 8.2.3.9.8),
+// ENABLE set and read back. The frames in flight are lost
+// (drivers::tx_abandon counts them). Without a link nothing is reset: the
+// frames wait for it, as Linux's ixgbe holds them until its watchdog sees
+// the link come back, and every sync reports the hang meanwhile. Rare and
+// on the ring owner's thread: its waits are bounded by queue_timeout.
+int IxgbeAdapter::recover_tx(KRing& k, TxQueue& tq) noexcept {
+    drivers::RingText& text = tx_text_[k.ring_id];
+    describe_hang(text, k);
+    if (!link_status().up) return -ETIMEDOUT;
+    const std::uint32_t q = tq.hw.index, cur = k.nr_hwcur.load(std::memory_order_relaxed);
+    r_.clear_flags(TXDCTL[q], XDCTL_ENABLE);
+    Status s = r_.wait_clear(TXDCTL[q], XDCTL_ENABLE, opt_.queue_timeout, "the hung tx queue to stop");
+    if (s) {
+        r_.set(TDH[q], cur);
+        r_.set(TDT[q], cur);
+        r_.set_flags(TXDCTL[q], XDCTL_ENABLE);
+        s = r_.wait_set(TXDCTL[q], XDCTL_ENABLE, opt_.queue_timeout, "the reset tx queue to be enabled");
+    }
+    if (!s) {
+        text.append("; the queue reset failed: %s", s.error().message.c_str());
+        return r_.present() ? -EIO : -ENODEV;
+    }
+    tq.rs_head = tq.rs_tail;
+    const std::uint32_t lost = drivers::tx_abandon(k, tq.hw);
+    text.append("; queue reset, %u frames lost", lost);
+    return -ETIMEDOUT;
+}
+
 const char* IxgbeAdapter::explain(const KRing& k, int rc) const noexcept {
     if (rc == -ENODEV && r_.gone()) return drivers::removed_text;
-    if (k.dir == Direction::tx && rc == -ETIMEDOUT && k.ring_id < tx_text_.size())
-        return describe_hang(tx_text_[k.ring_id], k);
+    if (k.dir == Direction::tx && (rc == -ETIMEDOUT || rc == -EIO) && k.ring_id < tx_text_.size())
+        return tx_text_[k.ring_id].c_str(); // written by recover_tx
     return Adapter::explain(k, rc);
 }
 
 std::string IxgbeAdapter::tx_hang_report(std::uint32_t ring) const {
     drivers::RingText t;
-    return fmt::format("{}: tx ring {}: {}", name(), ring, describe_hang(t, kring(Direction::tx, ring)));
+    const char* last = ring < tx_text_.size() ? tx_text_[ring].c_str() : "";
+    return fmt::format("{}: tx ring {}: {}", name(), ring, *last ? last : describe_hang(t, kring(Direction::tx, ring)));
 }
 
 // -- factories

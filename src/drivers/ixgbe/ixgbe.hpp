@@ -184,8 +184,11 @@ public:
     const std::string& irq_error() const noexcept { return irq_error_; }
     // The vector of "other" causes (link status change), -1 without MSI-X.
     int link_fd() const noexcept { return irq_fds_.empty() ? -1 : irq_fds_.back(); }
-    // After txsync returned -ETIMEDOUT: what the hardware says about the hang.
+    // The last TX hang on the ring (what txsync's -ETIMEDOUT reported: the
+    // registers the hang left, the link, the reset), else the ring as it is.
+    // Not while the ring's owner syncs.
     std::string tx_hang_report(std::uint32_t ring) const;
+    // A hang not recovered from: the link is down and frames wait for it.
     bool tx_hung(std::uint32_t ring) const noexcept { return txq_[ring].hw.hung; }
 
 private:
@@ -210,6 +213,7 @@ private:
     void quiesce() noexcept;
     unsigned vector_of(std::uint32_t queue) const noexcept { return queue % nvec_queues_; }
     const char* describe_hang(drivers::RingText& out, const KRing& k) const noexcept;
+    int recover_tx(KRing& k, TxQueue& tq) noexcept;
 
     std::unique_ptr<Device> dev_;
     drivers::Regs r_;

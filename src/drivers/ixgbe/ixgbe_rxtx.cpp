@@ -340,15 +340,16 @@ template <bool Counting, class IovaOf>
 
 // A device found gone (drivers::Regs::present) fails every sync with
 // ENODEV. A TX hang is when the driver looks: a device that stopped
-// completing anything may have left the bus.
+// completing anything may have left the bus; if it has not, recover_tx
+// reports the hang and resets the queue.
 int IxgbeAdapter::txsync(KRing& k, unsigned flags) noexcept {
     if (r_.gone()) [[unlikely]]
         return -ENODEV;
     TxQueue& tq = *static_cast<TxQueue*>(k.priv);
     const int rc = tq.iova.linear ? tx_sync(k, tq, flags, LinearIova{tq.iova.base, tq.iova.size})
                                   : tx_sync(k, tq, flags, TableIova{tq.hw.mem});
-    if (rc == -ETIMEDOUT && !r_.present()) [[unlikely]]
-        return -ENODEV;
+    if (rc == -ETIMEDOUT) [[unlikely]]
+        return r_.present() ? recover_tx(k, tq) : -ENODEV;
     return rc;
 }
 

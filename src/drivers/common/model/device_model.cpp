@@ -66,6 +66,16 @@ void DeviceModel::request_release() noexcept {
     [[maybe_unused]] auto r = ::write(req_fd_, &one, sizeof one);
 }
 
+void DeviceModel::hang_tx(unsigned q) {
+    std::lock_guard lk(mu_);
+    if (q < tx_hung_.size()) tx_hung_.set(q);
+}
+
+bool DeviceModel::tx_hung(unsigned q) const {
+    std::lock_guard lk(mu_);
+    return q < tx_hung_.size() && tx_hung_[q];
+}
+
 void DeviceModel::stop_timer() noexcept {
     {
         std::lock_guard lk(mu_);

@@ -36,6 +36,7 @@
 #include <upio/backend/device.hpp>
 
 #include <array>
+#include <bitset>
 #include <atomic>
 #include <algorithm>
 #include <condition_variable>
@@ -132,6 +133,14 @@ public:
     // becomes readable.
     void request_release() noexcept;
     int request_fd() noexcept override { return req_fd_; }
+    // TX queue `q` hangs where it is: its engine fetches no descriptor and
+    // writes no DD back, whatever the tail says, until the driver resets the
+    // queue (clears its enable bit: TXDCTL.ENABLE, or TCTL.EN on a chip
+    // whose queues have none) or the whole device. Frames already sent
+    // stay sent. A hang that stays is what a reset is for; set_tx_engine
+    // (false) is a transmitter that stops and starts again on its own.
+    void hang_tx(unsigned q);
+    bool tx_hung(unsigned q) const;
 
 protected:
     struct Identity {
@@ -245,6 +254,7 @@ protected:
     std::vector<std::vector<std::uint8_t>> outbox_; // TX: frames for the wire
     std::vector<RxFault> rx_faults_;                 // injected, for the next frames (front first)
     std::atomic<bool> removed_{false};               // surprise removal: reads all-ones
+    std::bitset<128> tx_hung_;                       // hang_tx: queues whose TX engine hangs
     int req_fd_ = -1;                                // the request interrupt's eventfd
 
 private:

@@ -66,6 +66,7 @@ std::uint32_t E1000Model::canon(std::uint32_t off) const noexcept {
 
 void E1000Model::do_reset() noexcept {
     std::fill(regs_.begin(), regs_.end(), 0);
+    tx_hung_.reset();
     reg(CTRL.offset) = CTRL_FD;
     reg(EECD.offset) = EECD_PRES | (advanced() || cfg_.chip == Chip::i82574l ? 0 : EECD_AUTO_RD);
     auto_rd_reads_ = cfg_.auto_rd_reads;
@@ -207,12 +208,15 @@ void E1000Model::write32(std::uint32_t off, std::uint32_t v) noexcept {
             reg(EIMS.offset) &= ~v;
         } else if (off == TCTL.offset) {
             reg(off) = v;
+            if (!(v & TCTL_EN) && !advanced()) tx_hung_.reset(); // the queue reset of chips without TXDCTL.ENABLE
             if (v & TCTL_EN)
                 for (unsigned q = 0; q < num_queues(); q++) process_tx(q);
         } else {
             reg(off) = v;
-            for (unsigned q = 0; q < num_queues(); q++)
+            for (unsigned q = 0; q < num_queues(); q++) {
                 if (off == txq(q) + Q_T) process_tx(q);
+                if (advanced() && off == txq(q) + Q_DCTL && !(v & XDCTL_ENABLE)) tx_hung_.reset(q);
+            }
         }
     }
     flush_outbox();

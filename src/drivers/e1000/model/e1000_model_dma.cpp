@@ -18,7 +18,7 @@ using drivers::model::store_release;
 void E1000Model::process_tx(unsigned q) noexcept {
     const std::uint32_t b = txq(q);
     // no link, no transmission (frames wait in the ring)
-    if (!(reg(TCTL.offset) & TCTL_EN) || !tx_engine_ || !(reg(STATUS.offset) & STATUS_LU)) return;
+    if (!(reg(TCTL.offset) & TCTL_EN) || !tx_engine_ || tx_hung_[q] || !(reg(STATUS.offset) & STATUS_LU)) return;
     if (advanced() && !(reg(b + Q_DCTL) & XDCTL_ENABLE)) return;
     if (reg(b + Q_H) == reg(b + Q_T)) return;
     if (!ring_ok(b, "tx")) return;

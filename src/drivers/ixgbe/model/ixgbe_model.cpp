@@ -59,6 +59,7 @@ std::string IxgbeModel::describe() const {
 // Power-on / CTRL.RST values of what the driver reads (8.2.3).
 void IxgbeModel::do_reset() noexcept {
     std::fill(regs_.begin(), regs_.end(), 0);
+    tx_hung_.reset();
     reg(EEC.offset) = EEC_PRES;
     reg(AUTOC.offset) = AUTOC_LMS_10G_SERIAL; // as the EEPROM configures it
     reg(HLREG0.offset) = HLREG0_TXCRCEN | HLREG0_RXCRCSTRP | HLREG0_TXPADEN | (1u << 13) | (1u << 3);
@@ -226,6 +227,7 @@ void IxgbeModel::write_queue_reg(bool rx, unsigned q, std::uint32_t r, std::uint
         } else if (!on) {
             qu.enabled = false;
             qu.frame.clear();
+            if (!rx) tx_hung_.reset(q); // the queue reset a hang waits for
         }
         return;
     }
@@ -354,7 +356,8 @@ void IxgbeModel::process_tx(unsigned q) noexcept {
     const std::uint32_t b = tx_block + 0x40 * q;
     Queue& qu = txq_[q];
     // no link, no transmission: frames wait in the ring
-    if (!qu.enabled || !tx_engine_ || !(rget(DMATXCTL.offset) & DMATXCTL_TE) || !(rget(LINKS.offset) & LINKS_LINK_UP))
+    if (!qu.enabled || !tx_engine_ || tx_hung_[q] || !(rget(DMATXCTL.offset) & DMATXCTL_TE) ||
+        !(rget(LINKS.offset) & LINKS_LINK_UP))
         return;
     if (rget(b + Q_H) == rget(b + Q_T)) return;
     if (!ring_ok(false, q)) return;
