@@ -168,6 +168,34 @@ TEST(E1000Faults, CloseAfterRemovalDoesNotWaitOnTheHardware) {
     }
 }
 
+// The slots the driver holds (rx: from tail to head) are not the
+// application's, but it can write them. A dropped frame's buffers go back
+// to the device through those slots (drivers::rx_drop): an index scribbled
+// there must not reach the device as an address (nor be looked up outside
+// the IOVA table); the reserved buffer 0 takes its place, as in netmap.
+TEST(E1000Faults, ScribbledDriverSlotsNeverBecomeDeviceAddresses) {
+    for (const ChipCase& c : chips) {
+        SCOPED_TRACE(c.name);
+        Fixture f(28, c.chip);
+        ASSERT_TRUE(f.port);
+        netmap_ring* rx = f.port->rx_ring(0);
+        ASSERT_EQ(f.port->rxsync(), 0);
+        ASSERT_EQ(rx->head, rx->tail); // nothing received: every slot is the driver's
+        for (std::uint32_t i = 0; i < rx->num_slots; i++) rx->slot[i].buf_idx = 0xfffffff0u - i;
+        f.model->inject_rx_fault(RxFault::len_huge);
+        const Frame fr = make_frame(f.adapter->mac(), 1, 60);
+        ASSERT_TRUE(f.model->receive(fr.data(), fr.size()));
+        ASSERT_EQ(f.port->rxsync(), 0); // the bad frame is dropped, its descriptor re-armed
+        EXPECT_EQ(f.port->counters(Direction::rx).rx_errors, 1u);
+        EXPECT_EQ(nm_ring_space(rx), 0u);
+        // the device goes on: frames land in the buffers it still has
+        for (std::uint32_t i = 0; i < 3; i++) ASSERT_TRUE(f.model->receive(fr.data(), fr.size()));
+        ASSERT_EQ(f.port->rxsync(), 0);
+        EXPECT_EQ(nm_ring_space(rx), 3u);
+        EXPECT_EQ(f.model->faults(), 0u) << f.model->last_fault();
+    }
+}
+
 // -- link flaps and TX hangs mid-stream: two models of a chip back to back,
 // a sender thread on one, a receiver thread on the other
 

@@ -176,6 +176,27 @@ TEST(IxgbeFaults, CloseAfterRemovalDoesNotWaitOnTheHardware) {
     }
 }
 
+// Slots the driver holds, scribbled by the application: a dropped frame's
+// buffers go back to the device through them (drivers::rx_drop), and a bad
+// index there becomes the reserved buffer 0, never a device address.
+TEST(IxgbeFaults, ScribbledDriverSlotsNeverBecomeDeviceAddresses) {
+    ModelPort f(0x15);
+    ASSERT_TRUE(f.port);
+    netmap_ring* rx = f.rx();
+    ASSERT_EQ(f.port->rxsync(), 0);
+    ASSERT_EQ(rx->head, rx->tail); // nothing received: every slot is the driver's
+    for (std::uint32_t i = 0; i < rx->num_slots; i++) rx->slot[i].buf_idx = 0xfffffff0u - i;
+    f.model->inject_rx_fault(RxFault::len_huge);
+    const Frame fr = make_frame(f.mac(), 1, 60);
+    ASSERT_TRUE(f.model->receive(fr.data(), fr.size()));
+    ASSERT_EQ(f.port->rxsync(), 0);
+    EXPECT_EQ(f.port->counters(Direction::rx).rx_errors, 1u);
+    for (std::uint32_t i = 0; i < 3; i++) ASSERT_TRUE(f.model->receive(fr.data(), fr.size()));
+    ASSERT_EQ(f.port->rxsync(), 0);
+    EXPECT_EQ(nm_ring_space(rx), 3u);
+    EXPECT_EQ(f.model->faults(), 0u) << f.model->last_fault();
+}
+
 // -- link flaps and TX hangs mid-stream: two 82599 models back to back, a
 // sender thread on one, a receiver thread on the other
 

@@ -272,7 +272,10 @@ inline void reverse_bufs(KRing& k, std::uint32_t t, std::uint32_t from, std::uin
 // the last cnt slots, whose descriptors (after skew grows by cnt) are the
 // cnt descriptors after RDT -- free: already read and handed on, or the
 // frame's own. They are armed and RDT moves on over them. Rare (a device
-// that misbehaves), so O(N).
+// that misbehaves), so O(N). Every slot here is the driver's, but the
+// application can write it: an index that is not a buffer of the region
+// arms the descriptor with the reserved buffer 0 instead (as netmap does
+// with a bad index), so no scribble becomes a device address.
 template <class Fmt>
 [[gnu::noinline]] void rx_drop(KRing& k, HwQueue& q, std::uint32_t t, std::uint32_t cnt,
                                std::uint32_t head) noexcept {
@@ -283,8 +286,10 @@ template <class Fmt>
     reverse_bufs(k, t, 0, span);
     q.skew = ring_add(q.skew, cnt, n);
     auto* desc = q.descs<typename Fmt::Rx>();
-    for (std::uint32_t i = 0, x = ring_add(head, n - cnt, n); i < cnt; i++, x = k.next(x))
-        Fmt::rx_arm(desc[ring_add(x, q.skew, n)], q.mem->buf_iova(k.ring->slot[x].buf_idx));
+    for (std::uint32_t i = 0, x = ring_add(head, n - cnt, n); i < cnt; i++, x = k.next(x)) {
+        const std::uint32_t b = k.ring->slot[x].buf_idx;
+        Fmt::rx_arm(desc[ring_add(x, q.skew, n)], q.mem->buf_iova(q.mem->valid_buf(b) ? b : 0));
+    }
     std::atomic_thread_fence(std::memory_order_release);
     q.dev->write32(q.tail_reg, ring_add(k.prev(head), q.skew, n));
     RingCounters::add(k.stats.rx_errors, 1);
