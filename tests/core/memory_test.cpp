@@ -251,5 +251,35 @@ TEST(Memory, ClosingAPortReturnsItsBuffers) {
     EXPECT_EQ(mem->free_bufs(), free_before);
 }
 
+// The extra-buffer list lives in memory the application writes (ni_bufs_head
+// and each buffer's first word). At close it is walked at most num_bufs
+// links, an index outside the region ends it and a buffer listed twice is
+// freed once: a scribbled list costs its Port's own buffers, nothing more.
+TEST(Memory, AScribbledExtraBufferListEndsSafelyAtClose) {
+    auto name = unique_name("xscr");
+    PortOptions o = small_opts(16);
+    o.extra_bufs = 4;
+    auto a = open_ok("pipe:" + name + "{0", o); // keeps the region
+    ASSERT_TRUE(a);
+    auto mem = a->adapter().memory_ptr();
+    std::uint32_t expected = mem->free_bufs();
+    for (int variant = 0; variant < 2; variant++) {
+        auto b = open_ok("pipe:" + name + "{1", o);
+        ASSERT_TRUE(b);
+        const std::uint32_t head = b->nifp()->ni_bufs_head;
+        ASSERT_TRUE(mem->valid_buf(head));
+        std::uint32_t second;
+        std::memcpy(&second, mem->buf(head), 4);
+        ASSERT_TRUE(mem->valid_buf(second));
+        // 0: a cycle of two (head -> second -> head); 1: second links outside the region
+        const std::uint32_t link = variant == 0 ? head : 0xfffffff0u;
+        std::memcpy(mem->buf(second), &link, 4);
+        b.reset(); // must end, and free head and second once each
+        // the two unreachable extras are lost to b alone; the region goes on
+        expected -= 2;
+        EXPECT_EQ(mem->free_bufs(), expected) << "variant " << variant;
+    }
+}
+
 } // namespace
 } // namespace upio::test
