@@ -200,7 +200,7 @@ private:
     Status open_queue(Queue& q, const Interface& ifc, int fanout) {
         auto fail = [&](const char* what) {
             const int e = errno;
-            return Status(make_error(e, fmt::format("{}: {}: {}{}", name(), what, std::strerror(e), permission_hint(e))));
+            return Status(make_error(e, fmt::format("{}: {}: {}{}", name(), what, std::strerror(e), permission_hint(e, Privilege::packet))));
         };
         // Protocol 0 until bound: nothing arrives before the rings exist.
         q.sock = Fd(::socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0));

@@ -14,7 +14,10 @@
 #include "netif/backends.hpp"
 
 #include <fmt/format.h>
+#include <linux/capability.h>
 #include <linux/if_link.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <bpf/libbpf.h>
@@ -208,6 +211,25 @@ private:
         if (c) xsk_ring_cons__release(&q.comp, c);
     }
 
+    // Whether the effective set lacks one of the capabilities AF_XDP needs.
+    static bool lacks_xdp_caps() noexcept {
+        __user_cap_header_struct h{_LINUX_CAPABILITY_VERSION_3, 0};
+        __user_cap_data_struct d[2]{};
+        if (syscall(SYS_capget, &h, d) < 0) return false;
+        const std::uint64_t eff = d[0].effective | std::uint64_t(d[1].effective) << 32;
+        for (int c : {CAP_NET_RAW, CAP_NET_ADMIN, CAP_SYS_ADMIN, CAP_IPC_LOCK})
+            if (!(eff >> c & 1)) return true;
+        return false;
+    }
+
+    // Removes an XDP program a failed open attached (either mode) from an
+    // interface that had none before it.
+    static void detach_left_program(int ifindex) noexcept {
+        std::uint32_t id = 0;
+        if (bpf_xdp_query_id(ifindex, 0, &id) < 0 || id == 0) return;
+        for (std::uint32_t mode : {XDP_FLAGS_DRV_MODE, XDP_FLAGS_SKB_MODE}) (void)bpf_xdp_detach(ifindex, mode, nullptr);
+    }
+
     Status open_queue(Queue& q, const Interface& ifc, std::uint32_t queue) {
         const std::size_t len = std::size_t(umem_frames) * umem_frame_size;
         q.area = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
@@ -224,15 +246,22 @@ private:
         if (int rc = xsk_umem__create(&q.umem, q.area, len, &q.fill, &q.comp, &ucfg); rc < 0) {
             q.umem = nullptr;
             return make_error(-rc, fmt::format("{}: cannot register a UMEM: {}{}", name(), std::strerror(-rc),
-                                               permission_hint(-rc)));
+                                               permission_hint(-rc, Privilege::xdp)));
         }
         xsk_socket_config cfg{};
         cfg.rx_size = ring_size;
         cfg.tx_size = ring_size;
         cfg.bind_flags = XDP_USE_NEED_WAKEUP;
+        // libxdp attaches its program before it creates the socket; an
+        // attempt that fails after that (a permission libxdp needs to read
+        // the program's maps back) must not leave the program on an
+        // interface that had none
+        std::uint32_t prog_before = 0;
+        const bool had_prog = bpf_xdp_query_id(ifc.ifindex, 0, &prog_before) < 0 || prog_before != 0;
         int rc = xsk_socket__create(&q.xsk, ifc.name.c_str(), queue, q.umem, &q.rx, &q.tx, &cfg);
         if (rc < 0) { // the driver may reject native mode: try generic XDP
             q.xsk = nullptr;
+            if (!had_prog) detach_left_program(ifc.ifindex); // else the retry meets it (EEXIST)
             // The failed attempt bound the UMEM's socket to the queue before
             // the program was refused. Start from a new UMEM; the kernel
             // frees the old socket's hold on the queue a moment after it
@@ -242,7 +271,7 @@ private:
             if (int urc = xsk_umem__create(&q.umem, q.area, len, &q.fill, &q.comp, &ucfg); urc < 0) {
                 q.umem = nullptr;
                 return make_error(-urc, fmt::format("{}: cannot register a UMEM: {}{}", name(), std::strerror(-urc),
-                                                    permission_hint(-urc)));
+                                                    permission_hint(-urc, Privilege::xdp)));
             }
             cfg.xdp_flags = XDP_FLAGS_SKB_MODE;
             cfg.bind_flags |= XDP_COPY;
@@ -255,8 +284,11 @@ private:
         }
         if (rc < 0) {
             q.xsk = nullptr;
+            if (!had_prog) detach_left_program(ifc.ifindex);
             const int e = -rc;
-            std::string why = e == EPERM || e == EACCES ? permission_hint(e)
+            // without a capability AF_XDP needs, libxdp fails in several
+            // ways (EPERM, ENOENT reading its maps back): say which
+            std::string why = e == EPERM || e == EACCES || lacks_xdp_caps() ? permission_hint(EPERM, Privilege::xdp)
                               : e == EBUSY ? " (another XDP program or AF_XDP socket holds the queue; 'ip link show' "
                                              "shows an attached program, 'ip link set dev IF xdp off' removes it)"
                               : e == EOPNOTSUPP || e == EINVAL ? " (the kernel or driver has no AF_XDP for it)"

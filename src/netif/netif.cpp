@@ -32,8 +32,19 @@ const char* backend_name(Backend b) { return b == Backend::xdp ? "AF_XDP" : "AF_
 
 } // namespace
 
-std::string permission_hint(int err) {
-    if (err == EPERM || err == EACCES) return " (needs CAP_NET_ADMIN and CAP_NET_RAW: run as root)";
+std::string permission_hint(int err, Privilege p) {
+    if (err != EPERM && err != EACCES) return {};
+    switch (p) {
+    case Privilege::packet:
+        return " (needs cap_net_raw, AF_XDP also cap_net_admin, cap_sys_admin and cap_ipc_lock: run as root or "
+               "setcap the program)";
+    case Privilege::xdp:
+        return " (AF_XDP needs cap_net_raw, cap_net_admin, cap_sys_admin and cap_ipc_lock: run as root, setcap the "
+               "program, or use AF_PACKET, which needs cap_net_raw only)";
+    case Privilege::tap: return " (creating a tap needs cap_net_admin: run as root or setcap the program)";
+    case Privilege::tun_node:
+        return " (/dev/net/tun is not writable by this user: run as root or make the node mode 0666)";
+    }
     return {};
 }
 
@@ -132,13 +143,13 @@ Result<Fd> promiscuous(const Interface& ifc) {
     Fd s(::socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0)); // protocol 0: receives nothing
     if (!s)
         return make_error(errno, fmt::format("netif:{}: cannot open a packet socket: {}{}", ifc.name, std::strerror(errno),
-                                             permission_hint(errno)));
+                                             permission_hint(errno, Privilege::packet)));
     packet_mreq mr{};
     mr.mr_ifindex = ifc.ifindex;
     mr.mr_type = PACKET_MR_PROMISC;
     if (setsockopt(s.get(), SOL_PACKET, PACKET_ADD_MEMBERSHIP, &mr, sizeof mr) < 0)
         return make_error(errno, fmt::format("netif:{}: cannot enter promiscuous mode: {}{}", ifc.name,
-                                             std::strerror(errno), permission_hint(errno)));
+                                             std::strerror(errno), permission_hint(errno, Privilege::packet)));
     return s;
 }
 

@@ -84,8 +84,17 @@ Result<Interface> find_interface(const PortName& pn, const std::string& ifname);
 // The region for `nrings` ring pairs of an adapter that copies.
 Result<std::shared_ptr<MemoryRegion>> make_region(const std::string& name, std::uint32_t nrings,
                                                   const PortOptions& opts);
-// A message for an errno from a privileged call: "run as root" for EPERM.
-std::string permission_hint(int err);
+// What a privileged call needs (the capabilities measured in
+// docs/troubleshooting.md, "Non-root netif: and tap: ports with setcap").
+enum class Privilege : std::uint8_t {
+    packet,   // a packet socket, promiscuous mode: cap_net_raw
+    xdp,      // an AF_XDP socket and its program: cap_net_raw, cap_net_admin, cap_sys_admin, cap_ipc_lock
+    tap,      // creating a tap device: cap_net_admin
+    tun_node, // opening /dev/net/tun: the node's mode (no capability but cap_dac_override)
+};
+// A message for an errno from a privileged call: for EPERM or EACCES what
+// it needs; else empty.
+std::string permission_hint(int err, Privilege p);
 // Puts the interface in promiscuous mode for the life of the returned socket
 // (the kernel counts and undoes it when the socket closes).
 Result<Fd> promiscuous(const Interface& ifc);

@@ -39,14 +39,14 @@ public:
                 const int e = errno;
                 return make_error(e, fmt::format("{}: cannot open /dev/net/tun: {}{}", pn.full, std::strerror(e),
                                                  e == ENOENT ? " (the kernel needs CONFIG_TUN: 'modprobe tun')"
-                                                             : permission_hint(e)));
+                                                             : permission_hint(e, Privilege::tun_node)));
             }
             ifreq ifr{};
             ifr.ifr_flags = IFF_TAP | IFF_NO_PI | (n > 1 ? IFF_MULTI_QUEUE : 0);
             std::snprintf(ifr.ifr_name, IFNAMSIZ, "%s", pn.body.c_str());
             if (ioctl(fd.get(), TUNSETIFF, &ifr) < 0) {
                 const int e = errno;
-                std::string why = permission_hint(e);
+                std::string why = permission_hint(e, Privilege::tap);
                 if (e == EBUSY) why = " (a tap of that name is open in another program, or it is not a tap)";
                 if (e == EINVAL) why = " (an interface of that name exists and is not a tap of these flags)";
                 return make_error(e, fmt::format("{}: cannot create tap device '{}': {}{}", pn.full, pn.body,

@@ -8,9 +8,12 @@
 
 #include <gtest/gtest.h>
 
+#include <linux/capability.h>
 #include <sched.h>
 #include <sys/mount.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -389,3 +392,66 @@ TEST_F(Netif, XdpRxSurvivesAScribblingApplication) { scribbled_rx("netif:nt0@pac
 TEST_F(Netif, TapRxSurvivesAScribblingApplication) { scribbled_rx("netif:ntap1@packet", "tap:ntap1"); }
 
 } // namespace
+
+namespace {
+
+// Opens each name in a child process that kept only the capabilities in
+// `keep` (a CAP_* bit mask; root's others dropped) and returns each open's
+// error message ("ok" when it opened).
+std::vector<std::string> open_without_caps(std::uint64_t keep, const std::vector<std::string>& names) {
+    int fds[2];
+    if (pipe(fds) < 0) return {};
+    const pid_t pid = fork();
+    if (pid == 0) {
+        close(fds[0]);
+        __user_cap_header_struct h{_LINUX_CAPABILITY_VERSION_3, 0};
+        __user_cap_data_struct d[2]{};
+        for (int i = 0; i < 2; i++)
+            d[i].effective = d[i].permitted = std::uint32_t(keep >> (32 * i));
+        if (syscall(SYS_capset, &h, d) < 0) _exit(2);
+        std::string out;
+        for (const std::string& n : names) {
+            auto p = upio::Port::open(n, Netif::opts());
+            out += (p.ok() ? std::string("ok") : p.error().message) + "\n";
+        }
+        (void)!write(fds[1], out.data(), out.size());
+        _exit(0);
+    }
+    close(fds[1]);
+    std::string all;
+    char buf[4096];
+    for (ssize_t n; (n = read(fds[0], buf, sizeof buf)) > 0;) all.append(buf, std::size_t(n));
+    close(fds[0]);
+    int st = 0;
+    waitpid(pid, &st, 0);
+    EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << "the child could not drop its capabilities";
+    std::vector<std::string> lines;
+    for (std::size_t at = 0, nl; (nl = all.find('\n', at)) != std::string::npos; at = nl + 1)
+        lines.push_back(all.substr(at, nl - at));
+    return lines;
+}
+
+constexpr std::uint64_t cap(int c) { return std::uint64_t(1) << c; }
+
+} // namespace
+
+// Without the capabilities a back end needs, the open fails and says which
+// ones it needs (the table in docs/troubleshooting.md).
+TEST_F(Netif, PermissionErrorsNameTheCapabilitiesNeeded) {
+    const auto none = open_without_caps(0, {"netif:nt0@packet", "netif:nt0@xdp", "tap:upcap0"});
+    ASSERT_EQ(none.size(), 3u);
+    EXPECT_NE(none[0].find("needs cap_net_raw"), std::string::npos) << none[0];
+    EXPECT_NE(none[1].find("cap_net_raw"), std::string::npos) << none[1];
+    EXPECT_NE(none[2].find("creating a tap needs cap_net_admin"), std::string::npos) << none[2];
+    // AF_XDP with all it needs but cap_sys_admin (cap_bpf and cap_perfmon do
+    // not stand in for it): libxdp attaches its program, then fails to read
+    // its maps back; refused, naming the four
+    const auto most = open_without_caps(cap(CAP_NET_RAW) | cap(CAP_NET_ADMIN) | cap(CAP_IPC_LOCK) | cap(CAP_BPF) | cap(CAP_PERFMON),
+                                        {"netif:nt0@xdp"});
+    ASSERT_EQ(most.size(), 1u);
+    EXPECT_NE(most[0].find("AF_XDP needs cap_net_raw, cap_net_admin, cap_sys_admin and cap_ipc_lock"),
+              std::string::npos)
+        << most[0];
+    // and leaves no XDP program on the interface
+    EXPECT_TRUE(sh("! ip link show dev nt0 | grep -q xdp")) << "an XDP program was left attached to nt0";
+}
