@@ -30,6 +30,11 @@ struct MemoryConfig {
     std::size_t object_bytes = 0;  // 0: enough for the rings
     int numa_node = -1;            // -1: the device's node, else the calling thread's
     HugepagePolicy hugepages = HugepagePolicy::prefer;
+    // Back the region with a memfd mapped MAP_SHARED (MFD_HUGETLB when
+    // hugepages are used), so that another process can map it: the region's
+    // fd() travels over a unix socket (SCM_RIGHTS). Same hugepage fallback
+    // and NUMA placement as a private region.
+    bool shared = false;
 };
 
 } // namespace upio

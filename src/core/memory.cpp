@@ -6,9 +6,11 @@ extern "C" {
 #include <hugetlbfs.h> // the header has no extern "C" of its own
 }
 #include <numa.h>
+#include <linux/memfd.h>
 #include <numaif.h>
 #include <sched.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -41,6 +43,45 @@ void* try_hugepages(std::size_t len, std::string& why) {
     }
     void* p = get_huge_pages(len, GHP_DEFAULT);
     if (!p) why = "get_huge_pages failed";
+    return p;
+}
+
+// Whether the free 2 MiB hugepages cover `len` bytes; why not in `why`.
+bool enough_hugepages(std::size_t len, std::string& why) {
+    long free = -1;
+    if (FILE* f = std::fopen("/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages", "r")) {
+        if (std::fscanf(f, "%ld", &free) != 1) free = -1;
+        std::fclose(f);
+    }
+    if (free < 0) {
+        why = "no 2 MiB hugepages on this system";
+        return false;
+    }
+    if (std::size_t(free) * huge_size < len) {
+        why = fmt::format("{} free 2 MiB hugepages, {} needed", free, len / huge_size);
+        return false;
+    }
+    return true;
+}
+
+// A shared region: a memfd of `len` bytes mapped MAP_SHARED, on 2 MiB
+// hugepages (MFD_HUGETLB) when `huge`. MAP_FAILED and a reason on failure.
+void* map_memfd(std::string_view name, std::size_t len, bool huge, int& fd, std::string& why) {
+    const std::string tag = fmt::format("upio:{}", name);
+    unsigned flags = MFD_CLOEXEC | (huge ? MFD_HUGETLB | MFD_HUGE_2MB : 0);
+    fd = memfd_create(tag.c_str(), flags);
+    if (fd < 0) {
+        why = fmt::format("memfd_create: {}", std::strerror(errno));
+        return MAP_FAILED;
+    }
+    void* p = MAP_FAILED;
+    if (ftruncate(fd, off_t(len)) == 0)
+        p = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (p == MAP_FAILED) {
+        why = fmt::format("{} bytes of memfd{}: {}", len, huge ? " on hugepages" : "", std::strerror(errno));
+        ::close(fd);
+        fd = -1;
+    }
     return p;
 }
 
@@ -78,7 +119,12 @@ Result<std::shared_ptr<MemoryRegion>> MemoryRegion::create(std::string_view name
     void* p = nullptr;
     if (cfg.hugepages != HugepagePolicy::never) {
         std::size_t len = round_up(bytes, huge_size);
-        p = try_hugepages(len, why);
+        if (!cfg.shared) {
+            p = try_hugepages(len, why);
+        } else if (enough_hugepages(len, why)) {
+            p = map_memfd(name, len, true, r->fd_, why);
+            if (p == MAP_FAILED) p = nullptr;
+        }
         if (p) {
             r->huge_ = true;
             r->size_ = len;
@@ -97,9 +143,13 @@ Result<std::shared_ptr<MemoryRegion>> MemoryRegion::create(std::string_view name
     }
     if (!p) {
         std::size_t len = round_up(bytes, 4096);
-        p = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (cfg.shared)
+            p = map_memfd(name, len, false, r->fd_, why);
+        else
+            p = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         if (p == MAP_FAILED)
-            return make_error(errno, fmt::format("{}: cannot map {} bytes: {}", name, len, std::strerror(errno)));
+            return make_error(errno, fmt::format("{}: cannot map {} bytes: {}", name, len,
+                                                 cfg.shared ? why : std::string(std::strerror(errno))));
         r->size_ = len;
         r->page_size_ = 4096;
     }
@@ -120,13 +170,66 @@ Result<std::shared_ptr<MemoryRegion>> MemoryRegion::create(std::string_view name
     return r;
 }
 
+Result<std::shared_ptr<MemoryRegion>> MemoryRegion::attach(std::string_view name, int fd, std::size_t object_bytes,
+                                                           std::uint32_t num_bufs, std::uint32_t buf_size) {
+    struct stat st{};
+    if (fstat(fd, &st) != 0) {
+        const int e = errno;
+        ::close(fd);
+        return make_error(e, fmt::format("{}: cannot read the shared region's size: {}", name, std::strerror(e)));
+    }
+    const std::size_t size = std::size_t(st.st_size);
+    // The geometry came from another process: it must describe this file.
+    const bool ok = buf_size >= 64 && buf_size <= 65535 && buf_size % 64 == 0 && num_bufs > first_buf &&
+                    object_bytes % 4096 == 0 && object_bytes > 0 && object_bytes <= size &&
+                    std::uint64_t(num_bufs) * buf_size <= size - object_bytes;
+    if (!ok) {
+        ::close(fd);
+        return make_error(EPROTO, fmt::format("{}: the shared region's layout ({} object bytes, {} buffers of {}) "
+                                              "does not fit its {} bytes",
+                                              name, object_bytes, num_bufs, buf_size, size));
+    }
+    void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0);
+    if (p == MAP_FAILED) {
+        const int e = errno;
+        ::close(fd);
+        return make_error(e, fmt::format("{}: cannot map the shared region ({} bytes): {}", name, size,
+                                         std::strerror(e)));
+    }
+    std::shared_ptr<MemoryRegion> r(new MemoryRegion());
+    r->name_ = std::string(name);
+    r->fd_ = fd;
+    r->attached_ = true;
+    r->base_ = static_cast<char*>(p);
+    r->bufs_ = r->base_ + object_bytes;
+    r->size_ = size;
+    r->num_bufs_ = num_bufs;
+    r->buf_size_ = buf_size;
+    r->page_size_ = size % huge_size == 0 && size >= huge_size ? huge_size : 4096;
+    r->huge_ = false; // placed (and pre-faulted) by its creator
+    r->node_ = -1;
+    mlock(p, size);
+    r->is_free_.assign(num_bufs, false); // every buffer is the creator's to hand out
+    return r;
+}
+
 MemoryRegion::~MemoryRegion() {
     if (!base_) return;
     munlock(base_, size_);
-    if (huge_)
+    if (huge_ && fd_ < 0)
         free_huge_pages(base_);
     else
         munmap(base_, size_);
+    if (fd_ >= 0) ::close(fd_);
+}
+
+Status MemoryRegion::add_free_objects(std::size_t offset, std::size_t bytes) {
+    if (offset % obj_align != 0 || bytes < obj_align || offset > object_bytes() || bytes > object_bytes() - offset)
+        return make_error(EINVAL, fmt::format("{}: objects [{}, +{}) are not inside the objects area ({} bytes)",
+                                              name_, offset, bytes, object_bytes()));
+    std::lock_guard lk(mu_);
+    free_objects_[offset] = bytes / obj_align * obj_align;
+    return {};
 }
 
 void MemoryRegion::set_iova_map(unsigned shift, std::vector<std::uint64_t> page_iovas) {

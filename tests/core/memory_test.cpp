@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <fstream>
 #include <set>
+#include <tuple>
 
 namespace upio::test {
 namespace {
@@ -159,6 +160,52 @@ TEST(Memory, UsesHugepagesWhenReserved) {
     EXPECT_TRUE(r.value()->on_hugepages());
     EXPECT_EQ(r.value()->page_size(), 2u << 20);
     EXPECT_EQ(reinterpret_cast<std::uintptr_t>(r.value()->base()) % (2u << 20), 0u);
+}
+
+TEST(Memory, ASharedRegionIsAMemfdAnotherMappingSees) {
+    for (HugepagePolicy hp : {HugepagePolicy::never, HugepagePolicy::prefer}) {
+        MemoryConfig c;
+        c.hugepages = hp;
+        c.shared = true;
+        auto r = MemoryRegion::create("shared", 8192, 64, c);
+        ASSERT_TRUE(r.ok()) << r.error().message;
+        MemoryRegion& m = *r.value();
+        ASSERT_GE(m.fd(), 0);
+        EXPECT_EQ(m.object_bytes(), 8192u);
+        std::snprintf(m.buf(5), 16, "hello");
+        // a second mapping of the same file, as a peer process makes it
+        auto a = MemoryRegion::attach("peer", dup(m.fd()), m.object_bytes(), m.num_bufs(), m.buf_size());
+        ASSERT_TRUE(a.ok()) << a.error().message;
+        MemoryRegion& p = *a.value();
+        EXPECT_NE(p.base(), m.base());
+        EXPECT_STREQ(p.buf(5), "hello");
+        std::snprintf(p.buf(6), 16, "back");
+        EXPECT_STREQ(m.buf(6), "back");
+        // its allocators start empty: objects only where the creator says
+        EXPECT_FALSE(p.alloc_buf().ok());
+        EXPECT_FALSE(p.alloc_object(128).ok());
+        ASSERT_TRUE(p.add_free_objects(4096, 256).ok());
+        auto o = p.alloc_object(200);
+        ASSERT_TRUE(o.ok());
+        EXPECT_EQ(p.offset_of(o.value()), 4096u);
+        EXPECT_FALSE(p.add_free_objects(8192, 128).ok()); // the buffer area is not for objects
+    }
+    EXPECT_EQ(MemoryRegion::create("private", 4096, 8, normal_pages()).value()->fd(), -1);
+}
+
+TEST(Memory, AttachRefusesALayoutTheFileCannotHold) {
+    MemoryConfig c = normal_pages();
+    c.shared = true;
+    auto r = MemoryRegion::create("shared", 4096, 16, c);
+    ASSERT_TRUE(r.ok());
+    MemoryRegion& m = *r.value();
+    for (auto [objs, n, sz] : {std::tuple<std::size_t, std::uint32_t, std::uint32_t>{4096, 17, 2048},
+                               {4096, 16, 4096}, {100, 16, 2048}, {4096, 1, 2048}, {4096, 16, 100},
+                               {1ull << 40, 16, 2048}, {4096, 0xffffffffu, 65472}}) {
+        auto a = MemoryRegion::attach("peer", dup(m.fd()), objs, n, sz);
+        ASSERT_FALSE(a.ok()) << objs << " " << n << " " << sz;
+        EXPECT_NE(a.error().message.find("does not fit"), std::string::npos) << a.error().message;
+    }
 }
 
 TEST(Memory, ExtraBuffersFormAListInTheNetmapIf) {

@@ -31,6 +31,13 @@ public:
     // errors and in the hugepage warning.
     static Result<std::shared_ptr<MemoryRegion>> create(std::string_view name, std::size_t object_bytes,
                                                         std::uint32_t num_bufs, const MemoryConfig& cfg);
+    // Maps a region another process created with MemoryConfig::shared (its
+    // fd() received over a unix socket): `object_bytes` and the buffer
+    // geometry come from that process and are checked against the file's
+    // size. The mapping owns `fd` (closed with the region). Its allocators
+    // start empty: the creator hands out objects with add_free_objects().
+    static Result<std::shared_ptr<MemoryRegion>> attach(std::string_view name, int fd, std::size_t object_bytes,
+                                                        std::uint32_t num_bufs, std::uint32_t buf_size);
     ~MemoryRegion();
     MemoryRegion(const MemoryRegion&) = delete;
     MemoryRegion& operator=(const MemoryRegion&) = delete;
@@ -44,6 +51,16 @@ public:
     // The node it was asked for (MemoryConfig::numa_node as the creator set it; -1: none).
     int requested_numa_node() const noexcept { return requested_node_; }
     const std::string& name() const noexcept { return name_; }
+    // The memfd behind a shared region (MemoryConfig::shared, or attach());
+    // -1 for a private one. Owned by the region: dup() it to keep it.
+    int fd() const noexcept { return fd_; }
+    // Bytes before the buffer area (the objects area, page aligned).
+    std::size_t object_bytes() const noexcept { return std::size_t(bufs_ - base_); }
+    // Offsets, for what another process must find in a shared region (no
+    // pointers in shared memory): offset_of(p) for p inside the region, at()
+    // the way back. at() checks nothing: check offsets with contains().
+    std::size_t offset_of(const void* p) const noexcept { return std::size_t(static_cast<const char*>(p) - base_); }
+    char* at(std::size_t offset) const noexcept { return base_ + offset; }
 
     // -- data path: no checks beyond valid_buf(), no allocation
     bool valid_buf(std::uint32_t idx) const noexcept { return idx - first_buf < num_bufs_ - first_buf; }
@@ -80,6 +97,10 @@ public:
     // Space for rings and netmap_if structures, 128-byte aligned.
     Result<void*> alloc_object(std::size_t bytes);
     void free_object(void* p);
+    // Gives [offset, offset + bytes) of the objects area to the object
+    // allocator (an attached region: the space its creator set aside for
+    // this process). Control path.
+    Status add_free_objects(std::size_t offset, std::size_t bytes);
 
 private:
     MemoryRegion() = default;
@@ -94,6 +115,8 @@ private:
     bool huge_ = false;
     int node_ = -1;
     int requested_node_ = -1;
+    int fd_ = -1;         // memfd of a shared region
+    bool attached_ = false; // mapped from another process's memfd
     unsigned iova_shift_ = 12;
     std::vector<std::uint64_t> iova_pages_;
 
