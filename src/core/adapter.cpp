@@ -101,8 +101,33 @@ Status Adapter::create_rings(std::shared_ptr<MemoryRegion> mem, const RingConfig
     return {};
 }
 
+Status Adapter::adopt_rings(std::shared_ptr<MemoryRegion> mem, const std::vector<netmap_ring*>& tx,
+                            const std::vector<netmap_ring*>& rx, std::uint32_t slots) {
+    if (slots < 2 || slots > 65536)
+        return make_error(EINVAL, fmt::format("{}: {} slots per ring; use 2..65536", name_, slots));
+    mem_ = std::move(mem);
+    owns_rings_ = false;
+    for (auto [dir, rings] : {std::pair{Direction::tx, &tx}, std::pair{Direction::rx, &rx}}) {
+        for (std::uint32_t i = 0; i < rings->size(); i++) {
+            auto k = std::make_unique<KRing>();
+            k->ring = (*rings)[i];
+            k->adapter = this;
+            k->num_slots = slots;
+            k->ring_id = std::uint16_t(i);
+            k->dir = dir;
+            (dir == Direction::tx ? tx_ : rx_).push_back(std::move(k));
+        }
+    }
+    return {};
+}
+
 void Adapter::destroy_rings() {
     if (!mem_) return;
+    if (!owns_rings_) {
+        tx_.clear();
+        rx_.clear();
+        return;
+    }
     for (auto* v : {&tx_, &rx_}) {
         for (auto& k : *v) {
             for (std::uint32_t s = 0; s < k->num_slots; s++) mem_->free_buf(k->ring->slot[s].buf_idx);

@@ -25,11 +25,18 @@
 // is ever handed to the other end.
 #include "pipes/pipe.hpp"
 
+#include "pipes/xpipe.hpp"
+#include "shm/reactor.hpp"
+#include "shm/rendezvous.hpp"
+
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
 
 #include <fmt/format.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
@@ -38,17 +45,25 @@
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <optional>
+#include <tuple>
 
 namespace upio::pipes {
 namespace {
 
 // Default capacity of a NAME's region, in pipe pairs.
 constexpr std::uint32_t default_pairs = 2;
+// Objects a pair served to another process adds: its SharedPipe and room
+// for the other process's netmap_if structures.
+constexpr std::size_t guest_objects = 1024;
+constexpr std::size_t xproc_objects = sizeof(xproc::SharedPipe) + guest_objects + 256;
 
 struct PipeGroup {
     std::shared_ptr<MemoryRegion> mem;
     std::uint32_t slots = 0;
 };
+
+} // namespace
 
 // Moves n slots from the sender's tx ring (t) to the receiver's rx ring
 // (d): d gets the packet (buf_idx, len, ptr; of the flags only NS_MOREFRAG,
@@ -121,6 +136,8 @@ std::uint64_t swap_run(netmap_slot* t, netmap_slot* d, std::uint32_t n, std::uin
 #endif
 }
 
+namespace {
+
 class alignas(64) PipeEnd final : public Adapter {
 public:
     PipeEnd(std::string name) : Adapter(std::move(name)) {}
@@ -130,6 +147,8 @@ public:
     }
 
     int txsync(KRing& k, unsigned) noexcept override {
+        if (xmode.load(std::memory_order_acquire)) [[unlikely]] // the peer end is in another process
+            return xtxsync(k, *xl, memory());
         KRing& rx = peer->kring(Direction::rx, 0);
         netmap_slot* ts = k.ring->slot;
         netmap_slot* rs = rx.ring->slot;
@@ -181,6 +200,8 @@ public:
     }
 
     int rxsync(KRing& k, unsigned) noexcept override {
+        if (xmode.load(std::memory_order_acquire)) [[unlikely]]
+            return xrxsync(k, *xl, memory());
         // Give [hwcur, head) back to the sender; nr_hwtail is the sender's.
         if (k.nr_hwcur.load(std::memory_order_relaxed) != k.rhead) {
             k.nr_hwcur.store(k.rhead, std::memory_order_release);
@@ -189,7 +210,37 @@ public:
         return 0;
     }
 
+    void set_interrupts(KRing& k, bool on) noexcept override {
+        if (xmode.load(std::memory_order_acquire)) xannounce(k, *xl, on);
+    }
+    bool link_up() const noexcept override {
+        return !xmode.load(std::memory_order_acquire) || xl->state.load(std::memory_order_acquire) == LinkState::up;
+    }
+    const char* explain(const KRing& k, int rc) const noexcept override {
+        return rc == -ENOTCONN && xl ? xl->why : Adapter::explain(k, rc);
+    }
+    // A claimed end has no Port here: a wake-up for it comes from a sync of
+    // the peer end that started in process mode just before the claim
+    // (serve() makes these rings look asleep to catch exactly that), and
+    // publishes what that sync moved for the other process.
+    void notify(KRing& k) noexcept override {
+        if (!claimed.load(std::memory_order_acquire)) return Adapter::notify(k);
+        XLink& x = *peer->xl;
+        if (k.dir == Direction::rx)
+            std::atomic_ref<std::uint32_t>(x.out->hwtail.v).store(k.nr_hwtail.load(std::memory_order_acquire),
+                                                                  std::memory_order_release);
+        else
+            std::atomic_ref<std::uint32_t>(x.in->hwcur.v)
+                .store(peer->kring(Direction::rx, 0).nr_hwcur.load(std::memory_order_acquire),
+                       std::memory_order_release);
+    }
+
     PipeEnd* peer = nullptr;
+    // nonzero once the peer end is another process's: syncs go through xl
+    std::atomic<std::uint32_t> xmode{0};
+    XLink* xl = nullptr;
+    // this end is another process's (set under mu; read by notify())
+    std::atomic<bool> claimed{false};
     // the sender's cached copy of the peer rx nr_hwcur, on a line of its own:
     // the peer thread reads this object's other fields on every sync
     alignas(64) std::uint32_t peer_hwcur = 0;
@@ -198,18 +249,233 @@ public:
 
 // Both ends live and die together; a Port holds the pair through an
 // aliasing shared_ptr to its end.
+struct PipePair;
+
+// A connection from another process to a pair's rendezvous: waiting for its
+// Hello, then (claimed) the pair's link to that process until it hangs up.
+struct Conn {
+    shm::Fd fd;
+    shm::PeerCred cred;
+    std::uint64_t watch = 0;
+    bool claimed = false;
+};
+
 struct PipePair {
     std::shared_ptr<PipeGroup> group;
     std::unique_ptr<PipeEnd> end[2]; // 0: master, 1: slave
+    std::string name;                // NAME
+    std::uint32_t id = 0;
+    // -- serving the pair to another process (the reactor thread, under mu)
+    shm::Fd listener;
+    std::uint64_t listen_watch = 0;
+    std::shared_ptr<Conn> conn; // the claiming process's connection
+    int claimed_end = -1;
+    std::unique_ptr<XLink> xlink; // the local end's link to it
+    xproc::SharedPipe* shared = nullptr;
+    void* guest_objs = nullptr;
+    std::uint32_t spare[2] = {0, 0}; // stand-in buffers: [0] the local end's, [1] the other process's
+    shm::Fd kick;                    // the other process writes it to wake the local end
+    std::uint64_t kick_watch = 0;
+
     ~PipePair() {
+        auto& r = shm::Reactor::instance();
+        for (std::uint64_t w : {listen_watch, kick_watch, conn ? conn->watch : 0})
+            if (w) r.remove(w);
         end[0].reset();
         end[1].reset();
+        if (MemoryRegion* m = group ? group->mem.get() : nullptr) {
+            if (shared) m->free_object(shared);
+            if (guest_objs) m->free_object(guest_objs);
+            for (std::uint32_t b : spare) m->free_buf(b);
+        }
     }
 };
 
 std::mutex mu;
 std::map<std::string, std::weak_ptr<PipeGroup>> groups;
 std::map<std::pair<std::string, std::uint32_t>, std::weak_ptr<PipePair>> pairs;
+// ends this process opened in pairs other processes serve: (NAME, N, end)
+std::map<std::tuple<std::string, std::uint32_t, int>, std::weak_ptr<Adapter>> joined;
+
+std::string end_name(const std::string& name, int end, std::uint32_t id) {
+    return fmt::format("pipe:{}{}{}", name, end == 0 ? '{' : '}', id);
+}
+
+void wake_local(PipeEnd& e) noexcept {
+    for (Direction d : {Direction::tx, Direction::rx}) wake_if_sleeping(e.kring(d, 0));
+}
+
+// The reactor thread: another process asks for end h.end of `pair`.
+// Answers a Welcome with the region's memfd and our eventfd, or a refusal
+// saying why. Under mu.
+void serve(PipePair& pair, Conn& c, const xproc::Hello& h, shm::Fd peer_fd) {
+    auto refuse = [&](int code, const std::string& msg) {
+        xproc::Welcome w;
+        w.status = code;
+        std::snprintf(w.message, sizeof w.message, "%s", msg.c_str());
+        (void)shm::send_msg(c.fd.get(), &w, sizeof w, {});
+    };
+    const int e = h.end;
+    PipeEnd& C = *pair.end[e];
+    PipeEnd& H = *pair.end[1 - e];
+    const std::string cname = end_name(pair.name, e, pair.id);
+    if (pair.claimed_end >= 0 && pair.claimed_end != e)
+        return refuse(EBUSY, fmt::format("{} is open in process {}", cname, ::getpid()));
+    if (pair.claimed_end < 0 && (C.kring(Direction::tx, 0).bound.load() || C.kring(Direction::rx, 0).bound.load()))
+        return refuse(EBUSY, fmt::format("{} is open in process {}", cname, ::getpid()));
+    if (pair.conn && pair.conn->claimed)
+        return refuse(EBUSY, fmt::format("{} is open in process {}", cname, pair.conn->cred.pid));
+    MemoryRegion& m = *pair.group->mem;
+    const std::uint32_t n = pair.group->slots;
+    constexpr std::uint32_t invalid = ~0u;
+    auto word = [](shm::Flag& f) { return std::atomic_ref<std::uint32_t>(f.v); };
+    if (!pair.shared) { // first claim: set up the link, then switch the local end to it
+        auto sh = m.alloc_object(sizeof(xproc::SharedPipe));
+        auto go = m.alloc_object(guest_objects);
+        auto b0 = m.alloc_buf();
+        auto b1 = m.alloc_buf();
+        shm::Fd kick(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+        if (!sh || !go || !b0 || !b1 || !kick) {
+            if (sh) m.free_object(sh.value());
+            if (go) m.free_object(go.value());
+            if (b0) m.free_buf(b0.value());
+            if (b1) m.free_buf(b1.value());
+            return refuse(ENOMEM, fmt::format("{}: no room in pipe:{}'s region to serve it to another process",
+                                              cname, pair.name));
+        }
+        pair.shared = new (sh.value()) xproc::SharedPipe();
+        pair.shared->slots = n;
+        pair.guest_objs = go.value();
+        pair.spare[0] = b0.value();
+        pair.spare[1] = b1.value();
+        pair.kick = std::move(kick);
+        auto x = std::make_unique<XLink>();
+        x->shared = pair.shared;
+        x->out = &pair.shared->dir[1 - e];
+        x->in = &pair.shared->dir[e];
+        x->peer_rx = C.kring(Direction::rx, 0).ring->slot;
+        x->tx_pos = &C.kring(Direction::rx, 0).nr_hwtail;
+        x->spare = pair.spare[0];
+        x->peer_hwcur = C.kring(Direction::rx, 0).nr_hwcur.load();
+        word(x->out->hwtail).store(invalid);
+        word(x->in->hwcur).store(invalid);
+        word(x->out->hwcur).store(x->peer_hwcur);
+        word(x->in->hwtail).store(H.kring(Direction::rx, 0).nr_hwtail.load());
+        H.xl = x.get();
+        pair.xlink = std::move(x);
+        for (Direction d : {Direction::tx, Direction::rx}) C.kring(d, 0).bound.store(true); // no Port here
+        C.claimed.store(true, std::memory_order_release);
+        // A sync of H that began in process mode may still publish to C's
+        // krings: make them look asleep, so that it calls C.notify(),
+        // which publishes for the other process; or we read its result.
+        for (Direction d : {Direction::tx, Direction::rx}) C.kring(d, 0).sleeping.store(1);
+        std::atomic_thread_fence(std::memory_order_seq_cst);
+        std::uint32_t exp = invalid;
+        word(pair.xlink->out->hwtail).compare_exchange_strong(exp, C.kring(Direction::rx, 0).nr_hwtail.load());
+        exp = invalid;
+        word(pair.xlink->in->hwcur).compare_exchange_strong(exp, H.kring(Direction::rx, 0).nr_hwcur.load());
+        pair.claimed_end = e;
+    } else { // the other process comes back: the pair resumes where this side stands
+        XLink& x = *pair.xlink;
+        word(x.out->hwtail).store(x.tx_pos->load());
+        word(x.out->hwcur).store(x.peer_hwcur);
+        word(x.in->hwtail).store(H.kring(Direction::rx, 0).nr_hwtail.load());
+        word(x.in->hwcur).store(H.kring(Direction::rx, 0).nr_hwcur.load());
+    }
+    XLink& x = *pair.xlink;
+    shm::announce(x.out->rx_sleep, false); // the other process's flags; ours stay as they are
+    shm::announce(x.in->tx_sleep, false);
+    x.set_peer_fd(peer_fd.release());
+
+    xproc::Welcome w;
+    w.object_bytes = m.object_bytes();
+    w.num_bufs = m.num_bufs();
+    w.buf_size = m.buf_size();
+    w.slots = n;
+    w.spare_buf = pair.spare[1];
+    w.tx_ofs = m.offset_of(C.kring(Direction::tx, 0).ring);
+    w.rx_ofs = m.offset_of(C.kring(Direction::rx, 0).ring);
+    w.peer_rx_ofs = m.offset_of(H.kring(Direction::rx, 0).ring);
+    w.shared_ofs = m.offset_of(pair.shared);
+    w.objects_ofs = m.offset_of(pair.guest_objs);
+    w.objects_len = guest_objects;
+    w.host_pid = ::getpid();
+    w.numa_node = m.numa_node();
+    if (!shm::send_msg(c.fd.get(), &w, sizeof w, {m.fd(), pair.kick.get()})) return;
+    c.claimed = true;
+    std::snprintf(x.why, sizeof x.why, "link down: the process at the other end (pid %d) closed it or died; "
+                  "the pipe works again when a process opens %s", int(c.cred.pid), cname.c_str());
+    x.state.store(LinkState::up, std::memory_order_release);
+    H.xmode.store(1, std::memory_order_release);
+    wake_local(H); // a waiter re-syncs in the new mode
+}
+
+void watch_kicks(const std::shared_ptr<PipePair>& pair);
+
+// The reactor thread: a message (or a hang-up) on a connection to a pair.
+void on_conn(const std::weak_ptr<PipePair>& weak, const std::shared_ptr<Conn>& c) {
+    auto pair = weak.lock(); // released after mu: the pair may die here
+    std::lock_guard lk(mu);
+    auto drop = [&] {
+        shm::Reactor::instance().remove(c->watch);
+        if (pair && pair->conn == c) pair->conn.reset();
+    };
+    if (!pair) return drop();
+    if (c->claimed) { // nothing more is expected but the end of the connection
+        char junk[64];
+        const ssize_t r = ::recv(c->fd.get(), junk, sizeof junk, MSG_DONTWAIT);
+        if (r > 0 || (r < 0 && (errno == EAGAIN || errno == EINTR))) return;
+        pair->xlink->state.store(LinkState::down, std::memory_order_release);
+        wake_local(*pair->end[1 - pair->claimed_end]);
+        return drop();
+    }
+    xproc::Hello h;
+    std::vector<shm::Fd> fds;
+    auto got = shm::recv_msg(c->fd.get(), &h, sizeof h, fds, 1);
+    if (!got || got.value() == 0) return drop();
+    auto parsed = xproc::parse_hello(&h, got.value(), fds.size());
+    if (!parsed || std::string_view(parsed.value().name, parsed.value().name_len) != pair->name ||
+        parsed.value().id != pair->id)
+        return drop();
+    if (pair->conn && pair->conn != c && !pair->conn->claimed) pair->conn.reset();
+    serve(*pair, *c, parsed.value(), std::move(fds[0]));
+    if (!c->claimed) return drop();
+    pair->conn = c;
+    if (!pair->kick_watch) watch_kicks(pair);
+}
+
+// Listens for other processes on the pair's rendezvous. EADDRINUSE:
+// another process serves it already.
+Status listen_for_peers(const std::shared_ptr<PipePair>& pair) {
+    auto l = shm::listen_at(shm::rendezvous_name("pipe", fmt::format("{}/{}", pair->name, pair->id)));
+    if (!l) return std::move(l).error();
+    pair->listener = std::move(l.value());
+    std::weak_ptr<PipePair> weak = pair;
+    const int lfd = pair->listener.get();
+    pair->listen_watch = shm::Reactor::instance().add(lfd, [weak, lfd](std::uint32_t) {
+        if (!weak.lock()) return;
+        auto a = shm::accept_from(lfd);
+        if (!a) return; // another uid (refused), or a connection already gone
+        auto c = std::make_shared<Conn>();
+        c->fd = std::move(a.value().first);
+        c->cred = a.value().second;
+        const int cfd = c->fd.get();
+        c->watch = shm::Reactor::instance().add(cfd, [weak, c](std::uint32_t) { on_conn(weak, c); });
+    });
+    if (!pair->listen_watch) return make_error(EIO, "cannot watch the rendezvous");
+    return {};
+}
+
+// The other process's kicks: wake whatever of the local end sleeps.
+void watch_kicks(const std::shared_ptr<PipePair>& pair) {
+    std::weak_ptr<PipePair> weak = pair;
+    const int kfd = pair->kick.get();
+    pair->kick_watch = shm::Reactor::instance().add(kfd, [weak, kfd](std::uint32_t) {
+        std::uint64_t junk;
+        [[maybe_unused]] auto r = ::read(kfd, &junk, sizeof junk);
+        if (auto p = weak.lock(); p && p->claimed_end >= 0) wake_local(*p->end[1 - p->claimed_end]);
+    });
+}
 
 } // namespace
 
@@ -251,30 +517,22 @@ const PortType& port_type() {
     return t;
 }
 
-Result<std::shared_ptr<Adapter>> open_adapter(const PortName& name, const PortOptions& opts) {
-    auto parsed = parse_name(name.body);
-    if (!parsed) return make_error(EINVAL, fmt::format("{}: {}", name.full, parsed.error().message));
-    const PipeName& pn = parsed.value();
-    const std::string& full = name.full;
-    std::lock_guard lk(mu);
-    const int which = pn.master ? 0 : 1;
-    auto key = std::pair{pn.name, pn.id};
-    if (auto it = pairs.find(key); it != pairs.end())
-        if (auto pair = it->second.lock()) return std::shared_ptr<Adapter>(pair, pair->end[which].get());
-
+Result<std::shared_ptr<PipePair>> make_pair(const PipeName& pn, const std::string& full, const PortOptions& opts) {
     std::shared_ptr<PipeGroup> group;
     if (auto it = groups.find(pn.name); it != groups.end()) group = it->second.lock();
     if (!group) {
         const std::uint32_t slots = std::max(opts.tx_slots, opts.rx_slots);
         RingConfig one{1, 1, slots, slots};
         std::uint32_t bufs = opts.memory.num_bufs;
-        if (bufs == 0) bufs = default_pairs * (4 * slots + 2 * opts.extra_bufs) + MemoryRegion::first_buf;
+        if (bufs == 0) bufs = default_pairs * (4 * slots + 2 * opts.extra_bufs + 2) + MemoryRegion::first_buf;
         std::size_t objs = opts.memory.object_bytes;
         if (objs == 0) {
             std::size_t npairs = bufs / (4 * slots) + 1;
-            objs = npairs * (2 * ring_bytes(one) + 4 * nifp_bytes(2)) + 4096;
+            objs = npairs * (2 * ring_bytes(one) + 4 * nifp_bytes(2) + xproc_objects) + 4096;
         }
-        auto mem = MemoryRegion::create(fmt::format("pipe:{}", pn.name), objs, bufs, opts.memory);
+        MemoryConfig mc = opts.memory;
+        mc.shared = true; // another process may open the other end of any of its pipes
+        auto mem = MemoryRegion::create(fmt::format("pipe:{}", pn.name), objs, bufs, mc);
         if (!mem) return std::move(mem).error();
         group = std::make_shared<PipeGroup>(PipeGroup{std::move(mem.value()), slots});
         groups[pn.name] = group;
@@ -282,8 +540,10 @@ Result<std::shared_ptr<Adapter>> open_adapter(const PortName& name, const PortOp
 
     auto pair = std::make_shared<PipePair>();
     pair->group = group;
+    pair->name = pn.name;
+    pair->id = pn.id;
     for (int e = 0; e < 2; e++) {
-        pair->end[e] = std::make_unique<PipeEnd>(fmt::format("pipe:{}{}{}", pn.name, e == 0 ? '{' : '}', pn.id));
+        pair->end[e] = std::make_unique<PipeEnd>(end_name(pn.name, e, pn.id));
         if (Status s = pair->end[e]->init(group->mem, group->slots); !s)
             return make_error(s.error().code, fmt::format("{}: {} (pipe:{} holds {} buffers; open its first pipe "
                                                           "with more: PortOptions::memory.num_bufs)",
@@ -292,8 +552,89 @@ Result<std::shared_ptr<Adapter>> open_adapter(const PortName& name, const PortOp
     }
     pair->end[0]->peer = pair->end[1].get();
     pair->end[1]->peer = pair->end[0].get();
-    pairs[key] = pair;
-    return std::shared_ptr<Adapter>(pair, pair->end[which].get());
+    return pair;
+}
+
+// Opening an end: a pair this process has (in-process, as always); else the
+// pair another process serves (join_remote); else a new pair this process
+// serves, listening for another process to open its other end.
+Result<std::shared_ptr<Adapter>> open_adapter(const PortName& name, const PortOptions& opts) {
+    auto parsed = parse_name(name.body);
+    if (!parsed) return make_error(EINVAL, fmt::format("{}: {}", name.full, parsed.error().message));
+    const PipeName& pn = parsed.value();
+    const std::string& full = name.full;
+    const int which = pn.master ? 0 : 1;
+    auto key = std::pair{pn.name, pn.id};
+    auto local = [&]() -> std::optional<Result<std::shared_ptr<Adapter>>> { // under mu
+        auto it = pairs.find(key);
+        if (it == pairs.end()) return std::nullopt;
+        auto pair = it->second.lock();
+        if (!pair) return std::nullopt;
+        if (pair->claimed_end == which)
+            return make_error(EBUSY, fmt::format("{}: process {} opened it, joining this process's pipe; it "
+                                                 "reconnects when that process opens it again",
+                                                 full, pair->conn ? int(pair->conn->cred.pid) : 0));
+        return std::shared_ptr<Adapter>(pair, pair->end[which].get());
+    };
+    {
+        std::lock_guard lk(mu);
+        if (auto r = local()) return std::move(*r);
+        if (auto it = joined.find({pn.name, pn.id, which}); it != joined.end() && !it->second.expired())
+            return make_error(EBUSY, fmt::format("{}: already open in this process", full));
+    }
+    // Without mu: the serving process's reply may need its own reactor,
+    // which may be waiting for that process's lock.
+    bool listen = true;
+    for (int attempt = 0; attempt < 4; attempt++) {
+        bool not_served = false;
+        auto remote = join_remote(pn, full, opts, not_served);
+        if (remote) {
+            std::lock_guard lk(mu);
+            joined[{pn.name, pn.id, which}] = remote.value();
+            return remote;
+        }
+        if (!not_served && remote.error().code != EBUSY) return std::move(remote).error();
+        if (!not_served) { // its serving process has this end open itself: a pipe of its own
+            std::lock_guard lk(mu);
+            if (auto it = joined.find({pn.name, pn.id, 1 - which}); it != joined.end() && !it->second.expired())
+                return make_error(EBUSY, fmt::format("{}: {} in this process joined another process's pipe, "
+                                                     "where this end is open ({})",
+                                                     full, end_name(pn.name, 1 - which, pn.id),
+                                                     remote.error().message));
+            listen = false; // in-process only: the name is served elsewhere
+        }
+        std::lock_guard lk(mu);
+        if (auto r = local()) return std::move(*r);
+        auto pair = make_pair(pn, full, opts);
+        if (!pair) return std::move(pair).error();
+        if (!listen) {
+            pairs[key] = pair.value();
+            return std::shared_ptr<Adapter>(pair.value(), pair.value()->end[which].get());
+        }
+        Status l = listen_for_peers(pair.value());
+        if (l) {
+            pairs[key] = pair.value();
+            return std::shared_ptr<Adapter>(pair.value(), pair.value()->end[which].get());
+        }
+        if (l.error().code != EADDRINUSE) return make_error(l.error().code, fmt::format("{}: {}", full, l.error().message));
+        // another process began to serve it meanwhile: join that one
+    }
+    return make_error(EAGAIN, fmt::format("{}: other processes keep opening and closing this pipe; try again", full));
+}
+
+std::pair<void*, std::size_t> control_block(const Adapter& a) {
+    const XLink* x = nullptr;
+    if (auto* e = dynamic_cast<const PipeEnd*>(&a)) x = e->xl;
+    if (!x) x = remote_xlink(a);
+    if (!x || !x->shared) return {nullptr, 0};
+    return {x->shared, sizeof(xproc::SharedPipe)};
+}
+
+std::uint64_t bad_shared_words(const Adapter& a) {
+    const XLink* x = nullptr;
+    if (auto* e = dynamic_cast<const PipeEnd*>(&a)) x = e->xl;
+    if (!x) x = remote_xlink(a);
+    return x ? x->bad_words.load() : 0;
 }
 
 } // namespace upio::pipes

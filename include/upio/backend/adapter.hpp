@@ -167,6 +167,12 @@ protected:
     // tx rings start empty (tail = num_slots - 1: all free for the
     // application); rx rings start with no packets (tail = head = 0).
     Status create_rings(std::shared_ptr<MemoryRegion> mem, const RingConfig& cfg);
+    // Binds krings to rings another process created in a shared region
+    // (`mem` attached to its memfd): nothing is allocated or filled, and
+    // destroy_rings() frees nothing. The caller checked that each ring and
+    // its `slots` slots lie inside `mem`, and sets the krings' indices.
+    Status adopt_rings(std::shared_ptr<MemoryRegion> mem, const std::vector<netmap_ring*>& tx,
+                       const std::vector<netmap_ring*>& rx, std::uint32_t slots);
     void destroy_rings();
 
 private:
@@ -174,6 +180,7 @@ private:
     std::string name_;
     std::shared_ptr<MemoryRegion> mem_;
     std::vector<std::unique_ptr<KRing>> tx_, rx_;
+    bool owns_rings_ = true; // false: adopted from another process
     int users_ = 0;
 };
 

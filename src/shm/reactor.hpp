@@ -1,0 +1,35 @@
+// The process's control thread for shared-memory peers: one epoll loop that
+// accepts rendezvous connections, notices a peer process's death (its
+// socket hangs up) and relays a peer's wake-up kicks. It sleeps in
+// epoll_wait: an idle process spends no CPU on it. Started on first use;
+// it lives until the process exits.
+//
+// Callbacks run on that thread, one at a time, with no lock of the
+// reactor held: they may add and remove watches. A watch is identified by
+// an id, never by its descriptor number, so a descriptor closed and reused
+// meanwhile cannot reach a stale callback. Remove a watch before closing
+// its descriptor; a callback that was already picked may still run once
+// after remove() returns, so it holds what it touches through a weak_ptr.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+
+namespace upio::shm {
+
+class Reactor {
+public:
+    using Callback = std::function<void(std::uint32_t events)>;
+    static Reactor& instance();
+    // Watches `fd` for input (and hang-up, errors). 0 on failure.
+    std::uint64_t add(int fd, Callback cb);
+    void remove(std::uint64_t id);
+
+private:
+    Reactor();
+    void run();
+    struct Impl;
+    Impl* impl_;
+};
+
+} // namespace upio::shm
