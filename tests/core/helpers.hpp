@@ -11,11 +11,15 @@
 #include <cstring>
 #include <string>
 
+#include <unistd.h>
+
 namespace upio::test {
 
+// Unique in this process and among processes: pipes of one name meet
+// across processes, and test programs run side by side.
 inline std::string unique_name(const char* base) {
     static std::atomic<int> n{0};
-    return std::string(base) + std::to_string(n.fetch_add(1));
+    return std::string(base) + std::to_string(::getpid()) + "_" + std::to_string(n.fetch_add(1));
 }
 
 inline PortOptions small_opts(std::uint32_t slots = 64) {

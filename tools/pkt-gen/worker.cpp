@@ -191,15 +191,17 @@ void run_sender(Worker& w, const Config& cfg, Shared& sh) {
         sent += n;
         w.stats.add(n, bytes);
     }
-    // Push what a full peer has not taken yet: at most a second, and only
-    // while the peer takes some every 100 ms (one that is gone, or never
-    // came, must not keep us); after an error nobody waits for the rest.
+    // Push what a full peer has not taken yet: at most two seconds, and only
+    // while the peer takes some every 400 ms (one that is gone, or never
+    // came, must not keep us; one in another process may be descheduled
+    // for a while on a loaded machine); after an error nobody waits for
+    // the rest.
     // Short sleeps between syncs, so the wait costs no CPU.
     const auto t0 = clock::now();
     auto moved = t0;
     for (std::uint32_t space = nm_ring_space(ring); w.error.empty() && nm_tx_pending(ring);) {
         const auto now = clock::now();
-        if (now - t0 > std::chrono::seconds(1) || now - moved > std::chrono::milliseconds(100)) break;
+        if (now - t0 > std::chrono::seconds(2) || now - moved > std::chrono::milliseconds(400)) break;
         if (port.txsync() < 0) break;
         if (nm_ring_space(ring) != space) {
             space = nm_ring_space(ring);

@@ -1,0 +1,330 @@
+// Pipes across processes: pkt-gen or tests/core/xpipe_peer at one end, this
+// process or another pkt-gen at the other. Every wait has a generous limit;
+// nothing waits by sleeping for a guessed time.
+#include "helpers.hpp"
+#include "pipes/pipe.hpp"
+#include "shm/rendezvous.hpp"
+
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <functional>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace upio::test {
+namespace {
+
+using namespace std::chrono_literals;
+using clock_type = std::chrono::steady_clock;
+
+struct Child {
+    pid_t pid = -1;
+    int out = -1; // its stdout and stderr
+    std::string text;
+    int status = -1;
+    bool eof = false;
+
+    // Reads until `what` appears in its output, it exits, or `limit` passes.
+    bool read_until(const std::string& what, std::chrono::seconds limit = 60s) {
+        const auto until = clock_type::now() + limit;
+        while (text.find(what) == std::string::npos) {
+            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - clock_type::now());
+            if (left.count() <= 0) return false;
+            pollfd p{out, POLLIN, 0};
+            if (::poll(&p, 1, int(left.count())) <= 0) continue;
+            char buf[4096];
+            const ssize_t n = ::read(out, buf, sizeof buf);
+            if (n <= 0) {
+                eof = true;
+                return text.find(what) != std::string::npos;
+            }
+            text.append(buf, std::size_t(n));
+        }
+        return true;
+    }
+    // Reads to the end of its output and reaps it; false if it runs past `limit`.
+    bool finish(std::chrono::seconds limit = 120s) {
+        if (!eof) read_until(std::string(1, '\0'), limit); // never printed: reads to EOF or the limit
+        if (eof && ::waitpid(pid, &status, 0) == pid) return true; // it closed its output: it is ending
+        ::kill(pid, SIGKILL);
+        ::waitpid(pid, &status, 0);
+        return false;
+    }
+    bool exited(int code) const { return WIFEXITED(status) && WEXITSTATUS(status) == code; }
+    ~Child() {
+        if (out >= 0) ::close(out);
+        if (pid > 0 && status == -1 && ::waitpid(pid, &status, WNOHANG) == 0) {
+            ::kill(pid, SIGKILL);
+            ::waitpid(pid, &status, 0);
+        }
+    }
+};
+
+// Starts `path args...` with its output on a pipe; `before_exec` runs in the child.
+std::unique_ptr<Child> spawn(const char* path, std::vector<std::string> args,
+                             const std::function<void()>& before_exec = {}) {
+    int fds[2];
+    if (::pipe(fds) != 0) return nullptr;
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+        ::dup2(fds[1], 1);
+        ::dup2(fds[1], 2);
+        ::close(fds[0]);
+        ::alarm(300); // a hung child cannot outlive the run for long
+        if (before_exec) before_exec();
+        std::vector<char*> argv{const_cast<char*>(path)};
+        for (auto& a : args) argv.push_back(a.data());
+        argv.push_back(nullptr);
+        ::execv(path, argv.data());
+        ::_exit(127);
+    }
+    ::close(fds[1]);
+    auto c = std::make_unique<Child>();
+    c->pid = pid;
+    c->out = fds[0];
+    return c;
+}
+
+std::unique_ptr<Child> peer(std::vector<std::string> args) { return spawn(XPIPE_PEER_PATH, std::move(args)); }
+std::unique_ptr<Child> pktgen(std::vector<std::string> args) {
+    args.push_back("--no-hugepages");
+    return spawn(PKTGEN_PATH, std::move(args));
+}
+
+// Whether a process listens on pipe NAME{N / }N's rendezvous (it serves
+// the pair): the abstract socket shows in /proc/net/unix.
+bool served(const std::string& name, std::uint32_t id) {
+    const std::string want = "@" + shm::rendezvous_name("pipe", name + "/" + std::to_string(id));
+    std::ifstream f("/proc/net/unix");
+    for (std::string line; std::getline(f, line);)
+        if (line.size() >= want.size() && line.compare(line.size() - want.size(), want.size(), want) == 0) return true;
+    return false;
+}
+
+// Polls until the pair is served (its first process is up), within a limit.
+bool wait_served(const std::string& name, std::chrono::seconds limit = 60s) {
+    for (auto until = clock_type::now() + limit; clock_type::now() < until; std::this_thread::yield())
+        if (served(name, 0)) return true;
+    return false;
+}
+
+std::string pid_name(const char* base) { return unique_name(base); }
+
+// -- pkt-gen in two processes
+
+void sequence_across(bool receiver_first, std::uint64_t frames) {
+    const std::string name = pid_name(receiver_first ? "seqr" : "seqt");
+    const std::string n = std::to_string(frames);
+    std::vector<std::string> rx{"-f", "rxseq", "-i", "pipe:" + name + "}0", "-n", n, "--timeout", "60"};
+    std::vector<std::string> tx{"-f", "txseq", "-i", "pipe:" + name + "{0", "-n", n, "--timeout", "60"};
+    auto first = pktgen(receiver_first ? rx : tx);
+    ASSERT_TRUE(wait_served(name)) << first->text;
+    auto second = pktgen(receiver_first ? tx : rx);
+    Child& r = receiver_first ? *first : *second;
+    Child& t = receiver_first ? *second : *first;
+    ASSERT_TRUE(t.finish()) << t.text;
+    ASSERT_TRUE(r.finish()) << r.text;
+    EXPECT_TRUE(t.exited(0)) << t.text;
+    EXPECT_TRUE(r.exited(0)) << r.text;
+    EXPECT_NE(r.text.find(n + " received, 0 missing, 0 duplicates, 0 reordered"), std::string::npos) << r.text;
+}
+
+TEST(CrossProcessPipe, PktGenSequenceReceiverOpensFirst) { sequence_across(true, 1000000); }
+TEST(CrossProcessPipe, PktGenSequenceSenderOpensFirst) { sequence_across(false, 1000000); }
+
+// The README's two-terminal example, as written there.
+TEST(CrossProcessPipe, TheReadmeTwoTerminalExample) {
+    auto rx = spawn(PKTGEN_PATH, {"-f", "rx", "-i", "pipe:x}0", "-n", "10000000"});
+    ASSERT_TRUE(wait_served("x")) << rx->text;
+    auto tx = spawn(PKTGEN_PATH, {"-f", "tx", "-i", "pipe:x{0", "-n", "10000000"});
+    ASSERT_TRUE(tx->finish()) << tx->text;
+    ASSERT_TRUE(rx->finish()) << rx->text;
+    EXPECT_TRUE(tx->exited(0)) << tx->text;
+    EXPECT_TRUE(rx->exited(0)) << rx->text;
+    EXPECT_NE(rx->text.find("Received 10000000 packets"), std::string::npos) << rx->text;
+}
+
+TEST(CrossProcessPipe, PingInOneProcessPongInAnother) {
+    const std::string name = pid_name("pp");
+    auto pong = pktgen({"-f", "pong", "-i", "pipe:" + name + "}0", "--timeout", "60"});
+    ASSERT_TRUE(wait_served(name)) << pong->text;
+    auto ping = pktgen({"-f", "ping", "-i", "pipe:" + name + "{0", "-n", "20000", "--timeout", "60"});
+    ASSERT_TRUE(ping->finish()) << ping->text;
+    EXPECT_TRUE(ping->exited(0)) << ping->text;
+    EXPECT_NE(ping->text.find("20000"), std::string::npos) << ping->text;
+    // the ping's end closing is the pong's link going down: it ends, saying so
+    ASSERT_TRUE(pong->finish()) << pong->text;
+    EXPECT_TRUE(pong->exited(1)) << pong->text;
+    EXPECT_NE(pong->text.find("link down"), std::string::npos) << pong->text;
+}
+
+// -- peers that die
+
+TEST(CrossProcessPipe, KillingTheSenderMidStreamIsLinkDownAtTheReceiver) {
+    const std::string name = pid_name("k9s");
+    auto rx = peer({"rx", "pipe:" + name + "}0", "1000000000000"});
+    ASSERT_TRUE(rx->read_until("ready")) << rx->text;
+    auto tx = peer({"tx", "pipe:" + name + "{0", "1000000000000"});
+    ASSERT_TRUE(rx->read_until("streaming")) << rx->text << tx->text;
+    ::kill(tx->pid, SIGKILL);
+    ASSERT_TRUE(rx->finish()) << "the receiver must not hang: " << rx->text;
+    EXPECT_TRUE(rx->exited(3)) << rx->text;
+    EXPECT_NE(rx->text.find("link_up=0"), std::string::npos) << rx->text;
+    EXPECT_NE(rx->text.find("closed it or died"), std::string::npos) << rx->text;
+}
+
+TEST(CrossProcessPipe, KillingTheServingReceiverIsLinkDownAtTheSender) {
+    const std::string name = pid_name("k9r");
+    auto rx = peer({"rx", "pipe:" + name + "}0", "1000000000000"});
+    ASSERT_TRUE(rx->read_until("ready")) << rx->text;
+    auto tx = peer({"tx", "pipe:" + name + "{0", "1000000000000"});
+    ASSERT_TRUE(tx->read_until("streaming")) << tx->text;
+    ::kill(rx->pid, SIGKILL);
+    ASSERT_TRUE(tx->finish()) << "the sender must not hang: " << tx->text;
+    EXPECT_TRUE(tx->exited(3)) << tx->text;
+    EXPECT_NE(tx->text.find("link_up=0"), std::string::npos) << tx->text;
+}
+
+// The serving end stays open; the other process leaves and another comes.
+TEST(CrossProcessPipe, APeerLeavingIsLinkDownAndANewOneReconnects) {
+    const std::string name = pid_name("re");
+    auto p = open_ok("pipe:" + name + "{0", small_opts(256));
+    ASSERT_TRUE(p);
+    for (int round = 0; round < 2; round++) {
+        auto rx = peer({"rx", "pipe:" + name + "}0", "5000"});
+        ASSERT_TRUE(rx->read_until("ready")) << rx->text;
+        std::uint64_t sent = 0;
+        const auto until = clock_type::now() + 60s;
+        while (rx->text.find("received") == std::string::npos && clock_type::now() < until) {
+            netmap_ring* r = p->tx_ring(0);
+            while (!nm_ring_empty(r) && sent < 5000) {
+                r->slot[r->cur].len = 60;
+                r->head = r->cur = nm_ring_next(r, r->cur);
+                sent++;
+            }
+            if (p->txsync() < 0) break; // the peer left after its 5000: fine
+            if (sent == 5000) {
+                rx->read_until("received", 1s);
+                continue;
+            }
+            p->wait(Direction::tx, 1s);
+        }
+        ASSERT_TRUE(rx->finish()) << rx->text;
+        EXPECT_TRUE(rx->exited(0)) << rx->text;
+        EXPECT_NE(rx->text.find("received 5000"), std::string::npos) << rx->text;
+        // its leaving reaches this process through the control thread
+        for (auto t = clock_type::now() + 60s; p->link_up() && clock_type::now() < t;) p->wait(Direction::tx, 100ms);
+        EXPECT_FALSE(p->link_up());
+        EXPECT_EQ(p->txsync(), -ENOTCONN);
+        EXPECT_NE(std::string(p->last_error()).find("link down"), std::string::npos) << p->last_error();
+    }
+}
+
+// -- hostile peers
+
+// This process streams on `mine` while the peer process scribbles over its
+// rings and the control block; this side must keep working and count.
+void survive_hostile(Port& mine, Child& hostile) {
+    std::uint64_t tx_moves = 0, rx_moves = 0, bad = 0;
+    const auto until = clock_type::now() + 120s;
+    for (std::uint64_t i = 0; clock_type::now() < until; i++) {
+        netmap_ring* t = mine.tx_ring(0);
+        while (!nm_ring_empty(t)) {
+            t->slot[t->cur].len = 60;
+            t->head = t->cur = nm_ring_next(t, t->cur);
+        }
+        EXPECT_EQ(mine.txsync(), 0) << mine.last_error();
+        EXPECT_EQ(mine.rxsync(), 0) << mine.last_error();
+        netmap_ring* r = mine.rx_ring(0);
+        for (; !nm_ring_empty(r); r->head = r->cur = nm_ring_next(r, r->cur)) {
+            const netmap_slot& s = r->slot[r->cur];
+            // what the framework handed over is inside the region: read it all
+            if (mine.memory().valid_buf(s.buf_idx) && s.len <= mine.buf_size()) {
+                volatile char sink = 0;
+                const char* b = NETMAP_BUF(r, s.buf_idx);
+                for (std::uint32_t k = 0; k < s.len; k++) sink = sink + b[k];
+            }
+        }
+        const RingStats ts = mine.counters(Direction::tx), rs = mine.counters(Direction::rx);
+        tx_moves = ts.packets + ts.drops;
+        rx_moves = rs.packets + rs.drops;
+        bad = pipes::bad_shared_words(mine.adapter());
+        if (tx_moves > 100000 && rx_moves > 1000 && bad > 1000) break;
+        if (i % 64 == 0) mine.wait(Direction::rx, 1ms);
+    }
+    EXPECT_GT(tx_moves, 100000u);
+    EXPECT_GT(rx_moves, 1000u);
+    EXPECT_GT(bad, 1000u);
+    EXPECT_TRUE(mine.link_up());
+    (void)hostile;
+}
+
+TEST(CrossProcessPipe, AHostilePeerJoiningThisProcessesPipeCannotHurtIt) {
+    const std::string name = pid_name("hj");
+    auto p = open_ok("pipe:" + name + "{0", small_opts(256));
+    ASSERT_TRUE(p);
+    auto h = peer({"hostile", "pipe:" + name + "}0"});
+    ASSERT_TRUE(h->read_until("ready")) << h->text;
+    survive_hostile(*p, *h);
+    p.reset(); // the hostile peer sees its link go down and ends
+    ASSERT_TRUE(h->finish()) << h->text;
+    EXPECT_TRUE(h->exited(0)) << h->text;
+}
+
+TEST(CrossProcessPipe, AHostilePeerServingThePipeCannotHurtThisProcess) {
+    const std::string name = pid_name("hs");
+    auto h = peer({"hostile", "pipe:" + name + "}0"});
+    ASSERT_TRUE(h->read_until("ready")) << h->text;
+    auto p = open_ok("pipe:" + name + "{0", small_opts(256));
+    ASSERT_TRUE(p);
+    ASSERT_NE(pipes::control_block(p->adapter()).first, nullptr) << "this end joined the other process's pair";
+    survive_hostile(*p, *h);
+    p.reset();
+    ::kill(h->pid, SIGKILL); // the serving side never learns that a guest left, unless it looks
+    h->finish();
+}
+
+// -- who may meet
+
+TEST(CrossProcessPipe, ANameAnotherUserHoldsIsRefusedWithAMessage) {
+    if (::getuid() != 0) GTEST_SKIP() << "needs root, to run a process as another user";
+    const std::string name = pid_name("coll");
+    const std::string rv = shm::rendezvous_name("pipe", name + "/0"); // this user's name, taken by another
+    int in[2];
+    ASSERT_EQ(::pipe(in), 0);
+    auto squatter = spawn(XPIPE_PEER_PATH, {"squat", rv}, [&] {
+        ::dup2(in[0], 0);
+        ::close(in[1]);
+        if (::setgid(65534) != 0 || ::setuid(65534) != 0) ::_exit(126);
+    });
+    ::close(in[0]);
+    ASSERT_TRUE(squatter->read_until("listening")) << squatter->text;
+    auto p = Port::open("pipe:" + name + "{0", small_opts());
+    ASSERT_FALSE(p.ok());
+    EXPECT_NE(p.error().message.find("another user"), std::string::npos) << p.error().message;
+    EXPECT_NE(p.error().message.find("uid 65534"), std::string::npos) << p.error().message;
+    ::close(in[1]);
+    EXPECT_TRUE(squatter->finish());
+}
+
+// In one process, both ends are an in-process pipe, as ever: nothing shared.
+TEST(CrossProcessPipe, BothEndsInOneProcessStayInProcess) {
+    const std::string name = pid_name("one");
+    auto a = open_ok("pipe:" + name + "}0");
+    auto b = open_ok("pipe:" + name + "{0");
+    ASSERT_TRUE(a && b);
+    EXPECT_EQ(pipes::control_block(a->adapter()).first, nullptr);
+    EXPECT_EQ(pipes::control_block(b->adapter()).first, nullptr);
+    EXPECT_TRUE(a->shares_memory_with(*b));
+    EXPECT_GE(a->memory().fd(), 0); // served: another process could still open a pipe of NAME
+}
+
+} // namespace
+} // namespace upio::test
