@@ -583,8 +583,17 @@ Result<std::shared_ptr<Adapter>> open_adapter(const PortName& name, const PortOp
             return make_error(EBUSY, fmt::format("{}: already open in this process", full));
     }
     // Without mu: the serving process's reply may need its own reactor,
-    // which may be waiting for that process's lock.
-    bool listen = true;
+    // which may be waiting for that process's lock. A NAME longer than a
+    // Hello holds stays in this process.
+    bool listen = pn.name.size() <= sizeof(xproc::Hello::name);
+    if (!listen) {
+        std::lock_guard lk(mu);
+        if (auto r = local()) return std::move(*r);
+        auto pair = make_pair(pn, full, opts);
+        if (!pair) return std::move(pair).error();
+        pairs[key] = pair.value();
+        return std::shared_ptr<Adapter>(pair.value(), pair.value()->end[which].get());
+    }
     for (int attempt = 0; attempt < 4; attempt++) {
         bool not_served = false;
         auto remote = join_remote(pn, full, opts, not_served);
