@@ -270,6 +270,7 @@ struct PipePair {
     std::uint64_t listen_watch = 0;
     std::shared_ptr<Conn> conn; // the claiming process's connection
     int claimed_end = -1;
+    bool local_end[2] = {false, false}; // opened in this process: never served to another
     std::unique_ptr<XLink> xlink; // the local end's link to it
     xproc::SharedPipe* shared = nullptr;
     void* guest_objs = nullptr;
@@ -321,7 +322,8 @@ void serve(PipePair& pair, Conn& c, const xproc::Hello& h, shm::Fd peer_fd) {
     const std::string cname = end_name(pair.name, e, pair.id);
     if (pair.claimed_end >= 0 && pair.claimed_end != e)
         return refuse(EBUSY, fmt::format("{} is open in process {}", cname, ::getpid()));
-    if (pair.claimed_end < 0 && (C.kring(Direction::tx, 0).bound.load() || C.kring(Direction::rx, 0).bound.load()))
+    if (pair.claimed_end < 0 &&
+        (pair.local_end[e] || C.kring(Direction::tx, 0).bound.load() || C.kring(Direction::rx, 0).bound.load()))
         return refuse(EBUSY, fmt::format("{} is open in process {}", cname, ::getpid()));
     if (pair.conn && pair.conn->claimed)
         return refuse(EBUSY, fmt::format("{} is open in process {}", cname, pair.conn->cred.pid));
@@ -574,6 +576,7 @@ Result<std::shared_ptr<Adapter>> open_adapter(const PortName& name, const PortOp
             return make_error(EBUSY, fmt::format("{}: process {} opened it, joining this process's pipe; it "
                                                  "reconnects when that process opens it again",
                                                  full, pair->conn ? int(pair->conn->cred.pid) : 0));
+        pair->local_end[which] = true;
         return std::shared_ptr<Adapter>(pair, pair->end[which].get());
     };
     {
@@ -591,6 +594,7 @@ Result<std::shared_ptr<Adapter>> open_adapter(const PortName& name, const PortOp
         if (auto r = local()) return std::move(*r);
         auto pair = make_pair(pn, full, opts);
         if (!pair) return std::move(pair).error();
+        pair.value()->local_end[which] = true;
         pairs[key] = pair.value();
         return std::shared_ptr<Adapter>(pair.value(), pair.value()->end[which].get());
     }
@@ -616,6 +620,7 @@ Result<std::shared_ptr<Adapter>> open_adapter(const PortName& name, const PortOp
         if (auto r = local()) return std::move(*r);
         auto pair = make_pair(pn, full, opts);
         if (!pair) return std::move(pair).error();
+        pair.value()->local_end[which] = true;
         if (!listen) {
             pairs[key] = pair.value();
             return std::shared_ptr<Adapter>(pair.value(), pair.value()->end[which].get());
