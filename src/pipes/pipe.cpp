@@ -379,7 +379,14 @@ void serve(PipePair& pair, Conn& c, const xproc::Hello& h, shm::Fd peer_fd) {
         pair.claimed_end = e;
     } else { // the other process comes back: the pair resumes where this side stands
         XLink& x = *pair.xlink;
-        word(x.out->hwtail).store(x.tx_pos->load());
+        // What the one before released last (its word, checked: inside the
+        // ring, between what we knew and what we sent), so that the new one
+        // does not see those frames again; this side's sender is stopped
+        // while the link is down.
+        const std::uint32_t j = x.tx_pos->load(), c = word(x.out->hwcur).load();
+        auto dist = [n](std::uint32_t a, std::uint32_t b) { return b >= a ? b - a : b + n - a; };
+        if (c < n && dist(x.peer_hwcur, c) <= dist(x.peer_hwcur, j)) x.peer_hwcur = c;
+        word(x.out->hwtail).store(j);
         word(x.out->hwcur).store(x.peer_hwcur);
         word(x.in->hwtail).store(H.kring(Direction::rx, 0).nr_hwtail.load());
         word(x.in->hwcur).store(H.kring(Direction::rx, 0).nr_hwcur.load());

@@ -62,6 +62,10 @@ struct Welcome {
     std::int32_t numa_node = -1;
 };
 
+// Fixed sizes: both processes may be different builds of this code.
+static_assert(sizeof(Hello) == 80);
+static_assert(sizeof(Welcome) == 296);
+
 // One direction of a pair in shared memory; every word on its own line.
 struct SharedDir {
     shm::Flag hwtail;   // the sender's: first slot of the receiver's rx ring it has not filled
