@@ -412,8 +412,9 @@ void serve(PipePair& pair, Conn& c, const xproc::Hello& h, shm::Fd peer_fd) {
     w.numa_node = m.numa_node();
     if (!shm::send_msg(c.fd.get(), &w, sizeof w, {m.fd(), pair.kick.get()})) return;
     c.claimed = true;
-    std::snprintf(x.why, sizeof x.why, "link down: the process at the other end (pid %d) closed it or died; "
-                  "the pipe works again when a process opens %s", int(c.cred.pid), cname.c_str());
+    if (!x.why[0]) // written once: a sync of the serving end may be reading it (explain()) while down
+        std::snprintf(x.why, sizeof x.why, "link down: the process at the other end closed it or died; the "
+                      "pipe works again when a process opens %s", cname.c_str());
     x.state.store(LinkState::up, std::memory_order_release);
     H.xmode.store(1, std::memory_order_release);
     wake_local(H); // a waiter re-syncs in the new mode

@@ -138,6 +138,7 @@ void sequence_across(bool receiver_first, std::uint64_t frames) {
 
 TEST(CrossProcessPipe, PktGenSequenceReceiverOpensFirst) { sequence_across(true, 1000000); }
 TEST(CrossProcessPipe, PktGenSequenceSenderOpensFirst) { sequence_across(false, 1000000); }
+TEST(CrossProcessPipe, PktGenSequenceTenMillion) { sequence_across(true, 10000000); }
 
 // The README's two-terminal example, as written there.
 TEST(CrossProcessPipe, TheReadmeTwoTerminalExample) {
