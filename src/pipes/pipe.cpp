@@ -358,10 +358,10 @@ void serve(PipePair& pair, Conn& c, const xproc::Hello& h, shm::Fd peer_fd) {
         x->peer_rx = C.kring(Direction::rx, 0).ring->slot;
         x->tx_pos = &C.kring(Direction::rx, 0).nr_hwtail;
         x->spare = pair.spare[0];
-        x->peer_hwcur = C.kring(Direction::rx, 0).nr_hwcur.load();
+        x->peer_hwcur.store(C.kring(Direction::rx, 0).nr_hwcur.load());
         word(x->out->hwtail).store(invalid);
         word(x->in->hwcur).store(invalid);
-        word(x->out->hwcur).store(x->peer_hwcur);
+        word(x->out->hwcur).store(x->peer_hwcur.load());
         word(x->in->hwtail).store(H.kring(Direction::rx, 0).nr_hwtail.load());
         H.xl = x.get();
         pair.xlink = std::move(x);
@@ -385,9 +385,10 @@ void serve(PipePair& pair, Conn& c, const xproc::Hello& h, shm::Fd peer_fd) {
         // while the link is down.
         const std::uint32_t j = x.tx_pos->load(), c = word(x.out->hwcur).load();
         auto dist = [n](std::uint32_t a, std::uint32_t b) { return b >= a ? b - a : b + n - a; };
-        if (c < n && dist(x.peer_hwcur, c) <= dist(x.peer_hwcur, j)) x.peer_hwcur = c;
+        const std::uint32_t known = x.peer_hwcur.load();
+        if (c < n && dist(known, c) <= dist(known, j)) x.peer_hwcur.store(c);
         word(x.out->hwtail).store(j);
-        word(x.out->hwcur).store(x.peer_hwcur);
+        word(x.out->hwcur).store(x.peer_hwcur.load());
         word(x.in->hwtail).store(H.kring(Direction::rx, 0).nr_hwtail.load());
         word(x.in->hwcur).store(H.kring(Direction::rx, 0).nr_hwcur.load());
     }

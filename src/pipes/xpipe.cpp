@@ -54,14 +54,17 @@ int xtxsync(KRing& k, XLink& x, const MemoryRegion& mem) noexcept {
         return -EPROTO;
     if (j != x.published_tail) publish_tail(x, j); // what an earlier, in-process sync moved
     if (avail == 0) return 0;
-    std::uint32_t space = distance(j, prev(x.peer_hwcur, n), n);
+    std::uint32_t released = x.peer_hwcur.load(std::memory_order_relaxed);
+    std::uint32_t space = distance(j, prev(released, n), n);
     if (space < avail) { // what has the receiver released? One read, checked.
         const std::uint32_t c = word(x.out->hwcur).load(std::memory_order_acquire);
-        if (c < n)
-            x.peer_hwcur = c;
-        else
+        if (c < n) {
+            released = c;
+            x.peer_hwcur.store(c, std::memory_order_relaxed);
+        } else {
             x.bad_words.fetch_add(1, std::memory_order_relaxed);
-        space = distance(j, prev(x.peer_hwcur, n), n);
+        }
+        space = distance(j, prev(released, n), n);
     }
     std::uint32_t m = std::min(avail, space);
     if (m) { // whole packets only
@@ -261,7 +264,7 @@ Result<std::shared_ptr<Adapter>> join_remote(const PipeName& pn, const std::stri
     tx.rtail = prev(sent, n);
     x.own_tx_pos.store(sent);
     x.published_tail = sent;
-    x.peer_hwcur = idx(x.out, false);
+    x.peer_hwcur.store(idx(x.out, false));
     KRing& rx = end->kring(Direction::rx, 0);
     rx.nr_hwcur.store(rel);
     rx.nr_hwtail.store(rel);

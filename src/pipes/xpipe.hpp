@@ -53,7 +53,9 @@ struct XLink {
     char why[200] = {}; // for explain() while down
 
     // -- the sender thread's
-    alignas(64) std::uint32_t peer_hwcur = 0;
+    // (atomic only so that the control thread may read it while the link is
+    // down; the sender thread alone writes it while up)
+    alignas(64) std::atomic<std::uint32_t> peer_hwcur{0};
     std::uint32_t published_tail = ~0u;
     std::atomic<std::uint32_t> own_tx_pos{0}; // a guest's tx_pos
 
