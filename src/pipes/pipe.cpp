@@ -591,8 +591,8 @@ Result<std::shared_ptr<Adapter>> open_adapter(const PortName& name, const PortOp
     {
         std::lock_guard lk(mu);
         if (auto r = local()) return std::move(*r);
-        if (auto it = joined.find({pn.name, pn.id, which}); it != joined.end() && !it->second.expired())
-            return make_error(EBUSY, fmt::format("{}: already open in this process", full));
+        if (auto it = joined.find({pn.name, pn.id, which}); it != joined.end()) // opened again (/T and /R)
+            if (auto a = it->second.lock()) return a;
     }
     // Without mu: the serving process's reply may need its own reactor,
     // which may be waiting for that process's lock. A NAME longer than a

@@ -166,6 +166,39 @@ TEST(CrossProcessPipe, PingInOneProcessPongInAnother) {
     EXPECT_NE(pong->text.find("link down"), std::string::npos) << pong->text;
 }
 
+// A joined end opened as two Ports, one per direction (one thread each), as
+// an in-process end can be.
+TEST(CrossProcessPipe, AJoinedEndOpensOnePortPerDirection) {
+    const std::string name = pid_name("dir");
+    auto rx = peer({"rx", "pipe:" + name + "}0", "1000"});
+    ASSERT_TRUE(rx->read_until("ready")) << rx->text;
+    auto t = open_ok("pipe:" + name + "{0/T", small_opts(256));
+    auto r = open_ok("pipe:" + name + "{0/R", small_opts(256));
+    ASSERT_TRUE(t && r);
+    EXPECT_EQ(&t->adapter(), &r->adapter());
+    EXPECT_NE(pipes::control_block(t->adapter()).first, nullptr);
+    netmap_ring* tx = t->tx_ring(0);
+    for (std::uint64_t sent = 0; sent < 1000;) {
+        ASSERT_GT(t->wait(Direction::tx, 60s), 0) << t->last_error();
+        for (; !nm_ring_empty(tx) && sent < 1000; sent++) {
+            tx->slot[tx->cur].len = 60;
+            tx->head = tx->cur = nm_ring_next(tx, tx->cur);
+        }
+        ASSERT_EQ(t->txsync(), 0) << t->last_error();
+    }
+    // frames still queued behind a full receiver go with later syncs
+    for (auto until = clock_type::now() + 60s; nm_tx_pending(tx) && clock_type::now() < until;) {
+        ASSERT_EQ(r->rxsync(), 0) << r->last_error(); // the other Port works meanwhile
+        ASSERT_EQ(t->txsync(), 0) << t->last_error();
+        t->wait(Direction::tx, 10ms);
+    }
+    ASSERT_TRUE(rx->finish()) << rx->text;
+    EXPECT_TRUE(rx->exited(0)) << rx->text << " sent " << t->counters(Direction::tx).packets << " drops "
+                               << t->counters(Direction::tx).drops << " bad words "
+                               << pipes::bad_shared_words(t->adapter()) << " tx head " << tx->head << " tail "
+                               << tx->tail;
+}
+
 // -- peers that die
 
 TEST(CrossProcessPipe, KillingTheSenderMidStreamIsLinkDownAtTheReceiver) {
