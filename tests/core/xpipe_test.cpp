@@ -1,121 +1,12 @@
 // Pipes across processes: pkt-gen or tests/core/xpipe_peer at one end, this
 // process or another pkt-gen at the other. Every wait has a generous limit;
 // nothing waits by sleeping for a guessed time.
-#include "helpers.hpp"
-#include "pipes/pipe.hpp"
-#include "shm/rendezvous.hpp"
-
-#include <poll.h>
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include <chrono>
-#include <fstream>
-#include <functional>
-#include <sstream>
-#include <string>
-#include <thread>
-#include <vector>
+#include "xpipe_util.hpp"
 
 namespace upio::test {
 namespace {
 
-using namespace std::chrono_literals;
-using clock_type = std::chrono::steady_clock;
-
-struct Child {
-    pid_t pid = -1;
-    int out = -1; // its stdout and stderr
-    std::string text;
-    int status = -1;
-    bool eof = false;
-
-    // Reads until `what` appears in its output, it exits, or `limit` passes.
-    bool read_until(const std::string& what, std::chrono::seconds limit = 60s) {
-        const auto until = clock_type::now() + limit;
-        while (text.find(what) == std::string::npos) {
-            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - clock_type::now());
-            if (left.count() <= 0) return false;
-            pollfd p{out, POLLIN, 0};
-            if (::poll(&p, 1, int(left.count())) <= 0) continue;
-            char buf[4096];
-            const ssize_t n = ::read(out, buf, sizeof buf);
-            if (n <= 0) {
-                eof = true;
-                return text.find(what) != std::string::npos;
-            }
-            text.append(buf, std::size_t(n));
-        }
-        return true;
-    }
-    // Reads to the end of its output and reaps it; false if it runs past `limit`.
-    bool finish(std::chrono::seconds limit = 120s) {
-        if (!eof) read_until(std::string(1, '\0'), limit); // never printed: reads to EOF or the limit
-        if (eof && ::waitpid(pid, &status, 0) == pid) return true; // it closed its output: it is ending
-        ::kill(pid, SIGKILL);
-        ::waitpid(pid, &status, 0);
-        return false;
-    }
-    bool exited(int code) const { return WIFEXITED(status) && WEXITSTATUS(status) == code; }
-    ~Child() {
-        if (out >= 0) ::close(out);
-        if (pid > 0 && status == -1 && ::waitpid(pid, &status, WNOHANG) == 0) {
-            ::kill(pid, SIGKILL);
-            ::waitpid(pid, &status, 0);
-        }
-    }
-};
-
-// Starts `path args...` with its output on a pipe; `before_exec` runs in the child.
-std::unique_ptr<Child> spawn(const char* path, std::vector<std::string> args,
-                             const std::function<void()>& before_exec = {}) {
-    int fds[2];
-    if (::pipe(fds) != 0) return nullptr;
-    const pid_t pid = ::fork();
-    if (pid == 0) {
-        ::dup2(fds[1], 1);
-        ::dup2(fds[1], 2);
-        ::close(fds[0]);
-        ::alarm(300); // a hung child cannot outlive the run for long
-        if (before_exec) before_exec();
-        std::vector<char*> argv{const_cast<char*>(path)};
-        for (auto& a : args) argv.push_back(a.data());
-        argv.push_back(nullptr);
-        ::execv(path, argv.data());
-        ::_exit(127);
-    }
-    ::close(fds[1]);
-    auto c = std::make_unique<Child>();
-    c->pid = pid;
-    c->out = fds[0];
-    return c;
-}
-
-std::unique_ptr<Child> peer(std::vector<std::string> args) { return spawn(XPIPE_PEER_PATH, std::move(args)); }
-std::unique_ptr<Child> pktgen(std::vector<std::string> args) {
-    args.push_back("--no-hugepages");
-    return spawn(PKTGEN_PATH, std::move(args));
-}
-
-// Whether a process listens on pipe NAME{N / }N's rendezvous (it serves
-// the pair): the abstract socket shows in /proc/net/unix.
-bool served(const std::string& name, std::uint32_t id) {
-    const std::string want = "@" + shm::rendezvous_name("pipe", name + "/" + std::to_string(id));
-    std::ifstream f("/proc/net/unix");
-    for (std::string line; std::getline(f, line);)
-        if (line.size() >= want.size() && line.compare(line.size() - want.size(), want.size(), want) == 0) return true;
-    return false;
-}
-
-// Polls until the pair is served (its first process is up), within a limit.
-bool wait_served(const std::string& name, std::chrono::seconds limit = 60s) {
-    for (auto until = clock_type::now() + limit; clock_type::now() < until; std::this_thread::yield())
-        if (served(name, 0)) return true;
-    return false;
-}
-
-std::string pid_name(const char* base) { return unique_name(base); }
+using namespace xpipe;
 
 // -- pkt-gen in two processes
 
@@ -259,70 +150,6 @@ TEST(CrossProcessPipe, APeerLeavingIsLinkDownAndANewOneReconnects) {
         EXPECT_EQ(p->txsync(), -ENOTCONN);
         EXPECT_NE(std::string(p->last_error()).find("link down"), std::string::npos) << p->last_error();
     }
-}
-
-// -- hostile peers
-
-// This process streams on `mine` while the peer process scribbles over its
-// rings and the control block; this side must keep working and count.
-void survive_hostile(Port& mine, Child& hostile) {
-    std::uint64_t tx_moves = 0, rx_moves = 0, bad = 0;
-    const auto until = clock_type::now() + 120s;
-    for (std::uint64_t i = 0; clock_type::now() < until; i++) {
-        netmap_ring* t = mine.tx_ring(0);
-        while (!nm_ring_empty(t)) {
-            t->slot[t->cur].len = 60;
-            t->head = t->cur = nm_ring_next(t, t->cur);
-        }
-        EXPECT_EQ(mine.txsync(), 0) << mine.last_error();
-        EXPECT_EQ(mine.rxsync(), 0) << mine.last_error();
-        netmap_ring* r = mine.rx_ring(0);
-        for (; !nm_ring_empty(r); r->head = r->cur = nm_ring_next(r, r->cur)) {
-            const netmap_slot& s = r->slot[r->cur];
-            // what the framework handed over is inside the region: read it all
-            if (mine.memory().valid_buf(s.buf_idx) && s.len <= mine.buf_size()) {
-                volatile char sink = 0;
-                const char* b = NETMAP_BUF(r, s.buf_idx);
-                for (std::uint32_t k = 0; k < s.len; k++) sink = sink + b[k];
-            }
-        }
-        const RingStats ts = mine.counters(Direction::tx), rs = mine.counters(Direction::rx);
-        tx_moves = ts.packets + ts.drops;
-        rx_moves = rs.packets + rs.drops;
-        bad = pipes::bad_shared_words(mine.adapter());
-        if (tx_moves > 100000 && rx_moves > 1000 && bad > 1000) break;
-        if (i % 64 == 0) mine.wait(Direction::rx, 1ms);
-    }
-    EXPECT_GT(tx_moves, 100000u);
-    EXPECT_GT(rx_moves, 1000u);
-    EXPECT_GT(bad, 1000u);
-    EXPECT_TRUE(mine.link_up());
-    (void)hostile;
-}
-
-TEST(CrossProcessPipe, AHostilePeerJoiningThisProcessesPipeCannotHurtIt) {
-    const std::string name = pid_name("hj");
-    auto p = open_ok("pipe:" + name + "{0", small_opts(256));
-    ASSERT_TRUE(p);
-    auto h = peer({"hostile", "pipe:" + name + "}0"});
-    ASSERT_TRUE(h->read_until("ready")) << h->text;
-    survive_hostile(*p, *h);
-    p.reset(); // the hostile peer sees its link go down and ends
-    ASSERT_TRUE(h->finish()) << h->text;
-    EXPECT_TRUE(h->exited(0)) << h->text;
-}
-
-TEST(CrossProcessPipe, AHostilePeerServingThePipeCannotHurtThisProcess) {
-    const std::string name = pid_name("hs");
-    auto h = peer({"hostile", "pipe:" + name + "}0"});
-    ASSERT_TRUE(h->read_until("ready")) << h->text;
-    auto p = open_ok("pipe:" + name + "{0", small_opts(256));
-    ASSERT_TRUE(p);
-    ASSERT_NE(pipes::control_block(p->adapter()).first, nullptr) << "this end joined the other process's pair";
-    survive_hostile(*p, *h);
-    p.reset();
-    ::kill(h->pid, SIGKILL); // the serving side never learns that a guest left, unless it looks
-    h->finish();
 }
 
 // -- who may meet
