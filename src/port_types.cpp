@@ -7,6 +7,7 @@
 
 #include "drivers/e1000/e1000.hpp"
 #include "drivers/ixgbe/ixgbe.hpp"
+#include "memif/memif.hpp"
 #include "netif/netif.hpp"
 #include "pipes/pipe.hpp"
 #include "vale/vale_port.hpp"
@@ -18,7 +19,7 @@ namespace upio {
 // Read once, by the registry (src/core/port_type.cpp).
 std::vector<PortType> builtin_port_types() {
     return {pipes::port_type(), vale::port_type(),  ixgbe::port_type(),
-            e1000::port_type(), netif::port_type(), netif::tap_port_type()};
+            e1000::port_type(), netif::port_type(), netif::tap_port_type(), memif::port_type()};
 }
 
 } // namespace upio

@@ -1,0 +1,93 @@
+// "memif:": the name syntax, the descriptor and the factory.
+#include "memif/memif.hpp"
+
+#include "memif/adapter.hpp"
+
+#include <fmt/format.h>
+#include <sys/un.h>
+
+#include <charconv>
+#include <map>
+#include <mutex>
+
+namespace upio::memif {
+namespace {
+
+constexpr std::size_t max_path = sizeof(sockaddr_un{}.sun_path) - 1;
+
+Result<std::size_t> parse_body(std::string_view, std::string_view body) {
+    if (body.empty()) return make_error(EINVAL, "no socket path after 'memif:' (e.g. memif:/run/upio/m0.sock)");
+    if (body.size() > max_path)
+        return make_error(EINVAL, fmt::format("socket path of {} bytes; at most {}", body.size(), max_path));
+    for (char c : body)
+        if (c < 0x21 || c > 0x7e) return make_error(EINVAL, "the socket path has a space or a control character");
+    return body.size();
+}
+
+Status check_name(const PortName& pn) {
+    auto n = parse_memif_name(pn);
+    if (!n) return std::move(n).error();
+    return {};
+}
+
+std::mutex mu;
+std::map<std::string, std::weak_ptr<Adapter>> open_ports; // by socket path
+
+} // namespace
+
+Result<MemifName> parse_memif_name(const PortName& pn) {
+    MemifName n;
+    n.path = pn.body;
+    for (const PortOption& o : pn.options) {
+        if (o.key == "id") {
+            const char* e = o.value.data() + o.value.size();
+            auto r = std::from_chars(o.value.data(), e, n.id);
+            if (!o.has_value || o.value.empty() || r.ec != std::errc() || r.ptr != e)
+                return make_error(EINVAL, fmt::format("id={}: the interface id is a number 0..4294967295", o.value));
+        } else if (o.key == "role") {
+            if (o.value != "server" && o.value != "client")
+                return make_error(EINVAL, fmt::format("role={}: server or client", o.value));
+            n.client = o.value == "client";
+        } else if (o.key == "secret") {
+            if (!o.has_value || o.value.empty() || o.value.size() > secret_size)
+                return make_error(EINVAL, fmt::format("secret: 1..{} characters", secret_size));
+            n.secret = o.value;
+        }
+    }
+    return n;
+}
+
+const PortType& port_type() {
+    static const PortType t = [] {
+        PortType d;
+        d.name = "memif";
+        d.syntax = "memif:SOCKET_PATH[,id=N][,role=server|client][,secret=S]";
+        d.summary = "a memif interface (DPDK net_memif, libmemif, VPP) on an AF_UNIX socket";
+        d.shorthands = shorthand_none; // a path may contain '/' and end in "-1"
+        d.options = {"id=", "role=", "secret="};
+        d.parse = &parse_body;
+        d.check = &check_name;
+        d.open = &open_memif;
+        return d;
+    }();
+    return t;
+}
+
+Result<std::shared_ptr<Adapter>> open_memif(const PortName& pn, const PortOptions& opts) {
+    auto n = parse_memif_name(pn);
+    if (!n) return make_error(EINVAL, fmt::format("{}: {}", pn.full, n.error().message));
+    std::lock_guard lk(mu);
+    if (auto it = open_ports.find(n->path); it != open_ports.end())
+        if (auto a = it->second.lock()) return a;
+    auto a = std::make_shared<MemifAdapter>(fmt::format("memif:{}", n->path), n.value());
+    if (Status s = a->init(pn, opts); !s) return std::move(s).error();
+    open_ports[n->path] = a;
+    return std::shared_ptr<Adapter>(std::move(a));
+}
+
+std::optional<LinkStatus> link_status(const Adapter& a) {
+    if (auto m = dynamic_cast<const MemifAdapter*>(&a)) return m->status();
+    return std::nullopt;
+}
+
+} // namespace upio::memif
