@@ -1,0 +1,294 @@
+// The memif server port with a client in the test (raw_client.hpp): chains
+// both ways, frames held while the link is down, a client replaced without
+// reopening the port, a receiver asleep on the ring's eventfd, the reasons
+// of DISCONNECT both ways, and a client that writes what it should not.
+#include "memif/memif.hpp"
+#include "raw_client.hpp"
+
+#include <upio/backend/adapter.hpp>
+#include <upio/netmap_user.h>
+#include <upio/port.hpp>
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <functional>
+#include <future>
+#include <thread>
+
+namespace upio::memif {
+namespace {
+
+using namespace std::chrono_literals;
+using test::RawClient;
+
+std::string sock_path() {
+    static int n = 0;
+    return fmt::format("/tmp/upio-mt-{}-{}.sock", getpid(), n++);
+}
+
+// Polls `pred` until it holds or 20 s pass (a condition another thread or
+// process brings about; the timeout only bounds a failure).
+bool eventually(const std::function<bool()>& pred) {
+    const auto until = std::chrono::steady_clock::now() + 20s;
+    while (!pred()) {
+        if (std::chrono::steady_clock::now() > until) return false;
+        std::this_thread::sleep_for(1ms);
+    }
+    return true;
+}
+
+struct Fixture {
+    std::string path = sock_path();
+    std::unique_ptr<Port> port;
+    explicit Fixture(std::uint32_t buf_size = 2048, std::string extra = "") {
+        PortOptions o;
+        o.tx_slots = o.rx_slots = 256;
+        o.memory.buf_size = buf_size;
+        o.memory.hugepages = HugepagePolicy::never;
+        auto p = Port::open("memif:" + path + extra, o);
+        EXPECT_TRUE(p.ok()) << p.error().message;
+        if (p) port = std::move(p).value();
+    }
+    LinkStatus status() const { return link_status(port->adapter()).value(); }
+    // One frame (a chain of slots) from the rx ring, as bytes; "" if none.
+    std::string take_frame() {
+        netmap_ring* r = port->rx_ring(0);
+        std::string f;
+        while (r->cur != r->tail) {
+            const netmap_slot& s = r->slot[r->cur];
+            f.append(NETMAP_BUF(r, s.buf_idx), s.len);
+            const bool more = s.flags & NS_MOREFRAG;
+            r->head = r->cur = nm_ring_next(r, r->cur);
+            if (!more) return f;
+        }
+        return f;
+    }
+    // Queues one frame of `bytes` on the tx ring, in slots of the buffer size.
+    void put_frame(const std::string& bytes) {
+        netmap_ring* r = port->tx_ring(0);
+        const std::uint32_t bs = r->nr_buf_size;
+        std::size_t off = 0;
+        do {
+            netmap_slot& s = r->slot[r->cur];
+            const std::size_t n = std::min<std::size_t>(bs, bytes.size() - off);
+            std::memcpy(NETMAP_BUF(r, s.buf_idx), bytes.data() + off, n);
+            s.len = std::uint16_t(n);
+            off += n;
+            s.flags = off < bytes.size() ? NS_MOREFRAG : 0;
+            r->head = r->cur = nm_ring_next(r, r->cur);
+        } while (off < bytes.size());
+    }
+};
+
+std::string pattern(std::size_t n, int seed) {
+    std::string s(n, '\0');
+    for (std::size_t i = 0; i < n; i++) s[i] = char((i * 7 + std::size_t(seed)) & 0xff);
+    return s;
+}
+
+TEST(MemifPort, ChainsBothWays) {
+    Fixture f(512); // upio's buffers are smaller than the client's: every frame is a chain on both sides
+    ASSERT_TRUE(f.port);
+    EXPECT_FALSE(f.port->link_up());
+    RawClient c;
+    ASSERT_EQ(c.connect(f.path), "");
+    ASSERT_TRUE(eventually([&] { return f.port->link_up(); }));
+
+    // C2S: a 3000-byte frame in two descriptors (NEXT), then a 60-byte one
+    const std::string big = pattern(3000, 1), small = pattern(60, 2);
+    c.send_frame({big.substr(0, 2048), big.substr(2048)});
+    c.send_frame({small});
+    std::string got1, got2;
+    ASSERT_TRUE(eventually([&] {
+        f.port->rxsync();
+        if (got1.empty()) got1 = f.take_frame();
+        if (!got1.empty() && got2.empty()) got2 = f.take_frame();
+        return !got2.empty();
+    }));
+    EXPECT_EQ(got1, big);
+    EXPECT_EQ(got2, small);
+    EXPECT_TRUE(eventually([&] { return c.c2s_tail() == c.c2s_head; })); // buffers given back
+
+    // S2C: a 5000-byte frame of ten 512-byte slots (NS_MOREFRAG) -> three descriptors
+    c.offer_s2c();
+    const std::string out = pattern(5000, 3);
+    f.put_frame(out);
+    ASSERT_EQ(f.port->txsync(), 0);
+    std::vector<std::string> segs;
+    ASSERT_TRUE(eventually([&] {
+        f.port->txsync();
+        segs = c.recv_frame();
+        return !segs.empty();
+    }));
+    ASSERT_EQ(segs.size(), 3u);
+    EXPECT_EQ(segs[0].size(), RawClient::bsize);
+    EXPECT_EQ(segs[0] + segs[1] + segs[2], out);
+    EXPECT_EQ(f.port->counters(Direction::tx).packets, 1u);
+    EXPECT_EQ(f.port->counters(Direction::rx).packets, 2u);
+}
+
+TEST(MemifPort, FramesWaitWhileTheLinkIsDownAndAClientTakesOver) {
+    Fixture f;
+    ASSERT_TRUE(f.port);
+    // no client: the frame waits in the tx ring, nothing is lost
+    f.put_frame(pattern(100, 4));
+    ASSERT_EQ(f.port->txsync(), 0);
+    EXPECT_EQ(f.port->counters(Direction::tx).packets, 0u);
+    EXPECT_EQ(f.port->counters(Direction::tx).drops, 0u);
+    {
+        RawClient c;
+        ASSERT_EQ(c.connect(f.path), "");
+        c.offer_s2c();
+        std::vector<std::string> segs;
+        ASSERT_TRUE(eventually([&] {
+            f.port->txsync();
+            segs = c.recv_frame();
+            return !segs.empty();
+        }));
+        EXPECT_EQ(segs.at(0), pattern(100, 4));
+        c.send_disconnect("maintenance");
+        ASSERT_TRUE(eventually([&] { return !f.port->link_up(); }));
+        EXPECT_EQ(f.status().last_disconnect, "the peer said: maintenance");
+    }
+    // a second client, same port: frames queued meanwhile reach it
+    f.put_frame(pattern(200, 5));
+    ASSERT_EQ(f.port->txsync(), 0);
+    RawClient c2;
+    ASSERT_EQ(c2.connect(f.path), "");
+    c2.offer_s2c();
+    std::vector<std::string> segs;
+    ASSERT_TRUE(eventually([&] {
+        f.port->txsync();
+        segs = c2.recv_frame();
+        return !segs.empty();
+    }));
+    EXPECT_EQ(segs.at(0), pattern(200, 5));
+    EXPECT_EQ(f.status().connects, 2u);
+    // the client goes away without a word (a killed process): link down, reason shown
+    c2.close();
+    ASSERT_TRUE(eventually([&] { return !f.port->link_up(); }));
+    EXPECT_EQ(f.status().last_disconnect, "the peer closed the socket");
+    EXPECT_EQ(f.port->counters(Direction::tx).drops, 0u);
+}
+
+TEST(MemifPort, BlockedReceiverWakesOnTheRingsEventfd) {
+    Fixture f;
+    ASSERT_TRUE(f.port);
+    RawClient c;
+    ASSERT_EQ(c.connect(f.path), "");
+    ASSERT_TRUE(eventually([&] { return f.port->link_up(); }));
+    auto waiter = std::async(std::launch::async, [&] { return f.port->wait(Direction::rx, 60s); });
+    // asleep in interrupt mode: upio cleared MASK_INT on its receive ring
+    ASSERT_TRUE(eventually([&] {
+        return (std::atomic_ref<std::uint16_t>(c.c2s->flags).load() & ring_flag_mask_int) == 0;
+    }));
+    std::uint64_t before = 0;
+    ASSERT_EQ(::read(c.c2s_ev.get(), &before, sizeof before), -1); // nothing written yet
+    c.send_frame({pattern(64, 6)}); // writes the eventfd, since the flag is clear
+    ASSERT_EQ(waiter.get(), 1);
+    EXPECT_EQ(f.take_frame(), pattern(64, 6));
+    // awake: polling again, MASK_INT set
+    EXPECT_TRUE(std::atomic_ref<std::uint16_t>(c.c2s->flags).load() & ring_flag_mask_int);
+}
+
+TEST(MemifPort, SecretAndIdAreChecked) {
+    Fixture f(2048, ",id=5,secret=pw");
+    ASSERT_TRUE(f.port);
+    {
+        RawClient c;
+        EXPECT_EQ(c.connect(f.path, 4, "pw"), "DISCONNECT: ID not found: 4 (this socket serves id 5)");
+    }
+    {
+        RawClient c;
+        EXPECT_EQ(c.connect(f.path, 5, "no"), "DISCONNECT: Incorrect secret");
+    }
+    RawClient c;
+    EXPECT_EQ(c.connect(f.path, 5, "pw"), "");
+}
+
+// Each case: a client breaks the protocol on a ring; upio disconnects it
+// with a reason, touches nothing outside the regions, and accepts again.
+void expect_fault(const std::function<void(RawClient&, Fixture&)>& misbehave, const std::string& reason) {
+    Fixture f;
+    ASSERT_TRUE(f.port);
+    RawClient c;
+    ASSERT_EQ(c.connect(f.path), "");
+    ASSERT_TRUE(eventually([&] { return f.port->link_up(); }));
+    misbehave(c, f);
+    auto m = c.next_message();
+    ASSERT_TRUE(m.ok()) << m.error().message;
+    EXPECT_EQ(m->msg.type, MsgType::disconnect);
+    EXPECT_NE(m->msg.disconnect.reason.find(reason), std::string::npos) << m->msg.disconnect.reason;
+    ASSERT_TRUE(eventually([&] { return !f.port->link_up(); }));
+    EXPECT_NE(f.status().last_disconnect.find(reason), std::string::npos) << f.status().last_disconnect;
+    EXPECT_EQ(f.port->counters(Direction::rx).packets, 0u);
+    RawClient again;
+    EXPECT_EQ(again.connect(f.path), "");
+}
+
+TEST(MemifPort, HostileC2SDescriptors) {
+    expect_fault([](RawClient& c, Fixture& f) {
+        Desc& d = c.c2s_desc()[0];
+        d.offset = std::uint32_t(c.region_size() - 10);
+        d.length = 64; // runs past the region's end
+        c.c2s_head = 1;
+        c.publish_c2s();
+        f.port->rxsync();
+    }, "outside the regions");
+    expect_fault([](RawClient& c, Fixture& f) {
+        c.c2s_desc()[0].region = 1; // no such region
+        c.c2s_head = 1;
+        c.publish_c2s();
+        f.port->rxsync();
+    }, "outside the regions");
+    expect_fault([](RawClient& c, Fixture& f) {
+        c.c2s_head = RawClient::slots + 1; // more than a ring published
+        c.publish_c2s();
+        f.port->rxsync();
+    }, "more than a ring ahead");
+    expect_fault([](RawClient& c, Fixture& f) {
+        for (std::uint32_t i = 0; i < RawClient::slots; i++) c.c2s_desc()[i].flags = desc_flag_next; // never ends
+        c.c2s_head = RawClient::slots;
+        c.publish_c2s();
+        f.port->rxsync();
+    }, "chains over");
+}
+
+TEST(MemifPort, HostileS2CDescriptors) {
+    expect_fault([](RawClient& c, Fixture& f) {
+        c.offer_s2c();
+        c.s2c_desc()[0].offset = 0xfffff000u; // a buffer far outside the region
+        f.put_frame(pattern(60, 7));
+        f.port->txsync();
+    }, "outside the regions");
+    expect_fault([](RawClient& c, Fixture& f) {
+        c.offer_s2c();
+        c.s2c_desc()[0].length = 0; // no room at all
+        f.put_frame(pattern(60, 7));
+        f.port->txsync();
+    }, "outside the regions or empty");
+    expect_fault([](RawClient& c, Fixture& f) {
+        std::atomic_ref<std::uint16_t>(c.s2c->head).store(RawClient::slots + 5);
+        f.put_frame(pattern(60, 7));
+        f.port->txsync();
+    }, "more than a ring ahead");
+}
+
+TEST(MemifPort, OpenErrorsSayWhatToDo) {
+    auto r = Port::open("memif:/proc/version");
+    ASSERT_FALSE(r.ok());
+    EXPECT_NE(r.error().message.find("not a socket"), std::string::npos) << r.error().message;
+    Fixture f;
+    ASSERT_TRUE(f.port);
+    // the same path again is the same port (another ring pair would be ",ring=N")
+    auto again = Port::open("memif:" + f.path);
+    EXPECT_FALSE(again.ok()); // its one ring pair is taken
+    auto cl = Port::open("memif:/tmp/upio-unused.sock,role=client");
+    ASSERT_FALSE(cl.ok());
+    EXPECT_NE(cl.error().message.find("not supported yet"), std::string::npos) << cl.error().message;
+}
+
+} // namespace
+} // namespace upio::memif
