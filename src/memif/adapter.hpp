@@ -98,6 +98,7 @@ private:
     std::vector<std::unique_ptr<RingState>> rx_state_, tx_state_;
     std::atomic<Connection*> conn_{nullptr};
     std::unique_ptr<Connection> owned_; // the control thread's
+    std::atomic<std::uint64_t> interrupts_{0};
     std::atomic<int> fault_{0};
     std::atomic<std::uint32_t> fault_ring_{0}, fault_a_{0}, fault_b_{0}; // written before fault_ is set
     Fd listen_, stop_, kick_; // kick_: the data path's fault signal

@@ -337,7 +337,8 @@ void MemifAdapter::ack_wait_fd(int fd) noexcept {
                 continue;
             }
             Connection* c = enter(rs);
-            if (c && i < c->c2s.size()) [[maybe_unused]] auto r = ::read(c->c2s[i].evfd.get(), &n, sizeof n);
+            if (c && i < c->c2s.size() && ::read(c->c2s[i].evfd.get(), &n, sizeof n) == sizeof n)
+                interrupts_.fetch_add(1, std::memory_order_relaxed);
             leave(rs);
         }
         return;

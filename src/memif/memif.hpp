@@ -43,6 +43,7 @@ struct LinkStatus {
     std::string last_disconnect; // why the last connection ended ("" before the first)
     std::uint64_t connects = 0;  // connections established so far
     std::uint64_t disconnects = 0;
+    std::uint64_t interrupts = 0; // wake-ups of a sleeping receiver by the peer's eventfd writes
 };
 // The status of a memif adapter; an adapter of another type gives nullopt.
 std::optional<LinkStatus> link_status(const Adapter& a);

@@ -174,6 +174,13 @@ void MemifAdapter::publish(std::unique_ptr<Connection> c) {
 }
 
 void MemifAdapter::retire(const std::string& why) {
+    {
+        // first: whoever sees the link down finds the reason
+        std::lock_guard lk(status_mu_);
+        if (owned_) status_.disconnects++;
+        status_.connected = false;
+        status_.last_disconnect = why;
+    }
     if (owned_) {
         conn_.store(nullptr, std::memory_order_seq_cst);
         for (auto* v : {&rx_state_, &tx_state_})
@@ -182,13 +189,6 @@ void MemifAdapter::retire(const std::string& why) {
         for (std::uint32_t i = 0; i < owned_->c2s.size(); i++)
             epoll_ctl(rx_state_[i]->wait.get(), EPOLL_CTL_DEL, owned_->c2s[i].evfd.get(), nullptr);
         owned_.reset();
-        std::lock_guard lk(status_mu_);
-        status_.connected = false;
-        status_.disconnects++;
-    }
-    {
-        std::lock_guard lk(status_mu_);
-        status_.last_disconnect = why;
     }
     note(fmt::format("disconnected: {}", why));
     wake_all();
@@ -280,7 +280,9 @@ std::string MemifAdapter::fault_message() const {
 
 LinkStatus MemifAdapter::status() const {
     std::lock_guard lk(status_mu_);
-    return status_;
+    LinkStatus s = status_;
+    s.interrupts = interrupts_.load(std::memory_order_relaxed);
+    return s;
 }
 
 } // namespace upio::memif

@@ -189,6 +189,7 @@ TEST(MemifPort, BlockedReceiverWakesOnTheRingsEventfd) {
     c.send_frame({pattern(64, 6)}); // writes the eventfd, since the flag is clear
     ASSERT_EQ(waiter.get(), 1);
     EXPECT_EQ(f.take_frame(), pattern(64, 6));
+    EXPECT_GE(f.status().interrupts, 1u); // woken by the eventfd (not the safety tick)
     // awake: polling again, MASK_INT set
     EXPECT_TRUE(std::atomic_ref<std::uint16_t>(c.c2s->flags).load() & ring_flag_mask_int);
 }
