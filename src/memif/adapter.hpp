@@ -40,6 +40,8 @@ namespace upio::memif {
 enum class Fault : int {
     none = 0,
     c2s_head,        // the client's head is more than a ring ahead of our tail
+    s2c_tail,        // (client role) the server's tail is beyond what we offered, or a length beyond a buffer
+    c2s_tail,        // (client role) the server's tail is beyond what we published
     c2s_desc,        // a C2S descriptor outside the regions
     c2s_chain,       // a C2S chain longer than max_chain, or one that fills the ring without ending
     s2c_head,        // the client offers more than a ring
@@ -85,9 +87,16 @@ private:
     void fault(Fault f, std::uint32_t ring, std::uint32_t a = 0, std::uint32_t b = 0) noexcept;
     std::string fault_message() const;
 
-    // -- control thread (server.cpp)
+    // -- data path of the client role (client_datapath.cpp)
+    int client_txsync(KRing& k, Connection& c) noexcept;
+    int client_rxsync(KRing& k, Connection& c) noexcept;
+
+    // -- control thread (server.cpp; the client role's in client.cpp)
     void run() noexcept;
     void serve(int sock);
+    void run_client() noexcept;
+    // Connects, runs the handshake and serves one connection; returns why it ended.
+    std::string client_session();
     void publish(std::unique_ptr<Connection> c);
     void retire(const std::string& why);
     void wake_all() noexcept;

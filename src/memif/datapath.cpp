@@ -66,9 +66,14 @@ int MemifAdapter::rxsync(KRing& k, unsigned) noexcept {
     if (k.nr_hwcur.load(std::memory_order_relaxed) != k.rhead) k.nr_hwcur.store(k.rhead, std::memory_order_release);
     RingState& rs = *rx_state_[k.ring_id];
     Connection* c = enter(rs);
-    if (!c || k.ring_id >= c->c2s.size() || fault_.load(std::memory_order_relaxed)) [[unlikely]] {
+    if (!c || k.ring_id >= c->rx_count() || fault_.load(std::memory_order_relaxed)) [[unlikely]] {
         leave(rs);
         return 0;
+    }
+    if (c->client) {
+        const int rc = client_rxsync(k, *c);
+        leave(rs);
+        return rc;
     }
     SharedRing& r = c->c2s[k.ring_id];
     const std::uint16_t head = shared(r.hdr->head).load(std::memory_order_acquire);
@@ -181,9 +186,14 @@ int MemifAdapter::rxsync(KRing& k, unsigned) noexcept {
 int MemifAdapter::txsync(KRing& k, unsigned) noexcept {
     RingState& rs = *tx_state_[k.ring_id];
     Connection* c = enter(rs);
-    if (!c || k.ring_id >= c->s2c.size() || fault_.load(std::memory_order_relaxed)) [[unlikely]] {
+    if (!c || k.ring_id >= c->tx_count() || fault_.load(std::memory_order_relaxed)) [[unlikely]] {
         leave(rs); // link down: the frames wait in [nr_hwcur, head)
         return 0;
+    }
+    if (c->client) {
+        const int rc = client_txsync(k, *c);
+        leave(rs);
+        return rc;
     }
     SharedRing& r = c->s2c[k.ring_id];
     const std::uint16_t head = shared(r.hdr->head).load(std::memory_order_acquire);
@@ -307,8 +317,8 @@ void MemifAdapter::set_interrupts(KRing& k, bool on) noexcept {
     }
     RingState& rs = *rx_state_[k.ring_id];
     Connection* c = enter(rs);
-    if (c && k.ring_id < c->c2s.size()) {
-        auto f = shared(c->c2s[k.ring_id].hdr->flags);
+    if (c && k.ring_id < c->rx_count()) {
+        auto f = shared(c->rx(k.ring_id).hdr->flags);
         f.store(on ? 0 : ring_flag_mask_int, std::memory_order_relaxed);
     }
     leave(rs);
@@ -337,7 +347,7 @@ void MemifAdapter::ack_wait_fd(int fd) noexcept {
                 continue;
             }
             Connection* c = enter(rs);
-            if (c && i < c->c2s.size() && ::read(c->c2s[i].evfd.get(), &n, sizeof n) == sizeof n)
+            if (c && i < c->rx_count() && ::read(c->rx(i).evfd.get(), &n, sizeof n) == sizeof n)
                 interrupts_.fetch_add(1, std::memory_order_relaxed);
             leave(rs);
         }

@@ -27,11 +27,13 @@ Result<std::size_t> parse_body(std::string_view, std::string_view body) {
 Status check_name(const PortName& pn) {
     auto n = parse_memif_name(pn);
     if (!n) return std::move(n).error();
+    if (!n->client && (pn.option("bsize") || pn.option("rsize")))
+        return make_error(EINVAL, "bsize= and rsize= are the client's (role=client): a server uses the client's rings");
     return {};
 }
 
 std::mutex mu;
-std::map<std::string, std::weak_ptr<Adapter>> open_ports; // by socket path
+std::map<std::pair<std::string, bool>, std::weak_ptr<Adapter>> open_ports; // by socket path and role
 
 } // namespace
 
@@ -52,6 +54,21 @@ Result<MemifName> parse_memif_name(const PortName& pn) {
             if (!o.has_value || o.value.empty() || o.value.size() > secret_size)
                 return make_error(EINVAL, fmt::format("secret: 1..{} characters", secret_size));
             n.secret = o.value;
+        } else if (o.key == "bsize" || o.key == "rsize") {
+            std::uint32_t v = 0;
+            const char* e = o.value.data() + o.value.size();
+            auto r = std::from_chars(o.value.data(), e, v);
+            const bool num = !o.value.empty() && r.ec == std::errc() && r.ptr == e;
+            if (o.key == "bsize") {
+                if (!num || v < 64 || v > 65535 || v % 64)
+                    return make_error(EINVAL, fmt::format("bsize={}: a multiple of 64 in 64..65472", o.value));
+                n.bsize = v;
+            } else {
+                if (!num || v < 1 || v > max_log2_ring_size)
+                    return make_error(EINVAL, fmt::format("rsize={}: log2 of the ring size, 1..{}", o.value,
+                                                          max_log2_ring_size));
+                n.log2_ring_size = v;
+            }
         }
     }
     return n;
@@ -61,10 +78,10 @@ const PortType& port_type() {
     static const PortType t = [] {
         PortType d;
         d.name = "memif";
-        d.syntax = "memif:SOCKET_PATH[,id=N][,role=server|client][,secret=S]";
+        d.syntax = "memif:SOCKET_PATH[,id=N][,role=server|client][,secret=S][,bsize=B][,rsize=R]";
         d.summary = "a memif interface (DPDK net_memif, libmemif, VPP) on an AF_UNIX socket";
         d.shorthands = shorthand_none; // a path may contain '/' and end in "-1"
-        d.options = {"id=", "role=", "secret="};
+        d.options = {"id=", "role=", "secret=", "bsize=", "rsize="};
         d.parse = &parse_body;
         d.check = &check_name;
         d.open = &open_memif;
@@ -77,11 +94,12 @@ Result<std::shared_ptr<Adapter>> open_memif(const PortName& pn, const PortOption
     auto n = parse_memif_name(pn);
     if (!n) return make_error(EINVAL, fmt::format("{}: {}", pn.full, n.error().message));
     std::lock_guard lk(mu);
-    if (auto it = open_ports.find(n->path); it != open_ports.end())
+    const auto key = std::pair{n->path, n->client};
+    if (auto it = open_ports.find(key); it != open_ports.end())
         if (auto a = it->second.lock()) return a;
     auto a = std::make_shared<MemifAdapter>(fmt::format("memif:{}", n->path), n.value());
     if (Status s = a->init(pn, opts); !s) return std::move(s).error();
-    open_ports[n->path] = a;
+    open_ports[key] = a;
     return std::shared_ptr<Adapter>(std::move(a));
 }
 

@@ -24,12 +24,14 @@ namespace upio::memif {
 // The descriptor of "memif:" for the port-type table.
 const PortType& port_type();
 
-// What "memif:PATH[,id=N][,role=server|client][,secret=S]" says.
+// What "memif:PATH[,id=N][,role=server|client][,secret=S][,bsize=B][,rsize=R]" says.
 struct MemifName {
     std::string path;
     std::uint32_t id = 0;
     bool client = false;
     std::string secret;
+    std::uint32_t bsize = 2048; // client: bytes per buffer of the region it creates
+    unsigned log2_ring_size = 10; // client: descriptors per ring, as log2 (the server may ask for fewer)
 };
 Result<MemifName> parse_memif_name(const PortName& pn);
 

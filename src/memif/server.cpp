@@ -133,9 +133,10 @@ Status MemifAdapter::init(const PortName& pn, const PortOptions& opts) {
     auto kk = make_fd(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC), "an eventfd");
     if (!kk) return std::move(kk).error();
     kick_ = std::move(kk.value());
-    if (cfg_.client)
-        return make_error(ENOTSUP, fmt::format("{}: role=client is not supported yet; use the server role (the default) "
-                                               "and start the peer as a memif client", pn.full));
+    if (cfg_.client) {
+        ctl_ = std::thread([this] { run_client(); });
+        return {};
+    }
     auto l = listen_on(pn.full, cfg_.path);
     if (!l) return std::move(l).error();
     listen_ = std::move(l.value());
@@ -153,11 +154,11 @@ void MemifAdapter::wake_all() noexcept {
 }
 
 void MemifAdapter::publish(std::unique_ptr<Connection> c) {
-    for (std::uint32_t i = 0; i < c->c2s.size(); i++) {
+    for (std::uint32_t i = 0; i < c->rx_count() && i < rings_; i++) {
         epoll_event e{};
         e.events = EPOLLIN;
         e.data.u32 = 1;
-        epoll_ctl(rx_state_[i]->wait.get(), EPOLL_CTL_ADD, c->c2s[i].evfd.get(), &e);
+        epoll_ctl(rx_state_[i]->wait.get(), EPOLL_CTL_ADD, c->rx(i).evfd.get(), &e);
     }
     fault_.store(0, std::memory_order_relaxed);
     owned_ = std::move(c);
@@ -186,8 +187,8 @@ void MemifAdapter::retire(const std::string& why) {
         for (auto* v : {&rx_state_, &tx_state_})
             for (auto& rs : *v)
                 while (rs->inside.load(std::memory_order_seq_cst)) std::this_thread::yield();
-        for (std::uint32_t i = 0; i < owned_->c2s.size(); i++)
-            epoll_ctl(rx_state_[i]->wait.get(), EPOLL_CTL_DEL, owned_->c2s[i].evfd.get(), nullptr);
+        for (std::uint32_t i = 0; i < owned_->rx_count() && i < rings_; i++)
+            epoll_ctl(rx_state_[i]->wait.get(), EPOLL_CTL_DEL, owned_->rx(i).evfd.get(), nullptr);
         owned_.reset();
     }
     note(fmt::format("disconnected: {}", why));
@@ -274,6 +275,9 @@ std::string MemifAdapter::fault_message() const {
         return fmt::format("C2S ring {}: frame at {} chains over {} descriptors or fills the ring", r, a, b);
     case Fault::c2s_desc: return fmt::format("C2S ring {}: frame at {} has a descriptor outside the regions", r, a);
     case Fault::s2c_desc: return fmt::format("S2C ring {}: descriptor {} is outside the regions or empty", r, a);
+    case Fault::s2c_tail: return fmt::format("S2C ring {}: tail {} beyond what was offered (head {}), a length "
+                                             "beyond a buffer, or a chain that cannot end", r, a, b);
+    case Fault::c2s_tail: return fmt::format("C2S ring {}: tail {} beyond head {}", r, a, b);
     }
     return "protocol error";
 }

@@ -131,11 +131,22 @@ struct SharedRing {
     // Our own position, never read back from shared memory: on C2S the next
     // descriptor to consume (the tail we publish), on S2C the next one to fill.
     std::uint16_t pos = 0;
+    // Client role: the ring's own buffers in the region upio made, slot s at
+    // bufs + s * bsize (never read back from a descriptor the server can write).
+    char* bufs = nullptr;
+    std::uint32_t bsize = 0;
+    std::uint32_t offset0 = 0; // region offset of bufs
+    std::uint16_t head = 0;    // client role: the head we published last (S2C: offered up to)
 };
 
 struct Connection {
     std::vector<Mapping> regions;
     std::vector<SharedRing> c2s, s2c;
+    bool client = false; // upio made the region (rx = s2c, tx = c2s); else rx = c2s, tx = s2c
+    SharedRing& rx(std::uint32_t i) noexcept { return client ? s2c[i] : c2s[i]; }
+    SharedRing& tx(std::uint32_t i) noexcept { return client ? c2s[i] : s2c[i]; }
+    std::size_t rx_count() const noexcept { return client ? s2c.size() : c2s.size(); }
+    std::size_t tx_count() const noexcept { return client ? c2s.size() : s2c.size(); }
     std::string peer_name, peer_if_name;
 
     // The `len` bytes at descriptor `d`'s buffer, or nullptr when they are not
