@@ -102,6 +102,7 @@ struct StreamCase {
     unsigned size;
     std::uint64_t frames;
     const char* testpmd_extra; // net_memif devargs
+    bool upio_client = false;  // upio the client, testpmd the server
 };
 
 class ThroughTestpmd : public ::testing::TestWithParam<StreamCase> {};
@@ -114,14 +115,22 @@ TEST_P(ThroughTestpmd, SequenceCheckedStreamArrivesWhole) {
     const StreamCase c = GetParam();
     const std::string a = sock("a"), b = sock("b");
     const std::uint64_t n = scaled(c.frames);
-    // pkt-gen first: it opens the servers, then waits for the links (-w)
+    // pkt-gen first: it opens the ports (as servers, the sockets), then waits
+    // for the links (-w); a client port keeps trying until testpmd listens
     std::pair<int, std::string> r;
+    const std::string role = c.upio_client ? ",role=client" : "";
     std::thread gen([&] {
-        r = pktgen({"-f", "txrxseq", "-i", "memif:" + a, "-i", "memif:" + b, "-n", std::to_string(n), "-l",
-                    std::to_string(c.size), "-w", "120", "--no-hugepages", "--json", "--timeout", "120"});
+        r = pktgen({"-f", "txrxseq", "-i", "memif:" + a + role, "-i", "memif:" + b + role, "-n", std::to_string(n),
+                    "-l", std::to_string(c.size), "-w", "120", "--no-hugepages", "--json", "--timeout", "120"});
     });
-    ASSERT_TRUE(eventually([&] { return access(a.c_str(), F_OK) == 0 && access(b.c_str(), F_OK) == 0; }));
-    Testpmd tp({vdev(0, a, c.testpmd_extra), vdev(1, b, c.testpmd_extra)}, io_retry, "stream");
+    if (!c.upio_client) {
+        ASSERT_TRUE(eventually([&] { return access(a.c_str(), F_OK) == 0 && access(b.c_str(), F_OK) == 0; }));
+    }
+    const std::string tp_role = c.upio_client ? ",role=server" : ",role=client";
+    auto dev = [&](int i, const std::string& p) {
+        return fmt::format("net_memif{}{},socket={},socket-abstract=no{}", i, tp_role, p, c.testpmd_extra);
+    };
+    Testpmd tp({dev(0, a), dev(1, b)}, io_retry, "stream");
     ASSERT_TRUE(tp.started());
     gen.join();
     ASSERT_TRUE(WIFEXITED(r.first) && WEXITSTATUS(r.first) == 0) << r.second << "\ntestpmd:\n" << tp.log();
@@ -131,6 +140,8 @@ TEST_P(ThroughTestpmd, SequenceCheckedStreamArrivesWhole) {
     EXPECT_EQ(json_field(r.second, "reordered"), 0) << r.second;
 }
 
+// upio_client: upio creates the regions and testpmd serves (the same
+// stream, the roles swapped).
 // 9000-byte frames: upio's 2 KiB buffers make each an NS_MOREFRAG chain of
 // five slots. testpmd's memif buffers are 9 KiB (bsize), one descriptor per
 // frame: DPDK 22.11's net_memif transmit path overruns a nearly full ring
@@ -138,8 +149,12 @@ TEST_P(ThroughTestpmd, SequenceCheckedStreamArrivesWhole) {
 // are tested with the client in memif_port_test.cpp.
 INSTANTIATE_TEST_SUITE_P(Memif, ThroughTestpmd,
                          ::testing::Values(StreamCase{60, 1000000, ""}, StreamCase{1514, 200000, ""},
-                                           StreamCase{9000, 50000, ",bsize=9216"}),
-                         [](const auto& info) { return fmt::format("bytes{}", info.param.size); });
+                                           StreamCase{9000, 50000, ",bsize=9216"}, StreamCase{60, 1000000, "", true},
+                                           StreamCase{1514, 200000, "", true}),
+                         [](const auto& info) {
+                             return fmt::format("{}bytes{}", info.param.upio_client ? "upio_client_" : "",
+                                                info.param.size);
+                         });
 
 // Two ports in this process, a sender of sequence-numbered frames on A and a
 // receiver on B; testpmd between them is killed mid-stream (SIGKILL) and
