@@ -22,6 +22,8 @@
 //   e1000   DDDD:BB:DD.F              -N /T /R    -
 //   netif   IFNAME[@xdp|@packet]      /T /R       xdp packet a Linux interface
 //   tap     IFNAME                    /T /R       -          a tap device, created on open
+//   memif   SOCKET_PATH | @ABSTRACT   -           id= role= secret= bsize= rsize=
+//                                                            a memif interface (DPDK, VPP)
 //
 // A VALE port or an interface name may contain '-' ("vale0:p-1" is port
 // "p-1", "netif:veth-1" the interface veth-1): those types take no "-N";
