@@ -41,6 +41,9 @@ Result<Fd> connect_to(const std::string& path) {
     if (!s) return make_error(errno, fmt::format("cannot create a socket: {}", std::strerror(errno)));
     if (::connect(s.get(), reinterpret_cast<sockaddr*>(&sa), len) < 0)
         return make_error(errno, fmt::format("cannot connect to {}: {}", path, std::strerror(errno)));
+    // from now on non-blocking: a server that stops reading ends the connection
+    // instead of blocking the control thread (receives wait in poll)
+    ::fcntl(s.get(), F_SETFL, ::fcntl(s.get(), F_GETFL) | O_NONBLOCK);
     return s;
 }
 

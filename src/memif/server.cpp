@@ -254,7 +254,9 @@ void MemifAdapter::run() noexcept {
             if (::poll(p, 2, -1) < 0 && errno != EINTR) return;
             if (p[0].revents) return;
             if (!p[1].revents) continue;
-            Fd s(::accept4(listen_.get(), nullptr, nullptr, SOCK_CLOEXEC));
+            // non-blocking: a client that stops reading makes a send fail (and the
+            // connection end) instead of blocking this thread
+            Fd s(::accept4(listen_.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
             if (!s) continue;
             serve(s.get());
             // stop requested during serve(): the loop's poll sees it
