@@ -123,16 +123,15 @@ Status check_region_fd(int fd, std::uint16_t index, std::uint64_t size) {
     if (std::uint64_t(st.st_size) < size)
         return make_error(EPROTO, fmt::format("region {}: announced {} bytes, the file has {}", index, size,
                                               std::uint64_t(st.st_size)));
-    const int seals = ::fcntl(fd, F_GET_SEALS);
-    if (seals >= 0) {
-        if (!(seals & F_SEAL_SHRINK))
-            return make_error(EPROTO, fmt::format("region {}: the memfd is not sealed against shrinking "
-                                                  "(F_SEAL_SHRINK)", index));
-        return {};
-    }
+    // hugetlbfs (a file there, or a memfd made with MFD_HUGETLB): cannot be sealed
     struct statfs fs{};
     if (::fstatfs(fd, &fs) == 0 && fs.f_type == HUGETLBFS_MAGIC) return {};
-    return make_error(EPROTO, fmt::format("region {}: neither a sealed memfd nor a hugetlbfs file", index));
+    const int seals = ::fcntl(fd, F_GET_SEALS);
+    if (seals < 0) return make_error(EPROTO, fmt::format("region {}: neither a memfd nor a hugetlbfs file", index));
+    if (!(seals & F_SEAL_SHRINK))
+        return make_error(EPROTO, fmt::format("region {}: the memfd is not sealed against shrinking (F_SEAL_SHRINK)",
+                                              index));
+    return {};
 }
 
 Status attach_ring(const Connection& c, RingOffer& o, SharedRing& r, bool ours) {

@@ -34,18 +34,22 @@ class Testpmd {
 public:
     // `vdevs`: the --vdev values; `commands`: run at start (testpmd's
     // --cmdline-file), e.g. "set fwd io retry\nstart\n".
-    Testpmd(const std::vector<std::string>& vdevs, const std::string& commands, const std::string& tag) {
+    // `memory`: the EAL's memory arguments (no hugepages by default; a
+    // zero-copy client needs hugepages and --single-file-segments).
+    Testpmd(const std::vector<std::string>& vdevs, const std::string& commands, const std::string& tag,
+            std::vector<std::string> memory = {"--no-huge", "-m", "512"}, unsigned mbufs = 32768) {
         static int n = 0;
         const std::string base = "/tmp/upio-testpmd-" + std::to_string(getpid()) + "-" + std::to_string(n++);
         log_ = base + ".log";
         cmds_ = base + ".cmds";
         std::ofstream(cmds_) << commands;
-        std::vector<std::string> args = {testpmd_binary(), "--no-pci", "--no-huge", "-m", "512", "--file-prefix",
+        std::vector<std::string> args = {testpmd_binary(), "--no-pci", "--file-prefix",
                                          "upio-" + tag + "-" + std::to_string(getpid()), "-l", "0-1", "--log-level",
                                          "pmd.net.memif:info"};
+        args.insert(args.end(), memory.begin(), memory.end());
         for (const auto& v : vdevs) args.push_back("--vdev=" + v);
-        for (const char* a : {"--", "--no-mlockall", "--no-flush-rx", "--total-num-mbufs=32768", "-i"})
-            args.emplace_back(a);
+        for (const char* a : {"--", "--no-mlockall", "--no-flush-rx", "-i"}) args.emplace_back(a);
+        args.push_back("--total-num-mbufs=" + std::to_string(mbufs));
         args.push_back("--cmdline-file=" + cmds_);
         int in[2];
         if (::pipe2(in, O_CLOEXEC) != 0) return;

@@ -27,6 +27,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
+#include <fstream>
 #include <functional>
 #include <regex>
 #include <thread>
@@ -226,6 +227,35 @@ TEST(Testpmd, StreamResumesAfterTestpmdIsKilledAndStartedAgain) {
     EXPECT_EQ(sa.disconnects, 1u);
     EXPECT_EQ(sa.last_disconnect, "the peer closed the socket");
     EXPECT_EQ(tx.counters(Direction::tx).drops, 0u); // frames waited while the link was down
+}
+
+// testpmd's zero-copy client: its regions are its hugepage memory (a
+// memfd on hugetlbfs, one region per memseg list after the rings'), its
+// descriptors point anywhere in them. upio maps every region and checks
+// every descriptor as for the copy mode.
+TEST(Testpmd, ZeroCopyClient) {
+    REQUIRE_TESTPMD();
+    std::ifstream f("/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages");
+    unsigned free_pages = 0;
+    f >> free_pages;
+    if (free_pages < 64)
+        UPIO_MISSING_PREREQUISITE(fmt::format("testpmd's zero-copy client needs 64 free 2 MiB hugepages, {} are "
+                                              "(scripts/upio-setup hugepages 64)", free_pages));
+    const std::string a = sock("za"), b = sock("zb");
+    const std::uint64_t n = scaled(200000);
+    std::pair<int, std::string> r;
+    std::thread gen([&] {
+        r = pktgen({"-f", "txrxseq", "-i", "memif:" + a, "-i", "memif:" + b, "-n", std::to_string(n), "-l", "60",
+                    "-w", "120", "--no-hugepages", "--json", "--timeout", "120"});
+    });
+    ASSERT_TRUE(eventually([&] { return access(a.c_str(), F_OK) == 0 && access(b.c_str(), F_OK) == 0; }));
+    Testpmd tp({vdev(0, a, ",zero-copy=yes"), vdev(1, b, ",zero-copy=yes")}, io_retry, "zc",
+               {"-m", "128", "--single-file-segments"}, 16384);
+    gen.join();
+    ASSERT_TRUE(WIFEXITED(r.first) && WEXITSTATUS(r.first) == 0) << r.second << "\ntestpmd:\n" << tp.log();
+    EXPECT_EQ(json_field(r.second, "received"), std::int64_t(n)) << r.second;
+    EXPECT_EQ(json_field(r.second, "missing"), 0) << r.second;
+    EXPECT_EQ(json_field(r.second, "reordered"), 0) << r.second;
 }
 
 // upio's receiver sleeps (MASK_INT cleared on its ring); testpmd, told to
