@@ -63,7 +63,7 @@ int MemifAdapter::client_rxsync(KRing& k, Connection& c) noexcept {
             break;
         }
         if (!ends) {
-            if (n == max_chain || n == r.size) [[unlikely]]
+            if (n == max_chain || n == offered) [[unlikely]] // it can never end
                 fault(Fault::s2c_tail, k.ring_id, pos, n);
             break; // else: the server has not finished the frame
         }

@@ -354,7 +354,7 @@ void MemifAdapter::ack_wait_fd(int fd) noexcept {
         return;
     }
     for (std::uint32_t i = 0; i < rings_; i++) {
-        if (tx_state_[i]->timer.get() != fd) continue;
+        if (tx_state_[i]->wait.get() != fd) continue; // the timer's duplicate: reading it drains the timer
         std::uint64_t n;
         [[maybe_unused]] auto r = ::read(fd, &n, sizeof n);
         return;

@@ -195,6 +195,29 @@ TEST(MemifPort, BlockedReceiverWakesOnTheRingsEventfd) {
     EXPECT_TRUE(std::atomic_ref<std::uint16_t>(c.c2s->flags).load() & ring_flag_mask_int);
 }
 
+// The client offers no buffers: the sender's ring fills and a wait for room
+// sleeps (re-checking on a timer), it does not spin; room offered ends it.
+TEST(MemifPort, ASenderWaitingForRoomSleeps) {
+    Fixture f;
+    ASSERT_TRUE(f.port);
+    RawClient c;
+    ASSERT_EQ(c.connect(f.path), "");
+    ASSERT_TRUE(eventually([&] { return f.port->link_up(); }));
+    netmap_ring* r = f.port->tx_ring(0);
+    while (nm_ring_space(r)) f.put_frame(pattern(60, 13));
+    ASSERT_EQ(f.port->txsync(), 0);
+    ASSERT_EQ(nm_ring_space(r), 0u);
+    timespec t0{}, t1{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t0);
+    EXPECT_EQ(f.port->wait(Direction::tx, 1s), 0); // nothing moves for a second
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t1);
+    const double cpu = double(t1.tv_sec - t0.tv_sec) + double(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    EXPECT_LT(cpu, 0.5) << "a sender waiting for room burned " << cpu << " s of CPU in 1 s";
+    auto waiter = std::async(std::launch::async, [&] { return f.port->wait(Direction::tx, 60s); });
+    c.offer_s2c();
+    EXPECT_EQ(waiter.get(), 1);
+}
+
 TEST(MemifPort, SecretAndIdAreChecked) {
     Fixture f(2048, ",id=5,secret=pw");
     ASSERT_TRUE(f.port);
