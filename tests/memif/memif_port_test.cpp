@@ -285,12 +285,14 @@ TEST(MemifPort, HostileS2CDescriptors) {
     expect_fault([](RawClient& c, Fixture& f) {
         c.offer_s2c();
         c.s2c_desc()[0].offset = 0xfffff000u; // a buffer far outside the region
+        c.offer_s2c();                        // head published again after the scribble
         f.put_frame(pattern(60, 7));
         f.port->txsync();
     }, "outside the regions");
     expect_fault([](RawClient& c, Fixture& f) {
         c.offer_s2c();
         c.s2c_desc()[0].length = 0; // no room at all
+        std::atomic_ref<std::uint16_t>(c.s2c->head).store(c.s2c->head, std::memory_order_release);
         f.put_frame(pattern(60, 7));
         f.port->txsync();
     }, "outside the regions or empty");
