@@ -139,6 +139,9 @@ TEST_P(ThroughTestpmd, SequenceCheckedStreamArrivesWhole) {
     EXPECT_EQ(json_field(r.second, "missing"), 0) << r.second;
     EXPECT_EQ(json_field(r.second, "duplicates"), 0) << r.second;
     EXPECT_EQ(json_field(r.second, "reordered"), 0) << r.second;
+    tp.kill();
+    ::unlink(a.c_str()); // a killed testpmd server leaves its socket files
+    ::unlink(b.c_str());
 }
 
 // upio_client: upio creates the regions and testpmd serves (the same
