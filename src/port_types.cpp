@@ -11,6 +11,7 @@
 #include "netif/netif.hpp"
 #include "pipes/pipe.hpp"
 #include "vale/vale_port.hpp"
+#include "vhost/vhost.hpp"
 
 #include <vector>
 
@@ -19,7 +20,8 @@ namespace upio {
 // Read once, by the registry (src/core/port_type.cpp).
 std::vector<PortType> builtin_port_types() {
     return {pipes::port_type(), vale::port_type(),  ixgbe::port_type(),
-            e1000::port_type(), netif::port_type(), netif::tap_port_type(), memif::port_type()};
+            e1000::port_type(), netif::port_type(), netif::tap_port_type(), memif::port_type(),
+            vhost::port_type()};
 }
 
 } // namespace upio
