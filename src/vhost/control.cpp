@@ -47,8 +47,8 @@ std::string Control::last_error() const {
     return err_;
 }
 
-void Control::set_error(std::string why) {
-    std::fprintf(stderr, "upio: vhost:%s: %s\n", path_.c_str(), why.c_str());
+void Control::set_error(std::string why, bool print) {
+    if (print) std::fprintf(stderr, "upio: vhost:%s: %s\n", path_.c_str(), why.c_str());
     std::lock_guard lk(err_mu_);
     err_ = std::move(why);
 }
@@ -137,7 +137,7 @@ void Control::serve(int fd) noexcept {
         if (!(p[1].revents & (POLLIN | POLLHUP | POLLERR))) continue;
         const int r = read_message(fd, m);
         if (r == 0) {
-            set_error("the front end closed the connection");
+            set_error("the front end closed the connection", false); // a guest shutting down: not worth a line
             break;
         }
         if (r < 0) break;

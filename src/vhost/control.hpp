@@ -46,7 +46,7 @@ private:
     bool read_full(int fd, void* buf, std::size_t len, Message& m, bool first) noexcept;
     bool send_reply(int fd, const Reply& r) noexcept;
     bool wait_readable(int fd, int timeout_ms) noexcept; // false: the port is closing (or timeout)
-    void set_error(std::string why);
+    void set_error(std::string why, bool print = true);
 
     Device& dev_;
     std::string path_;
