@@ -24,6 +24,7 @@
 //   tap     IFNAME                    /T /R       -          a tap device, created on open
 //   memif   SOCKET_PATH | @ABSTRACT   -           id= role= secret= bsize= rsize=
 //                                                            a memif interface (DPDK, VPP)
+//   vhost   PATH                      -           client     a vhost-user back end on a unix socket
 //
 // A VALE port or an interface name may contain '-' ("vale0:p-1" is port
 // "p-1", "netif:veth-1" the interface veth-1): those types take no "-N";

@@ -49,6 +49,8 @@ case $case_ in
   restart) ;;
   *) echo "unknown case $case_"; exit 2 ;;
 esac
+# The sanitizer runs scale the frame counts down (UPIO_TEST_SCALE=0.2).
+count=$(awk -v c=$count -v s="${UPIO_TEST_SCALE:-1}" 'BEGIN { n = int(c * s); print n < 1000 ? 1000 : n }')
 
 # testpmd reads its commands from a fifo that stays open until we close it.
 start_testpmd() { # start_testpmd N: the Nth instance (its own file prefix)
