@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# vhost: a QEMU guest (TCG) with virtio-net on a vhost-user netdev, served by
+# a vhost: port on a VALE switch in upio-switch, pings a tap: port's address
+# on the same switch (the stack of a network namespace of our own).
+#
+#   qemu_test.sh UPIO_SWITCH KERNEL_CACHE_DIR
+#
+# KERNEL_CACHE_DIR holds Debian's cloud kernel as the VM tests keep it
+# (kernel/ unpacked, or a linux-image-*-cloud-amd64 .deb, else downloaded).
+# Exit 77 (skipped) when not root or QEMU, busybox-static or the kernel is
+# missing. TCG guests prove correctness only: their timing means nothing.
+set -uo pipefail
+switch=$1 cache=$2
+[ "$(id -u)" -eq 0 ] || { echo "skip: needs root (network namespace, tap)"; exit 77; }
+qemu=${UPIO_QEMU:-qemu-system-x86_64}
+for t in "$qemu" busybox cpio ip ping; do
+  command -v "$t" >/dev/null || { echo "skip: $t missing (scripts/install-deps)"; exit 77; }
+done
+ldd "$(command -v busybox)" >/dev/null 2>&1 && { echo "skip: busybox is not static (busybox-static)"; exit 77; }
+
+# -- the kernel (shared with the VM tests' cache)
+mkdir -p "$cache"
+exec 9> "$cache/.lock"
+flock -w 600 9
+if ! ls "$cache"/kernel/boot/vmlinuz-* >/dev/null 2>&1; then
+  deb=$(ls -t "$cache"/linux-image-*-cloud-amd64_*.deb /var/cache/apt/archives/linux-image-*-cloud-amd64_*.deb 2>/dev/null | head -1)
+  if [ -z "$deb" ]; then
+    pkg=$(apt-cache depends linux-image-cloud-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ { print $2; exit }')
+    [ -n "$pkg" ] && (cd "$cache" && apt-get download "$pkg" >/dev/null 2>&1)
+    deb=$(ls -t "$cache"/linux-image-*-cloud-amd64_*.deb 2>/dev/null | head -1)
+  fi
+  [ -n "$deb" ] || { echo "skip: no cloud kernel package (apt-get update; or run the VM tests once)"; exit 77; }
+  rm -rf "$cache/kernel.tmp" && dpkg-deb -x "$deb" "$cache/kernel.tmp" && mv "$cache/kernel.tmp" "$cache/kernel"
+fi
+flock -u 9
+kver=$(ls "$cache"/kernel/lib/modules | head -1)
+
+id=$(printf '%x' $$)
+work=$(mktemp -d /tmp/upio-vhq.XXXXXX)
+ns=upio-vh-$id
+sock=$work/vm.sock
+sw_pid= qemu_pid=
+cleanup() {
+  [ -n "$qemu_pid" ] && kill -9 "$qemu_pid" 2>/dev/null
+  [ -n "$sw_pid" ] && kill -TERM "$sw_pid" 2>/dev/null
+  for p in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
+  ip netns del "$ns" 2>/dev/null
+  wait 2>/dev/null
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+# -- the guest's initramfs: virtio-net modules, an address, a ping
+root=$work/root
+mkdir -p "$root"/{bin,proc,sys,dev,tmp,lib/modules}
+cp "$(command -v busybox)" "$root/bin/busybox"
+mods="virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci failover net_failover virtio_net"
+for m in $mods; do
+  f=$(find "$cache/kernel/lib/modules/$kver" -name "$m.ko*" | head -1)
+  [ -n "$f" ] || { echo "FAIL: module $m not in the kernel package"; exit 1; }
+  case $f in
+    *.xz) xz -dc "$f" > "$root/lib/modules/$m.ko" ;;
+    *.zst) zstd -qdc "$f" > "$root/lib/modules/$m.ko" ;;
+    *) cp "$f" "$root/lib/modules/$m.ko" ;;
+  esac
+done
+cat > "$root/init" <<EOF
+#!/bin/busybox sh
+/bin/busybox --install -s /bin
+mount -t proc proc /proc; mount -t sysfs sysfs /sys; mount -t devtmpfs devtmpfs /dev
+for m in $mods; do insmod /lib/modules/\$m.ko || echo "UPIO-VHOST insmod \$m failed"; done
+ip link set lo up
+ip addr add 10.77.0.2/24 dev eth0 && ip link set eth0 up
+for i in \$(seq 100); do [ "\$(cat /sys/class/net/eth0/carrier 2>/dev/null)" = 1 ] && break; sleep 0.2; done
+if ping -c 20 -i 0.2 -W 5 10.77.0.1 > /tmp/ping 2>&1; then r=PASS; else r=FAIL; fi
+sed 's/^/  guest: /' /tmp/ping
+echo "UPIO-VHOST-PING \$r \$(grep -o '[0-9]* packets received' /tmp/ping)"
+poweroff -f
+EOF
+chmod +x "$root/init"
+(cd "$root" && find . | cpio -o -H newc 2>/dev/null | gzip -1) > "$work/initramfs.gz"
+
+# -- the switch, in a namespace with a tap port as the host the guest pings
+ip netns add "$ns" || exit 1
+ip netns exec "$ns" ip link set lo up
+ip netns exec "$ns" "$switch" -s vale0 --duration 170 "vm=vhost:$sock" tp0=tap:tp0 > "$work/switch.log" 2>&1 &
+for _ in $(seq 100); do grep -q "ready with" "$work/switch.log" && break; sleep 0.1; done
+grep -q "ready with" "$work/switch.log" || { cat "$work/switch.log"; echo "FAIL: upio-switch did not start"; exit 1; }
+sw_pid=$(sed -n 's/.*ready with .*(pid \([0-9]*\)).*/\1/p' "$work/switch.log")
+ip netns exec "$ns" ip addr add 10.77.0.1/24 dev tp0
+ip netns exec "$ns" ip link set tp0 up
+
+# -- the guest: its memory shared (memfd, share=on), or QEMU falls back to
+# its own virtio and the port sees nothing
+timeout --kill-after=10 150 "$qemu" -accel tcg -machine q35,memory-backend=mem -cpu max -m 256M -smp 1 \
+  -object memory-backend-memfd,id=mem,size=256M,share=on \
+  -chardev "socket,id=c0,path=$sock" -netdev vhost-user,id=n0,chardev=c0 \
+  -device virtio-net-pci,netdev=n0,mac=52:54:00:77:00:02 \
+  -kernel "$cache/kernel/boot/vmlinuz-$kver" -initrd "$work/initramfs.gz" \
+  -append "console=ttyS0 quiet loglevel=3 panic=-1" -nographic -no-reboot -vga none < /dev/null \
+  > "$work/console.log" 2>&1 &
+qemu_pid=$!
+wait "$qemu_pid"
+qemu_rc=$?
+qemu_pid=
+grep -E "UPIO-VHOST|guest:|falling back" "$work/console.log"
+kill -TERM "$sw_pid" 2>/dev/null
+for _ in $(seq 50); do kill -0 "$sw_pid" 2>/dev/null || break; sleep 0.1; done
+cat "$work/switch.log"
+if ! grep -q "UPIO-VHOST-PING PASS" "$work/console.log"; then
+  echo "FAIL: the guest's ping did not pass (qemu exit $qemu_rc); last console lines:"
+  tail -30 "$work/console.log"
+  exit 1
+fi
+echo "PASS: the guest pinged 10.77.0.1 through vhost: and VALE"
