@@ -10,13 +10,20 @@
 # Exit 77 (skipped) when not root or QEMU, busybox-static or the kernel is
 # missing. TCG guests prove correctness only: their timing means nothing.
 set -uo pipefail
+# A missing prerequisite: skipped (77), or a failure under UPIO_REQUIRE_ALL=1
+# (scripts/test as root, after scripts/install-deps).
+skip() {
+  if [ "${UPIO_REQUIRE_ALL:-0}" = 1 ]; then echo "FAIL: missing prerequisite (UPIO_REQUIRE_ALL=1): $*"; exit 1; fi
+  echo "skip: $*"
+  exit 77
+}
 switch=$1 cache=$2
-[ "$(id -u)" -eq 0 ] || { echo "skip: needs root (network namespace, tap)"; exit 77; }
+[ "$(id -u)" -eq 0 ] || skip "needs root (network namespace, tap)"
 qemu=${UPIO_QEMU:-qemu-system-x86_64}
 for t in "$qemu" busybox cpio ip ping; do
-  command -v "$t" >/dev/null || { echo "skip: $t missing (scripts/install-deps)"; exit 77; }
+  command -v "$t" >/dev/null || skip "$t missing (scripts/install-deps)"
 done
-ldd "$(command -v busybox)" >/dev/null 2>&1 && { echo "skip: busybox is not static (busybox-static)"; exit 77; }
+ldd "$(command -v busybox)" >/dev/null 2>&1 && skip "busybox is not static (busybox-static)"
 
 # -- the kernel (shared with the VM tests' cache)
 mkdir -p "$cache"
@@ -29,7 +36,7 @@ if ! ls "$cache"/kernel/boot/vmlinuz-* >/dev/null 2>&1; then
     [ -n "$pkg" ] && (cd "$cache" && apt-get download "$pkg" >/dev/null 2>&1)
     deb=$(ls -t "$cache"/linux-image-*-cloud-amd64_*.deb 2>/dev/null | head -1)
   fi
-  [ -n "$deb" ] || { echo "skip: no cloud kernel package (apt-get update; or run the VM tests once)"; exit 77; }
+  [ -n "$deb" ] || skip "no cloud kernel package (apt-get update; or run the VM tests once)"
   rm -rf "$cache/kernel.tmp" && dpkg-deb -x "$deb" "$cache/kernel.tmp" && mv "$cache/kernel.tmp" "$cache/kernel"
 fi
 flock -u 9

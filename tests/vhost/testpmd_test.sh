@@ -18,16 +18,23 @@
 # /dev/hugepages with 48 free (virtio-user shares its memory as hugepage
 # files); exits 77 (skipped) without them.
 set -euo pipefail
+# A missing prerequisite: skipped (77), or a failure under UPIO_REQUIRE_ALL=1
+# (scripts/test as root, after scripts/install-deps).
+skip() {
+  if [ "${UPIO_REQUIRE_ALL:-0}" = 1 ]; then echo "FAIL: missing prerequisite (UPIO_REQUIRE_ALL=1): $*"; exit 1; fi
+  echo "skip: $*"
+  exit 77
+}
 pktgen=$1
 case_=$2
-command -v dpdk-testpmd >/dev/null || { echo "skip: dpdk-testpmd not installed (Debian package dpdk)"; exit 77; }
-mount | grep -q ' /dev/hugepages type hugetlbfs' || { echo "skip: no hugetlbfs at /dev/hugepages"; exit 77; }
+command -v dpdk-testpmd >/dev/null || skip "dpdk-testpmd not installed (Debian package dpdk)"
+mount | grep -q ' /dev/hugepages type hugetlbfs' || skip "no hugetlbfs at /dev/hugepages"
 free=$(awk '/HugePages_Free/ {print $2}' /proc/meminfo)
 if [ "${free:-0}" -lt 48 ] && [ "$(id -u)" -eq 0 ]; then
   echo $(( $(awk '/HugePages_Total/ {print $2}' /proc/meminfo) + 48 - free )) > /proc/sys/vm/nr_hugepages || true
   free=$(awk '/HugePages_Free/ {print $2}' /proc/meminfo)
 fi
-[ "${free:-0}" -ge 48 ] || { echo "skip: $free free 2 MiB hugepages, 48 needed"; exit 77; }
+[ "${free:-0}" -ge 48 ] || skip "$free free 2 MiB hugepages, 48 needed"
 
 dir=$(mktemp -d /tmp/upio-vhost.XXXXXX)
 sock=$dir/vh.sock
