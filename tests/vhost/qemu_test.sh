@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# vhost: a QEMU guest (TCG) with virtio-net on a vhost-user netdev, served by
-# a vhost: port on a VALE switch in upio-switch, pings a tap: port's address
-# on the same switch (the stack of a network namespace of our own).
+# vhost: QEMU guests (TCG) with virtio-net on vhost-user netdevs, each served
+# by a vhost: port on a VALE switch in upio-switch, with a tap: port on the
+# same switch (the stack of a network namespace of our own, 10.77.0.1).
 #
-#   qemu_test.sh UPIO_SWITCH KERNEL_CACHE_DIR
+#   qemu_test.sh UPIO_SWITCH KERNEL_CACHE_DIR [GUESTS]
+#
+# One guest (default) pings the tap's address; with two, each also pings the
+# other guest.
 #
 # KERNEL_CACHE_DIR holds Debian's cloud kernel as the VM tests keep it
 # (kernel/ unpacked, or a linux-image-*-cloud-amd64 .deb, else downloaded).
@@ -17,7 +20,7 @@ skip() {
   echo "skip: $*"
   exit 77
 }
-switch=$1 cache=$2
+switch=$1 cache=$2 guests=${3:-1}
 [ "$(id -u)" -eq 0 ] || skip "needs root (network namespace, tap)"
 qemu=${UPIO_QEMU:-qemu-system-x86_64}
 for t in "$qemu" busybox cpio ip ping; do
@@ -45,10 +48,9 @@ kver=$(ls "$cache"/kernel/lib/modules | head -1)
 id=$(printf '%x' $$)
 work=$(mktemp -d /tmp/upio-vhq.XXXXXX)
 ns=upio-vh-$id
-sock=$work/vm.sock
-sw_pid= qemu_pid=
+sw_pid= qemu_pids=()
 cleanup() {
-  [ -n "$qemu_pid" ] && kill -9 "$qemu_pid" 2>/dev/null
+  for p in "${qemu_pids[@]}"; do kill -9 "$p" 2>/dev/null; done
   [ -n "$sw_pid" ] && kill -TERM "$sw_pid" 2>/dev/null
   for p in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
   ip netns del "$ns" 2>/dev/null
@@ -77,46 +79,66 @@ cat > "$root/init" <<EOF
 mount -t proc proc /proc; mount -t sysfs sysfs /sys; mount -t devtmpfs devtmpfs /dev
 for m in $mods; do insmod /lib/modules/\$m.ko || echo "UPIO-VHOST insmod \$m failed"; done
 ip link set lo up
-ip addr add 10.77.0.2/24 dev eth0 && ip link set eth0 up
+for a in \$(cat /proc/cmdline); do case \$a in upio.ip=*) ip=\${a#upio.ip=} ;; upio.ping=*) targets=\${a#upio.ping=} ;; esac; done
+ip addr add \$ip/24 dev eth0 && ip link set eth0 up
 for i in \$(seq 100); do [ "\$(cat /sys/class/net/eth0/carrier 2>/dev/null)" = 1 ] && break; sleep 0.2; done
-if ping -c 20 -i 0.2 -W 5 10.77.0.1 > /tmp/ping 2>&1; then r=PASS; else r=FAIL; fi
-sed 's/^/  guest: /' /tmp/ping
-echo "UPIO-VHOST-PING \$r \$(grep -o '[0-9]* packets received' /tmp/ping)"
+r=PASS
+for t in \$(echo \$targets | tr , ' '); do
+  # the first replies may wait for the other guest to boot: up to 60 tries
+  for i in \$(seq 60); do ping -c 1 -W 2 \$t > /dev/null 2>&1 && break; done
+  if ping -c 20 -i 0.2 -W 5 \$t > /tmp/ping 2>&1; then v=PASS; else v=FAIL r=FAIL; fi
+  sed "s/^/  guest \$ip: /" /tmp/ping | tail -2
+  echo "UPIO-VHOST-PING \$ip -> \$t \$v \$(grep -o '[0-9]* packets received' /tmp/ping)"
+done
+echo "UPIO-VHOST-DONE \$ip \$r"
+# the other guest may still ping this one
+sleep \$(( \$(echo \$targets | tr , ' ' | wc -w) * 10 ))
 poweroff -f
 EOF
 chmod +x "$root/init"
 (cd "$root" && find . | cpio -o -H newc 2>/dev/null | gzip -1) > "$work/initramfs.gz"
 
-# -- the switch, in a namespace with a tap port as the host the guest pings
+# -- the switch, in a namespace with a tap port as the host the guests ping
 ip netns add "$ns" || exit 1
 ip netns exec "$ns" ip link set lo up
-ip netns exec "$ns" "$switch" -s vale0 --duration 170 "vm=vhost:$sock" tp0=tap:tp0 > "$work/switch.log" 2>&1 &
+ports=()
+for g in $(seq "$guests"); do ports+=("vm$g=vhost:$work/vm$g.sock"); done
+ip netns exec "$ns" "$switch" -s vale0 --duration 280 "${ports[@]}" tp0=tap:tp0 > "$work/switch.log" 2>&1 &
 for _ in $(seq 100); do grep -q "ready with" "$work/switch.log" && break; sleep 0.1; done
 grep -q "ready with" "$work/switch.log" || { cat "$work/switch.log"; echo "FAIL: upio-switch did not start"; exit 1; }
 sw_pid=$(sed -n 's/.*ready with .*(pid \([0-9]*\)).*/\1/p' "$work/switch.log")
 ip netns exec "$ns" ip addr add 10.77.0.1/24 dev tp0
 ip netns exec "$ns" ip link set tp0 up
 
-# -- the guest: its memory shared (memfd, share=on), or QEMU falls back to
-# its own virtio and the port sees nothing
-timeout --kill-after=10 150 "$qemu" -accel tcg -machine q35,memory-backend=mem -cpu max -m 256M -smp 1 \
-  -object memory-backend-memfd,id=mem,size=256M,share=on \
-  -chardev "socket,id=c0,path=$sock" -netdev vhost-user,id=n0,chardev=c0 \
-  -device virtio-net-pci,netdev=n0,mac=52:54:00:77:00:02 \
-  -kernel "$cache/kernel/boot/vmlinuz-$kver" -initrd "$work/initramfs.gz" \
-  -append "console=ttyS0 quiet loglevel=3 panic=-1" -nographic -no-reboot -vga none < /dev/null \
-  > "$work/console.log" 2>&1 &
-qemu_pid=$!
-wait "$qemu_pid"
-qemu_rc=$?
-qemu_pid=
-grep -E "UPIO-VHOST|guest:|falling back" "$work/console.log"
+# -- the guests: memory shared (memfd, share=on), or QEMU falls back to its
+# own virtio and the port sees nothing
+qemu_pids=()
+for g in $(seq "$guests"); do
+  targets=10.77.0.1
+  for o in $(seq "$guests"); do [ "$o" != "$g" ] && targets="$targets,10.77.0.$((o + 1))"; done
+  timeout --kill-after=10 250 "$qemu" -accel tcg -machine q35,memory-backend=mem -cpu max -m 256M -smp 1 \
+    -object memory-backend-memfd,id=mem,size=256M,share=on \
+    -chardev "socket,id=c0,path=$work/vm$g.sock" -netdev vhost-user,id=n0,chardev=c0 \
+    -device virtio-net-pci,netdev=n0,mac=52:54:00:77:00:0$((g + 1)) \
+    -kernel "$cache/kernel/boot/vmlinuz-$kver" -initrd "$work/initramfs.gz" \
+    -append "console=ttyS0 quiet loglevel=3 panic=-1 upio.ip=10.77.0.$((g + 1)) upio.ping=$targets" \
+    -nographic -no-reboot -vga none < /dev/null > "$work/console$g.log" 2>&1 &
+  qemu_pids+=("$!")
+done
+fail=0
+for g in $(seq "$guests"); do
+  wait "${qemu_pids[$((g - 1))]}"
+  rc=$?
+  grep -E "UPIO-VHOST|guest |falling back" "$work/console$g.log"
+  if ! grep -q "UPIO-VHOST-DONE .* PASS" "$work/console$g.log"; then
+    echo "FAIL: guest $g (qemu exit $rc); last console lines:"
+    tail -20 "$work/console$g.log"
+    fail=1
+  fi
+done
+qemu_pids=()
 kill -TERM "$sw_pid" 2>/dev/null
 for _ in $(seq 50); do kill -0 "$sw_pid" 2>/dev/null || break; sleep 0.1; done
 cat "$work/switch.log"
-if ! grep -q "UPIO-VHOST-PING PASS" "$work/console.log"; then
-  echo "FAIL: the guest's ping did not pass (qemu exit $qemu_rc); last console lines:"
-  tail -30 "$work/console.log"
-  exit 1
-fi
-echo "PASS: the guest pinged 10.77.0.1 through vhost: and VALE"
+[ "$fail" -eq 0 ] || exit 1
+echo "PASS: $guests guest(s) pinged through vhost: ports and VALE"
