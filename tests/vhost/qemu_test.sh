@@ -3,10 +3,12 @@
 # by a vhost: port on a VALE switch in upio-switch, with a tap: port on the
 # same switch (the stack of a network namespace of our own, 10.77.0.1).
 #
-#   qemu_test.sh UPIO_SWITCH KERNEL_CACHE_DIR [GUESTS]
+#   qemu_test.sh UPIO_SWITCH KERNEL_CACHE_DIR [GUESTS|restart]
 #
 # One guest (default) pings the tap's address; with two, each also pings the
-# other guest.
+# other guest. "restart": once the guest's pings pass, upio-switch is killed
+# (SIGKILL: its socket file stays behind) and started again while QEMU waits
+# in reconnect mode; the guest's pings must fail, then pass again.
 #
 # KERNEL_CACHE_DIR holds Debian's cloud kernel as the VM tests keep it
 # (kernel/ unpacked, or a linux-image-*-cloud-amd64 .deb, else downloaded).
@@ -20,7 +22,8 @@ skip() {
   echo "skip: $*"
   exit 77
 }
-switch=$1 cache=$2 guests=${3:-1}
+switch=$1 cache=$2 guests=${3:-1} restart=0
+[ "$guests" = restart ] && guests=1 restart=1
 [ "$(id -u)" -eq 0 ] || skip "needs root (network namespace, tap)"
 qemu=${UPIO_QEMU:-qemu-system-x86_64}
 for t in "$qemu" busybox cpio ip ping; do
@@ -90,6 +93,19 @@ for t in \$(echo \$targets | tr , ' '); do
   sed "s/^/  guest \$ip: /" /tmp/ping | tail -2
   echo "UPIO-VHOST-PING \$ip -> \$t \$v \$(grep -o '[0-9]* packets received' /tmp/ping)"
 done
+if grep -q upio.restart=1 /proc/cmdline && [ \$r = PASS ]; then
+  echo "UPIO-VHOST-RESTART-NOW"
+  failed=0 ok=0 r=FAIL
+  for i in \$(seq 240); do
+    if ping -c 1 -W 1 10.77.0.1 > /dev/null 2>&1; then
+      [ \$failed = 1 ] && ok=\$((ok + 1))
+    else
+      failed=1
+    fi
+    [ \$ok -ge 5 ] && r=PASS && break
+  done
+  echo "UPIO-VHOST-RESTART \$r failed=\$failed replies-after=\$ok"
+fi
 echo "UPIO-VHOST-DONE \$ip \$r"
 # the other guest may still ping this one
 sleep \$(( \$(echo \$targets | tr , ' ' | wc -w) * 10 ))
@@ -103,12 +119,15 @@ ip netns add "$ns" || exit 1
 ip netns exec "$ns" ip link set lo up
 ports=()
 for g in $(seq "$guests"); do ports+=("vm$g=vhost:$work/vm$g.sock"); done
-ip netns exec "$ns" "$switch" -s vale0 --duration 280 "${ports[@]}" tp0=tap:tp0 > "$work/switch.log" 2>&1 &
-for _ in $(seq 100); do grep -q "ready with" "$work/switch.log" && break; sleep 0.1; done
-grep -q "ready with" "$work/switch.log" || { cat "$work/switch.log"; echo "FAIL: upio-switch did not start"; exit 1; }
-sw_pid=$(sed -n 's/.*ready with .*(pid \([0-9]*\)).*/\1/p' "$work/switch.log")
-ip netns exec "$ns" ip addr add 10.77.0.1/24 dev tp0
-ip netns exec "$ns" ip link set tp0 up
+start_switch() {
+  ip netns exec "$ns" "$switch" -s vale0 --duration 280 "${ports[@]}" tp0=tap:tp0 > "$work/switch.log" 2>&1 &
+  for _ in $(seq 100); do grep -q "ready with" "$work/switch.log" && break; sleep 0.1; done
+  grep -q "ready with" "$work/switch.log" || { cat "$work/switch.log"; echo "FAIL: upio-switch did not start"; exit 1; }
+  sw_pid=$(sed -n 's/.*ready with .*(pid \([0-9]*\)).*/\1/p' "$work/switch.log")
+  ip netns exec "$ns" ip addr add 10.77.0.1/24 dev tp0
+  ip netns exec "$ns" ip link set tp0 up
+}
+start_switch
 
 # -- the guests: memory shared (memfd, share=on), or QEMU falls back to its
 # own virtio and the port sees nothing
@@ -118,13 +137,24 @@ for g in $(seq "$guests"); do
   for o in $(seq "$guests"); do [ "$o" != "$g" ] && targets="$targets,10.77.0.$((o + 1))"; done
   timeout --kill-after=10 250 "$qemu" -accel tcg -machine q35,memory-backend=mem -cpu max -m 256M -smp 1 \
     -object memory-backend-memfd,id=mem,size=256M,share=on \
-    -chardev "socket,id=c0,path=$work/vm$g.sock" -netdev vhost-user,id=n0,chardev=c0 \
+    -chardev "socket,id=c0,path=$work/vm$g.sock,reconnect-ms=1000" -netdev vhost-user,id=n0,chardev=c0 \
     -device virtio-net-pci,netdev=n0,mac=52:54:00:77:00:0$((g + 1)) \
     -kernel "$cache/kernel/boot/vmlinuz-$kver" -initrd "$work/initramfs.gz" \
-    -append "console=ttyS0 quiet loglevel=3 panic=-1 upio.ip=10.77.0.$((g + 1)) upio.ping=$targets" \
+    -append "console=ttyS0 quiet loglevel=3 panic=-1 upio.ip=10.77.0.$((g + 1)) upio.ping=$targets upio.restart=$restart" \
     -nographic -no-reboot -vga none < /dev/null > "$work/console$g.log" 2>&1 &
   qemu_pids+=("$!")
 done
+if [ "$restart" = 1 ]; then
+  for _ in $(seq 2000); do grep -q UPIO-VHOST-RESTART-NOW "$work/console1.log" && break; sleep 0.1; done
+  if grep -q UPIO-VHOST-RESTART-NOW "$work/console1.log"; then
+    kill -9 "$sw_pid"
+    for _ in $(seq 100); do kill -0 "$sw_pid" 2>/dev/null || break; sleep 0.1; done
+    echo "upio-switch killed; its socket file stays: $(ls "$work"/vm1.sock)"
+    cat "$work/switch.log"
+    start_switch
+    echo "upio-switch started again"
+  fi
+fi
 fail=0
 for g in $(seq "$guests"); do
   wait "${qemu_pids[$((g - 1))]}"
