@@ -53,8 +53,8 @@ char* byte_at(const Chain& c, std::uint64_t off) noexcept {
 
 } // namespace
 
-// Nobody on the other side (no front end, the queue stopped or broken):
-// frames leave the tx ring and are lost, as on a wire with nobody on it.
+// Nobody on the other side (no front end, or its queue broken): frames
+// leave the tx ring and are lost, as on a wire with nobody on it.
 int VhostAdapter::drop_all(KRing& k) noexcept {
     const std::uint32_t head = k.rhead;
     std::uint32_t i = k.nr_hwcur.load(std::memory_order_relaxed);
@@ -74,7 +74,9 @@ int VhostAdapter::txsync(KRing& k, unsigned) noexcept {
     Vring& q = vq_of(k);
     std::unique_lock lk(q.mu, std::try_to_lock);
     if (!lk.owns_lock()) return 0; // the control thread changes the queue: try again later
-    if (!q.running()) return drop_all(k);
+    // A front end that is setting its queues up (or restarting one) gets
+    // the frames once the queue runs; without a front end they are lost.
+    if (!q.running()) return dev_.memory().empty() || q.broken ? drop_all(k) : 0;
     int pending = q.pending();
     if (pending < 0) return drop_all(k); // broken just now
 

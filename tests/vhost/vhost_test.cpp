@@ -285,6 +285,37 @@ TEST(Vhost, TxFramesWaitForGuestBuffers) {
     EXPECT_EQ(rig.port->counters(Direction::tx).drops, 0u);
 }
 
+// Frames sent while the front end sets its queues up wait for them; the
+// port's waiter is woken when the queue starts.
+TEST(Vhost, TxFramesWaitForTheQueueToStart) {
+    const std::string path = sock_path();
+    auto p = Port::open("vhost:" + path, opts());
+    ASSERT_TRUE(p) << p.error().message;
+    Port& port = *p.value();
+    Frontend fe;
+    ASSERT_TRUE(fe.connect_to(path));
+    ASSERT_TRUE(fe.setup(0, 0)); // features and memory, no queue yet
+    std::uint64_t v = 0;
+    ASSERT_TRUE(fe.send(Req::get_queue_num, nullptr, 0) && fe.reply(v, Req::get_queue_num)); // a round trip
+    netmap_ring* r = port.tx_ring(0);
+    const auto f = make_frame(300, 5);
+    r->head = r->cur = nm_put_chain(r, r->cur, f.data(), f.size());
+    ASSERT_EQ(port.txsync(), 0);
+    EXPECT_EQ(port.counters(Direction::tx).drops, 0u);
+    EXPECT_EQ(nm_ring_space(r), r->num_slots - 2) << "held until the queue runs";
+    ASSERT_TRUE(fe.start_queue(0) && fe.start_queue(1));
+    fe.post(0, {{fe.gpa(fe.buf(0)), 2048, VRING_DESC_F_WRITE}});
+    EXPECT_EQ(port.wait(Direction::tx, 20s), 1);
+    std::vector<VringUsedElem> u;
+    EXPECT_TRUE(eventually([&] {
+        port.txsync();
+        for (auto& e : fe.take_used(0)) u.push_back(e);
+        return !u.empty();
+    }));
+    ASSERT_EQ(u.size(), 1u);
+    EXPECT_EQ(guest_frame(fe, 0, u[0].len), f);
+}
+
 // Every chain a lying driver can make on its tx queue: each is handed back
 // unread and counted, the good frames around them arrive, nothing else moves.
 TEST(Vhost, HostileDescriptors) {
