@@ -119,11 +119,14 @@ ip netns add "$ns" || exit 1
 ip netns exec "$ns" ip link set lo up
 ports=()
 for g in $(seq "$guests"); do ports+=("vm$g=vhost:$work/vm$g.sock"); done
-start_switch() {
-  ip netns exec "$ns" "$switch" -s vale0 --duration 280 "${ports[@]}" tp0=tap:tp0 > "$work/switch.log" 2>&1 &
-  for _ in $(seq 100); do grep -q "ready with" "$work/switch.log" && break; sleep 0.1; done
-  grep -q "ready with" "$work/switch.log" || { cat "$work/switch.log"; echo "FAIL: upio-switch did not start"; exit 1; }
-  sw_pid=$(sed -n 's/.*ready with .*(pid \([0-9]*\)).*/\1/p' "$work/switch.log")
+starts=0
+start_switch() { # each start logs to a file of its own: no stale "ready" line
+  starts=$((starts + 1))
+  log=$work/switch$starts.log
+  ip netns exec "$ns" "$switch" -s vale0 --duration 280 "${ports[@]}" tp0=tap:tp0 > "$log" 2>&1 &
+  for _ in $(seq 100); do grep -q "ready with" "$log" && break; sleep 0.1; done
+  grep -q "ready with" "$log" || { cat "$log"; echo "FAIL: upio-switch did not start"; exit 1; }
+  sw_pid=$(sed -n 's/.*ready with .*(pid \([0-9]*\)).*/\1/p' "$log")
   ip netns exec "$ns" ip addr add 10.77.0.1/24 dev tp0
   ip netns exec "$ns" ip link set tp0 up
 }
@@ -150,7 +153,7 @@ if [ "$restart" = 1 ]; then
     kill -9 "$sw_pid"
     for _ in $(seq 100); do kill -0 "$sw_pid" 2>/dev/null || break; sleep 0.1; done
     echo "upio-switch killed; its socket file stays: $(ls "$work"/vm1.sock)"
-    cat "$work/switch.log"
+    cat "$log"
     start_switch
     echo "upio-switch started again"
   fi
@@ -169,6 +172,6 @@ done
 qemu_pids=()
 kill -TERM "$sw_pid" 2>/dev/null
 for _ in $(seq 50); do kill -0 "$sw_pid" 2>/dev/null || break; sleep 0.1; done
-cat "$work/switch.log"
+cat "$log"
 [ "$fail" -eq 0 ] || exit 1
 echo "PASS: $guests guest(s) pinged through vhost: ports and VALE"
