@@ -140,6 +140,7 @@ inline constexpr std::uint16_t VRING_USED_F_NO_NOTIFY = 1;
 
 inline constexpr std::uint32_t max_queue_size = 32768; // split rings: a power of two up to 2^15
 
+// Ring sizes, the EVENT_IDX field at the end of each included.
 constexpr std::size_t desc_bytes(std::uint32_t num) { return 16 * std::size_t(num); }
 constexpr std::size_t avail_bytes(std::uint32_t num) { return 6 + 2 * std::size_t(num); }
 constexpr std::size_t used_bytes(std::uint32_t num) { return 6 + 8 * std::size_t(num); }

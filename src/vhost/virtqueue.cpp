@@ -56,11 +56,11 @@ Status Vring::translate(const GuestMemory& mem) {
     };
     if (num == 0) return fail("the queue size was never set (SET_VRING_NUM)");
     if (!addr_set) return fail("the ring addresses were never set (SET_VRING_ADDR)");
-    // With EVENT_IDX both rings have a u16 more at their end; ask for it
-    // always, so enabling the feature later cannot reach past the check.
+    // The sizes include EVENT_IDX's u16 at the end of each ring, whether
+    // negotiated or not: enabling the feature later cannot reach past this.
     char* d = mem.uva_to_host(addr.desc, desc_bytes(num));
-    char* a = mem.uva_to_host(addr.avail, avail_bytes(num) + 2);
-    char* u = mem.uva_to_host(addr.used, used_bytes(num) + 2);
+    char* a = mem.uva_to_host(addr.avail, avail_bytes(num));
+    char* u = mem.uva_to_host(addr.used, used_bytes(num));
     if (!d || !a || !u) return fail("a ring address is outside the memory table");
     // virtio 1.x 2.7: descriptor table 16, available ring 2, used ring 4
     // bytes aligned; checked on our addresses, which the atomics need.
