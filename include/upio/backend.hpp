@@ -7,6 +7,7 @@
 //   backend/port_type.hpp      PortType, register_port_type: names and factories
 //   backend/device.hpp         Device: how a driver reaches hardware
 //   backend/iova.hpp           Iova
+//   backend/fd.hpp             Fd: an owned file descriptor (sockets, eventfds, memfds)
 //
 // Applications include the user API (port.hpp, port_name.hpp, netmap_user.h,
 // vale.hpp, memory.hpp, error.hpp, pci.hpp), which includes none of these.
@@ -15,6 +16,7 @@
 
 #include <upio/backend/adapter.hpp>
 #include <upio/backend/device.hpp>
+#include <upio/backend/fd.hpp>
 #include <upio/backend/iova.hpp>
 #include <upio/backend/memory_region.hpp>
 #include <upio/backend/port_type.hpp>

@@ -18,6 +18,7 @@
 #include "memif/protocol.hpp"
 
 #include <upio/error.hpp>
+#include <upio/backend/fd.hpp>
 
 #include <unistd.h>
 
@@ -30,30 +31,7 @@
 
 namespace upio::memif {
 
-// An owned file descriptor.
-class Fd {
-public:
-    Fd() = default;
-    explicit Fd(int fd) noexcept : fd_(fd) {}
-    Fd(Fd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
-    Fd& operator=(Fd&& o) noexcept {
-        if (this != &o) {
-            reset();
-            fd_ = std::exchange(o.fd_, -1);
-        }
-        return *this;
-    }
-    ~Fd() { reset(); }
-    void reset() noexcept {
-        if (fd_ >= 0) ::close(fd_);
-        fd_ = -1;
-    }
-    int get() const noexcept { return fd_; }
-    explicit operator bool() const noexcept { return fd_ >= 0; }
-
-private:
-    int fd_ = -1;
-};
+using upio::Fd; // upio/backend/fd.hpp
 
 struct ServerConfig {
     std::uint32_t id = 0;

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <upio/backend/adapter.hpp>
+#include <upio/backend/fd.hpp>
 #include <upio/backend/port_type.hpp>
 #include <upio/netmap.h>
 #include <upio/port.hpp>
@@ -47,30 +48,7 @@ Result<std::shared_ptr<Adapter>> open_tap(const PortName& name, const PortOption
 
 // -- shared by the back ends
 
-// An owned file descriptor.
-class Fd {
-public:
-    Fd() = default;
-    explicit Fd(int fd) noexcept : fd_(fd) {}
-    Fd(Fd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
-    Fd& operator=(Fd&& o) noexcept {
-        if (this != &o) {
-            reset();
-            fd_ = std::exchange(o.fd_, -1);
-        }
-        return *this;
-    }
-    ~Fd() { reset(); }
-    void reset() noexcept {
-        if (fd_ >= 0) ::close(fd_);
-        fd_ = -1;
-    }
-    int get() const noexcept { return fd_; }
-    explicit operator bool() const noexcept { return fd_ >= 0; }
-
-private:
-    int fd_ = -1;
-};
+using upio::Fd; // upio/backend/fd.hpp
 
 struct Interface {
     std::string name;

@@ -11,11 +11,6 @@
 
 namespace upio::shm {
 
-void Fd::reset() noexcept {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-}
-
 std::string rendezvous_name(std::string_view kind, std::string_view key) {
     return fmt::format("upio/{}/{}/{}", ::getuid(), kind, key);
 }

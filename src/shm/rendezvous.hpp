@@ -18,6 +18,7 @@
 #pragma once
 
 #include <upio/error.hpp>
+#include <upio/backend/fd.hpp>
 
 #include <sys/types.h>
 
@@ -30,28 +31,7 @@
 
 namespace upio::shm {
 
-// An owned file descriptor (move-only; closed on destruction).
-class Fd {
-public:
-    Fd() = default;
-    explicit Fd(int fd) noexcept : fd_(fd) {}
-    Fd(Fd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
-    Fd& operator=(Fd&& o) noexcept {
-        if (this != &o) {
-            reset();
-            fd_ = std::exchange(o.fd_, -1);
-        }
-        return *this;
-    }
-    ~Fd() { reset(); }
-    int get() const noexcept { return fd_; }
-    int release() noexcept { return std::exchange(fd_, -1); }
-    void reset() noexcept;
-    explicit operator bool() const noexcept { return fd_ >= 0; }
-
-private:
-    int fd_ = -1;
-};
+using upio::Fd; // upio/backend/fd.hpp
 
 // The abstract socket name of a rendezvous (without the leading NUL).
 std::string rendezvous_name(std::string_view kind, std::string_view key);
