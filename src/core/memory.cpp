@@ -6,6 +6,7 @@ extern "C" {
 #include <hugetlbfs.h> // the header has no extern "C" of its own
 }
 #include <numa.h>
+#include <fcntl.h>
 #include <linux/memfd.h>
 #include <numaif.h>
 #include <sched.h>
@@ -68,14 +69,16 @@ bool enough_hugepages(std::size_t len, std::string& why) {
 // hugepages (MFD_HUGETLB) when `huge`. MAP_FAILED and a reason on failure.
 void* map_memfd(std::string_view name, std::size_t len, bool huge, int& fd, std::string& why) {
     const std::string tag = fmt::format("upio:{}", name);
-    unsigned flags = MFD_CLOEXEC | (huge ? MFD_HUGETLB | MFD_HUGE_2MB : 0);
+    unsigned flags = MFD_CLOEXEC | MFD_ALLOW_SEALING | (huge ? MFD_HUGETLB | MFD_HUGE_2MB : 0);
     fd = memfd_create(tag.c_str(), flags);
     if (fd < 0) {
         why = fmt::format("memfd_create: {}", std::strerror(errno));
         return MAP_FAILED;
     }
     void* p = MAP_FAILED;
-    if (ftruncate(fd, off_t(len)) == 0)
+    // sealed at its size: a peer that gets the fd cannot shrink it under us
+    // (our next access would be SIGBUS) nor grow it
+    if (ftruncate(fd, off_t(len)) == 0 && fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW) == 0)
         p = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     if (p == MAP_FAILED) {
         why = fmt::format("{} bytes of memfd{}: {}", len, huge ? " on hugepages" : "", std::strerror(errno));

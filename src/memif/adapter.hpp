@@ -75,6 +75,9 @@ private:
         std::atomic<std::uint32_t> inside{0};
         Fd wait;  // rx: an epoll set of the peer's eventfd and `timer`; tx: `timer` itself
         Fd timer; // rx: a slow safety tick while asleep; tx: polls for room while frames wait
+        // zero-copy client: the region buffer descriptor d holds (by d), never
+        // read back from a descriptor the server can write
+        std::vector<std::uint32_t> zc;
     };
 
     // -- data path helpers (datapath.cpp)
@@ -90,6 +93,9 @@ private:
     // -- data path of the client role (client_datapath.cpp)
     int client_txsync(KRing& k, Connection& c) noexcept;
     int client_rxsync(KRing& k, Connection& c) noexcept;
+    // ... and of the zero-copy client (zc_datapath.cpp)
+    int zc_txsync(KRing& k, Connection& c) noexcept;
+    int zc_rxsync(KRing& k, Connection& c) noexcept;
 
     // -- control thread (server.cpp; the client role's in client.cpp)
     void run() noexcept;

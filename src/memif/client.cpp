@@ -8,6 +8,9 @@
 // its mapping after a disconnect writes into memory upio no longer reads.
 // The port's own netmap buffers stay private: frames are copied between
 // them and the region (one copy each way, as in the server role).
+// With zero-copy the region holds the rings only, and the port's own region
+// (a shared memfd) is offered as region 1: each descriptor holds one of its
+// buffers, which the data path swaps with the netmap slots' (zc_datapath.cpp).
 //
 // When the server is absent, or goes away, the client tries again every
 // 250 ms until the port is closed; the port stays open meanwhile (link down).
@@ -93,12 +96,15 @@ std::string MemifAdapter::client_session() {
     const unsigned log2 = std::min<unsigned>(cfg_.log2_ring_size, h.max_log2_ring_size);
     const std::uint32_t size = 1u << log2, bsize = cfg_.bsize;
 
-    // the region: rings, then buffers
+    // the region: rings, then buffers (zero-copy: rings only, the buffers
+    // being the port's own region, memif region 1)
+    const bool zc = cfg_.zero_copy;
     auto c = std::make_unique<Connection>();
     c->client = true;
+    c->zero_copy = zc;
     c->peer_name = h.name;
     const std::uint64_t rings_end = 2ull * n * ring_bytes(log2);
-    const std::uint64_t bytes = rings_end + 2ull * n * size * bsize;
+    const std::uint64_t bytes = zc ? rings_end : rings_end + 2ull * n * size * bsize;
     if (bytes > std::uint64_t(UINT32_MAX))
         return fail(fmt::format("a region of {} bytes; memif offsets are 32 bits (lower bsize or rsize)", bytes));
     Fd mfd(memfd_create("memif_region_0", MFD_ALLOW_SEALING | MFD_CLOEXEC));
@@ -125,8 +131,16 @@ std::string MemifAdapter::client_session() {
             r.hdr->cookie = ring_cookie;
             r.hdr->flags = dir == 1 ? ring_flag_mask_int : 0; // our receive rings poll until a waiter sleeps
             r.hdr->head = r.hdr->tail = 0;
-            for (std::uint32_t k = 0; k < size; k++)
-                r.desc[k] = Desc{0, 0, bsize, std::uint32_t(buf_off + std::uint64_t(k) * bsize), 0};
+            if (zc) {
+                const std::vector<std::uint32_t>& held = (dir == 0 ? tx_state_ : rx_state_)[i]->zc;
+                r.bufs = nullptr;
+                r.offset0 = 0;
+                for (std::uint32_t k = 0; k < size; k++)
+                    r.desc[k] = Desc{0, 1, bsize, std::uint32_t(memory().offset_of(memory().buf(held[k]))), 0};
+            } else {
+                for (std::uint32_t k = 0; k < size; k++)
+                    r.desc[k] = Desc{0, 0, bsize, std::uint32_t(buf_off + std::uint64_t(k) * bsize), 0};
+            }
             r.evfd = Fd(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
             if (!r.evfd) return fail(fmt::format("cannot create an eventfd: {}", std::strerror(errno)));
         }
@@ -144,6 +158,13 @@ std::string MemifAdapter::client_session() {
     m.add_region = AddRegion{0, bytes};
     if (Status st = send_msg(sock, m, mfd.get()); !st) return st.error().message;
     if (Status st = expect(sock, stop, MsgType::ack); !st) return st.error().message;
+    if (zc) {
+        m = Message{};
+        m.type = MsgType::add_region;
+        m.add_region = AddRegion{1, memory().size()};
+        if (Status st = send_msg(sock, m, memory().fd()); !st) return st.error().message;
+        if (Status st = expect(sock, stop, MsgType::ack); !st) return st.error().message;
+    }
     for (int dir = 0; dir < 2; dir++) {
         for (std::uint32_t i = 0; i < n; i++) {
             const SharedRing& r = (dir == 0 ? c->c2s : c->s2c)[i];

@@ -224,12 +224,7 @@ int MemifAdapter::client_txsync(KRing& k, Connection& c) noexcept {
     }
     if (pos != r.pos) {
         r.pos = pos;
-        shared(r.hdr->head).store(pos, std::memory_order_release);
-        std::atomic_thread_fence(std::memory_order_seq_cst);
-        if (!(shared(r.hdr->flags).load(std::memory_order_relaxed) & ring_flag_mask_int)) {
-            std::uint64_t one = 1;
-            [[maybe_unused]] auto w = ::write(r.evfd.get(), &one, sizeof one);
-        }
+        publish_head(r, pos);
     }
     k.nr_hwcur.store(i, std::memory_order_relaxed);
     k.nr_hwtail.store(k.prev(i), std::memory_order_relaxed);

@@ -71,7 +71,7 @@ int MemifAdapter::rxsync(KRing& k, unsigned) noexcept {
         return 0;
     }
     if (c->client) {
-        const int rc = client_rxsync(k, *c);
+        const int rc = c->zero_copy ? zc_rxsync(k, *c) : client_rxsync(k, *c);
         leave(rs);
         return rc;
     }
@@ -191,7 +191,7 @@ int MemifAdapter::txsync(KRing& k, unsigned) noexcept {
         return 0;
     }
     if (c->client) {
-        const int rc = client_txsync(k, *c);
+        const int rc = c->zero_copy ? zc_txsync(k, *c) : client_txsync(k, *c);
         leave(rs);
         return rc;
     }

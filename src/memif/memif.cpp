@@ -29,6 +29,8 @@ Status check_name(const PortName& pn) {
     if (!n) return std::move(n).error();
     if (!n->client && (pn.option("bsize") || pn.option("rsize")))
         return make_error(EINVAL, "bsize= and rsize= are the client's (role=client): a server uses the client's rings");
+    if (!n->client && n->zero_copy)
+        return make_error(EINVAL, "zero-copy is the client's (role=client): a server's buffers are the client's region");
     return {};
 }
 
@@ -54,6 +56,8 @@ Result<MemifName> parse_memif_name(const PortName& pn) {
             if (!o.has_value || o.value.empty() || o.value.size() > secret_size)
                 return make_error(EINVAL, fmt::format("secret: 1..{} characters", secret_size));
             n.secret = o.value;
+        } else if (o.key == "zero-copy") {
+            n.zero_copy = true;
         } else if (o.key == "bsize" || o.key == "rsize") {
             std::uint32_t v = 0;
             const char* e = o.value.data() + o.value.size();
@@ -78,10 +82,10 @@ const PortType& port_type() {
     static const PortType t = [] {
         PortType d;
         d.name = "memif";
-        d.syntax = "memif:SOCKET_PATH[,id=N][,role=server|client][,secret=S][,bsize=B][,rsize=R]";
+        d.syntax = "memif:SOCKET_PATH[,id=N][,role=server|client][,secret=S][,bsize=B][,rsize=R][,zero-copy]";
         d.summary = "a memif interface (DPDK net_memif, libmemif, VPP) on an AF_UNIX socket";
         d.shorthands = shorthand_none; // a path may contain '/' and end in "-1"
-        d.options = {"id=", "role=", "secret=", "bsize=", "rsize="};
+        d.options = {"id=", "role=", "secret=", "bsize=", "rsize=", "zero-copy"};
         d.parse = &parse_body;
         d.check = &check_name;
         d.open = &open_memif;

@@ -24,7 +24,7 @@ namespace upio::memif {
 // The descriptor of "memif:" for the port-type table.
 const PortType& port_type();
 
-// What "memif:PATH[,id=N][,role=server|client][,secret=S][,bsize=B][,rsize=R]" says.
+// What "memif:PATH[,id=N][,role=server|client][,secret=S][,bsize=B][,rsize=R][,zero-copy]" says.
 struct MemifName {
     std::string path;
     std::uint32_t id = 0;
@@ -32,6 +32,11 @@ struct MemifName {
     std::string secret;
     std::uint32_t bsize = 2048; // client: bytes per buffer of the region it creates
     unsigned log2_ring_size = 10; // client: descriptors per ring, as log2 (the server may ask for fewer)
+    // client: the port's own region is the memif buffer region; txsync and
+    // rxsync swap buffers between netmap slots and descriptors and copy
+    // nothing. The server then maps the port's whole region (its netmap
+    // rings too), so use it with a server trusted as the application is.
+    bool zero_copy = false;
 };
 Result<MemifName> parse_memif_name(const PortName& pn);
 

@@ -93,13 +93,26 @@ MemifAdapter::~MemifAdapter() {
 Status MemifAdapter::init(const PortName& pn, const PortOptions& opts) {
     rings_ = std::clamp<std::uint32_t>(opts.rings, 1, 256);
     const RingConfig rc{rings_, rings_, opts.tx_slots, opts.rx_slots};
-    std::uint32_t bufs = opts.memory.num_bufs;
+    // zero-copy: every descriptor of every ring holds one of the region's
+    // buffers, of the memif buffer size, and the region is a memfd to share
+    const bool zc = cfg_.client && cfg_.zero_copy;
+    const std::uint32_t per_ring = 1u << cfg_.log2_ring_size;
+    MemoryConfig mc = opts.memory;
+    if (zc) {
+        mc.shared = true;
+        mc.buf_size = cfg_.bsize;
+    }
+    std::uint32_t bufs = mc.num_bufs;
     if (bufs == 0)
         bufs = rings_ * (opts.tx_slots + opts.rx_slots) + (rings_ + 1) * opts.extra_bufs + MemoryRegion::first_buf;
-    std::size_t objs = opts.memory.object_bytes;
+    if (zc && opts.memory.num_bufs == 0) bufs += 2 * rings_ * per_ring;
+    std::size_t objs = mc.object_bytes;
     if (objs == 0) objs = upio::ring_bytes(rc) + (rings_ + 1) * nifp_bytes(2 * rings_) + 4096;
-    auto mem = MemoryRegion::create(name(), objs, bufs, opts.memory);
+    auto mem = MemoryRegion::create(name(), objs, bufs, mc);
     if (!mem) return std::move(mem).error();
+    if (zc && (mem.value()->fd() < 0 || mem.value()->size() > UINT32_MAX))
+        return make_error(EINVAL, fmt::format("{}: zero-copy needs a shared region under 4 GiB (memif offsets are "
+                                              "32 bits; this one is {} bytes)", pn.full, mem.value()->size()));
     if (Status s = create_rings(mem.value(), rc); !s) return s;
 
     auto make_fd = [&](int fd, const char* what) -> Result<Fd> {
@@ -123,6 +136,14 @@ Status MemifAdapter::init(const PortName& pn, const PortOptions& opts) {
                     return make_error(errno, fmt::format("{}: epoll_ctl: {}", pn.full, std::strerror(errno)));
             } else {
                 rs->wait = Fd(::dup(rs->timer.get()));
+            }
+            if (zc) { // the buffers the ring's descriptors hold, for the port's life
+                rs->zc.resize(per_ring);
+                for (std::uint32_t& b : rs->zc) {
+                    auto got = memory().alloc_buf();
+                    if (!got) return make_error(ENOMEM, fmt::format("{}: zero-copy: {}", pn.full, got.error().message));
+                    b = got.value();
+                }
             }
             v->push_back(std::move(rs));
         }

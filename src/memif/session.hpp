@@ -22,6 +22,7 @@
 
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -117,10 +118,24 @@ struct SharedRing {
     std::uint16_t head = 0;    // client role: the head we published last (S2C: offered up to)
 };
 
+// Publishes `head` on a ring upio produces into as the client (C2S) and
+// writes the ring's eventfd when the server asked for interrupts (its
+// MASK_INT clear). The fence orders the head store before the flag load, so
+// a server that clears the flag and then reads head misses neither.
+inline void publish_head(SharedRing& r, std::uint16_t head) noexcept {
+    std::atomic_ref<std::uint16_t>(r.hdr->head).store(head, std::memory_order_release);
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (!(std::atomic_ref<std::uint16_t>(r.hdr->flags).load(std::memory_order_relaxed) & ring_flag_mask_int)) {
+        std::uint64_t one = 1;
+        [[maybe_unused]] auto w = ::write(r.evfd.get(), &one, sizeof one);
+    }
+}
+
 struct Connection {
     std::vector<Mapping> regions;
     std::vector<SharedRing> c2s, s2c;
     bool client = false; // upio made the region (rx = s2c, tx = c2s); else rx = c2s, tx = s2c
+    bool zero_copy = false; // client: the buffers are the port's own region (memif region 1)
     SharedRing& rx(std::uint32_t i) noexcept { return client ? s2c[i] : c2s[i]; }
     SharedRing& tx(std::uint32_t i) noexcept { return client ? c2s[i] : s2c[i]; }
     std::size_t rx_count() const noexcept { return client ? s2c.size() : c2s.size(); }

@@ -104,7 +104,12 @@ struct StreamCase {
     std::uint64_t frames;
     const char* testpmd_extra; // net_memif devargs
     bool upio_client = false;  // upio the client, testpmd the server
+    const char* upio_extra = ""; // options of upio's memif ports
 };
+
+void PrintTo(const StreamCase& c, std::ostream* os) {
+    *os << c.frames << " frames of " << c.size << " B, upio " << (c.upio_client ? "client" : "server") << c.upio_extra;
+}
 
 class ThroughTestpmd : public ::testing::TestWithParam<StreamCase> {};
 
@@ -119,7 +124,7 @@ TEST_P(ThroughTestpmd, SequenceCheckedStreamArrivesWhole) {
     // pkt-gen first: it opens the ports (as servers, the sockets), then waits
     // for the links (-w); a client port keeps trying until testpmd listens
     std::pair<int, std::string> r;
-    const std::string role = c.upio_client ? ",role=client" : "";
+    const std::string role = std::string(c.upio_client ? ",role=client" : "") + c.upio_extra;
     std::thread gen([&] {
         r = pktgen({"-f", "txrxseq", "-i", "memif:" + a + role, "-i", "memif:" + b + role, "-n", std::to_string(n),
                     "-l", std::to_string(c.size), "-w", "120", "--no-hugepages", "--json", "--timeout", "120"});
@@ -145,7 +150,8 @@ TEST_P(ThroughTestpmd, SequenceCheckedStreamArrivesWhole) {
 }
 
 // upio_client: upio creates the regions and testpmd serves (the same
-// stream, the roles swapped).
+// stream, the roles swapped); zero_copy: upio's client exports its own
+// buffers as the memif region.
 // 9000-byte frames: upio's 2 KiB buffers make each an NS_MOREFRAG chain of
 // five slots. testpmd's memif buffers are 9 KiB (bsize), one descriptor per
 // frame: DPDK 22.11's net_memif transmit path overruns a nearly full ring
@@ -154,10 +160,12 @@ TEST_P(ThroughTestpmd, SequenceCheckedStreamArrivesWhole) {
 INSTANTIATE_TEST_SUITE_P(Memif, ThroughTestpmd,
                          ::testing::Values(StreamCase{60, 1000000, ""}, StreamCase{1514, 200000, ""},
                                            StreamCase{9000, 50000, ",bsize=9216"}, StreamCase{60, 1000000, "", true},
-                                           StreamCase{1514, 200000, "", true}),
+                                           StreamCase{1514, 200000, "", true},
+                                           StreamCase{60, 1000000, "", true, ",zero-copy"},
+                                           StreamCase{1514, 200000, "", true, ",zero-copy"}),
                          [](const auto& info) {
-                             return fmt::format("{}bytes{}", info.param.upio_client ? "upio_client_" : "",
-                                                info.param.size);
+                             return fmt::format("{}{}bytes{}", info.param.upio_client ? "upio_client_" : "",
+                                                *info.param.upio_extra ? "zero_copy_" : "", info.param.size);
                          });
 
 // Two ports in this process, a sender of sequence-numbered frames on A and a
