@@ -16,7 +16,7 @@ secs=${2:-5}
 pktgen=$build/tools/pkt-gen/pkt-gen
 command -v dpdk-testpmd >/dev/null || { echo "memif_compare: dpdk-testpmd is not installed (scripts/install-deps)"; exit 77; }
 [ -x "$pktgen" ] || { echo "memif_compare: no $pktgen (build pkt-gen first)"; exit 2; }
-dir=$(mktemp -d /tmp/upio-memif-bench.XXXXXX)
+dir=$(mktemp -d /tmp/umb.XXXXXX) # short: a port name holds at most 63 characters
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; [ -n "${KEEP:-}" ] || rm -rf "$dir"; }
 trap cleanup EXIT
@@ -89,6 +89,17 @@ say pr "start"; sleep 1
 row "pkt-gen (upio server) -> testpmd (client, rxonly)" "$(testpmd_rx_mpps pr)"
 stop_all
 
+# pkt-gen as the client -> testpmd (server): copy, then zero-copy
+for mode in "" ",zero-copy"; do
+  testpmd cs cs 1 server rxonly
+  wait_sock cs
+  "$pktgen" -f tx -i "memif:$dir/cs.sock,role=client$mode" -a 0 --busy --no-hugepages -w 30 --duration $((secs + 4)) > "$dir/pg5.log" 2>&1 &
+  pids+=($!)
+  say cs "start"; sleep 1
+  row "pkt-gen (upio client${mode:+, zero-copy}) -> testpmd (server, rxonly)" "$(testpmd_rx_mpps cs)"
+  stop_all
+done
+
 # testpmd -> pkt-gen
 "$pktgen" -f rx -i "memif:$dir/pt.sock" -a 1 --busy --no-hugepages -w 30 --duration $((secs + 2)) -T 1 --json > "$dir/pg2.log" 2>&1 &
 pg=$!
@@ -107,4 +118,14 @@ wait_sock pp
 pids+=($!)
 wait "$pg" || true
 row "pkt-gen (upio client) -> pkt-gen (upio server)" "$(pktgen_rx_mpps "$dir/pg3.log")"
+stop_all
+
+# the same, upio's client in zero-copy
+"$pktgen" -f rx -i "memif:$dir/pz.sock" -a 1 --busy --no-hugepages -w 30 --duration $((secs + 1)) -T 1 --json > "$dir/pg6.log" 2>&1 &
+pg=$!
+wait_sock pz
+"$pktgen" -f tx -i "memif:$dir/pz.sock,role=client,zero-copy" -a 0 --busy --no-hugepages -w 30 --duration $((secs + 2)) > "$dir/pg7.log" 2>&1 &
+pids+=($!)
+wait "$pg" || true
+row "pkt-gen (upio zero-copy client) -> pkt-gen (upio server)" "$(pktgen_rx_mpps "$dir/pg6.log")"
 stop_all
