@@ -52,10 +52,7 @@ static inline uint32_t nm_ring_space(struct netmap_ring *ring) {
 
 static inline int nm_ring_empty(struct netmap_ring *ring) { return ring->cur == ring->tail; }
 
-#define NIOCTXSYNC 1
-#define NIOCRXSYNC 2
-
-struct nmreq; /* only NULL is accepted */
+/* nm_open's req: only NULL is accepted. NIOCTXSYNC/NIOCRXSYNC: netmap.h. */
 
 struct nm_pkthdr {
     struct timeval ts;

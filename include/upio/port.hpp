@@ -89,6 +89,18 @@ public:
     // Port is an open of, and its memory region.
     Adapter& adapter() const noexcept { return *adapter_; }
     MemoryRegion& memory() const noexcept;
+    // The region as netmap's mmap() shows it: nifp(), every ring and every
+    // buffer at an offset from `base` (nr_offset = nifp - base); `id` is the
+    // same for two Ports that share the region (netmap's nr_mem_id).
+    struct RegionView {
+        void* base = nullptr;
+        std::size_t size = 0;
+        std::size_t bufs_offset = 0; // buffer 0
+        std::uint32_t num_bufs = 0;
+        std::uint32_t buf_size = 0;
+        std::uintptr_t id = 0;
+    };
+    RegionView region() const noexcept;
 
     // Selected rings: [first_ring(d), last_ring(d)) -- like netmap's
     // first_tx_ring..last_tx_ring, but half-open.

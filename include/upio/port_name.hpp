@@ -38,6 +38,7 @@
 
 #include <upio/error.hpp>
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -56,6 +57,10 @@ struct PciAddress {
 };
 
 struct PortType; // upio/backend/port_type.hpp
+
+// The longest port name, in characters (netmap_if::ni_name holds the first
+// IFNAMSIZ-1 of them; PortName::full holds it whole).
+inline constexpr std::size_t max_port_name = 63;
 
 // One option after a ',' that belongs to the type ("xdp", "key=value").
 struct PortOption {

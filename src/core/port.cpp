@@ -141,15 +141,20 @@ Result<std::unique_ptr<Port>> Port::open(std::string_view name, const PortOption
     }
     p->nifp_ = static_cast<netmap_if*>(obj.value());
     std::memset(p->nifp_, 0, sizeof(netmap_if));
+    // netmap's ni_name holds IFNAMSIZ-1 characters: a longer name is cut
+    // there, and whole in name().full.
     std::snprintf(p->nifp_->ni_name, sizeof p->nifp_->ni_name, "%s", p->name_.full.c_str());
     p->nifp_->ni_version = NETMAP_API;
     p->nifp_->ni_tx_rings = ntx;
     p->nifp_->ni_rx_rings = nrx;
-    for (std::uint32_t i = 0; i < ntx; i++)
-        p->nifp_->ring_ofs[i] = reinterpret_cast<char*>(a.kring(Direction::tx, i).ring) - reinterpret_cast<char*>(p->nifp_);
-    for (std::uint32_t i = 0; i < nrx; i++)
-        p->nifp_->ring_ofs[ntx + i] =
-            reinterpret_cast<char*>(a.kring(Direction::rx, i).ring) - reinterpret_cast<char*>(p->nifp_);
+    // As in netmap, only the rings this Port opened have an offset; the
+    // others' are 0 (libnetmap finds the first and last ring so).
+    auto ofs = [&](Direction d, std::uint32_t i) -> ssize_t {
+        if (i < p->first_[int(d)] || i >= p->last_[int(d)]) return 0;
+        return reinterpret_cast<char*>(a.kring(d, i).ring) - reinterpret_cast<char*>(p->nifp_);
+    };
+    for (std::uint32_t i = 0; i < ntx; i++) p->nifp_->ring_ofs[i] = ofs(Direction::tx, i);
+    for (std::uint32_t i = 0; i < nrx; i++) p->nifp_->ring_ofs[ntx + i] = ofs(Direction::rx, i);
 
     // Extra buffers: a list threaded through each buffer's first 4 bytes.
     for (std::uint32_t i = 0; i < opts.extra_bufs; i++) {
@@ -182,6 +187,11 @@ Result<std::unique_ptr<Port>> Port::open(std::string_view name, const PortOption
 }
 
 MemoryRegion& Port::memory() const noexcept { return adapter_->memory(); }
+Port::RegionView Port::region() const noexcept {
+    MemoryRegion& m = memory();
+    return RegionView{m.base(), m.size(), std::size_t(m.buf(0) - m.base()), m.num_bufs(), m.buf_size(),
+                      reinterpret_cast<std::uintptr_t>(&m)};
+}
 std::uint32_t Port::buf_size() const noexcept { return adapter_->memory().buf_size(); }
 bool Port::shares_memory_with(const Port& other) const noexcept {
     return &adapter_->memory() == &other.adapter_->memory();

@@ -157,9 +157,10 @@ std::string_view PortName::type_name() const noexcept {
 Result<PortName> PortName::parse(std::string_view name) {
     PortName p;
     p.full = std::string(name);
-    // netmap_if::ni_name holds the name as opened, with its terminator
-    if (name.size() >= NM_IFNAMSIZ)
-        return bad(name, fmt::format("{} characters; a port name has at most {}", name.size(), NM_IFNAMSIZ - 1));
+    // A bound of the names' own (netmap_if::ni_name holds only IFNAMSIZ-1
+    // characters of it; the whole name stays in the Port's PortName).
+    if (name.size() > max_port_name)
+        return bad(name, fmt::format("{} characters; a port name has at most {}", name.size(), max_port_name));
     auto colon = name.find(':');
     if (colon == std::string_view::npos || colon == 0)
         return bad(name, fmt::format("expected TYPE:NAME; the registered types: {}", port_type_list()));
