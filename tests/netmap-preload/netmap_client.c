@@ -1,0 +1,403 @@
+/*
+ * A netmap program written against netmap's raw binary interface only:
+ * open("/dev/netmap"), ioctl(NIOCCTRL / NIOCREGIF / NIOCTXSYNC / NIOCRXSYNC),
+ * mmap, poll and select. It includes <upio/netmap.h> for the declarations
+ * (netmap's <net/netmap.h>, byte for byte) and links nothing of upio: run
+ * under LD_PRELOAD=libupio-netmap.so it talks to upio as it would to
+ * netmap's kernel module.
+ *
+ *   netmap_client pipe NAME COUNT    netmap:NAME{0 -> netmap:NAME}0 in one process
+ *   netmap_client vale SWITCH COUNT  valeSWITCH:a -> valeSWITCH:b in one process
+ *   netmap_client tx PORT COUNT      send COUNT numbered frames; closes on SIGUSR1 (the receiver is done)
+ *   netmap_client rx PORT COUNT      receive COUNT frames and check their numbers
+ *   netmap_client wakeup NAME        a thread asleep in poll() wakes for a frame
+ *   netmap_client control NAME       control requests: info, pools, legacy, errors
+ * Exit status 0 when every check held; the failure is printed otherwise.
+ */
+#include <upio/netmap.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/select.h>
+#include <unistd.h>
+
+#define FRAME_LEN 60
+#define TIMEOUT_MS 20000
+
+#define CHECK(cond, ...)                                                                                            \
+    do {                                                                                                            \
+        if (!(cond)) {                                                                                              \
+            fprintf(stderr, "netmap_client: %s:%d: %s: ", __FILE__, __LINE__, #cond);                              \
+            fprintf(stderr, __VA_ARGS__);                                                                           \
+            fprintf(stderr, " (errno %d: %s)\n", errno, strerror(errno));                                          \
+            exit(1);                                                                                                \
+        }                                                                                                           \
+    } while (0)
+
+struct port {
+    int fd;
+    char *mem;
+    struct nmreq_register reg;
+    struct netmap_if *nifp;
+    struct netmap_ring *tx, *rx;
+};
+
+static uint32_t next(const struct netmap_ring *r, uint32_t i) { return i + 1 == r->num_slots ? 0 : i + 1; }
+static uint32_t space(const struct netmap_ring *r) {
+    return r->tail >= r->cur ? r->tail - r->cur : r->num_slots + r->tail - r->cur;
+}
+static char *buf(struct netmap_ring *r, uint32_t idx) { return (char *)r + r->buf_ofs + (size_t)idx * r->nr_buf_size; }
+
+static int ctrl(int fd, const char *name, uint16_t type, void *body) {
+    struct nmreq_header h;
+    memset(&h, 0, sizeof h);
+    h.nr_version = NETMAP_API;
+    h.nr_reqtype = type;
+    snprintf(h.nr_name, sizeof h.nr_name, "%s", name);
+    h.nr_body = (uint64_t)(uintptr_t)body;
+    return ioctl(fd, NIOCCTRL, &h);
+}
+
+static void port_open(struct port *p, const char *name) {
+    memset(p, 0, sizeof *p);
+    p->fd = open("/dev/netmap", O_RDWR);
+    CHECK(p->fd >= 0, "open /dev/netmap");
+    p->reg.nr_mode = NR_REG_ALL_NIC;
+    CHECK(ctrl(p->fd, name, NETMAP_REQ_REGISTER, &p->reg) == 0, "REGISTER %s", name);
+    CHECK(p->reg.nr_memsize > 0 && p->reg.nr_offset < p->reg.nr_memsize, "memsize %llu offset %llu",
+          (unsigned long long)p->reg.nr_memsize, (unsigned long long)p->reg.nr_offset);
+    p->mem = mmap(NULL, p->reg.nr_memsize, PROT_READ | PROT_WRITE, MAP_SHARED, p->fd, 0);
+    CHECK(p->mem != MAP_FAILED, "mmap %s", name);
+    p->nifp = (struct netmap_if *)(p->mem + p->reg.nr_offset);
+    CHECK(p->nifp->ni_version == NETMAP_API, "ni_version %u", p->nifp->ni_version);
+    CHECK(p->nifp->ni_tx_rings == p->reg.nr_tx_rings && p->nifp->ni_rx_rings == p->reg.nr_rx_rings,
+          "rings: nifp %u/%u, reply %u/%u", p->nifp->ni_tx_rings, p->nifp->ni_rx_rings, p->reg.nr_tx_rings,
+          p->reg.nr_rx_rings);
+    CHECK(p->nifp->ring_ofs[0] != 0, "tx ring 0 not bound");
+    p->tx = (struct netmap_ring *)((char *)p->nifp + p->nifp->ring_ofs[0]);
+    p->rx = (struct netmap_ring *)((char *)p->nifp + p->nifp->ring_ofs[p->nifp->ni_tx_rings]);
+    CHECK(p->tx->num_slots == p->reg.nr_tx_slots && p->tx->dir == 0 && p->rx->dir == 1, "ring header");
+    /* every buffer a ring shows is inside the mapping */
+    CHECK((char *)p->tx + p->tx->buf_ofs >= p->mem &&
+              buf(p->tx, p->tx->slot[0].buf_idx) + p->tx->nr_buf_size <= p->mem + p->reg.nr_memsize,
+          "buffer outside the mapping");
+}
+
+static void port_close(struct port *p) {
+    CHECK(munmap(p->mem, p->reg.nr_memsize) == 0, "munmap");
+    CHECK(close(p->fd) == 0, "close");
+}
+
+/* Puts up to n frames numbered from *seq in the tx ring; returns how many. */
+static uint32_t put(struct port *p, uint32_t *seq, uint32_t n) {
+    struct netmap_ring *r = p->tx;
+    uint32_t k = 0;
+    while (k < n && space(r) > 0) {
+        struct netmap_slot *s = &r->slot[r->cur];
+        char *b = buf(r, s->buf_idx);
+        memset(b, 0xff, 6); /* broadcast: VALE floods it */
+        memcpy(b + 6, "\x02\x00\x00\x00\x00\x01", 6);
+        b[12] = 0x08, b[13] = 0x00;
+        memset(b + 14, 0, FRAME_LEN - 14);
+        memcpy(b + 14, seq, 4);
+        s->len = FRAME_LEN;
+        s->flags = 0;
+        r->head = r->cur = next(r, r->cur);
+        ++*seq, ++k;
+    }
+    return k;
+}
+
+/* Takes every frame in the rx ring, checking it is number *seq onwards. */
+static uint32_t take(struct port *p, uint32_t *seq) {
+    struct netmap_ring *r = p->rx;
+    uint32_t k = 0;
+    while (r->cur != r->tail) {
+        struct netmap_slot *s = &r->slot[r->cur];
+        uint32_t got;
+        CHECK(s->len == FRAME_LEN, "frame %u: length %u", *seq, s->len);
+        memcpy(&got, buf(r, s->buf_idx) + 14, 4);
+        CHECK(got == *seq, "frame number %u where %u was due", got, *seq);
+        r->head = r->cur = next(r, r->cur);
+        ++*seq, ++k;
+    }
+    return k;
+}
+
+/* Sender -> receiver in one process, in batches: each batch is synced
+ * (ioctl), waited for with poll() on both descriptors, then checked. */
+static int lockstep(const char *tx_name, const char *rx_name, uint32_t count) {
+    struct port a, b;
+    port_open(&a, tx_name);
+    port_open(&b, rx_name);
+    uint32_t sent = 0, got = 0;
+    int use_select = 0;
+    while (got < count) {
+        uint32_t batch = count - sent < 200 ? count - sent : 200;
+        put(&a, &sent, batch);
+        CHECK(ioctl(a.fd, NIOCTXSYNC, NULL) == 0, "NIOCTXSYNC");
+        while (got < sent) {
+            if (use_select) { /* every other batch through select() */
+                fd_set rd;
+                FD_ZERO(&rd);
+                FD_SET(b.fd, &rd);
+                struct timeval tv = {TIMEOUT_MS / 1000, 0};
+                CHECK(select(b.fd + 1, &rd, NULL, NULL, &tv) == 1 && FD_ISSET(b.fd, &rd), "select: nothing");
+            } else {
+                struct pollfd pfd[2] = {{a.fd, POLLOUT, 0}, {b.fd, POLLIN, 0}};
+                CHECK(poll(pfd, 2, TIMEOUT_MS) > 0, "poll: nothing");
+                if (!(pfd[1].revents & POLLIN)) continue;
+            }
+            take(&b, &got);
+            CHECK(ioctl(b.fd, NIOCRXSYNC, NULL) == 0, "NIOCRXSYNC");
+        }
+        CHECK(got == sent, "received %u of %u", got, sent);
+        use_select = !use_select;
+    }
+    printf("%s -> %s: %u frames sent and received in order\n", tx_name, rx_name, got);
+    port_close(&a);
+    port_close(&b);
+    return 0;
+}
+
+static int tx(const char *name, uint32_t count) {
+    struct port p;
+    port_open(&p, name);
+    uint32_t sent = 0;
+    while (sent < count) {
+        struct pollfd pfd = {p.fd, POLLOUT, 0};
+        CHECK(poll(&pfd, 1, TIMEOUT_MS) == 1 && (pfd.revents & POLLOUT), "poll(POLLOUT): no room after %u frames",
+              sent);
+        put(&p, &sent, count - sent);
+    }
+    /* until the peer has taken every frame: all slots back but the empty
+     * one, or the peer gone (it leaves once it has them all; its exit status
+     * says whether it did) */
+    for (int i = 0; next(p.tx, p.tx->tail) != p.tx->head; i++) {
+        struct pollfd pfd = {p.fd, POLLOUT, 0};
+        CHECK(poll(&pfd, 1, TIMEOUT_MS) == 1, "waiting for the peer to take the last frames");
+        if (ioctl(p.fd, NIOCTXSYNC, NULL) < 0) {
+            CHECK(errno == ENOTCONN, "NIOCTXSYNC");
+            break;
+        }
+        CHECK(i < 100000000, "the peer does not take the last frames");
+    }
+    printf("%s: %u frames sent\n", name, sent);
+    /* Frames a pipe end has taken but its program has not yet seen are lost
+     * when the other end closes: hold this end open until the receiver says
+     * it is done (SIGUSR1, blocked since main). */
+    sigset_t usr1;
+    sigemptyset(&usr1);
+    sigaddset(&usr1, SIGUSR1);
+    struct timespec limit = {TIMEOUT_MS / 1000, 0};
+    CHECK(sigtimedwait(&usr1, NULL, &limit) == SIGUSR1, "no word from the receiver");
+    port_close(&p);
+    return 0;
+}
+
+static int rx(const char *name, uint32_t count) {
+    struct port p;
+    port_open(&p, name);
+    uint32_t got = 0;
+    while (got < count) {
+        struct pollfd pfd = {p.fd, POLLIN, 0};
+        CHECK(poll(&pfd, 1, TIMEOUT_MS) == 1 && (pfd.revents & POLLIN), "poll(POLLIN): nothing after %u frames", got);
+        take(&p, &got);
+    }
+    printf("%s: %u frames received in order\n", name, got);
+    port_close(&p);
+    return 0;
+}
+
+struct waiter {
+    struct port *p;
+    int ready_pipe;
+    int result; /* poll's return */
+    short revents;
+};
+
+static void *wait_thread(void *arg) {
+    struct waiter *w = arg;
+    struct pollfd pfd = {w->p->fd, POLLIN, 0};
+    char c = 'x';
+    CHECK(write(w->ready_pipe, &c, 1) == 1, "write");
+    w->result = poll(&pfd, 1, TIMEOUT_MS);
+    w->revents = pfd.revents;
+    return NULL;
+}
+
+/* A thread sleeps in poll(POLLIN) on an empty ring; a frame sent from this
+ * thread must wake it. */
+static int wakeup(const char *base) {
+    char an[64], bn[64];
+    snprintf(an, sizeof an, "netmap:%s{0", base);
+    snprintf(bn, sizeof bn, "netmap:%s}0", base);
+    struct port a, b;
+    port_open(&a, an);
+    port_open(&b, bn);
+    int pp[2];
+    CHECK(pipe(pp) == 0, "pipe");
+    struct waiter w = {&b, pp[1], -2, 0};
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, wait_thread, &w) == 0, "pthread_create");
+    char c;
+    CHECK(read(pp[0], &c, 1) == 1, "read"); /* the waiter is about to poll */
+    uint32_t seq = 7;
+    CHECK(put(&a, &seq, 1) == 1, "put");
+    CHECK(ioctl(a.fd, NIOCTXSYNC, NULL) == 0, "NIOCTXSYNC");
+    CHECK(pthread_join(t, NULL) == 0, "join");
+    CHECK(w.result == 1 && (w.revents & POLLIN), "poll returned %d, revents %#x", w.result, w.revents);
+    uint32_t want = 7;
+    CHECK(take(&b, &want) == 1, "the frame that woke the waiter");
+    /* and a poll with nothing to come times out with 0 */
+    struct pollfd pfd = {b.fd, POLLIN, 0};
+    CHECK(poll(&pfd, 1, 10) == 0, "poll on an empty ring");
+    printf("%s: poll() woke for a frame\n", bn);
+    port_close(&a);
+    port_close(&b);
+    close(pp[0]);
+    close(pp[1]);
+    return 0;
+}
+
+/* The control requests besides REGISTER, and the answers to what is not supported. */
+static int control(const char *base) {
+    char an[64], bn[64];
+    snprintf(an, sizeof an, "netmap:%s{0", base);
+    snprintf(bn, sizeof bn, "netmap:%s}0", base);
+    struct port a;
+    port_open(&a, an);
+
+    struct nmreq_port_info_get info;
+    memset(&info, 0, sizeof info);
+    CHECK(ctrl(a.fd, an, NETMAP_REQ_PORT_INFO_GET, &info) == 0, "PORT_INFO_GET");
+    CHECK(info.nr_memsize == a.reg.nr_memsize && info.nr_tx_slots == a.reg.nr_tx_slots &&
+              info.nr_mem_id == a.reg.nr_mem_id && info.nr_tx_rings == 1,
+          "PORT_INFO_GET disagrees with REGISTER");
+
+    struct nmreq_pools_info pools;
+    memset(&pools, 0, sizeof pools);
+    CHECK(ctrl(a.fd, "", NETMAP_REQ_POOLS_INFO_GET, &pools) == 0, "POOLS_INFO_GET");
+    CHECK(pools.nr_memsize == a.reg.nr_memsize && pools.nr_buf_pool_objsize == a.tx->nr_buf_size, "pools");
+    CHECK((char *)a.tx + a.tx->buf_ofs == a.mem + pools.nr_buf_pool_offset, "buffer pool offset");
+
+    struct nmreq_port_hdr hdr = {123, 0};
+    CHECK(ctrl(a.fd, an, NETMAP_REQ_PORT_HDR_GET, &hdr) == 0 && hdr.nr_hdr_len == 0, "PORT_HDR_GET");
+    hdr.nr_hdr_len = 12;
+    CHECK(ctrl(a.fd, an, NETMAP_REQ_PORT_HDR_SET, &hdr) == -1 && errno == EOPNOTSUPP, "PORT_HDR_SET 12");
+    hdr.nr_hdr_len = 0;
+    CHECK(ctrl(a.fd, an, NETMAP_REQ_PORT_HDR_SET, &hdr) == 0, "PORT_HDR_SET 0");
+
+    /* registered twice: EBUSY; an unknown request: EINVAL; a bad version: EINVAL */
+    struct nmreq_register reg;
+    memset(&reg, 0, sizeof reg);
+    CHECK(ctrl(a.fd, an, NETMAP_REQ_REGISTER, &reg) == -1 && errno == EBUSY, "second REGISTER");
+    CHECK(ctrl(a.fd, an, 99, &reg) == -1 && errno == EINVAL, "request 99");
+    struct nmreq_vale_attach att;
+    memset(&att, 0, sizeof att);
+    CHECK(ctrl(a.fd, "vale0:x", NETMAP_REQ_VALE_ATTACH, &att) == -1 && errno == EOPNOTSUPP, "VALE_ATTACH");
+    struct nmreq_vale_polling pol;
+    memset(&pol, 0, sizeof pol);
+    CHECK(ctrl(a.fd, "vale0:x", NETMAP_REQ_VALE_POLLING_ENABLE, &pol) == -1 && errno == EOPNOTSUPP, "POLLING");
+    /* host rings: EOPNOTSUPP, before anything is opened */
+    int fd = open("/dev/netmap", O_RDWR);
+    CHECK(fd >= 0, "open");
+    memset(&reg, 0, sizeof reg);
+    reg.nr_mode = NR_REG_SW;
+    CHECK(ctrl(fd, bn, NETMAP_REQ_REGISTER, &reg) == -1 && errno == EOPNOTSUPP, "NR_REG_SW");
+    CHECK(ioctl(fd, NIOCTXSYNC, NULL) == -1 && errno == ENXIO, "a sync before register");
+    CHECK(mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, 0) == MAP_FAILED && errno == EINVAL, "mmap before register");
+    /* an option: EOPNOTSUPP, and the option's own status says so */
+    struct nmreq_opt_offsets off;
+    memset(&off, 0, sizeof off);
+    off.nro_opt.nro_reqtype = NETMAP_REQ_OPT_OFFSETS;
+    struct nmreq_header h;
+    memset(&h, 0, sizeof h);
+    h.nr_version = NETMAP_API;
+    h.nr_reqtype = NETMAP_REQ_REGISTER;
+    snprintf(h.nr_name, sizeof h.nr_name, "%s", bn);
+    memset(&reg, 0, sizeof reg);
+    h.nr_body = (uint64_t)(uintptr_t)&reg;
+    h.nr_options = (uint64_t)(uintptr_t)&off;
+    CHECK(ioctl(fd, NIOCCTRL, &h) == -1 && errno == EOPNOTSUPP && off.nro_opt.nro_status == EOPNOTSUPP, "option");
+    /* the legacy interface: the pipe's other end, named as the legacy nm_open names it */
+    struct nmreq q;
+    memset(&q, 0, sizeof q);
+    CHECK(strlen(bn + 7) < sizeof q.nr_name, "name too long");
+    memcpy(q.nr_name, bn + 7, strlen(bn + 7) + 1);
+    q.nr_version = NETMAP_API;
+    q.nr_flags = NR_REG_ALL_NIC;
+    CHECK(ioctl(fd, NIOCREGIF, &q) == 0, "NIOCREGIF %s", q.nr_name);
+    char *mem = mmap(NULL, q.nr_memsize, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    CHECK(mem != MAP_FAILED, "mmap after NIOCREGIF");
+    struct netmap_if *nifp = (struct netmap_if *)(mem + q.nr_offset);
+    struct netmap_ring *lrx = (struct netmap_ring *)((char *)nifp + nifp->ring_ofs[nifp->ni_tx_rings]);
+    CHECK(nifp->ni_tx_rings == q.nr_tx_rings && q.nr_tx_rings == 1 && lrx->num_slots == q.nr_rx_slots, "legacy nifp");
+    uint32_t seq = 5, want = 5;
+    CHECK(put(&a, &seq, 1) == 1 && ioctl(a.fd, NIOCTXSYNC, NULL) == 0, "send to the legacy end");
+    struct port lp = {fd, mem, {0}, nifp, NULL, lrx};
+    CHECK(ioctl(fd, NIOCRXSYNC, NULL) == 0 && take(&lp, &want) == 1, "the legacy end receives");
+    /* a VALE port, and the switches' list */
+    char vn[64];
+    snprintf(vn, sizeof vn, "vale%s:l", base);
+    struct port v;
+    port_open(&v, vn);
+    struct nmreq_vale_list l;
+    memset(&l, 0, sizeof l);
+    char listed[NETMAP_REQ_IFNAMSIZ];
+    memset(&h, 0, sizeof h);
+    h.nr_version = NETMAP_API;
+    h.nr_reqtype = NETMAP_REQ_VALE_LIST;
+    h.nr_body = (uint64_t)(uintptr_t)&l;
+    CHECK(ioctl(a.fd, NIOCCTRL, &h) == 0, "VALE_LIST walk");
+    snprintf(listed, sizeof listed, "%s", h.nr_name);
+    CHECK(strcmp(listed, vn) == 0, "VALE_LIST named '%s'", listed);
+    l.nr_port_idx++;
+    h.nr_name[0] = 0;
+    CHECK(ioctl(a.fd, NIOCCTRL, &h) == -1 && errno == ENOENT, "VALE_LIST end");
+    CHECK(munmap(mem, q.nr_memsize) == 0 && close(fd) == 0, "close");
+    port_close(&v);
+    port_close(&a);
+    printf("control requests answered as netmap answers them\n");
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 3) {
+        fprintf(stderr, "usage: netmap_client pipe|vale|tx|rx|wakeup|control NAME [COUNT]\n");
+        return 2;
+    }
+    const char *mode = argv[1], *name = argv[2];
+    uint32_t count = argc > 3 ? (uint32_t)strtoul(argv[3], NULL, 0) : 1000;
+    char a[64], b[64];
+    if (!strcmp(mode, "pipe")) {
+        snprintf(a, sizeof a, "netmap:%s{0", name);
+        snprintf(b, sizeof b, "netmap:%s}0", name);
+        return lockstep(a, b, count);
+    }
+    if (!strcmp(mode, "vale")) {
+        snprintf(a, sizeof a, "vale%s:a", name);
+        snprintf(b, sizeof b, "vale%s:b", name);
+        return lockstep(a, b, count);
+    }
+    if (!strcmp(mode, "tx")) {
+        sigset_t usr1;
+        sigemptyset(&usr1);
+        sigaddset(&usr1, SIGUSR1);
+        CHECK(sigprocmask(SIG_BLOCK, &usr1, NULL) == 0, "sigprocmask");
+        return tx(name, count);
+    }
+    if (!strcmp(mode, "rx")) return rx(name, count);
+    if (!strcmp(mode, "wakeup")) return wakeup(name);
+    if (!strcmp(mode, "control")) return control(name);
+    fprintf(stderr, "netmap_client: unknown mode %s\n", mode);
+    return 2;
+}

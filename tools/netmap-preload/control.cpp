@@ -1,0 +1,436 @@
+// The netmap descriptors of the process and their control requests
+// (NIOCCTRL and the legacy NIOCREGIF/NIOCGINFO), on upio's public API.
+#include "control.hpp"
+
+#include "names.hpp"
+
+#include <upio/vale.hpp>
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fcntl.h>
+#include <map>
+#include <mutex>
+#include <sys/mman.h>
+#include <unistd.h>
+#include <vector>
+
+namespace upio_netmap {
+
+namespace {
+
+constexpr int max_fds = 1 << 16;
+std::array<std::atomic<NetmapFd*>, max_fds> fd_table; // written under control_mu, read without
+
+// Lock order: control_mu, then regions_mu.
+std::mutex control_mu;
+std::vector<int> open_fds;                      // the numbers in fd_table, for lookups by name
+std::map<std::uintptr_t, std::uint16_t> mem_ids; // region id -> netmap's nr_mem_id
+
+struct Mapped {
+    const char* base;
+    std::size_t size;
+    int refs; // registered descriptors on this region
+};
+std::mutex regions_mu;
+std::vector<Mapped> regions;
+std::atomic<int> nregions{0};
+
+void add_region(const upio::Port::RegionView& r) {
+    std::lock_guard lk(regions_mu);
+    for (Mapped& m : regions)
+        if (m.base == r.base) {
+            m.refs++;
+            return;
+        }
+    regions.push_back({static_cast<const char*>(r.base), r.size, 1});
+    nregions.store(int(regions.size()), std::memory_order_release);
+}
+
+void drop_region(const upio::Port::RegionView& r) {
+    std::lock_guard lk(regions_mu);
+    for (auto it = regions.begin(); it != regions.end(); ++it)
+        if (it->base == r.base && --it->refs == 0) {
+            regions.erase(it);
+            break;
+        }
+    nregions.store(int(regions.size()), std::memory_order_release);
+}
+
+std::uint16_t mem_id_of(std::uintptr_t region) {
+    auto [it, fresh] = mem_ids.try_emplace(region, std::uint16_t(0));
+    if (fresh) it->second = std::uint16_t(mem_ids.size()); // from 1, as netmap's allocators
+    return it->second;
+}
+
+const char* reqtype_name(unsigned t) {
+    static const char* const names[] = {"?",
+                                        "REGISTER",
+                                        "PORT_INFO_GET",
+                                        "VALE_ATTACH",
+                                        "VALE_DETACH",
+                                        "VALE_LIST",
+                                        "PORT_HDR_SET",
+                                        "PORT_HDR_GET",
+                                        "VALE_NEWIF",
+                                        "VALE_DELIF",
+                                        "VALE_POLLING_ENABLE",
+                                        "VALE_POLLING_DISABLE",
+                                        "POOLS_INFO_GET",
+                                        "SYNC_KLOOP_START",
+                                        "SYNC_KLOOP_STOP",
+                                        "CSB_ENABLE"};
+    return t < std::size(names) ? names[t] : "unknown";
+}
+
+// What PORT_INFO_GET, POOLS_INFO_GET and the register replies tell of a Port.
+struct Info {
+    std::uint64_t memsize = 0;
+    std::uint32_t tx_slots = 0, rx_slots = 0;
+    std::uint16_t tx_rings = 0, rx_rings = 0;
+    std::uint16_t mem_id = 0;
+    upio::Port::RegionView region;
+};
+
+Info info_of(const upio::Port& p) {
+    Info i;
+    i.region = p.region();
+    i.memsize = i.region.size;
+    i.tx_rings = std::uint16_t(p.nifp()->ni_tx_rings);
+    i.rx_rings = std::uint16_t(p.nifp()->ni_rx_rings);
+    if (i.tx_rings) i.tx_slots = p.tx_ring(0)->num_slots;
+    if (i.rx_rings) i.rx_slots = p.rx_ring(0)->num_slots;
+    i.mem_id = mem_id_of(i.region.id);
+    return i;
+}
+
+// The Port named `nr_name`: the one a descriptor of this process has
+// registered, else one opened for the question and closed after it (a
+// port's rings can be open in one Port only). With an empty name, the
+// descriptor's own.
+Result port_info(NetmapFd& e, const char* nr_name, Info& out) {
+    if (!*nr_name) {
+        if (!e.port) return {EINVAL, "no port name, and the descriptor has no registered port"};
+        out = info_of(*e.port);
+        return {};
+    }
+    std::string name;
+    if (Result r = translate_name(nr_name, name); !r) return r;
+    for (int fd : open_fds) {
+        NetmapFd* o = fd_table[std::size_t(fd)].load(std::memory_order_relaxed);
+        if (o && o->port && o->port->name().full.substr(0, o->port->name().full.find(',')) == name) {
+            out = info_of(*o->port);
+            return {};
+        }
+    }
+    auto p = upio::Port::open(name);
+    if (!p) return {p.error().code ? p.error().code : ENXIO, p.error().message};
+    out = info_of(*p.value());
+    return {};
+}
+
+Result do_register(int fd, NetmapFd& e, const char* nr_name, nmreq_register& reg) {
+    if (e.port) return {EBUSY, "the descriptor already has a registered port"};
+    std::string name;
+    if (Result r = translate_name(nr_name, name); !r) return r;
+    bool one_ring = false;
+    if (Result r = register_suffix(reg, name, one_ring); !r) return r;
+    upio::PortOptions opts;
+    if (reg.nr_tx_slots) opts.tx_slots = reg.nr_tx_slots;
+    if (reg.nr_rx_slots) opts.rx_slots = reg.nr_rx_slots;
+    if (reg.nr_tx_rings || reg.nr_rx_rings) opts.rings = std::max(reg.nr_tx_rings, reg.nr_rx_rings);
+    opts.extra_bufs = reg.nr_extra_bufs;
+    auto p = upio::Port::open(name, opts);
+    if (!p) return {p.error().code ? p.error().code : ENXIO, p.error().message};
+    std::unique_ptr<upio::Port> port = std::move(p.value());
+
+    // From here on the descriptor is the Port's wait descriptor, so the
+    // program's own poll/select/epoll sets name the right file.
+    int fdflags = fcntl(fd, F_GETFD);
+    if (fdflags < 0 || dup3(port->fd(), fd, (fdflags & FD_CLOEXEC) ? O_CLOEXEC : 0) < 0)
+        return {errno, fmt::format("cannot make the descriptor the port's: {}", std::strerror(errno))};
+
+    Info i = info_of(*port);
+    reg.nr_offset = std::uint64_t(reinterpret_cast<char*>(port->nifp()) - static_cast<char*>(i.region.base));
+    reg.nr_memsize = i.memsize;
+    reg.nr_tx_slots = i.tx_slots;
+    reg.nr_rx_slots = i.rx_slots;
+    reg.nr_tx_rings = i.tx_rings;
+    reg.nr_rx_rings = i.rx_rings;
+    reg.nr_host_tx_rings = reg.nr_host_rx_rings = 0;
+    reg.nr_mem_id = i.mem_id;
+    e.region = i.region;
+    e.mem_id = i.mem_id;
+    e.no_tx_poll = (reg.nr_flags & NR_NO_TX_POLL) != 0;
+    add_region(i.region);
+    e.port = std::move(port);
+    return {};
+}
+
+Result vale_list(const char* nr_name, nmreq_vale_list& l, char* name_out) {
+    auto switches = upio::vale::list_switches();
+    if (*nr_name) {
+        auto addr = upio::vale::parse_port_name(nr_name);
+        if (!addr) return {EINVAL, addr.error().message};
+        auto sw = std::find(switches.begin(), switches.end(), addr.value().sw);
+        if (sw == switches.end()) return {ENXIO, fmt::format("no switch {} in this process", addr.value().sw)};
+        auto idx = upio::vale::port_index(nr_name);
+        if (!idx) return {ENXIO, idx.error().message};
+        l.nr_bridge_idx = std::uint16_t(sw - switches.begin());
+        l.nr_port_idx = idx.value();
+        return {};
+    }
+    // Walk: the first port at or after (nr_bridge_idx, nr_port_idx).
+    for (std::size_t b = l.nr_bridge_idx; b < switches.size(); b++) {
+        auto info = upio::vale::describe(switches[b]);
+        if (!info) continue;
+        const auto& ports = info.value().ports;
+        const std::uint32_t from = b == l.nr_bridge_idx ? l.nr_port_idx : 0;
+        const upio::vale::PortInfo* best = nullptr;
+        for (const auto& p : ports)
+            if (p.index >= from && (!best || p.index < best->index)) best = &p;
+        if (!best) continue;
+        l.nr_bridge_idx = std::uint16_t(b);
+        l.nr_port_idx = best->index;
+        std::snprintf(name_out, NETMAP_REQ_IFNAMSIZ, "%s", best->name.c_str());
+        return {};
+    }
+    return {ENOENT, ""}; // the end of the walk, as netmap says it
+}
+
+Result not_supported(const char* what) {
+    return {EOPNOTSUPP, fmt::format("{} is not supported: upio's VALE switches live in one process and have no "
+                                    "kernel threads (open ports by name instead; upio-switch serves a switch)",
+                                    what)};
+}
+
+Result ctrl(int fd, NetmapFd& e, nmreq_header& h) {
+    if (h.nr_version < NETMAP_MIN_API || h.nr_version > NETMAP_MAX_API)
+        return {EINVAL, fmt::format("API version {}; this library speaks {}..{}", h.nr_version, NETMAP_MIN_API,
+                                    NETMAP_MAX_API)};
+    if (!std::memchr(h.nr_name, 0, sizeof h.nr_name)) return {EINVAL, "nr_name is not terminated"};
+    // Options: upio takes none of netmap's (extmem, offsets, CSB, kloop).
+    std::uint64_t o = h.nr_options;
+    for (int n = 0; o && n < 32; n++) {
+        auto* opt = reinterpret_cast<nmreq_option*>(o);
+        opt->nro_status = EOPNOTSUPP;
+        const unsigned t = opt->nro_reqtype;
+        static const char* const opt_names[] = {"?", "EXTMEM", "SYNC_KLOOP_EVENTFDS", "CSB", "SYNC_KLOOP_MODE",
+                                                "OFFSETS"};
+        return {EOPNOTSUPP, fmt::format("option {} is not supported", t < std::size(opt_names) ? opt_names[t] : "?")};
+    }
+    void* body = reinterpret_cast<void*>(h.nr_body);
+    const bool bodiless = h.nr_reqtype == NETMAP_REQ_SYNC_KLOOP_STOP || h.nr_reqtype == NETMAP_REQ_CSB_ENABLE;
+    if (!body && !bodiless) return {EINVAL, "no request body (nr_body)"};
+    switch (h.nr_reqtype) {
+    case NETMAP_REQ_REGISTER:
+        return do_register(fd, e, h.nr_name, *static_cast<nmreq_register*>(body));
+    case NETMAP_REQ_PORT_INFO_GET: {
+        Info i;
+        if (Result r = port_info(e, h.nr_name, i); !r) return r;
+        auto* b = static_cast<nmreq_port_info_get*>(body);
+        b->nr_memsize = i.memsize;
+        b->nr_tx_slots = i.tx_slots;
+        b->nr_rx_slots = i.rx_slots;
+        b->nr_tx_rings = i.tx_rings;
+        b->nr_rx_rings = i.rx_rings;
+        b->nr_host_tx_rings = b->nr_host_rx_rings = 0;
+        b->nr_mem_id = i.mem_id;
+        return {};
+    }
+    case NETMAP_REQ_POOLS_INFO_GET: {
+        Info i;
+        if (Result r = port_info(e, h.nr_name, i); !r) return r;
+        // upio keeps every netmap_if and ring in one objects area before the
+        // buffers: both "pools" below are that area.
+        auto* b = static_cast<nmreq_pools_info*>(body);
+        const upio::Port::RegionView& r = i.region;
+        b->nr_memsize = r.size;
+        b->nr_mem_id = i.mem_id;
+        b->nr_if_pool_offset = 0;
+        b->nr_if_pool_objtotal = 1;
+        b->nr_if_pool_objsize = std::uint32_t(r.bufs_offset);
+        b->nr_ring_pool_offset = 0;
+        b->nr_ring_pool_objtotal = 1;
+        b->nr_ring_pool_objsize = std::uint32_t(r.bufs_offset);
+        b->nr_buf_pool_offset = r.bufs_offset;
+        b->nr_buf_pool_objtotal = r.num_bufs;
+        b->nr_buf_pool_objsize = r.buf_size;
+        return {};
+    }
+    case NETMAP_REQ_PORT_HDR_GET: {
+        Info i;
+        if (Result r = port_info(e, h.nr_name, i); !r) return r;
+        static_cast<nmreq_port_hdr*>(body)->nr_hdr_len = 0; // upio's ports carry no virtio-net header
+        return {};
+    }
+    case NETMAP_REQ_PORT_HDR_SET: {
+        auto* b = static_cast<nmreq_port_hdr*>(body);
+        Info i;
+        if (Result r = port_info(e, h.nr_name, i); !r) return r;
+        if (b->nr_hdr_len == 0) return {};
+        return {EOPNOTSUPP, fmt::format("a virtio-net header of {} bytes: upio's ports carry none (0 only)",
+                                        b->nr_hdr_len)};
+    }
+    case NETMAP_REQ_VALE_LIST:
+        return vale_list(h.nr_name, *static_cast<nmreq_vale_list*>(body), h.nr_name);
+    case NETMAP_REQ_VALE_ATTACH:
+        return not_supported("attaching a port to a switch from another process (vale-ctl -a)");
+    case NETMAP_REQ_VALE_DETACH:
+        return not_supported("detaching a port (vale-ctl -d)");
+    case NETMAP_REQ_VALE_NEWIF:
+        return not_supported("a persistent VALE interface (vale-ctl -n)");
+    case NETMAP_REQ_VALE_DELIF:
+        return not_supported("deleting a persistent VALE interface (vale-ctl -r)");
+    case NETMAP_REQ_VALE_POLLING_ENABLE:
+    case NETMAP_REQ_VALE_POLLING_DISABLE:
+        return not_supported("a polling kernel thread (vale-ctl -C/-c)");
+    case NETMAP_REQ_SYNC_KLOOP_START:
+    case NETMAP_REQ_SYNC_KLOOP_STOP:
+    case NETMAP_REQ_CSB_ENABLE:
+        return {EOPNOTSUPP, "the in-kernel sync loop and CSB mode are not supported"};
+    default:
+        return {EINVAL, fmt::format("request type {} is not a netmap request", h.nr_reqtype)};
+    }
+}
+
+// NIOCREGIF: the legacy register, as a NETMAP_REQ_REGISTER.
+Result legacy_register(int fd, NetmapFd& e, nmreq& q) {
+    if (q.nr_cmd) return {EOPNOTSUPP, fmt::format("legacy nr_cmd {} (VALE management) is not supported", q.nr_cmd)};
+    nmreq_register reg{};
+    reg.nr_tx_slots = q.nr_tx_slots;
+    reg.nr_rx_slots = q.nr_rx_slots;
+    reg.nr_tx_rings = q.nr_tx_rings;
+    reg.nr_rx_rings = q.nr_rx_rings;
+    reg.nr_extra_bufs = q.nr_arg3;
+    reg.nr_mode = q.nr_flags & NR_REG_MASK;
+    reg.nr_flags = q.nr_flags & ~std::uint32_t(NR_REG_MASK);
+    if (reg.nr_mode == NR_REG_DEFAULT) { // the older form: nr_ringid says it
+        reg.nr_mode = (q.nr_ringid & NETMAP_SW_RING)   ? NR_REG_SW
+                      : (q.nr_ringid & NETMAP_HW_RING) ? NR_REG_ONE_NIC
+                                                       : NR_REG_ALL_NIC;
+    }
+    reg.nr_ringid = q.nr_ringid & NETMAP_RING_MASK;
+    if (q.nr_ringid & NETMAP_NO_TX_POLL) reg.nr_flags |= NR_NO_TX_POLL;
+    if (Result r = do_register(fd, e, q.nr_name, reg); !r) return r;
+    if (reg.nr_memsize > UINT32_MAX) {
+        drop_region(e.region);
+        e.port.reset();
+        return {ENOMEM, "the region is larger than legacy nr_memsize can say; use NIOCCTRL"};
+    }
+    q.nr_offset = std::uint32_t(reg.nr_offset);
+    q.nr_memsize = std::uint32_t(reg.nr_memsize);
+    q.nr_tx_slots = reg.nr_tx_slots;
+    q.nr_rx_slots = reg.nr_rx_slots;
+    q.nr_tx_rings = reg.nr_tx_rings;
+    q.nr_rx_rings = reg.nr_rx_rings;
+    q.nr_arg2 = reg.nr_mem_id;
+    return {};
+}
+
+} // namespace
+
+void NetmapFd::report(int rc, const char* what) noexcept {
+    if (reported) return;
+    reported = true;
+    std::fprintf(stderr, "upio-netmap: %s on %s: %s (%s)\n", what, port ? port->name().full.c_str() : "?",
+                 std::strerror(-rc), port ? port->last_error() : "");
+}
+
+bool adopt(int fd) {
+    if (fd < 0 || fd >= max_fds) return false;
+    std::lock_guard lk(control_mu);
+    delete fd_table[std::size_t(fd)].exchange(new NetmapFd, std::memory_order_acq_rel);
+    open_fds.push_back(fd);
+    return true;
+}
+
+NetmapFd* lookup(int fd) noexcept {
+    if (fd < 0 || fd >= max_fds) return nullptr;
+    return fd_table[std::size_t(fd)].load(std::memory_order_acquire);
+}
+
+void release(int fd) {
+    if (fd < 0 || fd >= max_fds) return;
+    std::lock_guard lk(control_mu);
+    NetmapFd* e = fd_table[std::size_t(fd)].exchange(nullptr, std::memory_order_acq_rel);
+    open_fds.erase(std::remove(open_fds.begin(), open_fds.end(), fd), open_fds.end());
+    if (!e) return;
+    if (e->port) drop_region(e->region);
+    delete e; // closes the Port (and its own copy of the wait descriptor)
+}
+
+int control(int fd, NetmapFd& e, unsigned long req, void* arg) {
+    std::lock_guard lk(control_mu);
+    const char* what = req == NIOCCTRL ? "NIOCCTRL" : req == NIOCREGIF ? "NIOCREGIF" : req == NIOCGINFO ? "NIOCGINFO" : "";
+    Result r;
+    std::string name;
+    if (!arg && *what) {
+        r = {EFAULT, "no argument"};
+    } else if (req == NIOCCTRL) {
+        auto& h = *static_cast<nmreq_header*>(arg);
+        name = fmt::format("{} '{:.{}}'", reqtype_name(h.nr_reqtype), h.nr_name, sizeof h.nr_name);
+        r = ctrl(fd, e, h);
+    } else if (req == NIOCREGIF || req == NIOCGINFO) {
+        auto& q = *static_cast<nmreq*>(arg);
+        name = fmt::format("'{:.{}}'", q.nr_name, sizeof q.nr_name);
+        if (!std::memchr(q.nr_name, 0, sizeof q.nr_name)) {
+            r = {EINVAL, "nr_name is not terminated"};
+        } else if (q.nr_version != NETMAP_API) {
+            r = {EINVAL, fmt::format("API version {}; the legacy requests speak {}", q.nr_version, NETMAP_API)};
+        } else if (req == NIOCREGIF) {
+            r = legacy_register(fd, e, q);
+        } else {
+            Info i;
+            r = port_info(e, q.nr_name, i);
+            if (r) {
+                q.nr_memsize = std::uint32_t(std::min<std::uint64_t>(i.memsize, UINT32_MAX));
+                q.nr_tx_slots = i.tx_slots;
+                q.nr_rx_slots = i.rx_slots;
+                q.nr_tx_rings = i.tx_rings;
+                q.nr_rx_rings = i.rx_rings;
+                q.nr_arg2 = i.mem_id;
+            }
+        }
+    } else {
+        what = "ioctl";
+        name = fmt::format("{:#x}", req);
+        r = {ENOTTY, "not a netmap request"};
+    }
+    if (r) return 0;
+    // ENOENT ends a VALE_LIST walk: an answer, not a failure.
+    if (!r.message.empty()) std::fprintf(stderr, "upio-netmap: %s %s: %s\n", what, name.c_str(), r.message.c_str());
+    errno = r.code;
+    return -1;
+}
+
+void* map_region(NetmapFd& e, void* addr, std::size_t len, int flags, off_t off) {
+    const char* why = nullptr;
+    if (!e.port) why = "before the port is registered";
+    else if (off != 0 || len > e.region.size) why = "beyond the region";
+    else if (flags & MAP_FIXED) why = "at a fixed address (MAP_FIXED): the region is mapped already";
+    if (why) {
+        std::fprintf(stderr, "upio-netmap: mmap of /dev/netmap %s\n", why);
+        errno = EINVAL;
+        return MAP_FAILED;
+    }
+    (void)addr; // a hint only: the region is where upio mapped it
+    return e.region.base;
+}
+
+bool is_mapped_region(const void* addr) noexcept {
+    if (nregions.load(std::memory_order_acquire) == 0) return false;
+    std::lock_guard lk(regions_mu);
+    const char* a = static_cast<const char*>(addr);
+    for (const Mapped& m : regions)
+        if (a >= m.base && a < m.base + m.size) return true;
+    return false;
+}
+
+} // namespace upio_netmap
