@@ -94,6 +94,15 @@ template <typename Sleep> int netmap_poll(struct pollfd* fds, nfds_t nfds, int t
                 auto t = timeout_ms < 0 ? std::chrono::nanoseconds(-1)
                                         : std::chrono::nanoseconds(std::chrono::milliseconds(timeout_ms));
                 int rc = e->port->wait(d, t);
+                if (rc == -ENOTCONN && !ring_ready(*e->port, d)) {
+                    // A pipe whose other end is closed is quiet, as in
+                    // netmap (not an error): nothing comes until a process
+                    // opens that end again.
+                    e->report(rc, "poll");
+                    sleep(nullptr, 0, timeout_ms);
+                    fds[0].revents = 0;
+                    return 0;
+                }
                 if (rc < 0) {
                     // What the rings hold stays the program's (frames that
                     // arrived before a peer went away): POLLIN/POLLOUT with it.
@@ -134,7 +143,7 @@ template <typename Sleep> int netmap_poll(struct pollfd* fds, nfds_t nfds, int t
             p.disarm(upio::Direction::tx);
             if (int rc = p.txsync(); rc < 0) {
                 e->report(rc, "poll");
-                rev |= POLLERR;
+                if (rc != -ENOTCONN) rev |= POLLERR; // a closed pipe end is quiet, as in netmap
             }
             if (ring_ready(p, upio::Direction::tx)) rev |= POLLOUT;
         }
@@ -142,7 +151,7 @@ template <typename Sleep> int netmap_poll(struct pollfd* fds, nfds_t nfds, int t
             p.disarm(upio::Direction::rx);
             if (int rc = p.rxsync(); rc < 0) {
                 e->report(rc, "poll");
-                rev |= POLLERR;
+                if (rc != -ENOTCONN) rev |= POLLERR;
             }
             if (ring_ready(p, upio::Direction::rx)) rev |= POLLIN;
         }
