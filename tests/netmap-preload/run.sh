@@ -5,6 +5,10 @@
 set -euo pipefail
 client=$1 preload=$2 mode=$3 count=${4:-1000}
 name=np$$
+# A sanitizer's runtime must come first in the process (a sanitized build
+# links it into the client): preload it before the library.
+runtime=$(ldd "$client" | awk '/lib(a|t)san\.so/ {print $3}')
+preload=${runtime:+$runtime:}$preload
 case $mode in
 cross)
     LD_PRELOAD=$preload "$client" rx "netmap:$name}0" "$count" &
