@@ -99,22 +99,29 @@ int xtxsync(KRing& k, XLink& x, const MemoryRegion& mem) noexcept {
     return 0;
 }
 
+// While the link is down, frames the peer had swapped into this end's rx
+// ring and published before it left are still delivered (they are in this
+// end's ring, in memory this end keeps mapped); -ENOTCONN once none is left.
+// Nothing is released to a peer that is gone.
 int xrxsync(KRing& k, XLink& x, const MemoryRegion& mem) noexcept {
-    if (x.state.load(std::memory_order_acquire) != LinkState::up) [[unlikely]]
+    const LinkState state = x.state.load(std::memory_order_acquire);
+    if (state == LinkState::none) [[unlikely]]
         return -ENOTCONN;
+    const bool up = state == LinkState::up;
+    const int idle = up ? 0 : -ENOTCONN;
     const std::uint32_t n = k.num_slots;
-    if (k.nr_hwcur.load(std::memory_order_relaxed) != k.rhead) { // give slots back, wake a waiting sender
+    if (up && k.nr_hwcur.load(std::memory_order_relaxed) != k.rhead) { // give slots back, wake a waiting sender
         k.nr_hwcur.store(k.rhead, std::memory_order_release);
         word(x.in->hwcur).store(k.rhead, std::memory_order_release);
         shm::ring_if_sleeping(x.in->tx_sleep, x.peer_fd.load(std::memory_order_relaxed));
     }
     const std::uint32_t old = k.nr_hwtail.load(std::memory_order_relaxed); // ours alone here
     const std::uint32_t t = word(x.in->hwtail).load(std::memory_order_acquire);
-    if (t == old) return 0;
+    if (t == old) return idle;
     // The sender may fill up to the slot before our hwcur, no further.
     if (t >= n || distance(old, t, n) > distance(old, prev(k.rhead, n), n)) [[unlikely]] {
         x.bad_words.fetch_add(1, std::memory_order_relaxed);
-        return 0;
+        return idle;
     }
     netmap_slot* s = k.ring->slot;
     const std::uint32_t nbufs = mem.num_bufs() - MemoryRegion::first_buf, bufsz = mem.buf_size();

@@ -127,6 +127,12 @@ int main(int argc, char** argv) {
         std::printf("sent %llu\n", static_cast<unsigned long long>(sent));
         return 0;
     }
+    if (mode == "burst") { // one sync of at most a ring of frames, then gone at once
+        const std::uint32_t sent = fill(p.tx_ring(0), count);
+        if (p.txsync() < 0) return down(p, "tx");
+        std::printf("sent %u\n", sent);
+        return 0;
+    }
     if (mode == "stream") return stream(p, nullptr);
     if (mode == "hostile") {
         // A serving end has its control block once the other process came.

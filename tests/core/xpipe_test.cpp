@@ -176,6 +176,32 @@ TEST(CrossProcessPipe, ANameAnotherUserHoldsIsRefusedWithAMessage) {
 }
 
 // In one process, both ends are an in-process pipe, as ever: nothing shared.
+// A sender that sends and exits at once: what it had handed over before it
+// left is received whole, then the receiver's syncs say link down.
+TEST(CrossProcessPipe, FramesSentBeforeThePeerLeftAreStillReceived) {
+    const std::string name = pid_name("left");
+    auto rx = open_ok("pipe:" + name + "}0");
+    ASSERT_TRUE(rx);
+    auto tx = peer({"burst", "pipe:" + name + "{0", "100"});
+    ASSERT_TRUE(tx->finish()) << tx->text;
+    ASSERT_TRUE(tx->exited(0)) << tx->text;
+    const auto at = tx->text.find("sent ");
+    ASSERT_NE(at, std::string::npos) << tx->text;
+    const std::uint32_t sent = std::uint32_t(std::stoul(tx->text.substr(at + 5))); // what its ring had room for
+    ASSERT_GT(sent, 0u) << tx->text;
+    // the hang-up reaches this process's reactor thread in its own time
+    const auto until = std::chrono::steady_clock::now() + 60s;
+    while (rx->link_up() && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(1ms);
+    ASSERT_FALSE(rx->link_up());
+    ASSERT_GE(rx->rxsync(), 0) << rx->last_error();
+    netmap_ring* r = rx->rx_ring(0);
+    EXPECT_EQ(nm_ring_space(r), sent);
+    for (std::uint32_t i = r->cur; i != r->tail; i = nm_ring_next(r, i)) EXPECT_EQ(r->slot[i].len, 60u);
+    r->head = r->cur = r->tail;
+    EXPECT_LT(rx->rxsync(), 0) << "nothing left: link down";
+    EXPECT_NE(std::string(rx->last_error()).find("link down"), std::string::npos) << rx->last_error();
+}
+
 TEST(CrossProcessPipe, BothEndsInOneProcessStayInProcess) {
     const std::string name = pid_name("one");
     auto a = open_ok("pipe:" + name + "}0");
