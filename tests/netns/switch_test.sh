@@ -155,6 +155,7 @@ for attempt in 1 2 3; do
     fi
 done
 [ $ok = 1 ] || fail "the switch's counters do not match the kernel's"
+[ "$MODE" = segment ] && a_tx=$(kstat $HOST_A $IF_A tx_packets)
 [ "${a_tx:-0}" -ge 1000 ] || fail "fewer than 1000 frames went through"
 
 # -- the MAC table learned both hosts
@@ -183,10 +184,12 @@ iperf() { # name, client args...
     fi
     wait $! 2>/dev/null
 }
-# In segment mode tshark in B records what the second switch delivered
-# (segments it cut and checksums it completed) while TCP runs.
+# In segment mode tshark in B records what the second switch delivered from
+# A (segments it cut and checksums it completed: the first 5000 frames) while
+# TCP runs. What B sends itself leaves its checksums to the veth, as any host
+# with offloads on: not checked.
 if [ "$MODE" = segment ]; then
-    in_ns $NS_B timeout 20 tshark -q -i eth0 -f "tcp port 5201" -s 128 -w "$TMP/b.pcapng" >"$TMP/tshark.log" 2>&1 &
+    in_ns $NS_B timeout 20 tshark -q -i eth0 -f "tcp port 5201 and src host 10.200.0.1" -c 5000 -w "$TMP/b.pcapng" >"$TMP/tshark.log" 2>&1 &
     TSHARK=$!
     for _ in $(seq 100); do grep -q "Capturing on" "$TMP/tshark.log" && break; sleep 0.1; done
 fi
@@ -202,7 +205,7 @@ if [ "$MODE" = segment ]; then
     big=$(awk '$1 > 1514' "$TMP/b.fields" | wc -l)
     bad=$(awk '$2 != 1 || $3 != 1' "$TMP/b.fields" | wc -l) # 1: "Good" in tshark's status fields
     echo "tshark in B: $total frames, $big above 1514 bytes, $bad with a checksum not good"
-    [ "$total" -ge 1000 ] || fail "tshark saw only $total frames"
+    [ "$total" -ge 1000 ] || { cat "$TMP/tshark.log" "$TMP/b.err"; fail "tshark saw only $total frames"; }
     [ "$big" = 0 ] || fail "frames above the MTU reached B"
     [ "$bad" = 0 ] || { awk '$2 != 1 || $3 != 1' "$TMP/b.fields" | head -5; fail "checksums not good at B"; }
 fi
