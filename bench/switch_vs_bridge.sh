@@ -78,7 +78,11 @@ stop_switches() {
 
 echo "$(nproc) CPUs, $(uname -r), ${SECS} s per test, UDP at $RATE"
 printf '%-8s %14s %14s %12s\n' path "TCP Gbit/s" "UDP Gbit/s" "UDP loss %"
-row() { printf '%-8s %14s %14s %12s\n' "$1" $2 $3 $4; }
+row() { # path, "tcp udp loss"
+    local path=$1
+    set -- $2
+    printf '%-8s %14s %14s %12s\n' "$path" "${1:--}" "${2:--}" "${3:--}"
+}
 
 # bridge
 in_ns $NS_S ip link add br0 type bridge
