@@ -6,7 +6,7 @@
 #   bench/switch_vs_bridge.sh [UPIO_SWITCH] [SECONDS] [UDP_RATE]
 #
 # Paths (each: iperf3 TCP for SECONDS, then UDP at UDP_RATE, 1400-byte
-# datagrams; default 5 s and 1G):
+# datagrams; default 5 s and 200M):
 #   bridge   A - veth - [bridge in S] - veth - B
 #   netif    A - veth - [upio-switch: netif:va netif:vb] - veth - B
 #            (AF_PACKET with virtio-net headers: GSO frames pass whole)
@@ -17,7 +17,7 @@
 set -u
 SWITCH=${1:-build/tools/upio-switch/upio-switch}
 SECS=${2:-5}
-RATE=${3:-1G}
+RATE=${3:-200M}
 [ "$(id -u)" = 0 ] || { echo "needs root (network namespaces, veth, bridge)"; exit 77; }
 for t in ip iperf3 ss timeout; do command -v $t >/dev/null || { echo "'$t' is not installed"; exit 77; }; done
 ID=$(printf '%x' $$)
@@ -52,10 +52,11 @@ measure() {
     local srv=$!
     for _ in $(seq 50); do in_ns $NS_B ss -Hltn 'sport = :5201' | grep -q . && break; sleep 0.1; done
     in_ns $from timeout 10 ping -c 2 -W 2 -q 10.210.0.2 >/dev/null
-    tcp=$(in_ns $from timeout $((SECS + 15)) iperf3 -c 10.210.0.2 -p 5201 -t $SECS -f g 2>&1 |
-          awk '/receiver/ { print $7 }')
+    in_ns $from timeout $((SECS + 15)) iperf3 -c 10.210.0.2 -p 5201 -t $SECS -f g >"$TMP/tcp" 2>&1
+    tcp=$(awk '/receiver/ { print $7 }' "$TMP/tcp")
+    [ -n "$tcp" ] || tail -3 "$TMP/tcp" >&2
     udp=$(in_ns $from timeout $((SECS + 15)) iperf3 -c 10.210.0.2 -p 5201 -u -b $RATE -l 1400 -t $SECS -f g 2>&1 |
-          awk '/receiver/ { print $7, $(NF-2) }' | tr -d '()%')
+          awk '/receiver/ { print $7, $(NF-1) }' | tr -d '()%')
     kill $srv 2>/dev/null
     wait $srv 2>/dev/null
     loss=${udp#* }
