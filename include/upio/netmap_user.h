@@ -90,6 +90,11 @@ uint8_t *nm_nextpkt(struct nm_desc *d, struct nm_pkthdr *hdr);
 /* NIOCTXSYNC / NIOCRXSYNC on a port's fd; 0 or -1 with errno. */
 int nm_ioctl(int fd, unsigned long req);
 int nm_poll(struct pollfd *fds, nfds_t nfds, int timeout_ms);
+/* netmap's ioctl(fd, NIOCCTRL, hdr) with hdr->nr_reqtype = reqtype and
+ * hdr->nr_body = body: NETMAP_REQ_PORT_HDR_SET / _GET with a struct
+ * nmreq_port_hdr. 0 or -1 with errno (EOPNOTSUPP: the port type carries no
+ * header; EINVAL: not a header length). */
+int nm_ctrl(int fd, unsigned reqtype, void *body);
 /* Why the last nm_open failed in this thread. */
 const char *nm_last_error(void);
 

@@ -85,6 +85,16 @@ public:
     bool shares_memory_with(const Port& other) const noexcept;
     // Link state for ports that have one (NICs); software ports are always up.
     bool link_up() const noexcept;
+    // Virtio-net headers (netmap's NETMAP_REQ_PORT_HDR_SET/GET): with a
+    // length of 10 (struct virtio_net_hdr) or 12 (virtio_net_hdr_mrg_rxbuf),
+    // every frame this port sends and receives starts with that header, which
+    // carries checksum and segmentation offloads (a frame up to 64 KiB, as an
+    // NS_MOREFRAG chain). 0: plain frames (the default). VALE ports take
+    // every length; netif:IF@packet and tap: ports take them too (the
+    // kernel's PACKET_VNET_HDR, IFF_VNET_HDR); other types answer
+    // EOPNOTSUPP. Set it before frames flow.
+    Status set_vnet_hdr_len(std::uint32_t len);
+    std::uint32_t vnet_hdr_len() const noexcept;
     // BACKEND API, usable with <upio/backend/adapter.hpp>: the adapter this
     // Port is an open of, and its memory region.
     Adapter& adapter() const noexcept { return *adapter_; }

@@ -34,6 +34,11 @@ void release_wake_fd(KRing& k) noexcept {
 std::vector<int> Adapter::wait_fds(const KRing&) const { return {}; }
 void Adapter::set_interrupts(KRing&, bool) noexcept {}
 void Adapter::ack_wait_fd(int) noexcept {}
+Status Adapter::set_vnet_hdr_len(std::uint32_t len) {
+    if (len == 0) return {};
+    return make_error(EOPNOTSUPP, name() + ": this port type carries no virtio-net header (only length 0)");
+}
+
 const char* Adapter::explain(const KRing&, int rc) const noexcept { return std::strerror(-rc); }
 
 void wake_if_sleeping(KRing& k) noexcept {

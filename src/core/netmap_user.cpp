@@ -86,6 +86,29 @@ int nm_ioctl(int fd, unsigned long req) {
     return 0;
 }
 
+int nm_ctrl(int fd, unsigned reqtype, void* body) {
+    upio::Port* p = port_of(fd);
+    if (!p) {
+        errno = EBADF;
+        return -1;
+    }
+    auto* h = static_cast<nmreq_port_hdr*>(body);
+    if (!h || (reqtype != NETMAP_REQ_PORT_HDR_SET && reqtype != NETMAP_REQ_PORT_HDR_GET)) {
+        errno = EINVAL;
+        return -1;
+    }
+    if (reqtype == NETMAP_REQ_PORT_HDR_GET) {
+        h->nr_hdr_len = p->vnet_hdr_len();
+        return 0;
+    }
+    if (upio::Status s = p->set_vnet_hdr_len(h->nr_hdr_len); !s) {
+        std::snprintf(last_error, sizeof last_error, "%s", s.error().message.c_str());
+        errno = s.error().code;
+        return -1;
+    }
+    return 0;
+}
+
 int nm_inject(struct nm_desc* d, const void* buf, size_t size) {
     auto* port = static_cast<upio::Port*>(d->port);
     for (uint32_t n = d->first_tx_ring; n <= d->last_tx_ring && port->last_ring(upio::Direction::tx); n++) {

@@ -197,6 +197,8 @@ bool Port::shares_memory_with(const Port& other) const noexcept {
     return &adapter_->memory() == &other.adapter_->memory();
 }
 bool Port::link_up() const noexcept { return adapter_->link_up(); }
+Status Port::set_vnet_hdr_len(std::uint32_t len) { return adapter_->set_vnet_hdr_len(len); }
+std::uint32_t Port::vnet_hdr_len() const noexcept { return adapter_->vnet_hdr_len(); }
 
 void Port::release_extra_bufs() noexcept {
     if (!nifp_) return;

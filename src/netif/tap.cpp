@@ -16,6 +16,9 @@
 #include <linux/if_tun.h>
 #include <net/if.h>
 #include <sys/ioctl.h>
+#include <sys/uio.h>
+
+#include <upio/chain.hpp>
 
 #include <map>
 #include <mutex>
@@ -24,7 +27,10 @@
 namespace upio::netif {
 namespace {
 
-constexpr std::uint32_t max_frame = 65536;
+// The longest frame a tap reads or writes: a GSO frame of 64 KiB and its
+// virtio-net header.
+constexpr std::uint32_t max_frame = 65536 + 64;
+constexpr std::uint32_t kernel_hdr = 10; // the header the device always has (IFF_VNET_HDR)
 
 class TapAdapter final : public Adapter {
 public:
@@ -42,7 +48,9 @@ public:
                                                              : permission_hint(e, Privilege::tun_node)));
             }
             ifreq ifr{};
-            ifr.ifr_flags = IFF_TAP | IFF_NO_PI | (n > 1 ? IFF_MULTI_QUEUE : 0);
+            // Always with a virtio-net header: plain frames (length 0) read it
+            // into a scratch word and write a zero one, with no offloads on.
+            ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR | (n > 1 ? IFF_MULTI_QUEUE : 0);
             std::snprintf(ifr.ifr_name, IFNAMSIZ, "%s", pn.body.c_str());
             if (ioctl(fd.get(), TUNSETIFF, &ifr) < 0) {
                 const int e = errno;
@@ -54,13 +62,26 @@ public:
             }
             fds_.push_back(std::move(fd));
         }
+        if (Status st = configure_vnet(0); !st) return st;
         auto mem = make_region(name(), n, opts);
         if (!mem) return std::move(mem).error();
         scratch_.resize(max_frame);
         return create_rings(mem.value(), RingConfig{n, n, opts.tx_slots, opts.rx_slots});
     }
 
+    // 10 or 12: the stack may hand over frames whose checksum is still to
+    // be done and TCP/UDP segments of up to 64 KiB (TUNSETOFFLOAD), and takes
+    // them back the same way. 0: neither.
+    Status set_vnet_hdr_len(std::uint32_t len) override {
+        if (len != 0 && len != 10 && len != 12)
+            return make_error(EINVAL, fmt::format("{}: a virtio-net header is 0, 10 or 12 bytes, not {}", name(), len));
+        if (Status st = configure_vnet(len); !st) return st;
+        vnet_hdr_len_ = len;
+        return {};
+    }
+
     int rxsync(KRing& k, unsigned) noexcept override {
+        if (vnet_hdr_len_) return rxsync_vnet(k);
         const int fd = fds_[k.ring_id].get();
         release_rx(k);
         const MemoryRegion& mem = memory();
@@ -74,11 +95,14 @@ public:
             char* buf = rx_buf(mem, slot[j].buf_idx);
             // A bad slot: the frame is read into reserved buffer 0 (so it
             // leaves the queue) and dropped; the slot goes out empty.
-            const ssize_t r = ::read(fd, buf ? buf : mem.buf(0), bufsz);
+            char hdr[kernel_hdr];
+            iovec iov[2] = {{hdr, kernel_hdr}, {buf ? buf : mem.buf(0), bufsz}};
+            ssize_t r = ::readv(fd, iov, 2);
             if (r < 0) { // EAGAIN: nothing more (or the device is down)
                 if (errno == EBADFD) rc = -ENXIO; // the device was deleted: poll reports an error from now on
                 break;
             }
+            r -= kernel_hdr;
             if (!buf) [[unlikely]] {
                 rx_empty(slot[j], t);
                 j = k.next(j);
@@ -103,6 +127,7 @@ public:
         const int fd = fds_[k.ring_id].get();
         const MemoryRegion& mem = memory();
         const netmap_slot* slot = k.ring->slot;
+        const std::uint32_t hl = vnet_hdr_len_;
         std::uint32_t i = k.nr_hwcur.load(std::memory_order_relaxed);
         const std::uint32_t head = k.rhead;
         Tally t;
@@ -123,7 +148,10 @@ public:
             i = after;
             // A write fails when the device is down or the frame is malformed:
             // the frame is lost either way, as on a wire.
-            if (len > max_frame || ::write(fd, data, len) != ssize_t(len)) [[unlikely]] {
+            static const char zero_hdr[kernel_hdr] = {};
+            const iovec iov[2] = {{const_cast<char*>(zero_hdr), hl ? 0 : kernel_hdr}, {const_cast<char*>(data), len}};
+            const ssize_t want = ssize_t(len + (hl ? 0 : kernel_hdr));
+            if (len > max_frame || len < hl + 14 || ::writev(fd, iov, 2) != want) [[unlikely]] {
                 if (len <= max_frame && errno == EBADFD) rc = -ENXIO; // the device was deleted
                 t.drops++;
                 continue;
@@ -145,6 +173,64 @@ public:
     }
 
 private:
+    Status configure_vnet(std::uint32_t len) {
+        int sz = int(len ? len : kernel_hdr);
+        const unsigned tso = len ? TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN : 0;
+        unsigned uso = 0;
+#if defined(TUN_F_USO4) && defined(TUN_F_USO6)
+        if (len) uso = TUN_F_USO4 | TUN_F_USO6; // UDP segmentation, Linux 6.2 on
+#endif
+        for (const Fd& fd : fds_) {
+            if (ioctl(fd.get(), TUNSETVNETHDRSZ, &sz) < 0)
+                return make_error(errno, fmt::format("{}: TUNSETVNETHDRSZ {}: {}", name(), sz, std::strerror(errno)));
+            if (ioctl(fd.get(), TUNSETOFFLOAD, tso | uso) < 0 && (!uso || ioctl(fd.get(), TUNSETOFFLOAD, tso) < 0))
+                return make_error(errno, fmt::format("{}: TUNSETOFFLOAD: {}", name(), std::strerror(errno)));
+        }
+        return {};
+    }
+
+    // rxsync with virtio-net headers: a frame of up to 64 KiB and its header
+    // are read whole into the scratch buffer, then split over slots.
+    int rxsync_vnet(KRing& k) noexcept {
+        const int fd = fds_[k.ring_id].get();
+        release_rx(k);
+        const MemoryRegion& mem = memory();
+        const std::uint32_t bufsz = mem.buf_size();
+        netmap_slot* slot = k.ring->slot;
+        std::uint32_t j = k.nr_hwtail.load(std::memory_order_relaxed);
+        std::uint32_t space = k.distance(j, k.prev(k.rhead));
+        Tally t;
+        int rc = 0;
+        // Room for the longest frame first: a frame read must be written.
+        while (space >= chain_slots(max_frame, bufsz) || (space && k.num_slots - 1 < chain_slots(max_frame, bufsz))) {
+            const ssize_t r = ::read(fd, scratch_.data(), max_frame);
+            if (r < 0) {
+                if (errno == EBADFD) rc = -ENXIO;
+                break;
+            }
+            const std::uint32_t len = std::uint32_t(r), need = chain_slots(len, bufsz);
+            if (len >= max_frame || len < vnet_hdr_len_ + 14 || need > space) [[unlikely]] {
+                t.drops++;
+                continue;
+            }
+            bool bad = false;
+            for (std::uint32_t x = 0, y = j; x < need; x++, y = k.next(y)) bad |= !mem.valid_buf(slot[y].buf_idx);
+            if (bad) [[unlikely]] {
+                rx_empty(slot[j], t);
+                j = k.next(j);
+                space--;
+                continue;
+            }
+            const FrameFragment whole{scratch_.data(), len};
+            j = split_frame(slot, k.num_slots, j, bufsz, len, [&]() noexcept { return whole; },
+                            [&mem](const netmap_slot& sl) noexcept { return mem.buf(sl.buf_idx); });
+            space -= need;
+            t.frame(len);
+        }
+        publish_rx(k, j, t);
+        return rc;
+    }
+
     std::vector<Fd> fds_;
     std::vector<char> scratch_; // chained frames are gathered here
 };

@@ -36,6 +36,13 @@ Result<std::unique_ptr<Attachment>> Attachment::attach(std::string_view vale_por
     if (v.value()->first_ring(Direction::tx) != 0 ||
         v.value()->last_ring(Direction::tx) != vp->num_rings(Direction::tx))
         return make_error(EINVAL, fmt::format("{}: attach the whole switch port, without a ring selection", vale_port));
+    // A port that carries virtio-net headers (netif:IF@packet, tap:) gets
+    // them, and its switch port the same length: the hosts behind it keep
+    // their checksum and segmentation offloads, and the switch completes
+    // them toward ports without headers (offload.hpp).
+    Port& o = *other.value();
+    if (o.vnet_hdr_len() == 0) (void)o.set_vnet_hdr_len(offload::hdr_len_plain); // else: plain frames
+    if (Status s = v.value()->set_vnet_hdr_len(o.vnet_hdr_len()); !s) return std::move(s).error();
     set_attached(*vp, std::string(port));
     std::unique_ptr<Attachment> a(new Attachment());
     a->vale_ = std::move(v.value());

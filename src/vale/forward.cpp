@@ -118,6 +118,7 @@ std::uint32_t VPort::pass(TxScratch& t, std::uint32_t tx, const KRing& src, cons
     const std::uint32_t bufsz = mem.buf_size();
     const bool learning = !s.lookup;
     const std::uint64_t aging = s.aging_ms.load(std::memory_order_relaxed);
+    const std::uint32_t hl = vnet_hdr_len_; // frames start with a virtio-net header of this length
     std::uint32_t nframes = 0, nfrags = 0;
     std::uint64_t packets = 0, bytes = 0, filtered = 0, malformed = 0;
 
@@ -152,18 +153,24 @@ std::uint32_t VPort::pass(TxScratch& t, std::uint32_t tx, const KRing& src, cons
         }
         if (defer || !complete) break;
         i = j;
-        if (bad || len < min_frame_len || len > max_frame_len || t.frags[first].len < min_frame_len) [[unlikely]] {
+        if (bad || len < min_frame_len + hl || len > max_frame_len + hl || t.frags[first].len < min_frame_len + hl)
+            [[unlikely]] {
+            malformed++;
+            continue;
+        }
+        offload::Plan plan; // a lying virtio-net header drops the frame here (offload.hpp)
+        if (hl && offload::plan(&t.frags[first], cnt, len, hl, plan) != offload::Verdict::ok) [[unlikely]] {
             malformed++;
             continue;
         }
 
-        const auto* p = reinterpret_cast<const std::uint8_t*>(t.frags[first].buf);
+        const auto* p = reinterpret_cast<const std::uint8_t*>(t.frags[first].buf) + hl;
         std::uint32_t dst;
         if (learning) [[likely]] {
             if (!(flags0 & NS_NO_LEARN) && !(p[6] & 1)) s.macs.learn(MacTable::mac_at(p + 6), index, now);
             dst = (p[0] & 1) ? broadcast : s.macs.find(MacTable::mac_at(p), now, aging);
         } else {
-            dst = s.lookup(FrameInfo{p, t.frags[first].len, len, index, tx, flags0});
+            dst = s.lookup(FrameInfo{p, t.frags[first].len - hl, len - hl, index, tx, flags0});
         }
         if (dst == index || dst > broadcast || (dst < broadcast && !s.ports[dst])) [[unlikely]] {
             filtered++; // never back to the source; `drop`; or no such port
@@ -172,6 +179,7 @@ std::uint32_t VPort::pass(TxScratch& t, std::uint32_t tx, const KRing& src, cons
 
         TxScratch::Frame& f = t.frames[nframes];
         f = {first, cnt, len, nil, std::uint8_t(dst), at, std::uint32_t(filtered), std::uint32_t(malformed)};
+        if (hl) f.plan = plan;
         nfrags = first + cnt;
         TxScratch::Queue& q = dst == broadcast ? t.bcast : t.queues[dst];
         if (q.head == nil) {
@@ -244,7 +252,7 @@ void VPort::deliver(TxScratch& t, std::uint32_t tx, std::uint32_t d) noexcept {
         if (space < need) { // whole frames only; the rest is dropped
             take = 0;
             for (nfit = 0; nfit < nq; nfit++) {
-                const std::uint32_t c = chain_slots(t.frames[t.order[nfit]].len, dbs);
+                const std::uint32_t c = slots_for(t.frames[t.order[nfit]], dp.vnet_hdr_len(), dbs);
                 if (take + c > space) break;
                 take += c;
             }
@@ -282,7 +290,7 @@ std::uint32_t VPort::merge(TxScratch& t, std::uint32_t d, std::uint32_t limit, s
             b = t.frames[b].next;
         }
         if (f >= limit) break;
-        const std::uint32_t c = chain_slots(t.frames[f].len, dbs);
+        const std::uint32_t c = slots_for(t.frames[f], sw_->ports[d]->vnet_hdr_len(), dbs);
         if (c > max_slots) [[unlikely]] {
             if (never) ++*never;
             continue;
@@ -333,7 +341,7 @@ std::uint32_t VPort::deliver_held(TxScratch& t, std::uint32_t tx, std::uint32_t 
         lane->hwcur = rk->nr_hwcur.load(std::memory_order_acquire);
         space = rk->distance(lane->lease, rk->prev(lane->hwcur));
         for (std::uint32_t q = 0, take = 0; q < nq; q++) {
-            take += chain_slots(t.frames[t.order[q]].len, dbs);
+            take += slots_for(t.frames[t.order[q]], dp.vnet_hdr_len(), dbs);
             if (take > space) {
                 cut = std::min<std::uint32_t>(cut, t.order[q]);
                 break;
@@ -342,7 +350,8 @@ std::uint32_t VPort::deliver_held(TxScratch& t, std::uint32_t tx, std::uint32_t 
     }
     for (std::uint32_t k = 0; k < nd; k++) { // reserve what goes, on every destination
         const std::uint32_t d = dests[k];
-        const bool held = at(d, rk, lane, dbs).back_pressure.load(std::memory_order_relaxed);
+        VPort* rk_port = &at(d, rk, lane, dbs);
+        const bool held = rk_port->back_pressure.load(std::memory_order_relaxed);
         const std::uint32_t nq = merge(t, d, cut, dbs, held ? rk->num_slots - 1 : 0xffffffff, need);
         t.nfit[d] = nq;
         if (!held) { // what does not fit is dropped, as in deliver()
@@ -354,7 +363,7 @@ std::uint32_t VPort::deliver_held(TxScratch& t, std::uint32_t tx, std::uint32_t 
             if (space < need) {
                 std::uint32_t q = 0, take = 0;
                 for (; q < nq; q++) {
-                    const std::uint32_t c = chain_slots(t.frames[t.order[q]].len, dbs);
+                    const std::uint32_t c = slots_for(t.frames[t.order[q]], rk_port->vnet_hdr_len(), dbs);
                     if (take + c > space) break;
                     take += c;
                 }
@@ -414,6 +423,10 @@ void VPort::fill(TxScratch& t, VPort& dp, std::uint32_t r, std::uint32_t nfit, s
         const TxScratch::Frame& f = t.frames[t.order[k]];
         const TxScratch::Frag* fr = &t.frags[f.frag];
         bytes += f.len;
+        if (dp.vnet_hdr_len() != vnet_hdr_len_) [[unlikely]] { // a header to add, convert or act on
+            j = convert(t, f, dp, rk, j);
+            continue;
+        }
         if (f.nfrags == 1 && f.len <= dbs) [[likely]] {
             netmap_slot& ds = rs[j];
             copy_frame(dest_buf(ds), fr->buf, f.len);

@@ -14,7 +14,9 @@
 #include <upio/port.hpp>
 #include <upio/vale.hpp>
 
+#include "vale/offload.hpp"
 #include "vale/vale_port.hpp"
+#include <upio/chain.hpp>
 
 #include <atomic>
 #include <cstring>
@@ -129,10 +131,7 @@ public:
 
 // Per tx ring scratch of the forwarding passes (netmap's nm_bdg_fwd table).
 struct TxScratch {
-    struct Frag {
-        const char* buf;
-        std::uint32_t len;
-    };
+    using Frag = offload::Frag;
     struct Frame {
         std::uint32_t frag;  // first fragment in frags
         std::uint32_t nfrags;
@@ -144,6 +143,7 @@ struct TxScratch {
         // (back-pressure) stops, and what it counts.
         std::uint32_t start;
         std::uint32_t filtered_before, malformed_before;
+        offload::Plan plan; // from a port with a virtio-net header: what a port without one gets
     };
     struct Queue {
         std::uint16_t head = nil, tail = nil;
@@ -196,6 +196,14 @@ public:
                           std::uint32_t to, RingCounters* rc) noexcept;
 
     PortStats stats() const noexcept;
+    // Virtio-net headers (vnet.cpp): the length changes under Switch::mu
+    // (write), so a forwarding pass sees one length from start to end.
+    Status set_vnet_hdr_len(std::uint32_t len) override;
+    // Slots frame `f` of this port takes in a destination with a `dhl` byte
+    // header and `dbs` byte buffers.
+    std::uint32_t slots_for(const TxScratch::Frame& f, std::uint32_t dhl, std::uint32_t dbs) const noexcept {
+        return dhl == vnet_hdr_len_ ? chain_slots(f.len, dbs) : convert_slots(f, dhl, dbs);
+    }
     // Wakes the senders held back by rx ring `r` (back-pressure).
     void wake_held(std::uint32_t r) noexcept;
     // The same; the caller holds Switch::mu.
@@ -217,6 +225,10 @@ private:
                         std::uint32_t max_slots, std::uint32_t& need, std::uint32_t* never = nullptr) noexcept;
     void fill(TxScratch& t, VPort& dp, std::uint32_t r, std::uint32_t nfit, std::uint32_t start, std::uint32_t end,
               std::uint32_t dropped) noexcept;
+
+    std::uint32_t convert_slots(const TxScratch::Frame& f, std::uint32_t dhl, std::uint32_t dbs) const noexcept;
+    std::uint32_t convert(const TxScratch& t, const TxScratch::Frame& f, VPort& dp, KRing& rk,
+                          std::uint32_t j) const noexcept;
 
     std::shared_ptr<Switch> sw_;
     std::vector<std::unique_ptr<TxScratch>> scratch_; // per tx ring

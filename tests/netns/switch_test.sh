@@ -1,14 +1,20 @@
 #!/bin/bash
 # Real kernel traffic through a VALE switch hosted by upio-switch.
 #
-#   switch_test.sh UPIO_SWITCH MODE     MODE: xdp | packet | tap
+#   switch_test.sh UPIO_SWITCH MODE     MODE: xdp | packet | tap | segment
 #
 # xdp, packet: namespaces A and B, each with a veth whose other end sits in
 #   namespace S, where upio-switch attaches both ends (netif:IF@MODE).
 # tap: upio-switch in S attaches a tap device (S's own stack, 10.200.0.1)
 #   and the veth end leading to B.
+# segment: A's veth end on switch vale0, B's on vale1 (a second upio-switch),
+#   the two switches joined by a pipe: a port without virtio-net headers, so
+#   the switches segment the hosts' 64 KiB TCP frames and complete their
+#   checksums; tshark in B checks every checksum it receives.
 # Then: ping (1000 packets, 0% loss), iperf3 TCP and UDP, the MAC table
-# holds both hosts, and the switch's counters match the kernel's.
+# holds both hosts, and the switch's counters match the kernel's (one switch).
+# The hosts keep the offloads Linux gives them (checksums, TSO, GSO, GRO),
+# except with AF_XDP, which carries no virtio-net header.
 #
 # Everything lives in three namespaces made here and deleted on exit (veth
 # pairs and the tap go with them); every command is bounded in time.
@@ -28,14 +34,17 @@ skip() {
 for t in ip ping iperf3 ethtool timeout ss; do
     command -v $t >/dev/null || skip "'$t' is not installed (scripts/install-deps)"
 done
+if [ "$MODE" = segment ]; then command -v tshark >/dev/null || skip "'tshark' is not installed (scripts/install-deps)"; fi
 
 ID=$(printf '%x' $$)
 NS_S=upio-s-$ID NS_A=upio-a-$ID NS_B=upio-b-$ID
 TMP=$(mktemp -d)
 SW_PID=
+SW2_PID=
 FAILED=0
 
 cleanup() {
+    [ -n "$SW2_PID" ] && kill -TERM "$SW2_PID" 2>/dev/null
     [ -n "$SW_PID" ] && kill -TERM "$SW_PID" 2>/dev/null
     for _ in $(seq 50); do [ -n "$SW_PID" ] && kill -0 "$SW_PID" 2>/dev/null || break; sleep 0.1; done
     [ -n "$SW_PID" ] && kill -KILL "$SW_PID" 2>/dev/null
@@ -63,9 +72,9 @@ ip link add va netns $NS_S type veth peer name eth0 netns $NS_A || exit 1
 ip link add vb netns $NS_S type veth peer name eth0 netns $NS_B || exit 1
 for pair in "$NS_A eth0" "$NS_B eth0" "$NS_S va" "$NS_S vb"; do
     set -- $pair
-    # The switch copies frames as they are: no checksum or segmentation
-    # offload may leave work for a later hop.
-    in_ns $1 ethtool -K $2 tx off tso off gso off gro off >/dev/null 2>&1
+    # Offloads stay as Linux sets them up, except for AF_XDP (no virtio-net
+    # header: a checksum or a segmentation left to a later hop would be lost).
+    [ "$MODE" = xdp ] && in_ns $1 ethtool -K $2 tx off tso off gso off gro off >/dev/null 2>&1
     in_ns $1 ip link set $2 up
 done
 in_ns $NS_A ip addr add 10.200.0.1/24 dev eth0
@@ -74,6 +83,9 @@ in_ns $NS_B ip addr add 10.200.0.2/24 dev eth0
 if [ "$MODE" = tap ]; then
     PORTS="tp0=tap:tp0 vb=netif:vb"
     HOST_A=$NS_S IF_A=tp0 # S's own stack plays host A
+elif [ "$MODE" = segment ]; then
+    PORTS="va=netif:va pipe=pipe:upio-seg-$ID{0"
+    HOST_A=$NS_A IF_A=eth0
 else
     PORTS="va=netif:va@$MODE vb=netif:vb@$MODE"
     HOST_A=$NS_A IF_A=eth0
@@ -91,6 +103,14 @@ fi
 cat "$TMP/switch.log"
 # 'ip netns exec' may stay as the parent: signal the switch itself
 SW_PID=$(sed -n 's/.*ready with .*(pid \([0-9]*\)).*/\1/p' "$TMP/switch.log")
+if [ "$MODE" = segment ]; then # the second switch, joined to the first by the pipe
+    in_ns $NS_S "$SWITCH" -s vale1 --duration 150 "pipe=pipe:upio-seg-$ID}0" vb=netif:vb >"$TMP/switch2.log" 2>&1 &
+    SW2_PID=$!
+    for _ in $(seq 100); do grep -q "ready with" "$TMP/switch2.log" && break; kill -0 $SW2_PID 2>/dev/null || break; sleep 0.1; done
+    cat "$TMP/switch2.log"
+    grep -q "ready with" "$TMP/switch2.log" || { echo "FAIL: the second upio-switch did not start"; exit 1; }
+    SW2_PID=$(sed -n 's/.*ready with .*(pid \([0-9]*\)).*/\1/p' "$TMP/switch2.log")
+fi
 if [ "$MODE" = tap ]; then
     in_ns $NS_S ip addr add 10.200.0.1/24 dev tp0
     in_ns $NS_S ip link set tp0 up
@@ -115,7 +135,9 @@ dump_switch() {
     awk -v n="$n" '/^== /{k++} k>n' "$TMP/switch.log" >"$TMP/dump"
 }
 ok=0
+[ "$MODE" = segment ] && ok=1 # two switches: frames are counted again at each (and segmented)
 for attempt in 1 2 3; do
+    [ $ok = 1 ] && break
     sleep 0.5
     a_tx=$(kstat $HOST_A $IF_A tx_packets) b_rx=$(kstat $NS_B eth0 rx_packets)
     b_tx=$(kstat $NS_B eth0 tx_packets) a_rx=$(kstat $HOST_A $IF_A rx_packets)
@@ -133,14 +155,20 @@ for attempt in 1 2 3; do
     fi
 done
 [ $ok = 1 ] || fail "the switch's counters do not match the kernel's"
+[ "$MODE" = segment ] && a_tx=$(kstat $HOST_A $IF_A tx_packets)
 [ "${a_tx:-0}" -ge 1000 ] || fail "fewer than 1000 frames went through"
 
 # -- the MAC table learned both hosts
+[ "$MODE" = segment ] && dump_switch
 mac_a=$(in_ns $HOST_A cat /sys/class/net/$IF_A/address)
 mac_b=$(in_ns $NS_B cat /sys/class/net/eth0/address)
 grep "^mac " "$TMP/dump"
 grep -q "^mac $mac_a .* vale0:${PORTS%%=*} " "$TMP/dump" || fail "host A ($mac_a) not learned on ${PORTS%%=*}"
-grep -q "^mac $mac_b .* vale0:vb " "$TMP/dump" || fail "host B ($mac_b) not learned on vb"
+if [ "$MODE" = segment ]; then
+    grep -q "^mac $mac_b .* vale0:pipe " "$TMP/dump" || fail "host B ($mac_b) not learned on the pipe"
+else
+    grep -q "^mac $mac_b .* vale0:vb " "$TMP/dump" || fail "host B ($mac_b) not learned on vb"
+fi
 
 # -- iperf3, TCP then UDP
 iperf() { # name, client args...
@@ -156,7 +184,31 @@ iperf() { # name, client args...
     fi
     wait $! 2>/dev/null
 }
+# In segment mode tshark in B records what the second switch delivered from
+# A (segments it cut and checksums it completed: the first 5000 frames) while
+# TCP runs. What B sends itself leaves its checksums to the veth, as any host
+# with offloads on: not checked.
+if [ "$MODE" = segment ]; then
+    in_ns $NS_B timeout 20 tshark -q -i eth0 -f "tcp port 5201 and src host 10.200.0.1" -c 5000 -w "$TMP/b.pcapng" >"$TMP/tshark.log" 2>&1 &
+    TSHARK=$!
+    for _ in $(seq 100); do grep -q "Capturing on" "$TMP/tshark.log" && break; sleep 0.1; done
+fi
 iperf tcp -t 3
+if [ "$MODE" = segment ]; then
+    sleep 1
+    kill -INT $TSHARK 2>/dev/null
+    wait $TSHARK
+    # every frame: at most the MTU (segmented), IPv4 and TCP checksums right
+    tshark -r "$TMP/b.pcapng" -o ip.check_checksum:TRUE -o tcp.check_checksum:TRUE \
+        -T fields -e frame.len -e ip.checksum.status -e tcp.checksum.status >"$TMP/b.fields" 2>"$TMP/b.err"
+    total=$(wc -l <"$TMP/b.fields")
+    big=$(awk '$1 > 1514' "$TMP/b.fields" | wc -l)
+    bad=$(awk '$2 != 1 || $3 != 1' "$TMP/b.fields" | wc -l) # 1: "Good" in tshark's status fields
+    echo "tshark in B: $total frames, $big above 1514 bytes, $bad with a checksum not good"
+    [ "$total" -ge 1000 ] || { cat "$TMP/tshark.log" "$TMP/b.err"; fail "tshark saw only $total frames"; }
+    [ "$big" = 0 ] || fail "frames above the MTU reached B"
+    [ "$bad" = 0 ] || { awk '$2 != 1 || $3 != 1' "$TMP/b.fields" | head -5; fail "checksums not good at B"; }
+fi
 iperf udp -u -b 100M -l 1400 -t 3
 if [ -f "$TMP/iperf-udp" ]; then
     loss=$(grep receiver "$TMP/iperf-udp" | sed -n 's/.*(\([0-9.e+-]*\)%).*/\1/p')
@@ -165,5 +217,10 @@ fi
 
 dump_switch
 grep -E "^(port|kernel) " "$TMP/dump"
+if [ "$MODE" = segment ]; then
+    n=$(grep -c '^==$' "$TMP/switch2.log"); kill -USR1 $SW2_PID
+    for _ in $(seq 50); do [ "$(grep -c '^==$' "$TMP/switch2.log")" -gt "$n" ] && break; sleep 0.1; done
+    awk -v n="$n" '/^== /{k++} k>n' "$TMP/switch2.log" | grep -E "^(port|kernel) "
+fi
 [ $FAILED = 0 ] && echo "PASS: $MODE"
 exit $FAILED

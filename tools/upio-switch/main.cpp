@@ -51,6 +51,20 @@ std::string default_name(const std::string& port) {
     return out.empty() ? "port" : out;
 }
 
+// "netif:IF" with no back end named: AF_PACKET, whose virtio-net headers
+// carry the hosts' checksum and segmentation offloads through the switch
+// (AF_XDP has none: its hosts must turn their offloads off). "netif:IF@xdp"
+// or ",xdp" still asks for AF_XDP.
+std::string with_backend(const std::string& port) {
+    if (!port.starts_with("netif:")) return port;
+    const auto comma = port.find(',');
+    const std::string body = port.substr(0, comma), opts = comma == std::string::npos ? "" : port.substr(comma);
+    if (body.find('@') != std::string::npos || opts.find(",xdp") != std::string::npos ||
+        opts.find(",packet") != std::string::npos)
+        return port;
+    return port + ",packet";
+}
+
 std::string mac_str(const upio::vale::Mac& m) {
     return fmt::format("{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", m[0], m[1], m[2], m[3], m[4], m[5]);
 }
@@ -121,7 +135,7 @@ int main(int argc, char** argv) {
     for (const std::string& a : args) {
         Member m;
         const auto eq = a.find('=');
-        m.port = eq == std::string::npos ? a : a.substr(eq + 1);
+        m.port = with_backend(eq == std::string::npos ? a : a.substr(eq + 1));
         std::string name = eq == std::string::npos ? default_name(m.port) : a.substr(0, eq);
         for (int n = 1; names.count(name); n++) name = fmt::format("{}.{}", default_name(m.port), n);
         names.insert(name);
@@ -129,7 +143,8 @@ int main(int argc, char** argv) {
         auto att = upio::vale::Attachment::attach(m.vale_port, m.port, opts);
         if (!att) return fail(att.error().message);
         m.att = std::move(att.value());
-        fmt::print("attached {} as {}\n", m.port, m.vale_port);
+        fmt::print("attached {} as {}{}\n", m.port, m.vale_port,
+                   m.att->attached_port().vnet_hdr_len() ? " (virtio-net headers: host offloads pass)" : "");
         members.push_back(std::move(m));
     }
 

@@ -146,6 +146,12 @@ public:
     virtual const char* explain(const KRing& kring, int rc) const noexcept;
     // Link state for ports that have one (NICs); software ports are always up.
     virtual bool link_up() const noexcept { return true; }
+    // The virtio-net header every frame of this port starts with, on both
+    // directions (netmap's NETMAP_REQ_PORT_HDR_SET/GET): 0, 10 (struct
+    // virtio_net_hdr) or 12 bytes (virtio_net_hdr_mrg_rxbuf). Control path;
+    // the default takes 0 only ("this port type carries no header").
+    virtual Status set_vnet_hdr_len(std::uint32_t len);
+    std::uint32_t vnet_hdr_len() const noexcept { return vnet_hdr_len_; }
 
     const std::string& name() const noexcept { return name_; }
     MemoryRegion& memory() const noexcept { return *mem_; }
@@ -174,6 +180,7 @@ protected:
     Status adopt_rings(std::shared_ptr<MemoryRegion> mem, const std::vector<netmap_ring*>& tx,
                        const std::vector<netmap_ring*>& rx, std::uint32_t slots);
     void destroy_rings();
+    std::uint32_t vnet_hdr_len_ = 0; // set by set_vnet_hdr_len overrides
 
 private:
     friend class Port;
