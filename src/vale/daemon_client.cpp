@@ -9,7 +9,6 @@
 #include <upio/vale.hpp>
 
 #include <fmt/format.h>
-#include <fcntl.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -163,9 +162,7 @@ Status DaemonPort::init(const PortOptions& opts) {
     auto mem = MemoryRegion::create(name(), objs, bufs, mc);
     if (!mem) return std::move(mem).error();
     std::shared_ptr<MemoryRegion> m = mem.value();
-    // The daemon refuses a region that could shrink under it (SIGBUS).
-    if (::fcntl(m->fd(), F_ADD_SEALS, F_SEAL_SHRINK) != 0)
-        return make_error(errno, fmt::format("cannot seal the port's shared region: {}", std::strerror(errno)));
+    // (a shared region is sealed at its size; the daemon checks that it is)
     auto c = m->alloc_object(shared_bytes(opts.rings));
     if (!c) return std::move(c).error();
     ctl = new (c.value()) SharedVale();
