@@ -17,7 +17,8 @@
 //
 //   type    BODY                      shorthand   own options
 //   pipe    NAME{N  |  NAME}N         -N /T /R    -          master / slave end of pipe N
-//   valeX   PORT                      /T /R       -          port PORT of switch valeX
+//   valeX   PORT                      /T /R       local daemon  port PORT of switch valeX (the
+//                                                            upio-vale daemon's when one serves it)
 //   ixgbe   DDDD:BB:DD.F              -N /T /R    -          a PCI function (domain optional)
 //   e1000   DDDD:BB:DD.F              -N /T /R    -
 //   netif   IFNAME[@xdp|@packet]      /T /R       xdp packet a Linux interface

@@ -2,6 +2,8 @@
 // listing and configuration API of upio/vale.hpp.
 #include "vale/switch.hpp"
 
+#include "vale/daemon_client.hpp"
+
 #include <fmt/format.h>
 #include <time.h>
 
@@ -67,13 +69,27 @@ Status VPort::init(const PortOptions& opts) {
     auto mem = MemoryRegion::create(name(), objs, bufs, opts.memory);
     if (!mem) return std::move(mem).error();
     if (Status s = create_rings(std::move(mem.value()), rc); !s) return s;
-    for (std::uint32_t i = 0; i < opts.rings; i++) {
+    add_lanes(opts.rings);
+    return {};
+}
+
+Status VPort::adopt(std::shared_ptr<MemoryRegion> mem, const std::vector<netmap_ring*>& tx,
+                    const std::vector<netmap_ring*>& rx, std::uint32_t slots) {
+    if (tx.empty() || tx.size() != rx.size() || tx.size() > 64)
+        return make_error(EINVAL, fmt::format("{}: {} tx and {} rx rings; a VALE port has 1..64 pairs", name(),
+                                              tx.size(), rx.size()));
+    if (Status s = adopt_rings(std::move(mem), tx, rx, slots); !s) return s;
+    add_lanes(std::uint32_t(tx.size()));
+    return {};
+}
+
+void VPort::add_lanes(std::uint32_t rings) {
+    for (std::uint32_t i = 0; i < rings; i++) {
         scratch_.push_back(std::make_unique<TxScratch>());
         auto lane = std::make_unique<RxLane>();
         lane->done.assign(kring(Direction::rx, i).num_slots, RxLane::pending);
         lanes_.push_back(std::move(lane));
     }
-    return {};
 }
 
 VPort::~VPort() {
@@ -152,6 +168,7 @@ const PortType& port_type() {
         d.syntax = "valeX:PORT";
         d.summary = "port PORT of VALE switch valeX (created on first use)";
         d.shorthands = shorthand_dir;
+        d.options = {"local", "daemon"}; // in this process only / through a daemon only
         d.parse = &parse_body;
         d.open = &open_adapter;
         return d;
@@ -169,26 +186,50 @@ Result<PortAddress> parse_port_name(std::string_view name) {
 
 Result<std::shared_ptr<Adapter>> open_adapter(const PortName& name, const PortOptions& opts) {
     const PortAddress pn{name.type, name.body};
+    // A daemon serving the switch takes the port, unless the name says
+    // "local" (see daemon_client.hpp).
+    if (!name.option("local")) {
+        bool not_served = false;
+        auto remote = join_daemon(pn.sw, pn.port, name.full, opts, not_served);
+        if (remote || !not_served) return remote;
+        if (name.option("daemon")) return remote;
+    }
+    auto vp = join_port(pn.sw, pn.port, name.full, true, [&](VPort& p) { return p.init(opts); });
+    if (!vp) return std::move(vp).error();
+    return std::shared_ptr<Adapter>(std::move(vp.value()));
+}
+
+} // namespace upio::vale
+
+namespace upio::vale::detail {
+
+Result<std::shared_ptr<VPort>> join_port(std::string_view swname, std::string_view port, std::string_view full,
+                                         bool reuse, const std::function<Status(VPort&)>& init) {
     std::lock_guard lk(registry_mu);
     auto& reg = registry();
-    std::shared_ptr<Switch>& slot = reg[pn.sw];
-    if (!slot) slot = std::make_shared<Switch>(pn.sw); // created on demand
-    std::shared_ptr<Switch> sw = slot;
+    auto it = reg.find(swname);
+    if (it == reg.end()) it = reg.emplace(std::string(swname), std::make_shared<Switch>(std::string(swname))).first;
+    std::shared_ptr<Switch> sw = it->second; // created on demand
     auto forget_if_empty = [&] {
         if (sw->nactive == 0 && !sw->persistent) reg.erase(sw->name);
     };
 
-    if (auto it = sw->by_name.find(pn.port); it != sw->by_name.end())
-        if (auto vp = it->second.lock()) return std::shared_ptr<Adapter>(std::move(vp));
+    if (auto it = sw->by_name.find(port); it != sw->by_name.end())
+        if (auto vp = it->second.lock()) {
+            if (reuse) return vp;
+            return make_error(EBUSY, fmt::format("{}: the port is open already (by {})", full,
+                                                 vp->attached.empty() ? "another process" : vp->attached));
+        }
     if (sw->nactive == max_ports) {
+        forget_if_empty();
         return make_error(ENOSPC, fmt::format("{}: {} has {} ports, its maximum; close one or use another switch",
-                                              name.full, pn.sw, max_ports));
+                                              full, swname, max_ports));
     }
 
-    auto vp = std::make_shared<VPort>(fmt::format("{}:{}", pn.sw, pn.port), sw);
-    if (Status s = vp->init(opts); !s) {
+    auto vp = std::make_shared<VPort>(fmt::format("{}:{}", swname, port), sw);
+    if (Status s = init(*vp); !s) {
         forget_if_empty();
-        return make_error(s.error().code, fmt::format("{}: {}", name.full, s.error().message));
+        return make_error(s.error().code, fmt::format("{}: {}", full, s.error().message));
     }
     {
         std::unique_lock wl(sw->mu);
@@ -199,9 +240,13 @@ Result<std::shared_ptr<Adapter>> open_adapter(const PortName& name, const PortOp
         sw->ports[idx] = vp.get();
         sw->active[sw->nactive++] = std::uint8_t(idx);
     }
-    sw->by_name[pn.port] = vp;
-    return std::shared_ptr<Adapter>(std::move(vp));
+    sw->by_name[std::string(port)] = vp;
+    return vp;
 }
+
+} // namespace upio::vale::detail
+
+namespace upio::vale {
 
 std::vector<std::string> list_switches() {
     std::lock_guard lk(registry_mu);
@@ -327,9 +372,13 @@ Status configure(std::string_view name, const SwitchConfig& cfg) {
 
 Status set_back_pressure(std::string_view port, bool on) {
     std::shared_ptr<VPort> keep; // see port_stats()
-    std::lock_guard lk(registry_mu);
+    std::unique_lock lk(registry_mu);
     auto vp = find_port(port);
-    if (!vp) return std::move(vp).error();
+    if (!vp) {
+        lk.unlock(); // not here: a port of a daemon's switch?
+        if (Status s = daemon_back_pressure(port, on); s || s.error().code != ENOENT) return s;
+        return std::move(vp).error();
+    }
     keep = std::move(vp.value());
     Switch& s = keep->sw();
     std::unique_lock wl(s.mu); // no forwarding pass in progress sees the change half made

@@ -19,6 +19,7 @@
 #include <upio/chain.hpp>
 
 #include <atomic>
+#include <functional>
 #include <cstring>
 #include <map>
 #include <memory>
@@ -184,6 +185,10 @@ public:
     ~VPort() override;
 
     Status init(const PortOptions& opts);
+    // Binds to rings another process created in its shared region `mem`
+    // (a client of the VALE daemon) instead of creating a region.
+    Status adopt(std::shared_ptr<MemoryRegion> mem, const std::vector<netmap_ring*>& tx,
+                 const std::vector<netmap_ring*>& rx, std::uint32_t slots);
     int txsync(KRing& k, unsigned flags) noexcept override;
     int rxsync(KRing& k, unsigned flags) noexcept override;
 
@@ -216,6 +221,7 @@ public:
     bool joined = false;  // in the switch's table (init succeeded)
 
 private:
+    void add_lanes(std::uint32_t rings);
     std::uint32_t pass(TxScratch& t, std::uint32_t tx, const KRing& src, const MemoryRegion& mem,
                        std::uint32_t from, std::uint32_t to, std::uint64_t now_ms, RingCounters* rc,
                        bool& held) noexcept;
@@ -237,5 +243,11 @@ private:
 
 // Records the port an Attachment joined to `p` (shown by vale::describe).
 void set_attached(VPort& p, std::string what);
+
+// Adds port PORT to switch SW (created on demand), made ready by `init`;
+// `reuse`: an open port of that name is returned as it is, else refused
+// (EBUSY). `full` names it in errors.
+Result<std::shared_ptr<VPort>> join_port(std::string_view sw, std::string_view port, std::string_view full,
+                                         bool reuse, const std::function<Status(VPort&)>& init);
 
 } // namespace upio::vale::detail

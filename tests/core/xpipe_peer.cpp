@@ -6,13 +6,15 @@
 //   xpipe_peer stream PORT          send and receive until the link goes down, exit 0
 //   xpipe_peer hostile PORT         stream, while a second thread writes random values over
 //                                   every byte of this end's rings and of the pair's shared
-//                                   control block; exit 0 when the link goes down
+//                                   control block (or, for a port of a VALE daemon's switch,
+//                                   of its own control block); exit 0 when the link goes down
 //   xpipe_peer squat NAME           listen on the abstract socket NAME (as another user would)
 //                                   and print "listening"; exit when stdin closes
 //
 // A line "ready" on stdout tells the test the port is open.
 #include "pipes/pipe.hpp"
 #include "shm/rendezvous.hpp"
+#include "vale/daemon_client.hpp"
 
 #include <upio/backend.hpp>
 #include <upio/netmap_user.h>
@@ -136,10 +138,15 @@ int main(int argc, char** argv) {
     if (mode == "stream") return stream(p, nullptr);
     if (mode == "hostile") {
         // A serving end has its control block once the other process came.
-        auto cb = upio::pipes::control_block(p.adapter());
+        // A port of a daemon's VALE switch has its block from the start.
+        auto block_of = [&] {
+            auto b = upio::pipes::control_block(p.adapter());
+            return b.first ? b : upio::vale::daemon_control_block(p.adapter());
+        };
+        auto cb = block_of();
         for (auto until = std::chrono::steady_clock::now() + 60s;
              !cb.first && std::chrono::steady_clock::now() < until; std::this_thread::yield())
-            cb = upio::pipes::control_block(p.adapter());
+            cb = block_of();
         auto [block, bytes] = cb;
         if (!block) {
             std::printf("no control block: this end is not a cross-process one\n");
