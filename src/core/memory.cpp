@@ -300,6 +300,16 @@ void MemoryRegion::remove_ring(const netmap_slot* slots) {
     std::erase_if(rings_, [&](const auto& r) { return r.first == slots; });
 }
 
+void MemoryRegion::add_held(const std::uint32_t* idx, std::uint32_t n) {
+    std::lock_guard lk(mu_);
+    held_.emplace_back(idx, n);
+}
+
+void MemoryRegion::remove_held(const std::uint32_t* idx) {
+    std::lock_guard lk(mu_);
+    std::erase_if(held_, [&](const auto& h) { return h.first == idx; });
+}
+
 Status MemoryRegion::add_extra_list(std::uint32_t* head, std::uint32_t n) {
     std::lock_guard lk(mu_);
     if (free_list_.size() < n)
@@ -318,13 +328,18 @@ Status MemoryRegion::add_extra_list(std::uint32_t* head, std::uint32_t n) {
 
 std::vector<bool> MemoryRegion::held_elsewhere() const {
     std::vector<bool> held(num_bufs_, false);
-    // Two whole passes over the rings: a buffer that moves once while this
-    // runs (a pipe's swap, a driver's rotation) moves during at most one of
-    // them, and the other sees it where it stays.
-    for (int pass = 0; pass < 2; pass++)
+    // Two whole passes over the rings and backends' indices: a buffer that
+    // moves once while this runs (a pipe's swap, a driver's rotation, a
+    // zero-copy swap with a descriptor) moves during at most one of them,
+    // and the other sees it where it stays.
+    for (int pass = 0; pass < 2; pass++) {
         for (auto [slots, n] : rings_)
             for (std::uint32_t s = 0; s < n; s++)
                 if (std::uint32_t idx = load_shared(slots[s].buf_idx); valid_buf(idx)) held[idx] = true;
+        for (auto [v, n] : held_)
+            for (std::uint32_t i = 0; i < n; i++)
+                if (std::uint32_t idx = load_shared(v[i]); valid_buf(idx)) held[idx] = true;
+    }
     // Other Ports' lists, as their applications left them (at most
     // num_bufs links each: a cycle there ends too).
     for (std::uint32_t* head : extra_lists_) {

@@ -108,7 +108,8 @@ public:
     // between their ends, an application swaps ring buffers with its extra
     // buffers. So the region does not track which buffer is whose; it knows
     // the places buffers can be (the slots of every ring made in it, every
-    // open Port's extra-buffer list, buffers taken with alloc_buf()), and an
+    // open Port's extra-buffer list, indices a backend registered with
+    // add_held, buffers taken with alloc_buf()), and an
     // index read from an application's memory is freed only when no other
     // such place holds it (see release_bufs).
     //
@@ -118,6 +119,11 @@ public:
     // Forgets a ring registered with add_ring (its buffers stay in use: free
     // them with release_bufs).
     void remove_ring(const netmap_slot* slots);
+    // Registers `n` buffer indices a backend keeps outside any ring (the
+    // buffers a zero-copy backend swaps with slots) as a holder; its owner
+    // may rewrite them meanwhile. remove_held() before they go.
+    void add_held(const std::uint32_t* idx, std::uint32_t n);
+    void remove_held(const std::uint32_t* idx);
     // Builds an extra-buffer list of `n` free buffers at `*head` (netmap's
     // ni_bufs_head: each buffer's first word links to the next, 0 ends it)
     // and registers it as a holder. All or nothing.
@@ -126,7 +132,7 @@ public:
     // an application writes): at most `max` of them, each only if it is a
     // buffer of the region, in use, not listed earlier in this list (the
     // walk ends at a repeat, so a cycle ends), and held by no registered
-    // ring, no other open list and no alloc_buf() caller. Returns how many
+    // ring, no other open list, no add_held() holder and no alloc_buf() caller. Returns how many
     // entries were refused (also added to refused_bufs()).
     std::uint32_t release_extra_list(std::uint32_t* head, std::uint32_t max);
     // Frees buffers named by memory an application writes (the slots of a
@@ -175,6 +181,7 @@ private:
     std::vector<bool> is_private_; // taken with alloc_buf(): its caller's alone
     std::vector<std::pair<netmap_slot*, std::uint32_t>> rings_; // registered rings: slots, count
     std::vector<std::uint32_t*> extra_lists_;                  // registered ni_bufs_head of open Ports
+    std::vector<std::pair<const std::uint32_t*, std::uint32_t>> held_; // add_held: indices, count
     std::uint64_t refused_ = 0;
     std::map<std::size_t, std::size_t> free_objects_; // offset -> bytes
     std::map<std::size_t, std::size_t> used_objects_;
