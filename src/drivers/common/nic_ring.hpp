@@ -87,6 +87,17 @@ struct HwQueue {
     D* descs() const noexcept { return static_cast<D*>(desc); }
 };
 
+// What a slot is checked against, taken from the region once per sync
+// (kept in locals: the descriptor stores in between could alias the
+// region's fields and make the compiler reload them for every slot).
+struct SlotBounds {
+    std::uint32_t span; // buffers first_buf .. first_buf + span - 1 exist
+    std::uint32_t bsz;  // bytes per buffer
+    SlotBounds(const MemoryRegion& m, std::uint32_t buf_size) noexcept
+        : span(m.num_bufs() - MemoryRegion::first_buf), bsz(buf_size) {}
+    bool valid(std::uint32_t idx) const noexcept { return idx - MemoryRegion::first_buf < span; }
+};
+
 // A tx slot's buffer and length as the driver uses them: each read once,
 // then checked (see the top of the file). `bad` says one was replaced.
 struct TxSlot {
@@ -94,25 +105,24 @@ struct TxSlot {
     std::uint32_t len;
     bool bad;
 };
-[[gnu::always_inline]] inline TxSlot read_tx_slot(const netmap_slot& s, const MemoryRegion& m,
-                                                  std::uint32_t bsz) noexcept {
+[[gnu::always_inline]] inline TxSlot read_tx_slot(const netmap_slot& s, const SlotBounds& b) noexcept {
     const std::uint32_t idx =
         std::atomic_ref<std::uint32_t>(const_cast<std::uint32_t&>(s.buf_idx)).load(std::memory_order_relaxed);
     const std::uint32_t len =
         std::atomic_ref<std::uint16_t>(const_cast<std::uint16_t&>(s.len)).load(std::memory_order_relaxed);
-    const bool bad_idx = !m.valid_buf(idx), bad_len = len > bsz;
+    const bool bad_idx = !b.valid(idx), bad_len = len > b.bsz;
     if (bad_idx | bad_len) [[unlikely]]
-        return {bad_idx ? 0u : idx, bad_len ? bsz : len, true};
+        return {bad_idx ? 0u : idx, bad_len ? b.bsz : len, true};
     return {idx, len, false};
 }
 
 // An rx slot's buffer as the driver arms a descriptor with it: read once,
 // the reserved buffer 0 instead of an index outside the region (`bad` set).
-[[gnu::always_inline]] inline std::uint32_t read_rx_buf(const netmap_slot& s, const MemoryRegion& m,
+[[gnu::always_inline]] inline std::uint32_t read_rx_buf(const netmap_slot& s, const SlotBounds& b,
                                                         std::uint32_t& bad) noexcept {
     const std::uint32_t idx =
         std::atomic_ref<std::uint32_t>(const_cast<std::uint32_t&>(s.buf_idx)).load(std::memory_order_relaxed);
-    if (!m.valid_buf(idx)) [[unlikely]] {
+    if (!b.valid(idx)) [[unlikely]] {
         bad++;
         return 0;
     }
@@ -231,9 +241,10 @@ void rx_arm_all(KRing& k, HwQueue& q) noexcept {
     auto* desc = q.descs<typename Fmt::Rx>();
     q.skew = 0;
     std::uint32_t bad = 0;
+    const SlotBounds bounds(*q.mem, q.mem->buf_size());
     for (std::uint32_t i = 0; i < k.num_slots; i++) {
         netmap_slot& s = k.ring->slot[i];
-        Fmt::rx_arm(desc[i], q.mem->buf_iova(read_rx_buf(s, *q.mem, bad)));
+        Fmt::rx_arm(desc[i], q.mem->buf_iova(read_rx_buf(s, bounds, bad)));
         s.flags &= std::uint16_t(~NS_BUF_CHANGED);
     }
 }
@@ -254,12 +265,13 @@ int tx_sync(KRing& k, HwQueue& q, unsigned flags) noexcept {
     if (i != head) {
         std::uint64_t bytes = 0, pkts = 0, bad = 0;
         const std::uint32_t bsz = q.buf_size;
+        const SlotBounds bounds(mem, bsz);
         bool first = !q.mid_packet;
         do {
             netmap_slot& s = ring->slot[i];
             const std::uint16_t fl = s.flags;
             const bool eop = !(fl & NS_MOREFRAG);
-            const TxSlot v = read_tx_slot(s, mem, bsz);
+            const TxSlot v = read_tx_slot(s, bounds);
             bad += v.bad;
             std::uint32_t paylen = v.len;
             if (!eop && first) [[unlikely]] { // the first fragment carries the whole length
@@ -442,9 +454,10 @@ int rx_sync(KRing& k, HwQueue& q, unsigned flags) noexcept {
 
     if (i != head) {
         std::uint32_t bad = 0;
+        const SlotBounds bounds(mem, mem.buf_size());
         do {
             netmap_slot& s = ring->slot[i];
-            Fmt::rx_arm(desc[ring_add(i, q.skew, n)], mem.buf_iova(read_rx_buf(s, mem, bad)));
+            Fmt::rx_arm(desc[ring_add(i, q.skew, n)], mem.buf_iova(read_rx_buf(s, bounds, bad)));
             s.flags &= std::uint16_t(~NS_BUF_CHANGED);
             i = k.next(i);
         } while (i != head);

@@ -68,8 +68,7 @@ template <class IovaOf>
 std::uint32_t tx_chain(KRing& k, TxQueue& tq, adv::TxDesc* desc, IovaOf iova_of, std::uint32_t i,
                        std::uint32_t head, std::uint64_t& bytes, std::uint32_t& reported) noexcept {
     netmap_slot* slot = k.ring->slot;
-    const MemoryRegion& mem = *tq.hw.mem;
-    const std::uint32_t bsz = tq.hw.buf_size;
+    const drivers::SlotBounds bounds(*tq.hw.mem, tq.hw.buf_size);
     std::uint32_t j = i;
     bool report = false;
     for (;;) {
@@ -84,7 +83,7 @@ std::uint32_t tx_chain(KRing& k, TxQueue& tq, adv::TxDesc* desc, IovaOf iova_of,
     // first descriptor gets the sum of what the others use.
     std::uint32_t paylen = 0, bad = 0;
     for (std::uint32_t x = i; x != j; x = k.next(x)) {
-        const drivers::TxSlot v = drivers::read_tx_slot(slot[x], mem, bsz);
+        const drivers::TxSlot v = drivers::read_tx_slot(slot[x], bounds);
         bad += v.bad;
         tx_desc(desc[x], iova_of(v.idx), v.len, k.next(x) == j ? adv::TXD_DCMD_EOP : 0, 0);
         slot[x].flags &= std::uint16_t(~NS_BUF_CHANGED);
@@ -145,8 +144,7 @@ int tx_sync(KRing& k, TxQueue& tq, unsigned flags, IovaOf iova_of) noexcept {
         std::uint32_t pkts = 0, i = cur;
         std::uint32_t reported = n; // the last NS_REPORT descriptor (n: none)
         // single-slot packets from `from` up to `to` or the first NS_MOREFRAG
-        const MemoryRegion& mem = *q.mem;
-        const std::uint32_t bsz = q.buf_size;
+        const drivers::SlotBounds bounds(*q.mem, q.buf_size);
         std::uint32_t bad = 0;
         auto run = [&](std::uint32_t from, std::uint32_t to) noexcept {
             adv::TxDesc* d = desc + from;
@@ -157,7 +155,7 @@ int tx_sync(KRing& k, TxQueue& tq, unsigned flags, IovaOf iova_of) noexcept {
                 if (fl & NS_MOREFRAG) [[unlikely]]
                     break;
                 // buffer and length read once and checked (nic_ring.hpp)
-                const drivers::TxSlot v = drivers::read_tx_slot(*s, mem, bsz);
+                const drivers::TxSlot v = drivers::read_tx_slot(*s, bounds);
                 bad += v.bad;
                 if (fl & NS_REPORT) [[unlikely]] {
                     // the application wants this one reported: RS here too
@@ -251,13 +249,13 @@ template <bool Counting, class IovaOf>
     const std::uint32_t stop = head == 0 ? n - 1 : head - 1;
 
     if (cur != head) {
-        const MemoryRegion& mem = *q.mem;
+        const drivers::SlotBounds bounds(*q.mem, q.mem->buf_size());
         std::uint32_t bad = 0;
         auto arm = [&](std::uint32_t from, std::uint32_t to) noexcept {
             adv::RxDesc* d = desc + from;
             const netmap_slot* s = slot + from;
             for (adv::RxDesc* const end = desc + to; d != end; ++d, ++s) {
-                d->lo = iova_of(drivers::read_rx_buf(*s, mem, bad)); // read once, checked (nic_ring.hpp)
+                d->lo = iova_of(drivers::read_rx_buf(*s, bounds, bad)); // read once, checked (nic_ring.hpp)
                 d->hi = 0; // clears DD
             }
         };
