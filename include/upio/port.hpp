@@ -156,6 +156,7 @@ private:
     std::shared_ptr<Adapter> adapter_;
     std::vector<netmap_ring*> rings_[2]; // every ring of the adapter, by direction (tx_ring/rx_ring)
     netmap_if* nifp_ = nullptr;
+    std::uint32_t extra_bufs_ = 0; // taken at open: at most this many go back at close
     std::uint32_t first_[2] = {0, 0};
     std::uint32_t last_[2] = {0, 0};
     int evfd_ = -1; // woken by producers (notify)

@@ -73,9 +73,9 @@ Status Adapter::create_rings(std::shared_ptr<MemoryRegion> mem, const RingConfig
             if (!obj) return std::move(obj).error();
             auto* ring = static_cast<netmap_ring*>(obj.value());
             // Slots too, not just the header: the space may have held a ring
-            // before, and if filling this one fails midway, destroy_rings()
-            // frees every slot's buffer. A stale index there would free a
-            // buffer another ring or an extra-buffer list still holds.
+            // before, and if filling this one fails, destroy_rings() frees
+            // what its slots name. A stale index there would free a buffer
+            // another ring or an extra-buffer list still holds.
             std::memset(ring, 0, sizeof(netmap_ring) + std::size_t(slots) * sizeof(netmap_slot));
             ring->buf_ofs = mem_->buf_ofs_from(ring);
             ring->num_slots = slots;
@@ -89,11 +89,7 @@ Status Adapter::create_rings(std::shared_ptr<MemoryRegion> mem, const RingConfig
             k->ring_id = std::uint16_t(i);
             k->dir = dir;
             (dir == Direction::tx ? tx_ : rx_).push_back(std::move(k));
-            for (std::uint32_t s = 0; s < slots; s++) {
-                auto b = mem_->alloc_buf();
-                if (!b) return std::move(b).error();
-                ring->slot[s] = netmap_slot{b.value(), 0, 0, 0};
-            }
+            if (Status s = mem_->add_ring(ring->slot, slots); !s) return s;
             // tx: every slot but one is the application's; rx: none yet.
             std::uint32_t tail = dir == Direction::tx ? slots - 1 : 0;
             ring->head = ring->cur = 0;
@@ -133,11 +129,17 @@ void Adapter::destroy_rings() {
         rx_.clear();
         return;
     }
-    for (auto* v : {&tx_, &rx_}) {
+    // The slots are the application's memory: what they name now is freed
+    // only where no other ring or extra-buffer list of the region holds it.
+    std::vector<std::uint32_t> bufs;
+    for (auto* v : {&tx_, &rx_})
         for (auto& k : *v) {
-            for (std::uint32_t s = 0; s < k->num_slots; s++) mem_->free_buf(k->ring->slot[s].buf_idx);
-            mem_->free_object(k->ring);
+            mem_->remove_ring(k->ring->slot);
+            for (std::uint32_t s = 0; s < k->num_slots; s++) bufs.push_back(k->ring->slot[s].buf_idx);
         }
+    (void)mem_->release_bufs(bufs);
+    for (auto* v : {&tx_, &rx_}) {
+        for (auto& k : *v) mem_->free_object(k->ring);
         v->clear();
     }
 }

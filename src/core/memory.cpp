@@ -1,5 +1,6 @@
 // Memory regions: one pre-faulted mapping for rings and buffers.
 #include <upio/backend/memory_region.hpp>
+#include <upio/netmap.h>
 
 #include <fmt/format.h>
 extern "C" {
@@ -14,6 +15,8 @@ extern "C" {
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <cstring>
 
@@ -169,6 +172,7 @@ Result<std::shared_ptr<MemoryRegion>> MemoryRegion::create(std::string_view name
     r->free_list_.reserve(num_bufs - first_buf);
     for (std::uint32_t i = num_bufs; i-- > first_buf;) r->free_list_.push_back(i);
     r->is_free_.assign(num_bufs, true);
+    r->is_private_.assign(num_bufs, false);
     r->free_objects_[0] = objs;
     return r;
 }
@@ -213,6 +217,7 @@ Result<std::shared_ptr<MemoryRegion>> MemoryRegion::attach(std::string_view name
     r->node_ = -1;
     mlock(p, size);
     r->is_free_.assign(num_bufs, false); // every buffer is the creator's to hand out
+    r->is_private_.assign(num_bufs, true); // and to take back: nothing here frees one
     return r;
 }
 
@@ -251,15 +256,153 @@ Result<std::uint32_t> MemoryRegion::alloc_buf() {
     std::uint32_t idx = free_list_.back();
     free_list_.pop_back();
     is_free_[idx] = false;
+    is_private_[idx] = true;
     return idx;
+}
+
+void MemoryRegion::free_locked(std::uint32_t idx) {
+    is_free_[idx] = true;
+    is_private_[idx] = false;
+    free_list_.push_back(idx);
 }
 
 void MemoryRegion::free_buf(std::uint32_t idx) {
     if (!valid_buf(idx)) return;
     std::lock_guard lk(mu_);
-    if (is_free_[idx]) return; // a buffer the application listed twice
-    is_free_[idx] = true;
-    free_list_.push_back(idx);
+    if (!is_free_[idx]) free_locked(idx);
+}
+
+namespace {
+// A word of shared memory another thread may be writing.
+std::uint32_t load_shared(const std::uint32_t& w) {
+    return std::atomic_ref<std::uint32_t>(const_cast<std::uint32_t&>(w)).load(std::memory_order_relaxed);
+}
+} // namespace
+
+Status MemoryRegion::add_ring(netmap_slot* slots, std::uint32_t n) {
+    std::lock_guard lk(mu_);
+    if (free_list_.size() < n)
+        return make_error(ENOMEM, fmt::format("{}: all {} buffers are in use; open with more buffers "
+                                              "(PortOptions::memory.num_bufs)",
+                                              name_, num_bufs_ - first_buf));
+    for (std::uint32_t s = 0; s < n; s++) {
+        const std::uint32_t idx = free_list_.back();
+        free_list_.pop_back();
+        is_free_[idx] = false;
+        slots[s] = netmap_slot{idx, 0, 0, 0};
+    }
+    rings_.emplace_back(slots, n);
+    return {};
+}
+
+void MemoryRegion::remove_ring(const netmap_slot* slots) {
+    std::lock_guard lk(mu_);
+    std::erase_if(rings_, [&](const auto& r) { return r.first == slots; });
+}
+
+void MemoryRegion::add_held(const std::uint32_t* idx, std::uint32_t n) {
+    std::lock_guard lk(mu_);
+    held_.emplace_back(idx, n);
+}
+
+void MemoryRegion::remove_held(const std::uint32_t* idx) {
+    std::lock_guard lk(mu_);
+    std::erase_if(held_, [&](const auto& h) { return h.first == idx; });
+}
+
+Status MemoryRegion::add_extra_list(std::uint32_t* head, std::uint32_t n) {
+    std::lock_guard lk(mu_);
+    if (free_list_.size() < n)
+        return make_error(ENOMEM, fmt::format("{}: {} of {} buffers are free", name_, free_list_.size(),
+                                              num_bufs_ - first_buf));
+    for (std::uint32_t i = 0; i < n; i++) {
+        const std::uint32_t idx = free_list_.back();
+        free_list_.pop_back();
+        is_free_[idx] = false;
+        std::memcpy(buf(idx), head, 4);
+        *head = idx;
+    }
+    extra_lists_.push_back(head);
+    return {};
+}
+
+std::vector<bool> MemoryRegion::held_elsewhere() const {
+    std::vector<bool> held(num_bufs_, false);
+    // Two whole passes over the rings and backends' indices: a buffer that
+    // moves once while this runs (a pipe's swap, a driver's rotation, a
+    // zero-copy swap with a descriptor) moves during at most one of them,
+    // and the other sees it where it stays.
+    for (int pass = 0; pass < 2; pass++) {
+        for (auto [slots, n] : rings_)
+            for (std::uint32_t s = 0; s < n; s++)
+                if (std::uint32_t idx = load_shared(slots[s].buf_idx); valid_buf(idx)) held[idx] = true;
+        for (auto [v, n] : held_)
+            for (std::uint32_t i = 0; i < n; i++)
+                if (std::uint32_t idx = load_shared(v[i]); valid_buf(idx)) held[idx] = true;
+    }
+    // Other Ports' lists, as their applications left them (at most
+    // num_bufs links each: a cycle there ends too).
+    for (std::uint32_t* head : extra_lists_) {
+        std::uint32_t idx = load_shared(*head);
+        for (std::uint32_t k = 0; k < num_bufs_ && valid_buf(idx); k++) {
+            held[idx] = true;
+            idx = load_shared(*reinterpret_cast<const std::uint32_t*>(buf(idx)));
+        }
+    }
+    return held;
+}
+
+std::uint32_t MemoryRegion::release_extra_list(std::uint32_t* head, std::uint32_t max) {
+    std::lock_guard lk(mu_);
+    std::erase(extra_lists_, head);
+    std::vector<std::uint32_t> listed;
+    std::vector<bool> seen(num_bufs_, false);
+    std::uint32_t refused = 0;
+    // The walk ends at 0, at an index outside the region and at a buffer
+    // already walked (a list naming a buffer twice is a cycle).
+    for (std::uint32_t idx = load_shared(*head); idx != 0;) {
+        if (!valid_buf(idx) || seen[idx]) {
+            refused++;
+            break;
+        }
+        seen[idx] = true;
+        listed.push_back(idx);
+        idx = load_shared(*reinterpret_cast<const std::uint32_t*>(buf(idx)));
+    }
+    *head = 0;
+    const std::vector<bool> held = held_elsewhere();
+    std::uint32_t freed = 0;
+    for (std::uint32_t idx : listed) {
+        if (is_free_[idx] || is_private_[idx] || held[idx] || freed == max) {
+            refused++;
+            continue;
+        }
+        free_locked(idx);
+        freed++;
+    }
+    refused_ += refused;
+    return refused;
+}
+
+std::uint32_t MemoryRegion::release_bufs(const std::vector<std::uint32_t>& idx) {
+    std::lock_guard lk(mu_);
+    const std::vector<bool> held = held_elsewhere();
+    std::uint32_t refused = 0;
+    for (std::uint32_t i : idx) {
+        if (i == 0) continue;
+        if (!valid_buf(i) || is_free_[i] || is_private_[i] || held[i]) {
+            refused++;
+            continue;
+        }
+        free_locked(i);
+    }
+    refused_ += refused;
+    return refused;
+}
+
+std::uint64_t MemoryRegion::refused_bufs() const {
+    std::lock_guard lk(mu_);
+    return refused_;
 }
 
 std::uint32_t MemoryRegion::free_bufs() const {

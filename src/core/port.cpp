@@ -157,17 +157,14 @@ Result<std::unique_ptr<Port>> Port::open(std::string_view name, const PortOption
     for (std::uint32_t i = 0; i < nrx; i++) p->nifp_->ring_ofs[ntx + i] = ofs(Direction::rx, i);
 
     // Extra buffers: a list threaded through each buffer's first 4 bytes.
-    for (std::uint32_t i = 0; i < opts.extra_bufs; i++) {
-        auto b = a.memory().alloc_buf();
-        if (!b) {
-            p->release_extra_bufs();
+    if (opts.extra_bufs) {
+        if (Status s = a.memory().add_extra_list(&p->nifp_->ni_bufs_head, opts.extra_bufs); !s) {
             a.memory().free_object(p->nifp_);
             unbind();
             return make_error(ENOMEM, fmt::format("{}: cannot get {} extra buffers: {}", name, opts.extra_bufs,
-                                                  b.error().message));
+                                                  s.error().message));
         }
-        std::memcpy(a.memory().buf(b.value()), &p->nifp_->ni_bufs_head, 4);
-        p->nifp_->ni_bufs_head = b.value();
+        p->extra_bufs_ = opts.extra_bufs;
     }
 
     {
@@ -202,15 +199,11 @@ std::uint32_t Port::vnet_hdr_len() const noexcept { return adapter_->vnet_hdr_le
 
 void Port::release_extra_bufs() noexcept {
     if (!nifp_) return;
-    MemoryRegion& m = memory();
-    // Walk at most num_bufs links: a corrupted list cannot loop forever.
-    std::uint32_t idx = nifp_->ni_bufs_head;
-    for (std::uint32_t n = 0; n < m.num_bufs() && m.valid_buf(idx); n++) {
-        std::uint32_t next;
-        std::memcpy(&next, m.buf(idx), 4);
-        m.free_buf(idx);
-        idx = next;
-    }
+    // The list is the application's memory: the region frees at most as
+    // many buffers as this Port took, and none that is free, listed twice,
+    // or held by a ring or another Port (see MemoryRegion::release_extra_list).
+    if (extra_bufs_) (void)memory().release_extra_list(&nifp_->ni_bufs_head, extra_bufs_);
+    extra_bufs_ = 0;
     nifp_->ni_bufs_head = 0;
 }
 

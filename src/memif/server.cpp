@@ -88,6 +88,9 @@ MemifAdapter::~MemifAdapter() {
     }
     if (listen_ && cfg_.path[0] != '@') ::unlink(cfg_.path.c_str());
     destroy_rings();
+    for (auto* v : {&rx_state_, &tx_state_})
+        for (auto& rs : *v)
+            if (!rs->zc.empty()) memory().remove_held(rs->zc.data());
 }
 
 Status MemifAdapter::init(const PortName& pn, const PortOptions& opts) {
@@ -144,6 +147,9 @@ Status MemifAdapter::init(const PortName& pn, const PortOptions& opts) {
                     if (!got) return make_error(ENOMEM, fmt::format("{}: zero-copy: {}", pn.full, got.error().message));
                     b = got.value();
                 }
+                // they change places with slots: the region must see them where
+                // they are when it checks an extra-buffer list
+                memory().add_held(rs->zc.data(), per_ring);
             }
             v->push_back(std::move(rs));
         }

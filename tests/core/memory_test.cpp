@@ -11,6 +11,7 @@
 #include <fstream>
 #include <set>
 #include <tuple>
+#include <vector>
 
 namespace upio::test {
 namespace {
@@ -325,6 +326,133 @@ TEST(Memory, AScribbledExtraBufferListEndsSafelyAtClose) {
         // the two unreachable extras are lost to b alone; the region goes on
         expected -= 2;
         EXPECT_EQ(mem->free_bufs(), expected) << "variant " << variant;
+    }
+}
+
+// Every buffer a Port's rings and extra-buffer list hold.
+std::vector<std::uint32_t> held_by(Port& p) {
+    std::vector<std::uint32_t> v;
+    for (std::uint32_t r = 0; r < p.nifp()->ni_tx_rings; r++)
+        for (std::uint32_t i = 0; i < p.tx_ring(r)->num_slots; i++) v.push_back(p.tx_ring(r)->slot[i].buf_idx);
+    for (std::uint32_t r = 0; r < p.nifp()->ni_rx_rings; r++)
+        for (std::uint32_t i = 0; i < p.rx_ring(r)->num_slots; i++) v.push_back(p.rx_ring(r)->slot[i].buf_idx);
+    for (std::uint32_t idx : extra_list(p)) v.push_back(idx);
+    return v;
+}
+
+// The two ends of a pipe share a region, and an extra-buffer list is memory
+// the application writes. A list that names buffers the other end's rings
+// hold, its own rings' buffers, the other end's extra buffers, a free
+// buffer, a buffer twice (a cycle) or an index outside the region returns
+// none of them at close: the region frees only the Port's own extra
+// buffers (as many as it took), counts the rest, and no buffer ends up in
+// two places. The other end goes on as before.
+TEST(Memory, AnExtraListNamingOthersBuffersFreesOnlyItsOwn) {
+    for (int variant = 0; variant < 3; variant++) {
+        SCOPED_TRACE(variant == 0   ? "the list ends in a cycle"
+                     : variant == 1 ? "the list ends outside the region"
+                                    : "the list ends in the other end's list");
+        const std::string name = unique_name("xown");
+        PortOptions o = small_opts(16);
+        o.extra_bufs = 6;
+        auto a = open_ok("pipe:" + name + "{0", o);
+        auto b = open_ok("pipe:" + name + "}0", o);
+        ASSERT_TRUE(a && b);
+        auto mem = a->adapter().memory_ptr();
+        // A free buffer: the extra buffer of a Port that came and went.
+        std::uint32_t free_idx;
+        {
+            PortOptions o1 = small_opts(16);
+            o1.extra_bufs = 1;
+            auto c = open_ok("pipe:" + name + "{1", o1);
+            ASSERT_TRUE(c);
+            free_idx = c->nifp()->ni_bufs_head;
+        }
+        // b sends a few frames to a and keeps them there, so slots of both
+        // ends' rings are in every state (sent, received, free).
+        for (std::uint64_t i = 0; i < 5; i++) ASSERT_TRUE(put(b->tx_ring(0), i));
+        ASSERT_EQ(b->txsync(), 0);
+        ASSERT_EQ(a->rxsync(), 0);
+
+        const std::set<std::uint32_t> own = extra_list(*a);
+        const std::set<std::uint32_t> b_extra = extra_list(*b);
+        ASSERT_EQ(own.size(), 6u);
+        // a's list, rewritten: its own six with others' buffers between them.
+        std::vector<std::uint32_t> list;
+        auto it = own.begin();
+        list.push_back(*it++);
+        list.push_back(b->tx_ring(0)->slot[0].buf_idx); // a free rx buffer of a, swapped into b's tx ring
+        list.push_back(b->tx_ring(0)->slot[9].buf_idx); // a free tx slot of b
+        list.push_back(*it++);
+        list.push_back(b->rx_ring(0)->slot[3].buf_idx); // b's empty rx ring
+        list.push_back(a->rx_ring(0)->slot[2].buf_idx); // a frame a holds
+        list.push_back(a->tx_ring(0)->slot[7].buf_idx); // a's own tx ring
+        list.push_back(free_idx);
+        while (it != own.end()) list.push_back(*it++);
+        // The end: back to b's buffer (a cycle), outside the region, or
+        // b's last extra buffer (whose link, b's own, ends both lists).
+        std::uint32_t last = variant == 0 ? list[1] : 0xfffffff0u;
+        if (variant == 2) {
+            for (std::uint32_t idx : b_extra) {
+                std::uint32_t next;
+                std::memcpy(&next, mem->buf(idx), 4);
+                if (next == 0) last = idx;
+            }
+            ASSERT_TRUE(b_extra.count(last));
+        }
+        std::uint32_t* head = &a->nifp()->ni_bufs_head;
+        *head = list[0];
+        for (std::size_t i = 0; i < list.size(); i++) {
+            const std::uint32_t next = i + 1 < list.size() ? list[i + 1] : last;
+            std::memcpy(mem->buf(list[i]), &next, 4);
+        }
+        const std::uint32_t free_before = mem->free_bufs();
+        const std::uint64_t refused_before = mem->refused_bufs();
+        a.reset();
+        EXPECT_EQ(mem->free_bufs(), free_before + 6) << "only a's own six extra buffers go back";
+        EXPECT_EQ(mem->refused_bufs(), refused_before + 7) << "six others' buffers and the end counted";
+
+        // Whatever the region hands out now is nobody's: take every free
+        // buffer and look for one in two places.
+        auto a2 = open_ok("pipe:" + name + "{0", small_opts(16));
+        ASSERT_TRUE(a2);
+        PortOptions og = small_opts(16);
+        og.extra_bufs = mem->free_bufs() - 64; // the rest of the region, less the rings of pair 1
+        auto grab = open_ok("pipe:" + name + "{1", og);
+        ASSERT_TRUE(grab);
+        std::set<std::uint32_t> seen;
+        for (Port* p : {a2.get(), b.get(), grab.get()})
+            for (std::uint32_t idx : held_by(*p)) {
+                if (idx == 0) continue;
+                EXPECT_TRUE(seen.insert(idx).second) << "buffer " << idx << " is in two places";
+            }
+        EXPECT_EQ(extra_list(*b), b_extra);
+
+        // The other end goes on: frames both ways, contents intact.
+        netmap_ring* brx = b->rx_ring(0);
+        netmap_ring* arx = a2->rx_ring(0);
+        ASSERT_EQ(a2->rxsync(), 0); // the five frames a held before: 0..4 (2 carries a's list link)
+        for (std::uint64_t i = 0; i < 5; i++) {
+            ASSERT_FALSE(nm_ring_empty(arx));
+            if (i != 2) {
+                EXPECT_EQ(seq_of(arx, arx->cur), i);
+            }
+            arx->head = arx->cur = nm_ring_next(arx, arx->cur);
+        }
+        for (std::uint64_t n = 0; n < 100; n++) {
+            ASSERT_TRUE(put(b->tx_ring(0), 1000 + n));
+            ASSERT_EQ(b->txsync(), 0);
+            ASSERT_EQ(a2->rxsync(), 0);
+            ASSERT_FALSE(nm_ring_empty(arx));
+            EXPECT_EQ(seq_of(arx, arx->cur), 1000 + n);
+            arx->head = arx->cur = nm_ring_next(arx, arx->cur);
+            ASSERT_TRUE(put(a2->tx_ring(0), 2000 + n));
+            ASSERT_EQ(a2->txsync(), 0);
+            ASSERT_EQ(b->rxsync(), 0);
+            ASSERT_FALSE(nm_ring_empty(brx));
+            EXPECT_EQ(seq_of(brx, brx->cur), 2000 + n);
+            brx->head = brx->cur = nm_ring_next(brx, brx->cur);
+        }
     }
 }
 

@@ -20,6 +20,8 @@
 #include <string_view>
 #include <vector>
 
+struct netmap_slot;
+
 namespace upio {
 
 class MemoryRegion {
@@ -91,9 +93,55 @@ public:
     void set_iova_map(unsigned shift, std::vector<std::uint64_t> page_iovas);
     void clear_iova_map();
 
+    // A buffer for the caller alone (a backend's stand-in buffer): nothing
+    // an application's memory names ever returns it to the free list, only
+    // free_buf() does.
     Result<std::uint32_t> alloc_buf();
+    // Back to the free list, unless it is free already. Only for a buffer
+    // the caller holds itself (never an index read from shared memory).
     void free_buf(std::uint32_t idx);
     std::uint32_t free_bufs() const;
+
+    // -- who holds the buffers that are not free (control path)
+    //
+    // Buffers change hands without the region seeing it: pipes swap slots
+    // between their ends, an application swaps ring buffers with its extra
+    // buffers. So the region does not track which buffer is whose; it knows
+    // the places buffers can be (the slots of every ring made in it, every
+    // open Port's extra-buffer list, indices a backend registered with
+    // add_held, buffers taken with alloc_buf()), and an
+    // index read from an application's memory is freed only when no other
+    // such place holds it (see release_bufs).
+    //
+    // Gives each of the ring's `n` slots a free buffer and registers the
+    // slots as a holder. All or nothing: ENOMEM leaves the slots untouched.
+    Status add_ring(netmap_slot* slots, std::uint32_t n);
+    // Forgets a ring registered with add_ring (its buffers stay in use: free
+    // them with release_bufs).
+    void remove_ring(const netmap_slot* slots);
+    // Registers `n` buffer indices a backend keeps outside any ring (the
+    // buffers a zero-copy backend swaps with slots) as a holder; its owner
+    // may rewrite them meanwhile. remove_held() before they go.
+    void add_held(const std::uint32_t* idx, std::uint32_t n);
+    void remove_held(const std::uint32_t* idx);
+    // Builds an extra-buffer list of `n` free buffers at `*head` (netmap's
+    // ni_bufs_head: each buffer's first word links to the next, 0 ends it)
+    // and registers it as a holder. All or nothing.
+    Status add_extra_list(std::uint32_t* head, std::uint32_t n);
+    // Forgets the list at `head` and frees the buffers it names now (memory
+    // an application writes): at most `max` of them, each only if it is a
+    // buffer of the region, in use, not listed earlier in this list (the
+    // walk ends at a repeat, so a cycle ends), and held by no registered
+    // ring, no other open list, no add_held() holder and no alloc_buf() caller. Returns how many
+    // entries were refused (also added to refused_bufs()).
+    std::uint32_t release_extra_list(std::uint32_t* head, std::uint32_t max);
+    // Frees buffers named by memory an application writes (the slots of a
+    // ring being destroyed, after remove_ring), with the checks of
+    // release_extra_list; index 0 (an unfilled slot) is skipped. Returns
+    // how many were refused.
+    std::uint32_t release_bufs(const std::vector<std::uint32_t>& idx);
+    // Indices release_extra_list / release_bufs refused since the region was made.
+    std::uint64_t refused_bufs() const;
     // Space for rings and netmap_if structures, 128-byte aligned.
     Result<void*> alloc_object(std::size_t bytes);
     void free_object(void* p);
@@ -120,9 +168,21 @@ private:
     unsigned iova_shift_ = 12;
     std::vector<std::uint64_t> iova_pages_;
 
-    mutable std::mutex mu_; // guards the two allocators below (control path)
+    // Every buffer the holders registered below do not hold: for each, an
+    // index of the region, under mu_. Reads slots other threads may be
+    // swapping (twice, in opposite orders: a buffer moved once between two
+    // rings meanwhile is seen in one of them).
+    std::vector<bool> held_elsewhere() const;
+    void free_locked(std::uint32_t idx);
+
+    mutable std::mutex mu_; // guards the allocators and the holders below (control path)
     std::vector<std::uint32_t> free_list_;
     std::vector<bool> is_free_;
+    std::vector<bool> is_private_; // taken with alloc_buf(): its caller's alone
+    std::vector<std::pair<netmap_slot*, std::uint32_t>> rings_; // registered rings: slots, count
+    std::vector<std::uint32_t*> extra_lists_;                  // registered ni_bufs_head of open Ports
+    std::vector<std::pair<const std::uint32_t*, std::uint32_t>> held_; // add_held: indices, count
+    std::uint64_t refused_ = 0;
     std::map<std::size_t, std::size_t> free_objects_; // offset -> bytes
     std::map<std::size_t, std::size_t> used_objects_;
 };

@@ -33,6 +33,17 @@
 // progress DD in the next descriptor; head registers are read only for
 // error messages.
 //
+// Slots the application hands over are read once each (read_tx_slot,
+// read_rx_buf): the prologue checked them, but another thread of the
+// application can rewrite a slot between that check and the driver's read
+// in the same sync. What the driver uses is checked again where it reads
+// it: an index that is not a buffer of the region becomes the reserved
+// buffer 0, a length above a buffer is cut to one buffer (netmap's NMB does
+// the same with a bad index), and the slot counts in the ring's drops. So
+// no value written at that moment becomes a device address outside the
+// region or an index outside its tables; the frame goes out with whatever
+// buffer 0 holds.
+//
 // The hot path: no allocation, no logging, no exceptions; the tail register
 // is written once per call (twice after a drop). `Fmt` supplies the
 // descriptor layout (legacy or advanced, see adv_desc.hpp).
@@ -75,6 +86,55 @@ struct HwQueue {
     template <class D>
     D* descs() const noexcept { return static_cast<D*>(desc); }
 };
+
+// What a slot is checked against, taken from the region once per sync
+// (kept in locals: the descriptor stores in between could alias the
+// region's fields and make the compiler reload them for every slot).
+struct SlotBounds {
+    std::uint32_t span; // buffers first_buf .. first_buf + span - 1 exist
+    std::uint32_t bsz;  // bytes per buffer
+    SlotBounds(const MemoryRegion& m, std::uint32_t buf_size) noexcept
+        : span(m.num_bufs() - MemoryRegion::first_buf), bsz(buf_size) {}
+    bool valid(std::uint32_t idx) const noexcept { return idx - MemoryRegion::first_buf < span; }
+};
+
+// A tx slot's buffer and length as the driver uses them: each read once,
+// then checked (see the top of the file). `bad` says one was replaced.
+struct TxSlot {
+    std::uint32_t idx;
+    std::uint32_t len;
+    bool bad;
+};
+[[gnu::always_inline]] inline TxSlot read_tx_slot(const netmap_slot& s, const SlotBounds& b) noexcept {
+    const std::uint32_t idx =
+        std::atomic_ref<std::uint32_t>(const_cast<std::uint32_t&>(s.buf_idx)).load(std::memory_order_relaxed);
+    const std::uint32_t len =
+        std::atomic_ref<std::uint16_t>(const_cast<std::uint16_t&>(s.len)).load(std::memory_order_relaxed);
+    const bool bad_idx = !b.valid(idx), bad_len = len > b.bsz;
+    if (bad_idx | bad_len) [[unlikely]]
+        return {bad_idx ? 0u : idx, bad_len ? b.bsz : len, true};
+    return {idx, len, false};
+}
+
+// An rx slot's buffer as the driver arms a descriptor with it: read once,
+// the reserved buffer 0 instead of an index outside the region (`bad` set).
+[[gnu::always_inline]] inline std::uint32_t read_rx_buf(const netmap_slot& s, const SlotBounds& b,
+                                                        std::uint32_t& bad) noexcept {
+    const std::uint32_t idx =
+        std::atomic_ref<std::uint32_t>(const_cast<std::uint32_t&>(s.buf_idx)).load(std::memory_order_relaxed);
+    if (!b.valid(idx)) [[unlikely]] {
+        bad++;
+        return 0;
+    }
+    return idx;
+}
+
+// A length as a look-ahead over a chain reads it: once, at most a buffer.
+[[gnu::always_inline]] inline std::uint32_t read_len(const netmap_slot& s, std::uint32_t bsz) noexcept {
+    const std::uint32_t len =
+        std::atomic_ref<std::uint16_t>(const_cast<std::uint16_t&>(s.len)).load(std::memory_order_relaxed);
+    return len > bsz ? bsz : len;
+}
 
 inline std::uint64_t monotonic_ns() noexcept {
     timespec ts;
@@ -180,9 +240,11 @@ template <class Fmt>
 void rx_arm_all(KRing& k, HwQueue& q) noexcept {
     auto* desc = q.descs<typename Fmt::Rx>();
     q.skew = 0;
+    std::uint32_t bad = 0;
+    const SlotBounds bounds(*q.mem, q.mem->buf_size());
     for (std::uint32_t i = 0; i < k.num_slots; i++) {
         netmap_slot& s = k.ring->slot[i];
-        Fmt::rx_arm(desc[i], q.mem->buf_iova(s.buf_idx));
+        Fmt::rx_arm(desc[i], q.mem->buf_iova(read_rx_buf(s, bounds, bad)));
         s.flags &= std::uint16_t(~NS_BUF_CHANGED);
     }
 }
@@ -201,21 +263,26 @@ int tx_sync(KRing& k, HwQueue& q, unsigned flags) noexcept {
     std::uint32_t i = k.nr_hwcur.load(std::memory_order_relaxed);
 
     if (i != head) {
-        std::uint64_t bytes = 0, pkts = 0;
+        std::uint64_t bytes = 0, pkts = 0, bad = 0;
+        const std::uint32_t bsz = q.buf_size;
+        const SlotBounds bounds(mem, bsz);
         bool first = !q.mid_packet;
         do {
             netmap_slot& s = ring->slot[i];
-            const bool eop = !(s.flags & NS_MOREFRAG);
-            std::uint32_t paylen = s.len;
+            const std::uint16_t fl = s.flags;
+            const bool eop = !(fl & NS_MOREFRAG);
+            const TxSlot v = read_tx_slot(s, bounds);
+            bad += v.bad;
+            std::uint32_t paylen = v.len;
             if (!eop && first) [[unlikely]] { // the first fragment carries the whole length
                 for (std::uint32_t j = k.next(i); j != head; j = k.next(j)) {
-                    paylen += ring->slot[j].len;
+                    paylen += read_len(ring->slot[j], bsz);
                     if (!(ring->slot[j].flags & NS_MOREFRAG)) break;
                 }
             }
-            Fmt::tx_write(desc[i], mem.buf_iova(s.buf_idx), s.len, paylen, eop);
-            s.flags &= std::uint16_t(~NS_BUF_CHANGED);
-            bytes += s.len;
+            Fmt::tx_write(desc[i], mem.buf_iova(v.idx), std::uint16_t(v.len), paylen, eop);
+            s.flags = std::uint16_t(fl & ~NS_BUF_CHANGED);
+            bytes += v.len;
             pkts += eop;
             first = eop;
             i = k.next(i);
@@ -227,6 +294,8 @@ int tx_sync(KRing& k, HwQueue& q, unsigned flags) noexcept {
         k.nr_hwcur.store(head, std::memory_order_release);
         RingCounters::add(k.stats.packets, pkts);
         RingCounters::add(k.stats.bytes, bytes);
+        if (bad) [[unlikely]]
+            RingCounters::add(k.stats.drops, bad);
     }
 
     // Reclaim: every descriptor is sent with RS, so DD marks each one done.
@@ -384,12 +453,16 @@ int rx_sync(KRing& k, HwQueue& q, unsigned flags) noexcept {
     std::uint32_t i = k.nr_hwcur.load(std::memory_order_relaxed);
 
     if (i != head) {
+        std::uint32_t bad = 0;
+        const SlotBounds bounds(mem, mem.buf_size());
         do {
             netmap_slot& s = ring->slot[i];
-            Fmt::rx_arm(desc[ring_add(i, q.skew, n)], mem.buf_iova(s.buf_idx));
+            Fmt::rx_arm(desc[ring_add(i, q.skew, n)], mem.buf_iova(read_rx_buf(s, bounds, bad)));
             s.flags &= std::uint16_t(~NS_BUF_CHANGED);
             i = k.next(i);
         } while (i != head);
+        if (bad) [[unlikely]]
+            k.stats.drops.fetch_add(bad, std::memory_order_relaxed);
         std::atomic_thread_fence(std::memory_order_release);
         q.dev->write32(q.tail_reg, ring_add(k.prev(head), q.skew, n));
         k.nr_hwcur.store(head, std::memory_order_release);

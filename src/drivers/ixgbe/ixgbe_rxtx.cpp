@@ -68,22 +68,30 @@ template <class IovaOf>
 std::uint32_t tx_chain(KRing& k, TxQueue& tq, adv::TxDesc* desc, IovaOf iova_of, std::uint32_t i,
                        std::uint32_t head, std::uint64_t& bytes, std::uint32_t& reported) noexcept {
     netmap_slot* slot = k.ring->slot;
-    std::uint32_t paylen = 0, j = i;
+    const drivers::SlotBounds bounds(*tq.hw.mem, tq.hw.buf_size);
+    std::uint32_t j = i;
     bool report = false;
     for (;;) {
-        paylen += slot[j].len;
-        report |= (slot[j].flags & NS_REPORT) != 0;
-        const bool more = slot[j].flags & NS_MOREFRAG;
+        const std::uint16_t fl = slot[j].flags;
+        report |= (fl & NS_REPORT) != 0;
         j = k.next(j);
-        if (!more) break;
+        if (!(fl & NS_MOREFRAG)) break;
         if (j == head) return i; // the rest of the packet is not there yet
     }
+    // The chain's end is where that walk found it (flags are not read
+    // again); each slot's buffer and length are read once, here, and the
+    // first descriptor gets the sum of what the others use.
+    std::uint32_t paylen = 0, bad = 0;
     for (std::uint32_t x = i; x != j; x = k.next(x)) {
-        netmap_slot& s = slot[x];
-        const bool eop = !(s.flags & NS_MOREFRAG);
-        tx_desc(desc[x], iova_of(s.buf_idx), s.len, eop ? adv::TXD_DCMD_EOP : 0, x == i ? paylen : 0);
-        s.flags &= std::uint16_t(~NS_BUF_CHANGED);
+        const drivers::TxSlot v = drivers::read_tx_slot(slot[x], bounds);
+        bad += v.bad;
+        tx_desc(desc[x], iova_of(v.idx), v.len, k.next(x) == j ? adv::TXD_DCMD_EOP : 0, 0);
+        slot[x].flags &= std::uint16_t(~NS_BUF_CHANGED);
+        paylen += v.len;
     }
+    desc[i].olinfo_status = paylen << adv::TXD_PAYLEN_SHIFT;
+    if (bad) [[unlikely]]
+        RingCounters::add(k.stats.drops, bad);
     if (report) {
         reported = k.prev(j);
         desc[reported].cmd_type_len |= adv::TXD_DCMD_RS;
@@ -136,27 +144,31 @@ int tx_sync(KRing& k, TxQueue& tq, unsigned flags, IovaOf iova_of) noexcept {
         std::uint32_t pkts = 0, i = cur;
         std::uint32_t reported = n; // the last NS_REPORT descriptor (n: none)
         // single-slot packets from `from` up to `to` or the first NS_MOREFRAG
+        const drivers::SlotBounds bounds(*q.mem, q.buf_size);
+        std::uint32_t bad = 0;
         auto run = [&](std::uint32_t from, std::uint32_t to) noexcept {
             adv::TxDesc* d = desc + from;
             netmap_slot* s = slot + from;
             adv::TxDesc* const end = desc + to;
             for (; d != end; ++d, ++s) {
                 const std::uint16_t fl = s->flags;
-                if (fl & (NS_MOREFRAG | NS_REPORT)) [[unlikely]] {
-                    if (fl & NS_MOREFRAG) break;
+                if (fl & NS_MOREFRAG) [[unlikely]]
+                    break;
+                // buffer and length read once and checked (nic_ring.hpp)
+                const drivers::TxSlot v = drivers::read_tx_slot(*s, bounds);
+                bad += v.bad;
+                if (fl & NS_REPORT) [[unlikely]] {
                     // the application wants this one reported: RS here too
-                    const std::uint32_t len = s->len;
-                    tx_desc(*d, iova_of(s->buf_idx), len, adv::TXD_DCMD_EOP | adv::TXD_DCMD_RS, len);
+                    tx_desc(*d, iova_of(v.idx), v.len, adv::TXD_DCMD_EOP | adv::TXD_DCMD_RS, v.len);
                     s->flags = std::uint16_t(fl & ~NS_BUF_CHANGED);
-                    bytes += len;
+                    bytes += v.len;
                     reported = std::uint32_t(d - desc);
                     push_rs(tq, reported, n);
                     continue;
                 }
-                const std::uint32_t len = s->len;
-                tx_desc(*d, iova_of(s->buf_idx), len, adv::TXD_DCMD_EOP, len);
+                tx_desc(*d, iova_of(v.idx), v.len, adv::TXD_DCMD_EOP, v.len);
                 s->flags = std::uint16_t(fl & ~NS_BUF_CHANGED); // the address was rewritten anyway
-                bytes += len;
+                bytes += v.len;
             }
             return std::uint32_t(d - desc);
         };
@@ -189,6 +201,8 @@ int tx_sync(KRing& k, TxQueue& tq, unsigned flags, IovaOf iova_of) noexcept {
             RingCounters::add(k.stats.packets, pkts);
             RingCounters::add(k.stats.bytes, bytes);
         }
+        if (bad) [[unlikely]]
+            RingCounters::add(k.stats.drops, bad);
     }
     return tx_reclaim(k, tq, desc, head, cur != head, flags);
 }
@@ -235,11 +249,13 @@ template <bool Counting, class IovaOf>
     const std::uint32_t stop = head == 0 ? n - 1 : head - 1;
 
     if (cur != head) {
+        const drivers::SlotBounds bounds(*q.mem, q.mem->buf_size());
+        std::uint32_t bad = 0;
         auto arm = [&](std::uint32_t from, std::uint32_t to) noexcept {
             adv::RxDesc* d = desc + from;
             const netmap_slot* s = slot + from;
             for (adv::RxDesc* const end = desc + to; d != end; ++d, ++s) {
-                d->lo = iova_of(s->buf_idx);
+                d->lo = iova_of(drivers::read_rx_buf(*s, bounds, bad)); // read once, checked (nic_ring.hpp)
                 d->hi = 0; // clears DD
             }
         };
@@ -252,6 +268,8 @@ template <bool Counting, class IovaOf>
         std::atomic_thread_fence(std::memory_order_release);
         q.dev->write32(q.tail_reg, stop);
         k.nr_hwcur.store(head, std::memory_order_release);
+        if (bad) [[unlikely]]
+            k.stats.drops.fetch_add(bad, std::memory_order_relaxed);
     }
 
     const std::uint32_t first = k.nr_hwtail.load(std::memory_order_relaxed);
