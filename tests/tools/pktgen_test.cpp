@@ -1,5 +1,6 @@
 // pkt-gen as a user runs it: output, exact counts, errors, footprint.
 #include "frame.hpp"
+#include "json_line.hpp"
 
 #include <gtest/gtest.h>
 #include <pcap/pcap.h>
@@ -77,6 +78,29 @@ std::uint64_t json_field(const std::string& out, const std::string& prefix, cons
     std::regex re(prefix + R"([^\n]*")" + key + R"(":(-?\d+))");
     if (!std::regex_search(out, m, re)) return ~std::uint64_t(0);
     return std::stoull(m[1]);
+}
+
+// Every line of a --json run, parsed; a line that is no JSON object fails the test.
+std::vector<pktgen::Json> json_lines(const std::string& out) {
+    std::vector<pktgen::Json> lines;
+    std::size_t at = 0;
+    for (std::size_t nl; (nl = out.find('\n', at)) != std::string::npos; at = nl + 1) {
+        const std::string text = out.substr(at, nl - at);
+        try {
+            lines.push_back(pktgen::Json::parse(text));
+        } catch (const std::exception& e) {
+            ADD_FAILURE() << "not JSON: " << text << " (" << e.what() << ")";
+        }
+    }
+    return lines;
+}
+
+// The first line whose first member is `kind` (with that value when given).
+const pktgen::Json* json_find(const std::vector<pktgen::Json>& lines, const std::string& kind,
+                              const std::string& value = "") {
+    for (const auto& l : lines)
+        if (!l.empty() && l.begin().key() == kind && (value.empty() || l.begin().value() == value)) return &l;
+    return nullptr;
 }
 
 double run_seconds(const std::string& out, const char* dir) {
@@ -195,6 +219,56 @@ TEST(PktGen, SequenceModeCountsNoGapsOnAPipeWithMixedSizes) {
     EXPECT_NE(r.out.find(R"("received":50000,"missing":0,"duplicates":0,"reordered":0)"), std::string::npos) << r.out;
 }
 
+TEST(PktGen, JsonLinesAreVersionedAndCarryHistogramsAndOneWayLatency) {
+    Outcome r = pktgen({"-f", "txrxseq", "-i", "pipe:js{0", "-i", "pipe:js}0", "-n", "20000", "-R", "100000", "--json",
+                        "--no-hugepages"});
+    ASSERT_TRUE(exited(r, 0)) << r.out;
+    const auto lines = json_lines(r.out);
+    ASSERT_FALSE(lines.empty());
+    for (const auto& l : lines) {
+        ASSERT_TRUE(l.is_object()) << l;
+        ASSERT_GE(l.size(), 2u) << l;
+        EXPECT_EQ(std::prev(l.end()).key(), "schema") << l;
+        EXPECT_EQ(l["schema"], pktgen::json_schema) << l;
+    }
+    const auto* rx = json_find(lines, "summary", "rx");
+    ASSERT_NE(rx, nullptr) << r.out;
+    EXPECT_EQ((*rx)["packets"], 20000);
+    // raw rate: 24 more bytes per frame on the wire (preamble, FCS, gap)
+    EXPECT_NEAR(double((*rx)["l1_bps"]), (double((*rx)["bytes"]) + 24.0 * 20000) * 8 / double((*rx)["seconds"]),
+                double((*rx)["l1_bps"]) * 1e-3);
+    // one-way latency: both ends in this process, one clock
+    const auto* ow = json_find(lines, "one_way", "pipe:js}0");
+    ASSERT_NE(ow, nullptr) << r.out;
+    EXPECT_EQ((*ow)["frames"], 20000);
+    EXPECT_EQ((*ow)["other_clock"], 0);
+    std::uint64_t in_buckets = 0;
+    for (const auto& b : (*ow)["buckets"]) {
+        EXPECT_LE(b["lo_ns"], b["hi_ns"]) << b;
+        in_buckets += b["count"].get<std::uint64_t>();
+    }
+    EXPECT_EQ(in_buckets, 20000u);
+    EXPECT_LE((*ow)["min_ns"], (*ow)["p50_ns"]);
+    EXPECT_LE((*ow)["p50_ns"], (*ow)["max_ns"]);
+
+    // round trips: the histogram's buckets hold every reply
+    Outcome p = pktgen({"-f", "pingpong", "-i", "pipe:jp{0", "-i", "pipe:jp}0", "-n", "500", "--json", "--no-hugepages"});
+    ASSERT_TRUE(exited(p, 0)) << p.out;
+    const auto plines = json_lines(p.out);
+    const auto* rtt = json_find(plines, "rtt");
+    ASSERT_NE(rtt, nullptr) << p.out;
+    std::uint64_t replies = 0;
+    for (const auto& b : (*rtt)["buckets"]) replies += b["count"].get<std::uint64_t>();
+    EXPECT_EQ(replies, 500u);
+    EXPECT_EQ((*rtt)["replies"], 500);
+}
+
+TEST(PktGen, OneWayLatencyInTheTextSummary) {
+    Outcome r = pktgen({"-f", "txrxseq", "-i", "pipe:ow{0", "-i", "pipe:ow}0", "-n", "1000", "--no-hugepages"});
+    ASSERT_TRUE(exited(r, 0)) << r.out;
+    EXPECT_NE(r.out.find("One-way latency on pipe:ow}0: 1000 frames; min "), std::string::npos) << r.out;
+}
+
 TEST(PktGen, SequenceModeSeesTheDropsOfAnOverloadedValePort) {
     // the receiver's ring is tiny and it is slowed by capturing to a file:
     // the switch drops, and rxseq must report exactly what went missing
@@ -232,14 +306,25 @@ TEST(PktGen, CaptureToPcapAndReplayIt) {
     Outcome r = pktgen({"-f", "txrx", "-i", "pipe:cap{0", "-i", "pipe:cap}0", "-n", "300", "-l", "60-200", "-s",
                         "10.0.0.1-10.0.0.9:100-109", "-z", "--pcap", file, "--no-hugepages"});
     ASSERT_TRUE(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0) << r.out;
+    {
+        // a nanosecond capture: its magic number, in the writer's byte order
+        std::uint32_t magic = 0;
+        FILE* f = std::fopen(file.c_str(), "rb");
+        ASSERT_NE(f, nullptr);
+        ASSERT_EQ(std::fread(&magic, 4, 1, f), 1u);
+        std::fclose(f);
+        EXPECT_EQ(magic, 0xa1b23c4du) << std::hex << magic;
+    }
     char err[PCAP_ERRBUF_SIZE];
-    pcap_t* p = pcap_open_offline(file.c_str(), err);
+    pcap_t* p = pcap_open_offline_with_tstamp_precision(file.c_str(), PCAP_TSTAMP_PRECISION_NANO, err);
     ASSERT_NE(p, nullptr) << err;
+    EXPECT_EQ(pcap_get_tstamp_precision(p), PCAP_TSTAMP_PRECISION_NANO);
     pcap_pkthdr* h;
     const u_char* d;
     int n = 0;
     while (pcap_next_ex(p, &h, &d) == 1) {
         n++;
+        EXPECT_LT(h->ts.tv_usec, 1000000000) << "nanoseconds within the second";
         ASSERT_TRUE(pktgen::verify_frame({d, h->caplen})) << "frame " << n;
         EXPECT_GE(h->caplen, 60u);
         EXPECT_LE(h->caplen, 200u);
@@ -504,11 +589,42 @@ TEST(PktGen, SigintOrSigtermEndsARunWithItsSummary) {
     }
 }
 
-TEST(PktGen, UnpinnableCpuIsAClearError) {
-    Outcome r = pktgen({"-f", "txrx", "-i", "pipe:pin{0", "-i", "pipe:pin}0", "-n", "10", "-a", "4000",
-                        "--no-hugepages"});
-    EXPECT_TRUE(exited(r, 1)) << r.out;
-    EXPECT_NE(r.out.find("cannot pin to CPU 4000: this process may run on CPUs"), std::string::npos) << r.out;
+TEST(PktGen, UnpinnableCpuIsAUsageErrorBeforeTheRun) {
+    cpu_set_t set;
+    ASSERT_EQ(sched_getaffinity(0, sizeof set, &set), 0);
+    int outside = 0; // the first CPU this process may not run on
+    while (outside < CPU_SETSIZE && CPU_ISSET(outside, &set)) outside++;
+    for (const std::string& cpu : {std::string("4000"), std::to_string(outside)}) {
+        Outcome r = pktgen({"-f", "txrx", "-i", "pipe:pin{0", "-i", "pipe:pin}0", "-n", "10", "-a", "0", "-a", cpu,
+                            "--json", "--no-hugepages"});
+        EXPECT_TRUE(exited(r, 2)) << r.out;
+        EXPECT_EQ(r.out.find("pkt-gen: -a " + cpu + ": CPU " + cpu + " is not one this process may run on (CPUs "),
+                  0u)
+            << r.out;
+        EXPECT_EQ(r.out.find("\"summary\""), std::string::npos) << "refused before the run: " << r.out;
+    }
+    // -c spreads over CPUs from the first -a: each of them is checked
+    Outcome c = pktgen({"-f", "txrx", "-i", "pipe:pin{0", "-i", "pipe:pin}0", "-n", "10", "-a", std::to_string(outside),
+                        "-c", "2", "--no-hugepages"});
+    EXPECT_TRUE(exited(c, 2)) << c.out;
+    EXPECT_NE(c.out.find("pkt-gen: -c 2: CPU " + std::to_string(outside) + " is not one"), std::string::npos) << c.out;
+}
+
+TEST(PktGen, UsageErrorsExitTwoWithTheToolsPrefix) {
+    const std::vector<std::vector<std::string>> bad = {
+        {"--no-such-option"},          // CLI11: an unknown option
+        {"-f", "sideways"},            // not one of the modes
+        {"-n", "many"},                // not a number
+        {"-R", "-5"},                  // out of range
+        {"-f", "tx"},                  // no port
+        {"-l", "59"},                  // too small a frame
+        {"-f", "tx", "-i", "pipe:u{0", "extra"}, // a stray argument
+    };
+    for (const auto& args : bad) {
+        Outcome r = pktgen(args);
+        EXPECT_TRUE(exited(r, 2)) << args[0] << ": " << r.out;
+        EXPECT_EQ(r.out.rfind("pkt-gen: ", 0), 0u) << args[0] << ": " << r.out;
+    }
 }
 
 // -- options

@@ -1,6 +1,9 @@
 #include "frame.hpp"
 
+#include <unistd.h>
+
 #include <charconv>
+#include <cstdio>
 #include <cstring>
 
 namespace pktgen {
@@ -63,7 +66,11 @@ std::uint16_t write_frame(std::uint8_t* p, const FrameSpec& s, std::size_t size,
     put16(udp + 4, udp_len);
     for (std::size_t i = headers; i < size; i++) p[i] = std::uint8_t('a' + (i - headers) % 26);
     if (seq) std::memcpy(p + seq_offset, seq, 8);
-    if (stamp) std::memcpy(p + stamp_offset, stamp, 8);
+    if (stamp) {
+        std::memcpy(p + stamp_offset, stamp, 8);
+        static const std::uint16_t tag = clock_tag();
+        std::memcpy(p + clock_offset, &tag, 2); // size >= min_frame = clock_offset + 2
+    }
     std::uint16_t c = std::uint16_t(~csum_fold({udp, udp_len}, pseudo_header_sum(ip, udp_len)));
     put16(udp + 6, c == 0 ? 0xffff : c);
     return std::uint16_t(size);
@@ -88,6 +95,26 @@ std::uint64_t frame_seq(const std::uint8_t* f) noexcept {
     std::uint64_t v;
     std::memcpy(&v, f + seq_offset, 8);
     return v;
+}
+
+std::uint16_t frame_clock(const std::uint8_t* f) noexcept {
+    std::uint16_t v;
+    std::memcpy(&v, f + clock_offset, 2);
+    return v;
+}
+
+std::uint16_t clock_tag() noexcept {
+    // FNV-1a over the boot id; the host name when /proc has none.
+    char id[64] = {};
+    if (std::FILE* f = std::fopen("/proc/sys/kernel/random/boot_id", "r")) {
+        if (!std::fgets(id, sizeof id, f)) id[0] = 0;
+        std::fclose(f);
+    }
+    if (!id[0]) ::gethostname(id, sizeof id - 1);
+    std::uint32_t h = 2166136261u;
+    for (const char* c = id; *c; c++) h = (h ^ std::uint8_t(*c)) * 16777619u;
+    const auto tag = std::uint16_t(h ^ (h >> 16));
+    return tag ? tag : 1;
 }
 
 std::uint64_t frame_stamp(const std::uint8_t* f) noexcept {

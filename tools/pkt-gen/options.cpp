@@ -8,6 +8,8 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include <sched.h>
+
 #include <algorithm>
 #include <charconv>
 
@@ -35,6 +37,25 @@ Role role_of(const Config& cfg, std::size_t i) {
     if (m == "rx" || m == "rxseq") return Role::receiver;
     if (m == "tx" || m == "txseq") return Role::sender;
     return i + 1 < cfg.ports.size() ? Role::sender : Role::receiver;
+}
+
+// -a/-c: every CPU a worker is to be pinned to is one this process may run
+// on, checked before any port opens (not when the run has started).
+std::optional<std::string> check_cpus(const Config& cfg, std::size_t workers) {
+    cpu_set_t allowed;
+    CPU_ZERO(&allowed);
+    if (sched_getaffinity(0, sizeof allowed, &allowed) != 0) return std::nullopt; // the pinning will tell
+    std::vector<std::pair<int, const char*>> want;
+    if (cfg.cores > 0) {
+        const int first = cfg.cpus.empty() ? 0 : cfg.cpus[0];
+        for (int i = 0; i < cfg.cores && std::size_t(i) < workers; i++) want.emplace_back(first + i, "-c");
+    }
+    for (int c : cfg.cpus) want.emplace_back(c, "-a");
+    for (auto [cpu, opt] : want)
+        if (cpu < 0 || cpu >= CPU_SETSIZE || !CPU_ISSET(cpu, &allowed))
+            return fmt::format("{} {}: CPU {} is not one this process may run on (CPUs {})", opt,
+                               opt[1] == 'c' ? std::to_string(cfg.cores) : std::to_string(cpu), cpu, allowed_cpus());
+    return std::nullopt;
 }
 
 } // namespace
@@ -96,7 +117,8 @@ std::optional<int> parse_options(int argc, char** argv, Invocation& inv) {
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
-        return app.exit(e);
+        if (e.get_exit_code() == 0) return app.exit(e); // --help, --version
+        return bad_usage(std::string(e.what()) + " (pkt-gen --help lists the options)");
     }
 
     inv.embedded_default = cfg.ports.empty() && cfg.mode == "txrx"; // both ends of a pipe
@@ -146,9 +168,10 @@ std::optional<int> parse_options(int argc, char** argv, Invocation& inv) {
         if (inv.roles.back() == Role::sender) senders += cfg.threads;
     }
     cfg.streams = std::max<std::uint32_t>(senders, 1);
+    if (auto bad = check_cpus(cfg, cfg.ports.size() * cfg.threads)) return bad_usage(*bad);
 
-    if (inv.embedded_default) // announced once the options are known to be good
-        fmt::print("pkt-gen: no ports given; running -f txrx -i 'pipe:pktgen{{0' -i 'pipe:pktgen}}0'{}\n",
+    if (inv.embedded_default) // announced once the options are known to be good (JSON lines: on stderr)
+        fmt::print(cfg.json ? stderr : stdout, "pkt-gen: no ports given; running -f txrx -i 'pipe:pktgen{{0' -i 'pipe:pktgen}}0'{}\n",
                    cfg.duration > 0 ? fmt::format(" --duration {}", cfg.duration) : "");
     return std::nullopt;
 }
