@@ -143,7 +143,7 @@ std::pair<int, std::string> shell(const std::string& cmd) {
 }
 
 TEST(PktGen, DefaultRunsAPipeAndReportsEachInterval) {
-    Outcome r = pktgen({"--duration", "2", "-T", "0.5", "--no-hugepages"});
+    Outcome r = pktgen({"--duration", "2", "-T", "500", "--no-hugepages"}); // ms, as netmap's
     ASSERT_TRUE(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0) << r.out;
     std::regex line(R"(\s+[0-9.]+ tx\s+[0-9.]+ Mpps\s+[0-9.]+ Gbit/s)");
     auto lines = std::distance(std::sregex_iterator(r.out.begin(), r.out.end(), line), std::sregex_iterator());
@@ -480,7 +480,7 @@ TEST(PktGen, ASenderWithNobodyReceivingEndsAtItsDurationWithoutSpinning) {
     // --duration ends the run between two reports, and the final push of
     // what is still queued gives up once nothing moves (not after a second
     // of spinning).
-    Outcome r = pktgen({"-f", "tx", "-i", "pipe:lonely{0", "--duration", "0.5", "-T", "2", "--json", "--no-hugepages"});
+    Outcome r = pktgen({"-f", "tx", "-i", "pipe:lonely{0", "--duration", "0.5", "-T", "2s", "--json", "--no-hugepages"});
     ASSERT_TRUE(exited(r, 0)) << r.out;
     const double secs = run_seconds(r.out, "tx");
     EXPECT_GE(secs, 0.5) << r.out;
@@ -498,6 +498,73 @@ TEST(PktGen, NumericOptionsOutOfRangeSayTheirBound) {
     EXPECT_NE(r.out.find("--interval: '0' must be more than 0"), std::string::npos) << r.out;
     r = pktgen({"-f", "tx", "-i", "pipe:n{0", "--duration", "soon"});
     EXPECT_NE(r.out.find("--duration: 'soon' is not a number"), std::string::npos) << r.out;
+}
+
+// -- netmap's habits
+
+TEST(PktGen, IntervalInMillisecondsOrWithAUnit) {
+    std::regex rate(R"(\{"t":)");
+    for (const char* t : {"100", "100ms", "0.1s", "100000us"}) {
+        Outcome r = pktgen({"-f", "txrx", "-i", "pipe:ti{0", "-i", "pipe:ti}0", "-R", "1000", "--duration", "1", "-T", t,
+                            "--json", "--no-hugepages"});
+        ASSERT_TRUE(exited(r, 0)) << t << ": " << r.out;
+        const auto lines = std::distance(std::sregex_iterator(r.out.begin(), r.out.end(), rate), std::sregex_iterator());
+        EXPECT_GE(lines, 6) << "-T " << t << " is a tenth of a second, not " << t << " seconds: " << r.out;
+        EXPECT_EQ(r.out.find("warning"), std::string::npos) << r.out;
+    }
+    // a bare value that was likely meant in seconds (or is a minute or more) works, with a warning
+    for (const char* t : {"2", "60000"}) {
+        Outcome r = pktgen({"-f", "tx", "-i", "pipe:tw{0", "-n", "10", "-T", t, "--no-hugepages"});
+        EXPECT_TRUE(exited(r, 0)) << r.out;
+        EXPECT_NE(r.out.find(std::string("pkt-gen: warning: -T ") + t + " is in milliseconds"), std::string::npos)
+            << r.out;
+    }
+    Outcome bad = pktgen({"-f", "tx", "-i", "pipe:tw{0", "-T", "2h"});
+    EXPECT_TRUE(exited(bad, 2)) << bad.out;
+    EXPECT_NE(bad.out.find("pkt-gen: --interval: '2h'"), std::string::npos) << bad.out;
+}
+
+TEST(PktGen, InterfaceNamesAsNetmapWritesThem) {
+    // a bare IFNAME and netmap:IFNAME open the kernel interface (netif:)
+    for (const char* name : {"upionosuch0", "netmap:upionosuch0"}) {
+        Outcome r = pktgen({"-f", "tx", "-i", name, "-n", "1", "--no-hugepages"});
+        EXPECT_TRUE(exited(r, 2)) << r.out;
+        EXPECT_NE(r.out.find("pkt-gen: netif:upionosuch0: no interface 'upionosuch0'"), std::string::npos)
+            << name << ": " << r.out;
+    }
+    // a registered type's name stays what it is
+    Outcome p = pktgen({"-f", "txrx", "-i", "pipe:nm{0", "-i", "pipe:nm}0", "-n", "10", "--json", "--no-hugepages"});
+    ASSERT_TRUE(exited(p, 0)) << p.out;
+    EXPECT_NE(p.out.find(R"("port":"pipe:nm{0")"), std::string::npos) << p.out;
+}
+
+TEST(PktGen, SizeAndAddressRangesAsNetmapWritesThem) {
+    const std::string file = testing::TempDir() + "pktgen_netmap_ranges.pcap";
+    Outcome r = pktgen({"-f", "txrx", "-i", "pipe:nr{0", "-i", "pipe:nr}0", "-n", "2000", "-l", "300", "-l", "60", "-s",
+                        "10.0.0.1:1000-10.0.0.3:1002", "-d", "10.1.0.1:2000-10.1.0.2", "--pcap", file,
+                        "--no-hugepages"});
+    ASSERT_TRUE(exited(r, 0)) << r.out;
+    EXPECT_NE(r.out.find(" Gbit/s on the wire"), std::string::npos) << "netmap's -B rate: " << r.out;
+    const auto frames = read_pcap(file);
+    ASSERT_EQ(frames.size(), 2000u);
+    std::set<std::size_t> sizes;
+    std::set<std::uint32_t> srcs, dsts;
+    std::set<unsigned> sports, dports;
+    for (const auto& f : frames) {
+        sizes.insert(f.data.size());
+        srcs.insert(ip_at(f.data, 26));
+        dsts.insert(ip_at(f.data, 30));
+        sports.insert(port_at(f.data, 34));
+        dports.insert(port_at(f.data, 36));
+    }
+    EXPECT_EQ(*sizes.begin(), 60u);
+    EXPECT_EQ(*sizes.rbegin(), 300u);
+    EXPECT_EQ(sizes.size(), 241u) << "-l 300 -l 60: every size from 60 to 300";
+    EXPECT_EQ(srcs, (std::set<std::uint32_t>{0x0a000001, 0x0a000002, 0x0a000003}));
+    EXPECT_EQ(sports, (std::set<unsigned>{1000, 1001, 1002}));
+    EXPECT_EQ(dsts, (std::set<std::uint32_t>{0x0a010001, 0x0a010002}));
+    EXPECT_EQ(dports, (std::set<unsigned>{2000}));
+    std::filesystem::remove(file);
 }
 
 TEST(PktGen, RunsEndToEndOnTwoModelled82599s) {
@@ -724,7 +791,7 @@ TEST(PktGen, RandomDestinationsStayInTheirRange) {
 }
 
 TEST(PktGen, BatchBoundsEverySync) {
-    Outcome r = pktgen({"-n", "50000", "-b", "8", "-T", "0.02", "-R", "200000", "--json", "--no-hugepages"});
+    Outcome r = pktgen({"-n", "50000", "-b", "8", "-T", "20ms", "-R", "200000", "--json", "--no-hugepages"});
     ASSERT_TRUE(exited(r, 0)) << r.out;
     std::regex re(R"re("dir":"(tx|rx)".*"packets":(\d+),"avg_batch":([0-9.]+))re");
     int lines = 0;

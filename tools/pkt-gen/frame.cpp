@@ -137,6 +137,27 @@ bool verify_frame(std::span<const std::uint8_t> f) {
 }
 
 bool parse_ip_range(std::string_view s, Range& ip, Range& port) {
+    // netmap's form, IP:PORT-IP[:PORT]: each end of the range whole
+    if (auto dash = s.find('-'); dash != std::string_view::npos) {
+        const std::string_view a = s.substr(0, dash), b = s.substr(dash + 1);
+        if (a.find(':') != std::string_view::npos && b.find('.') != std::string_view::npos) {
+            const auto bc = b.find(':');
+            Range ip_a, port_a, ip_b, port_b;
+            if (!parse_ip_range(a, ip_a, port_a) || !parse_ip_range(b.substr(0, bc), ip_b, port_b)) return false;
+            std::uint32_t port_hi = port_a.lo;
+            if (bc != std::string_view::npos) {
+                const std::string_view ps = b.substr(bc + 1);
+                auto r = std::from_chars(ps.data(), ps.data() + ps.size(), port_hi);
+                if (r.ec != std::errc() || r.ptr != ps.data() + ps.size() || port_hi > 65535) return false;
+            }
+            if (ip_b.lo < ip_a.lo || port_hi < port_a.lo) return false;
+            ip.lo = ip_a.lo;
+            ip.hi = ip_b.lo;
+            port.lo = port_a.lo;
+            port.hi = port_hi;
+            return true;
+        }
+    }
     auto colon = s.find(':');
     std::string_view ips = s.substr(0, colon);
     auto dash = ips.find('-');

@@ -84,7 +84,9 @@ bool verify_frame(std::span<const std::uint8_t> frame);
 
 bool parse_mac(std::string_view s, Mac& out);
 bool parse_ipv4(std::string_view s, std::uint32_t& out);
-// "10.0.0.1", "10.0.0.1-10.0.0.9", with an optional ":PORT" or ":LO-HI".
+// "10.0.0.1", "10.0.0.1-10.0.0.9", with an optional ":PORT" or ":LO-HI"; or
+// netmap's "10.0.0.1:1000-10.0.0.9:1999" (ports: the first end's when the
+// second has none).
 bool parse_ip_range(std::string_view s, Range& ip, Range& port);
 
 } // namespace pktgen
