@@ -15,6 +15,7 @@
 #include <chrono>
 #include <filesystem>
 #include <iostream>
+#include <map>
 #include <set>
 #include <sched.h>
 #include <cstdio>
@@ -261,6 +262,31 @@ TEST(PktGen, JsonLinesAreVersionedAndCarryHistogramsAndOneWayLatency) {
     for (const auto& b : (*rtt)["buckets"]) replies += b["count"].get<std::uint64_t>();
     EXPECT_EQ(replies, 500u);
     EXPECT_EQ((*rtt)["replies"], 500);
+}
+
+TEST(PktGen, JsonRatesPerPortWhenPortsShareADirection) {
+    Outcome r = pktgen({"-f", "txrx", "-i", "vale16:a", "-i", "vale16:b", "-i", "vale16:c", "-n", "5000", "-R", "20000",
+                        "--json", "--no-hugepages"});
+    ASSERT_TRUE(exited(r, 0)) << r.out;
+    const auto lines = json_lines(r.out);
+    // at each report: the tx line is the sum of its two ports'; the one receiver has no line of its own
+    std::map<double, std::uint64_t> total, per_port;
+    std::set<std::string> ports;
+    for (const auto& l : lines) {
+        if (!l.contains("t")) continue;
+        EXPECT_FALSE(l["dir"] == "rx" && l.contains("port")) << l;
+        if (l["dir"] != "tx") continue;
+        if (l.contains("port")) {
+            ports.insert(l["port"].get<std::string>());
+            per_port[l["t"].get<double>()] += l["packets"].get<std::uint64_t>();
+        } else {
+            total[l["t"].get<double>()] = l["packets"].get<std::uint64_t>();
+        }
+    }
+    EXPECT_EQ(ports, (std::set<std::string>{"vale16:a", "vale16:b"}));
+    ASSERT_FALSE(total.empty()) << r.out;
+    EXPECT_EQ(total, per_port) << r.out;
+    EXPECT_EQ(total.rbegin()->second, 10000u) << r.out;
 }
 
 TEST(PktGen, OneWayLatencyInTheTextSummary) {

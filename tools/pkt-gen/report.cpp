@@ -249,7 +249,20 @@ Totals sum(const std::vector<std::unique_ptr<Worker>>& ws, Role role) {
     return t;
 }
 
-void report(Role role, double t, double secs, const Totals& now, const Totals& before, bool json) {
+Totals sum(const std::vector<std::unique_ptr<Worker>>& ws, std::size_t first, std::size_t n) {
+    Totals t;
+    for (std::size_t i = first; i < first + n && i < ws.size(); i++) {
+        const Worker& w = *ws[i];
+        t.packets += w.stats.packets.load(std::memory_order_relaxed);
+        t.bytes += w.stats.bytes.load(std::memory_order_relaxed);
+        t.syncs += w.stats.syncs.load(std::memory_order_relaxed);
+        t.drops += w.port->counters(w.role == Role::sender ? upio::Direction::tx : upio::Direction::rx).drops;
+    }
+    return t;
+}
+
+void report(Role role, double t, double secs, const Totals& now, const Totals& before, bool json,
+            const std::string* port) {
     const double pps = double(now.packets - before.packets) / secs;
     const double bps = double(now.bytes - before.bytes) * 8 / secs;
     const double batch =
@@ -257,6 +270,7 @@ void report(Role role, double t, double secs, const Totals& now, const Totals& b
     if (json) {
         Json j = line("t", fixed(t, 3));
         j["dir"] = role_name(role);
+        if (port) j["port"] = *port;
         j["pps"] = whole(pps);
         j["bps"] = whole(bps);
         j["l1_bps"] = whole((l1_bits(now) - l1_bits(before)) / secs);
