@@ -121,7 +121,7 @@ row "pkt-gen (upio client) -> pkt-gen (upio server)" "$(pktgen_rx_mpps "$dir/pg3
 stop_all
 
 # the same, upio's client in zero-copy
-"$pktgen" -f rx -i "memif:$dir/pz.sock" -a 1 --busy --no-hugepages -w 30 --duration $((secs + 1)) -T 1 --json > "$dir/pg6.log" 2>&1 &
+"$pktgen" -f rx -i "memif:$dir/pz.sock" -a 1 --busy --no-hugepages -w 30 --duration $((secs + 1)) -T 1s --json > "$dir/pg6.log" 2>&1 &
 pg=$!
 wait_sock pz
 "$pktgen" -f tx -i "memif:$dir/pz.sock,role=client,zero-copy" -a 0 --busy --no-hugepages -w 30 --duration $((secs + 2)) > "$dir/pg7.log" 2>&1 &
