@@ -531,7 +531,7 @@ TEST(PktGen, NumericOptionsOutOfRangeSayTheirBound) {
 TEST(PktGen, IntervalInMillisecondsOrWithAUnit) {
     std::regex rate(R"(\{"t":)");
     for (const char* t : {"100", "100ms", "0.1s", "100000us"}) {
-        Outcome r = pktgen({"-f", "txrx", "-i", "pipe:ti{0", "-i", "pipe:ti}0", "-R", "1000", "--duration", "1", "-T", t,
+        Outcome r = pktgen({"-f", "txrx", "-i", "pipe:ti{0", "-i", "pipe:ti}0", "-R", "1000", "--duration", "2", "-T", t,
                             "--json", "--no-hugepages"});
         ASSERT_TRUE(exited(r, 0)) << t << ": " << r.out;
         const auto lines = std::distance(std::sregex_iterator(r.out.begin(), r.out.end(), rate), std::sregex_iterator());
