@@ -562,6 +562,11 @@ TEST(PktGen, InterfaceNamesAsNetmapWritesThem) {
     Outcome p = pktgen({"-f", "txrx", "-i", "pipe:nm{0", "-i", "pipe:nm}0", "-n", "10", "--json", "--no-hugepages"});
     ASSERT_TRUE(exited(p, 0)) << p.out;
     EXPECT_NE(p.out.find(R"("port":"pipe:nm{0")"), std::string::npos) << p.out;
+    // netmap's pipes: netmap:X{N and X}N
+    Outcome q = pktgen({"-f", "txrx", "-i", "netmap:nq{0", "-i", "nq}0", "-n", "10", "--json", "--no-hugepages"});
+    ASSERT_TRUE(exited(q, 0)) << q.out;
+    EXPECT_NE(q.out.find(R"("port":"pipe:nq{0")"), std::string::npos) << q.out;
+    EXPECT_NE(q.out.find(R"("port":"pipe:nq}0")"), std::string::npos) << q.out;
 }
 
 TEST(PktGen, SizeAndAddressRangesAsNetmapWritesThem) {

@@ -47,13 +47,19 @@ std::optional<double> parse_interval(const std::string& s, bool& bare) {
     return std::nullopt;
 }
 
-// netmap's names for an interface: a bare IFNAME and netmap:IFNAME open as
-// netif:IFNAME, unless the name is already one of a registered type's.
+// netmap's names, as libupio-netmap.so maps them (docs/netmap-compat.md): a
+// bare IFNAME and netmap:IFNAME open as netif:IFNAME, netmap:X{N and X}N as
+// pipe:X{N and pipe:X}N; a name one of the registered types takes stays.
 std::string port_name_of(const std::string& name) {
     if (upio::PortName::parse(name)) return name;
-    if (name.starts_with("netmap:")) return "netif:" + name.substr(7);
-    if (!name.empty() && name.find(':') == std::string::npos) return "netif:" + name;
-    return name; // opening it says what is wrong
+    std::string rest;
+    if (name.starts_with("netmap:"))
+        rest = name.substr(7);
+    else if (!name.empty() && name.find(':') == std::string::npos)
+        rest = name;
+    else
+        return name; // opening it says what is wrong
+    return (rest.find_first_of("{}") != std::string::npos ? "pipe:" : "netif:") + rest;
 }
 
 // -l: one size or LO-HI; twice (netmap's -l MAX -l MIN) the range between.
