@@ -15,8 +15,8 @@ fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-"$pktgen" -f txrxseq -i 'pipe:plot{0' -i 'pipe:plot}0' -n 20000 -R 20000 -T 100ms --json --no-hugepages > "$tmp/seq.jsonl"
-"$pktgen" -f pingpong -i 'pipe:plotp{0' -i 'pipe:plotp}0' -n 500 --json --no-hugepages > "$tmp/ping.jsonl"
+"$pktgen" -f txrxseq -i "pipe:plot$$"'{0' -i "pipe:plot$$"'}0' -n 20000 -R 20000 -T 100ms --json --no-hugepages > "$tmp/seq.jsonl"
+"$pktgen" -f pingpong -i "pipe:plotp$$"'{0' -i "pipe:plotp$$"'}0' -n 500 --json --no-hugepages > "$tmp/ping.jsonl"
 "$plot" --size 640,400 -o "$tmp/seq" "$tmp/seq.jsonl" > "$tmp/seq.list"
 "$plot" --size 640,400 -o "$tmp/ping" - < "$tmp/ping.jsonl" > "$tmp/ping.list"
 
