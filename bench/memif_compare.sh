@@ -50,7 +50,7 @@ testpmd_rx_mpps() {
 stop_all() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; pids=(); rm -f "$dir"/*.in "$dir"/*.sock; }
 
 row() { printf '| %s | %s |\n' "$1" "$2"; }
-# The median of pkt-gen's one-second rx rates (-T 1 --json) that saw traffic, in Mpps.
+# The median of pkt-gen's one-second rx rates (-T 1s --json) that saw traffic, in Mpps.
 pktgen_rx_mpps() {
   grep -o '"dir":"rx","pps":[0-9]*' "$1" | grep -o '[0-9]*$' | awk '$1 > 0' | sort -n |
     awk '{v[NR] = $1} END {if (NR) printf "%.2f", v[int((NR + 1) / 2)] / 1e6; else print "none"}'
@@ -101,7 +101,7 @@ for mode in "" ",zero-copy"; do
 done
 
 # testpmd -> pkt-gen
-"$pktgen" -f rx -i "memif:$dir/pt.sock" -a 1 --busy --no-hugepages -w 30 --duration $((secs + 2)) -T 1 --json > "$dir/pg2.log" 2>&1 &
+"$pktgen" -f rx -i "memif:$dir/pt.sock" -a 1 --busy --no-hugepages -w 30 --duration $((secs + 2)) -T 1s --json > "$dir/pg2.log" 2>&1 &
 pg=$!
 wait_sock pt
 testpmd pt pt 0 client txonly
@@ -111,7 +111,7 @@ row "testpmd (client, txonly) -> pkt-gen (upio server)" "$(pktgen_rx_mpps "$dir/
 stop_all
 
 # pkt-gen -> pkt-gen, two upio processes
-"$pktgen" -f rx -i "memif:$dir/pp.sock" -a 1 --busy --no-hugepages -w 30 --duration $((secs + 1)) -T 1 --json > "$dir/pg3.log" 2>&1 &
+"$pktgen" -f rx -i "memif:$dir/pp.sock" -a 1 --busy --no-hugepages -w 30 --duration $((secs + 1)) -T 1s --json > "$dir/pg3.log" 2>&1 &
 pg=$!
 wait_sock pp
 "$pktgen" -f tx -i "memif:$dir/pp.sock,role=client" -a 0 --busy --no-hugepages -w 30 --duration $((secs + 2)) > "$dir/pg4.log" 2>&1 &
@@ -121,7 +121,7 @@ row "pkt-gen (upio client) -> pkt-gen (upio server)" "$(pktgen_rx_mpps "$dir/pg3
 stop_all
 
 # the same, upio's client in zero-copy
-"$pktgen" -f rx -i "memif:$dir/pz.sock" -a 1 --busy --no-hugepages -w 30 --duration $((secs + 1)) -T 1 --json > "$dir/pg6.log" 2>&1 &
+"$pktgen" -f rx -i "memif:$dir/pz.sock" -a 1 --busy --no-hugepages -w 30 --duration $((secs + 1)) -T 1s --json > "$dir/pg6.log" 2>&1 &
 pg=$!
 wait_sock pz
 "$pktgen" -f tx -i "memif:$dir/pz.sock,role=client,zero-copy" -a 0 --busy --no-hugepages -w 30 --duration $((secs + 2)) > "$dir/pg7.log" 2>&1 &

@@ -5,6 +5,7 @@ find_package(fmt REQUIRED)
 find_package(CLI11 CONFIG REQUIRED)
 pkg_check_modules(LIBPCI REQUIRED IMPORTED_TARGET libpci)
 pkg_check_modules(LIBPCAP REQUIRED IMPORTED_TARGET libpcap) # pkt-gen only
+find_package(nlohmann_json 3 REQUIRED)                      # pkt-gen's JSON lines and their tests
 find_library(NUMA_LIBRARY numa REQUIRED)
 find_path(NUMA_INCLUDE_DIR numa.h REQUIRED)
 find_library(HUGETLBFS_LIBRARY hugetlbfs REQUIRED)

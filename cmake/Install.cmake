@@ -17,6 +17,8 @@ install(FILES ${CMAKE_CURRENT_BINARY_DIR}/upio.pc DESTINATION ${CMAKE_INSTALL_LI
 
 # upio-setup, with its version filled in (see CMakeLists.txt).
 install(PROGRAMS ${UPIO_CONFIGURED_SETUP} DESTINATION ${CMAKE_INSTALL_BINDIR})
+# upio-plot: pkt-gen's JSON lines as PNG charts (gnuplot, jq).
+install(PROGRAMS scripts/upio-plot DESTINATION ${CMAKE_INSTALL_BINDIR})
 
 # Man pages, generated from each tool's --help and --version by help2man, with the
 # extra sections in cmake/man/*.h2m.

@@ -1,5 +1,6 @@
 // Memory regions: one pre-faulted mapping for rings and buffers.
 #include <upio/backend/memory_region.hpp>
+#include <upio/log.hpp>
 #include <upio/netmap.h>
 
 #include <fmt/format.h>
@@ -141,9 +142,7 @@ Result<std::shared_ptr<MemoryRegion>> MemoryRegion::create(std::string_view name
                                                   name, why));
         } else {
             std::call_once(warned_once, [&] {
-                std::fprintf(stderr,
-                             "upio: warning: %s; using normal pages (run 'upio-setup hugepages N')\n",
-                             why.c_str());
+                log(LogLevel::warn, fmt::format("{}; using normal pages (run 'upio-setup hugepages N')", why));
             });
         }
     }

@@ -10,6 +10,7 @@
 #include "memif/adapter.hpp"
 
 #include <fmt/format.h>
+#include <upio/log.hpp>
 #include <poll.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -171,7 +172,7 @@ Status MemifAdapter::init(const PortName& pn, const PortOptions& opts) {
     return {};
 }
 
-void MemifAdapter::note(const std::string& line) const { std::fprintf(stderr, "upio: %s: %s\n", name().c_str(), line.c_str()); }
+void MemifAdapter::note(const std::string& line) const { log(LogLevel::info, name() + ": " + line); }
 
 void MemifAdapter::wake_all() noexcept {
     for (std::uint32_t i = 0; i < rings_; i++) {

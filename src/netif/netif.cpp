@@ -4,6 +4,7 @@
 #include "netif/netif.hpp"
 
 #include <fmt/format.h>
+#include <upio/log.hpp>
 #include <linux/if_packet.h>
 #include <net/ethernet.h>
 #include <net/if.h>
@@ -207,8 +208,7 @@ Result<std::shared_ptr<Adapter>> open_netif(const PortName& pn, const PortOption
         // AF_PACKET needs the same privileges: falling back would not help.
         if (!a && (want_xdp || a.error().code == EPERM || a.error().code == EACCES)) return std::move(a).error();
         if (!a) {
-            std::fprintf(stderr, "upio: %s: AF_XDP unavailable, using AF_PACKET: %s\n", pn.full.c_str(),
-                         a.error().message.c_str());
+            log(LogLevel::warn, fmt::format("{}: AF_XDP unavailable, using AF_PACKET: {}", pn.full, a.error().message));
         }
     }
     if (!a) {

@@ -2,6 +2,7 @@
 #include "vhost/control.hpp"
 
 #include <fmt/format.h>
+#include <upio/log.hpp>
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -48,7 +49,7 @@ std::string Control::last_error() const {
 }
 
 void Control::set_error(std::string why, bool print) {
-    if (print) std::fprintf(stderr, "upio: vhost:%s: %s\n", path_.c_str(), why.c_str());
+    if (print) log(LogLevel::warn, fmt::format("vhost:{}: {}", path_, why));
     std::lock_guard lk(err_mu_);
     err_ = std::move(why);
 }

@@ -39,5 +39,33 @@ TEST(Frame, ParsesMacAndIp) {
     EXPECT_FALSE(parse_ipv4("1.2.3", ip));
 }
 
+TEST(Frame, IpRangesInBothForms) {
+    struct Case {
+        const char* text;
+        std::uint32_t ip_lo, ip_hi, port_lo, port_hi;
+    };
+    const Case cases[] = {
+        {"10.0.0.1", 0x0a000001, 0x0a000001, 7, 7},
+        {"10.0.0.1-10.0.0.9:100-109", 0x0a000001, 0x0a000009, 100, 109}, // addresses, then ports
+        {"10.0.0.1:1000-10.0.0.9:1999", 0x0a000001, 0x0a000009, 1000, 1999}, // netmap's: each end whole
+        {"10.0.0.1:1000-10.0.0.1:1009", 0x0a000001, 0x0a000001, 1000, 1009},
+        {"10.0.0.1:1000-10.0.0.4", 0x0a000001, 0x0a000004, 1000, 1000},
+        {"10.0.0.1:1000-1999", 0x0a000001, 0x0a000001, 1000, 1999},
+    };
+    for (const Case& c : cases) {
+        Range ip{}, port{7, 7};
+        ASSERT_TRUE(parse_ip_range(c.text, ip, port)) << c.text;
+        EXPECT_EQ(ip.lo, c.ip_lo) << c.text;
+        EXPECT_EQ(ip.hi, c.ip_hi) << c.text;
+        EXPECT_EQ(port.lo, c.port_lo) << c.text;
+        EXPECT_EQ(port.hi, c.port_hi) << c.text;
+    }
+    for (const char* bad : {"10.0.0.9:1000-10.0.0.1:1999", "10.0.0.1:2000-10.0.0.9:1000", "10.0.0.1:1-10.0.0.9:70000",
+                            "10.0.0.1:x-10.0.0.9:1", "10.0.0.1-"}) {
+        Range ip{}, port{};
+        EXPECT_FALSE(parse_ip_range(bad, ip, port)) << bad;
+    }
+}
+
 } // namespace
 } // namespace pktgen

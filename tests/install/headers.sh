@@ -5,7 +5,7 @@
 #   headers.sh INCLUDE_DIR CXX
 set -euo pipefail
 inc=$1 cxx=$2
-user="port.hpp port_name.hpp netmap.h netmap_user.h vale.hpp vale_daemon.hpp memory.hpp error.hpp pci.hpp chain.hpp models.hpp"
+user="port.hpp port_name.hpp netmap.h netmap_user.h vale.hpp vale_daemon.hpp memory.hpp error.hpp pci.hpp chain.hpp models.hpp log.hpp"
 backend="backend.hpp backend/adapter.hpp backend/memory_region.hpp backend/port_type.hpp backend/device.hpp
          backend/iova.hpp backend/fd.hpp device.hpp iova.hpp"
 compile() { printf '#include <upio/%s>\n' "$1" | "$cxx" -std=c++20 -x c++ -I"$inc" "${@:2}" -fsyntax-only -; }

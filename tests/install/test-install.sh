@@ -18,7 +18,7 @@ test -f "$tmp/prefix/include/upio/netmap_user.h" || { echo "headers not installe
 test -f "$tmp/prefix/include/upio/version.hpp" || { echo "the generated upio/version.hpp is not installed"; exit 1; }
 
 # the tools, upio-setup with the project's version filled in
-for t in pkt-gen upio-switch upio-setup; do
+for t in pkt-gen upio-switch upio-setup upio-plot; do
     test -x "$tmp/prefix/bin/$t" || { echo "$t not installed in bin/"; exit 1; }
 done
 out=$("$tmp/prefix/bin/upio-setup" --version)

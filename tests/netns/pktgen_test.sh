@@ -69,7 +69,7 @@ start_b() {
     local log=$TMP/$1
     shift
     rm -f "$TMP/b.pid"
-    in_ns $NS_B bash -c 'echo $$ >"$0"; exec timeout 20 "$@"' "$TMP/b.pid" "$PKTGEN" -T 0.1 "$@" >"$log" 2>&1 &
+    in_ns $NS_B bash -c 'echo $$ >"$0"; exec timeout 20 "$@"' "$TMP/b.pid" "$PKTGEN" -T 100ms "$@" >"$log" 2>&1 &
     B_PID=$!
     for _ in $(seq 100); do
         grep -qE '^ +[0-9.]+ (rx|pong) |"dir":"(rx|pong)"' "$log" && return 0

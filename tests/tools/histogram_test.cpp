@@ -24,6 +24,27 @@ TEST(Histogram, PercentilesWithinABucket) {
     EXPECT_EQ(c[6], 1u); // 100 ns is in [64, 128)
 }
 
+TEST(Histogram, BucketsCoverEveryValueOnce) {
+    Histogram h;
+    const std::uint64_t values[] = {0, 3, 7, 8, 9, 15, 16, 100, 1000, 123456789};
+    for (auto v : values) h.add(v);
+    std::uint64_t total = 0, prev_hi = 0;
+    bool first = true;
+    h.for_each_bucket([&](std::uint64_t lo, std::uint64_t hi, std::uint64_t n) {
+        EXPECT_LE(lo, hi);
+        if (!first) {
+            EXPECT_GT(lo, prev_hi) << "buckets in order, not overlapping";
+        }
+        first = false;
+        prev_hi = hi;
+        total += n;
+        std::uint64_t inside = 0;
+        for (auto v : values) inside += v >= lo && v <= hi;
+        EXPECT_EQ(inside, n) << "[" << lo << ", " << hi << "]";
+    });
+    EXPECT_EQ(total, std::size(values));
+}
+
 TEST(SeqChecker, GapsDuplicatesAndReordering) {
     SeqChecker s;
     for (std::uint64_t v : {0, 1, 2, 5, 6, 3, 6, 7}) s.add(v);

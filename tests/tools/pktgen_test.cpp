@@ -1,5 +1,6 @@
 // pkt-gen as a user runs it: output, exact counts, errors, footprint.
 #include "frame.hpp"
+#include "json_line.hpp"
 
 #include <gtest/gtest.h>
 #include <pcap/pcap.h>
@@ -14,6 +15,7 @@
 #include <chrono>
 #include <filesystem>
 #include <iostream>
+#include <map>
 #include <set>
 #include <sched.h>
 #include <cstdio>
@@ -79,6 +81,29 @@ std::uint64_t json_field(const std::string& out, const std::string& prefix, cons
     return std::stoull(m[1]);
 }
 
+// Every line of a --json run, parsed; a line that is no JSON object fails the test.
+std::vector<pktgen::Json> json_lines(const std::string& out) {
+    std::vector<pktgen::Json> lines;
+    std::size_t at = 0;
+    for (std::size_t nl; (nl = out.find('\n', at)) != std::string::npos; at = nl + 1) {
+        const std::string text = out.substr(at, nl - at);
+        try {
+            lines.push_back(pktgen::Json::parse(text));
+        } catch (const std::exception& e) {
+            ADD_FAILURE() << "not JSON: " << text << " (" << e.what() << ")";
+        }
+    }
+    return lines;
+}
+
+// The first line whose first member is `kind` (with that value when given).
+const pktgen::Json* json_find(const std::vector<pktgen::Json>& lines, const std::string& kind,
+                              const std::string& value = "") {
+    for (const auto& l : lines)
+        if (!l.empty() && l.begin().key() == kind && (value.empty() || l.begin().value() == value)) return &l;
+    return nullptr;
+}
+
 double run_seconds(const std::string& out, const char* dir) {
     std::smatch m;
     if (!std::regex_search(out, m, std::regex(std::string(R"("summary":")") + dir + R"(".*"seconds":([0-9.]+))")))
@@ -119,7 +144,7 @@ std::pair<int, std::string> shell(const std::string& cmd) {
 }
 
 TEST(PktGen, DefaultRunsAPipeAndReportsEachInterval) {
-    Outcome r = pktgen({"--duration", "2", "-T", "0.5", "--no-hugepages"});
+    Outcome r = pktgen({"--duration", "2", "-T", "500", "--no-hugepages"}); // ms, as netmap's
     ASSERT_TRUE(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0) << r.out;
     std::regex line(R"(\s+[0-9.]+ tx\s+[0-9.]+ Mpps\s+[0-9.]+ Gbit/s)");
     auto lines = std::distance(std::sregex_iterator(r.out.begin(), r.out.end(), line), std::sregex_iterator());
@@ -195,6 +220,81 @@ TEST(PktGen, SequenceModeCountsNoGapsOnAPipeWithMixedSizes) {
     EXPECT_NE(r.out.find(R"("received":50000,"missing":0,"duplicates":0,"reordered":0)"), std::string::npos) << r.out;
 }
 
+TEST(PktGen, JsonLinesAreVersionedAndCarryHistogramsAndOneWayLatency) {
+    Outcome r = pktgen({"-f", "txrxseq", "-i", "pipe:js{0", "-i", "pipe:js}0", "-n", "20000", "-R", "100000", "--json",
+                        "--no-hugepages"});
+    ASSERT_TRUE(exited(r, 0)) << r.out;
+    const auto lines = json_lines(r.out);
+    ASSERT_FALSE(lines.empty());
+    for (const auto& l : lines) {
+        ASSERT_TRUE(l.is_object()) << l;
+        ASSERT_GE(l.size(), 2u) << l;
+        EXPECT_EQ(std::prev(l.end()).key(), "schema") << l;
+        EXPECT_EQ(l["schema"], pktgen::json_schema) << l;
+    }
+    const auto* rx = json_find(lines, "summary", "rx");
+    ASSERT_NE(rx, nullptr) << r.out;
+    EXPECT_EQ((*rx)["packets"], 20000);
+    // raw rate: 24 more bytes per frame on the wire (preamble, FCS, gap)
+    EXPECT_NEAR(double((*rx)["l1_bps"]), (double((*rx)["bytes"]) + 24.0 * 20000) * 8 / double((*rx)["seconds"]),
+                double((*rx)["l1_bps"]) * 1e-3);
+    // one-way latency: both ends in this process, one clock
+    const auto* ow = json_find(lines, "one_way", "pipe:js}0");
+    ASSERT_NE(ow, nullptr) << r.out;
+    EXPECT_EQ((*ow)["frames"], 20000);
+    EXPECT_EQ((*ow)["other_clock"], 0);
+    std::uint64_t in_buckets = 0;
+    for (const auto& b : (*ow)["buckets"]) {
+        EXPECT_LE(b["lo_ns"], b["hi_ns"]) << b;
+        in_buckets += b["count"].get<std::uint64_t>();
+    }
+    EXPECT_EQ(in_buckets, 20000u);
+    EXPECT_LE((*ow)["min_ns"], (*ow)["p50_ns"]);
+    EXPECT_LE((*ow)["p50_ns"], (*ow)["max_ns"]);
+
+    // round trips: the histogram's buckets hold every reply
+    Outcome p = pktgen({"-f", "pingpong", "-i", "pipe:jp{0", "-i", "pipe:jp}0", "-n", "500", "--json", "--no-hugepages"});
+    ASSERT_TRUE(exited(p, 0)) << p.out;
+    const auto plines = json_lines(p.out);
+    const auto* rtt = json_find(plines, "rtt");
+    ASSERT_NE(rtt, nullptr) << p.out;
+    std::uint64_t replies = 0;
+    for (const auto& b : (*rtt)["buckets"]) replies += b["count"].get<std::uint64_t>();
+    EXPECT_EQ(replies, 500u);
+    EXPECT_EQ((*rtt)["replies"], 500);
+}
+
+TEST(PktGen, JsonRatesPerPortWhenPortsShareADirection) {
+    Outcome r = pktgen({"-f", "txrx", "-i", "vale16:a", "-i", "vale16:b", "-i", "vale16:c", "-n", "5000", "-R", "20000",
+                        "--json", "--no-hugepages"});
+    ASSERT_TRUE(exited(r, 0)) << r.out;
+    const auto lines = json_lines(r.out);
+    // at each report: the tx line is the sum of its two ports'; the one receiver has no line of its own
+    std::map<double, std::uint64_t> total, per_port;
+    std::set<std::string> ports;
+    for (const auto& l : lines) {
+        if (!l.contains("t")) continue;
+        EXPECT_FALSE(l["dir"] == "rx" && l.contains("port")) << l;
+        if (l["dir"] != "tx") continue;
+        if (l.contains("port")) {
+            ports.insert(l["port"].get<std::string>());
+            per_port[l["t"].get<double>()] += l["packets"].get<std::uint64_t>();
+        } else {
+            total[l["t"].get<double>()] = l["packets"].get<std::uint64_t>();
+        }
+    }
+    EXPECT_EQ(ports, (std::set<std::string>{"vale16:a", "vale16:b"}));
+    ASSERT_FALSE(total.empty()) << r.out;
+    EXPECT_EQ(total, per_port) << r.out;
+    EXPECT_EQ(total.rbegin()->second, 10000u) << r.out;
+}
+
+TEST(PktGen, OneWayLatencyInTheTextSummary) {
+    Outcome r = pktgen({"-f", "txrxseq", "-i", "pipe:ow{0", "-i", "pipe:ow}0", "-n", "1000", "--no-hugepages"});
+    ASSERT_TRUE(exited(r, 0)) << r.out;
+    EXPECT_NE(r.out.find("One-way latency on pipe:ow}0: 1000 frames; min "), std::string::npos) << r.out;
+}
+
 TEST(PktGen, SequenceModeSeesTheDropsOfAnOverloadedValePort) {
     // the receiver's ring is tiny and it is slowed by capturing to a file:
     // the switch drops, and rxseq must report exactly what went missing
@@ -232,14 +332,25 @@ TEST(PktGen, CaptureToPcapAndReplayIt) {
     Outcome r = pktgen({"-f", "txrx", "-i", "pipe:cap{0", "-i", "pipe:cap}0", "-n", "300", "-l", "60-200", "-s",
                         "10.0.0.1-10.0.0.9:100-109", "-z", "--pcap", file, "--no-hugepages"});
     ASSERT_TRUE(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0) << r.out;
+    {
+        // a nanosecond capture: its magic number, in the writer's byte order
+        std::uint32_t magic = 0;
+        FILE* f = std::fopen(file.c_str(), "rb");
+        ASSERT_NE(f, nullptr);
+        ASSERT_EQ(std::fread(&magic, 4, 1, f), 1u);
+        std::fclose(f);
+        EXPECT_EQ(magic, 0xa1b23c4du) << std::hex << magic;
+    }
     char err[PCAP_ERRBUF_SIZE];
-    pcap_t* p = pcap_open_offline(file.c_str(), err);
+    pcap_t* p = pcap_open_offline_with_tstamp_precision(file.c_str(), PCAP_TSTAMP_PRECISION_NANO, err);
     ASSERT_NE(p, nullptr) << err;
+    EXPECT_EQ(pcap_get_tstamp_precision(p), PCAP_TSTAMP_PRECISION_NANO);
     pcap_pkthdr* h;
     const u_char* d;
     int n = 0;
     while (pcap_next_ex(p, &h, &d) == 1) {
         n++;
+        EXPECT_LT(h->ts.tv_usec, 1000000000) << "nanoseconds within the second";
         ASSERT_TRUE(pktgen::verify_frame({d, h->caplen})) << "frame " << n;
         EXPECT_GE(h->caplen, 60u);
         EXPECT_LE(h->caplen, 200u);
@@ -395,7 +506,7 @@ TEST(PktGen, ASenderWithNobodyReceivingEndsAtItsDurationWithoutSpinning) {
     // --duration ends the run between two reports, and the final push of
     // what is still queued gives up once nothing moves (not after a second
     // of spinning).
-    Outcome r = pktgen({"-f", "tx", "-i", "pipe:lonely{0", "--duration", "0.5", "-T", "2", "--json", "--no-hugepages"});
+    Outcome r = pktgen({"-f", "tx", "-i", "pipe:lonely{0", "--duration", "0.5", "-T", "2s", "--json", "--no-hugepages"});
     ASSERT_TRUE(exited(r, 0)) << r.out;
     const double secs = run_seconds(r.out, "tx");
     EXPECT_GE(secs, 0.5) << r.out;
@@ -413,6 +524,78 @@ TEST(PktGen, NumericOptionsOutOfRangeSayTheirBound) {
     EXPECT_NE(r.out.find("--interval: '0' must be more than 0"), std::string::npos) << r.out;
     r = pktgen({"-f", "tx", "-i", "pipe:n{0", "--duration", "soon"});
     EXPECT_NE(r.out.find("--duration: 'soon' is not a number"), std::string::npos) << r.out;
+}
+
+// -- netmap's habits
+
+TEST(PktGen, IntervalInMillisecondsOrWithAUnit) {
+    std::regex rate(R"(\{"t":)");
+    for (const char* t : {"100", "100ms", "0.1s", "100000us"}) {
+        Outcome r = pktgen({"-f", "txrx", "-i", "pipe:ti{0", "-i", "pipe:ti}0", "-R", "1000", "--duration", "2", "-T", t,
+                            "--json", "--no-hugepages"});
+        ASSERT_TRUE(exited(r, 0)) << t << ": " << r.out;
+        const auto lines = std::distance(std::sregex_iterator(r.out.begin(), r.out.end(), rate), std::sregex_iterator());
+        EXPECT_GE(lines, 6) << "-T " << t << " is a tenth of a second, not " << t << " seconds: " << r.out;
+        EXPECT_EQ(r.out.find("warning"), std::string::npos) << r.out;
+    }
+    // a bare value that was likely meant in seconds (or is a minute or more) works, with a warning
+    for (const char* t : {"2", "60000"}) {
+        Outcome r = pktgen({"-f", "tx", "-i", "pipe:tw{0", "-n", "10", "-T", t, "--no-hugepages"});
+        EXPECT_TRUE(exited(r, 0)) << r.out;
+        EXPECT_NE(r.out.find(std::string("pkt-gen: warning: -T ") + t + " is in milliseconds"), std::string::npos)
+            << r.out;
+    }
+    Outcome bad = pktgen({"-f", "tx", "-i", "pipe:tw{0", "-T", "2h"});
+    EXPECT_TRUE(exited(bad, 2)) << bad.out;
+    EXPECT_NE(bad.out.find("pkt-gen: --interval: '2h'"), std::string::npos) << bad.out;
+}
+
+TEST(PktGen, InterfaceNamesAsNetmapWritesThem) {
+    // a bare IFNAME and netmap:IFNAME open the kernel interface (netif:)
+    for (const char* name : {"upionosuch0", "netmap:upionosuch0"}) {
+        Outcome r = pktgen({"-f", "tx", "-i", name, "-n", "1", "--no-hugepages"});
+        EXPECT_TRUE(exited(r, 2)) << r.out;
+        EXPECT_NE(r.out.find("pkt-gen: netif:upionosuch0: no interface 'upionosuch0'"), std::string::npos)
+            << name << ": " << r.out;
+    }
+    // a registered type's name stays what it is
+    Outcome p = pktgen({"-f", "txrx", "-i", "pipe:nm{0", "-i", "pipe:nm}0", "-n", "10", "--json", "--no-hugepages"});
+    ASSERT_TRUE(exited(p, 0)) << p.out;
+    EXPECT_NE(p.out.find(R"("port":"pipe:nm{0")"), std::string::npos) << p.out;
+    // netmap's pipes: netmap:X{N and X}N
+    Outcome q = pktgen({"-f", "txrx", "-i", "netmap:nq{0", "-i", "nq}0", "-n", "10", "--json", "--no-hugepages"});
+    ASSERT_TRUE(exited(q, 0)) << q.out;
+    EXPECT_NE(q.out.find(R"("port":"pipe:nq{0")"), std::string::npos) << q.out;
+    EXPECT_NE(q.out.find(R"("port":"pipe:nq}0")"), std::string::npos) << q.out;
+}
+
+TEST(PktGen, SizeAndAddressRangesAsNetmapWritesThem) {
+    const std::string file = testing::TempDir() + "pktgen_netmap_ranges.pcap";
+    Outcome r = pktgen({"-f", "txrx", "-i", "pipe:nr{0", "-i", "pipe:nr}0", "-n", "2000", "-l", "300", "-l", "60", "-s",
+                        "10.0.0.1:1000-10.0.0.3:1002", "-d", "10.1.0.1:2000-10.1.0.2", "--pcap", file,
+                        "--no-hugepages"});
+    ASSERT_TRUE(exited(r, 0)) << r.out;
+    EXPECT_NE(r.out.find(" Gbit/s on the wire"), std::string::npos) << "netmap's -B rate: " << r.out;
+    const auto frames = read_pcap(file);
+    ASSERT_EQ(frames.size(), 2000u);
+    std::set<std::size_t> sizes;
+    std::set<std::uint32_t> srcs, dsts;
+    std::set<unsigned> sports, dports;
+    for (const auto& f : frames) {
+        sizes.insert(f.data.size());
+        srcs.insert(ip_at(f.data, 26));
+        dsts.insert(ip_at(f.data, 30));
+        sports.insert(port_at(f.data, 34));
+        dports.insert(port_at(f.data, 36));
+    }
+    EXPECT_EQ(*sizes.begin(), 60u);
+    EXPECT_EQ(*sizes.rbegin(), 300u);
+    EXPECT_EQ(sizes.size(), 241u) << "-l 300 -l 60: every size from 60 to 300";
+    EXPECT_EQ(srcs, (std::set<std::uint32_t>{0x0a000001, 0x0a000002, 0x0a000003}));
+    EXPECT_EQ(sports, (std::set<unsigned>{1000, 1001, 1002}));
+    EXPECT_EQ(dsts, (std::set<std::uint32_t>{0x0a010001, 0x0a010002}));
+    EXPECT_EQ(dports, (std::set<unsigned>{2000}));
+    std::filesystem::remove(file);
 }
 
 TEST(PktGen, RunsEndToEndOnTwoModelled82599s) {
@@ -504,11 +687,42 @@ TEST(PktGen, SigintOrSigtermEndsARunWithItsSummary) {
     }
 }
 
-TEST(PktGen, UnpinnableCpuIsAClearError) {
-    Outcome r = pktgen({"-f", "txrx", "-i", "pipe:pin{0", "-i", "pipe:pin}0", "-n", "10", "-a", "4000",
-                        "--no-hugepages"});
-    EXPECT_TRUE(exited(r, 1)) << r.out;
-    EXPECT_NE(r.out.find("cannot pin to CPU 4000: this process may run on CPUs"), std::string::npos) << r.out;
+TEST(PktGen, UnpinnableCpuIsAUsageErrorBeforeTheRun) {
+    cpu_set_t set;
+    ASSERT_EQ(sched_getaffinity(0, sizeof set, &set), 0);
+    int outside = 0; // the first CPU this process may not run on
+    while (outside < CPU_SETSIZE && CPU_ISSET(outside, &set)) outside++;
+    for (const std::string& cpu : {std::string("4000"), std::to_string(outside)}) {
+        Outcome r = pktgen({"-f", "txrx", "-i", "pipe:pin{0", "-i", "pipe:pin}0", "-n", "10", "-a", "0", "-a", cpu,
+                            "--json", "--no-hugepages"});
+        EXPECT_TRUE(exited(r, 2)) << r.out;
+        EXPECT_EQ(r.out.find("pkt-gen: -a " + cpu + ": CPU " + cpu + " is not one this process may run on (CPUs "),
+                  0u)
+            << r.out;
+        EXPECT_EQ(r.out.find("\"summary\""), std::string::npos) << "refused before the run: " << r.out;
+    }
+    // -c spreads over CPUs from the first -a: each of them is checked
+    Outcome c = pktgen({"-f", "txrx", "-i", "pipe:pin{0", "-i", "pipe:pin}0", "-n", "10", "-a", std::to_string(outside),
+                        "-c", "2", "--no-hugepages"});
+    EXPECT_TRUE(exited(c, 2)) << c.out;
+    EXPECT_NE(c.out.find("pkt-gen: -c 2: CPU " + std::to_string(outside) + " is not one"), std::string::npos) << c.out;
+}
+
+TEST(PktGen, UsageErrorsExitTwoWithTheToolsPrefix) {
+    const std::vector<std::vector<std::string>> bad = {
+        {"--no-such-option"},          // CLI11: an unknown option
+        {"-f", "sideways"},            // not one of the modes
+        {"-n", "many"},                // not a number
+        {"-R", "-5"},                  // out of range
+        {"-f", "tx"},                  // no port
+        {"-l", "59"},                  // too small a frame
+        {"-f", "tx", "-i", "pipe:u{0", "extra"}, // a stray argument
+    };
+    for (const auto& args : bad) {
+        Outcome r = pktgen(args);
+        EXPECT_TRUE(exited(r, 2)) << args[0] << ": " << r.out;
+        EXPECT_EQ(r.out.rfind("pkt-gen: ", 0), 0u) << args[0] << ": " << r.out;
+    }
 }
 
 // -- options
@@ -608,7 +822,7 @@ TEST(PktGen, RandomDestinationsStayInTheirRange) {
 }
 
 TEST(PktGen, BatchBoundsEverySync) {
-    Outcome r = pktgen({"-n", "50000", "-b", "8", "-T", "0.02", "-R", "200000", "--json", "--no-hugepages"});
+    Outcome r = pktgen({"-n", "50000", "-b", "8", "-T", "20ms", "-R", "200000", "--json", "--no-hugepages"});
     ASSERT_TRUE(exited(r, 0)) << r.out;
     std::regex re(R"re("dir":"(tx|rx)".*"packets":(\d+),"avg_batch":([0-9.]+))re");
     int lines = 0;

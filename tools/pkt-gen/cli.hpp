@@ -45,8 +45,12 @@ struct Totals {
 };
 
 Totals sum(const std::vector<std::unique_ptr<Worker>>& ws, Role role);
-// One line: the rate of `role` over the last `secs` seconds.
-void report(Role role, double t, double secs, const Totals& now, const Totals& before, bool json);
+// The workers [first, first + n): one -i port's (its -p threads).
+Totals sum(const std::vector<std::unique_ptr<Worker>>& ws, std::size_t first, std::size_t n);
+// One line: the rate of `role` over the last `secs` seconds; with `port`
+// (JSON only), of that one -i port.
+void report(Role role, double t, double secs, const Totals& now, const Totals& before, bool json,
+            const std::string* port = nullptr);
 // Everything printed once the run is over.
 void final_summary(const Config& cfg, const std::vector<std::unique_ptr<Worker>>& ws, double secs, double cpu_used);
 

@@ -1,6 +1,9 @@
 #include "frame.hpp"
 
+#include <unistd.h>
+
 #include <charconv>
+#include <cstdio>
 #include <cstring>
 
 namespace pktgen {
@@ -63,7 +66,11 @@ std::uint16_t write_frame(std::uint8_t* p, const FrameSpec& s, std::size_t size,
     put16(udp + 4, udp_len);
     for (std::size_t i = headers; i < size; i++) p[i] = std::uint8_t('a' + (i - headers) % 26);
     if (seq) std::memcpy(p + seq_offset, seq, 8);
-    if (stamp) std::memcpy(p + stamp_offset, stamp, 8);
+    if (stamp) {
+        std::memcpy(p + stamp_offset, stamp, 8);
+        static const std::uint16_t tag = clock_tag();
+        std::memcpy(p + clock_offset, &tag, 2); // size >= min_frame = clock_offset + 2
+    }
     std::uint16_t c = std::uint16_t(~csum_fold({udp, udp_len}, pseudo_header_sum(ip, udp_len)));
     put16(udp + 6, c == 0 ? 0xffff : c);
     return std::uint16_t(size);
@@ -90,6 +97,26 @@ std::uint64_t frame_seq(const std::uint8_t* f) noexcept {
     return v;
 }
 
+std::uint16_t frame_clock(const std::uint8_t* f) noexcept {
+    std::uint16_t v;
+    std::memcpy(&v, f + clock_offset, 2);
+    return v;
+}
+
+std::uint16_t clock_tag() noexcept {
+    // FNV-1a over the boot id; the host name when /proc has none.
+    char id[64] = {};
+    if (std::FILE* f = std::fopen("/proc/sys/kernel/random/boot_id", "r")) {
+        if (!std::fgets(id, sizeof id, f)) id[0] = 0;
+        std::fclose(f);
+    }
+    if (!id[0]) ::gethostname(id, sizeof id - 1);
+    std::uint32_t h = 2166136261u;
+    for (const char* c = id; *c; c++) h = (h ^ std::uint8_t(*c)) * 16777619u;
+    const auto tag = std::uint16_t(h ^ (h >> 16));
+    return tag ? tag : 1;
+}
+
 std::uint64_t frame_stamp(const std::uint8_t* f) noexcept {
     std::uint64_t v;
     std::memcpy(&v, f + stamp_offset, 8);
@@ -110,6 +137,27 @@ bool verify_frame(std::span<const std::uint8_t> f) {
 }
 
 bool parse_ip_range(std::string_view s, Range& ip, Range& port) {
+    // netmap's form, IP:PORT-IP[:PORT]: each end of the range whole
+    if (auto dash = s.find('-'); dash != std::string_view::npos) {
+        const std::string_view a = s.substr(0, dash), b = s.substr(dash + 1);
+        if (a.find(':') != std::string_view::npos && b.find('.') != std::string_view::npos) {
+            const auto bc = b.find(':');
+            Range ip_a, port_a, ip_b, port_b;
+            if (!parse_ip_range(a, ip_a, port_a) || !parse_ip_range(b.substr(0, bc), ip_b, port_b)) return false;
+            std::uint32_t port_hi = port_a.lo;
+            if (bc != std::string_view::npos) {
+                const std::string_view ps = b.substr(bc + 1);
+                auto r = std::from_chars(ps.data(), ps.data() + ps.size(), port_hi);
+                if (r.ec != std::errc() || r.ptr != ps.data() + ps.size() || port_hi > 65535) return false;
+            }
+            if (ip_b.lo < ip_a.lo || port_hi < port_a.lo) return false;
+            ip.lo = ip_a.lo;
+            ip.hi = ip_b.lo;
+            port.lo = port_a.lo;
+            port.hi = port_hi;
+            return true;
+        }
+    }
     auto colon = s.find(':');
     std::string_view ips = s.substr(0, colon);
     auto dash = ips.find('-');

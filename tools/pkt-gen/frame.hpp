@@ -47,21 +47,33 @@ struct Variation {
     }
 };
 
-// Payload layout of sequenced and timed frames: right after the UDP header.
-constexpr std::size_t seq_offset = 42, stamp_offset = 50; // 8 bytes each
+// Payload layout of sequenced and timed frames, right after the UDP header:
+// the sequence number (8 bytes), the send time (8 bytes, CLOCK_MONOTONIC ns)
+// and the tag of the clock that time is on (2 bytes, clock_tag()).
+constexpr std::size_t seq_offset = 42, stamp_offset = 50, clock_offset = 58;
+
+// Which CLOCK_MONOTONIC a stamp is on: a hash of the kernel's boot id, never
+// 0 (0: no stamp). Processes on one host (one boot) share the clock and the
+// tag; a frame from another host carries another tag, and its stamp means
+// nothing here.
+std::uint16_t clock_tag() noexcept;
 
 // Writes a whole frame of `size` bytes into `buf` (headers, pattern, the
-// sequence number and time stamp when asked, checksums). Returns its length.
+// sequence number and time stamp when asked, with the stamp this host's
+// clock tag, checksums). Returns its length.
 std::uint16_t write_frame(std::uint8_t* buf, const FrameSpec& spec, std::size_t size, const std::uint64_t* seq,
                           const std::uint64_t* stamp);
 // Turns a received frame around (MACs, IPs and ports swapped); checksums stay valid.
 void swap_addresses(std::uint8_t* frame) noexcept;
 std::uint64_t frame_seq(const std::uint8_t* frame) noexcept;
 std::uint64_t frame_stamp(const std::uint8_t* frame) noexcept;
+// The clock tag of a frame of at least clock_offset + 2 bytes (0: none).
+std::uint16_t frame_clock(const std::uint8_t* frame) noexcept;
 
 constexpr std::size_t eth_hlen = 14, ip_hlen = 20, udp_hlen = 8;
 constexpr std::size_t headers = eth_hlen + ip_hlen + udp_hlen; // 42
 constexpr std::size_t min_frame = 60, max_frame = 9018;
+static_assert(clock_offset + 2 <= min_frame, "every frame has room for the stamp and its clock tag");
 
 // Builds a frame of spec.size bytes (payload: a byte pattern).
 std::vector<std::uint8_t> build_frame(const FrameSpec& spec);
@@ -72,7 +84,9 @@ bool verify_frame(std::span<const std::uint8_t> frame);
 
 bool parse_mac(std::string_view s, Mac& out);
 bool parse_ipv4(std::string_view s, std::uint32_t& out);
-// "10.0.0.1", "10.0.0.1-10.0.0.9", with an optional ":PORT" or ":LO-HI".
+// "10.0.0.1", "10.0.0.1-10.0.0.9", with an optional ":PORT" or ":LO-HI"; or
+// netmap's "10.0.0.1:1000-10.0.0.9:1999" (ports: the first end's when the
+// second has none).
 bool parse_ip_range(std::string_view s, Range& ip, Range& port);
 
 } // namespace pktgen

@@ -107,6 +107,11 @@ void run(const pktgen::Invocation& inv, std::vector<std::unique_ptr<pktgen::Work
     auto last = start;
     const Role roles[] = {Role::sender, Role::receiver, Role::ping, Role::pong};
     pktgen::Totals prev[4];
+    // JSON: a rate line per -i port too, for roles that several ports share
+    std::vector<pktgen::Totals> prev_port(cfg.ports.size());
+    std::vector<bool> port_lines(cfg.ports.size(), false);
+    for (std::size_t i = 0; i < cfg.ports.size() && cfg.json; i++)
+        port_lines[i] = std::count(inv.roles.begin(), inv.roles.end(), inv.roles[i]) > 1;
     auto present = [&](Role r) {
         for (auto& w : workers)
             if (w->role == r) return true;
@@ -158,6 +163,12 @@ void run(const pktgen::Invocation& inv, std::vector<std::unique_ptr<pktgen::Work
                     pktgen::Totals cur = pktgen::sum(workers, roles[r]);
                     pktgen::report(roles[r], t, secs, cur, prev[r], cfg.json);
                     prev[r] = cur;
+                    for (std::size_t i = 0; i < cfg.ports.size(); i++) {
+                        if (!port_lines[i] || inv.roles[i] != roles[r]) continue;
+                        pktgen::Totals p = pktgen::sum(workers, i * cfg.threads, cfg.threads);
+                        pktgen::report(roles[r], t, secs, p, prev_port[i], true, &cfg.ports[i]);
+                        prev_port[i] = p;
+                    }
                 }
         std::fflush(stdout); // reports reach a pipe or file as they happen
         last = now;

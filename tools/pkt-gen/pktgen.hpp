@@ -73,6 +73,8 @@ struct Worker {
     Histogram rtt;               // ping
     std::uint64_t lost = 0;      // ping: replies that never came
     std::mutex rtt_mu;           // guards rtt for the reporter's snapshots
+    Histogram one_way;           // receivers with cfg.seq: send stamp to the sync that delivered the frame
+    std::uint64_t other_clock = 0; // receivers with cfg.seq: frames without a stamp on this host's clock
     PcapWriter* pcap = nullptr;  // receivers with --pcap
     int ran_on = -1;             // the CPU the worker was on when it finished
     std::string allowed_cpus;    // the CPUs it was allowed to run on ("0-3", "1")

@@ -2,6 +2,7 @@
 // at the end (totals, sequence checks, VALE counters, round-trip times, model
 // wires, where each worker ran, the CPU time the run used).
 #include "cli.hpp"
+#include "json_line.hpp"
 
 #include <upio/models.hpp>
 #include <upio/vale.hpp>
@@ -12,10 +13,48 @@
 #include <sys/resource.h>
 
 #include <algorithm>
+#include <cmath>
 #include <ctime>
 
 namespace pktgen {
 namespace {
+
+Json line(const char* kind, Json value) { return json_line(kind, std::move(value)); }
+void emit(Json j) { fmt::print("{}\n", json_text(std::move(j))); }
+
+// Bits on the wire, netmap's -B: each frame also takes 24 bytes there
+// (preamble and start delimiter 8, FCS 4, the inter-frame gap 12).
+constexpr std::uint64_t l1_overhead = 24;
+double l1_bits(const Totals& t) { return double(t.bytes + l1_overhead * t.packets) * 8; }
+
+// Rates and averages as whole numbers, as the text output has them.
+std::int64_t whole(double v) { return std::isfinite(v) ? std::llround(v) : 0; }
+
+// Fixed decimals, as the text output has them.
+double fixed(double v, int decimals) {
+    const double s = std::pow(10.0, decimals);
+    return std::isfinite(v) ? std::round(v * s) / s : 0.0;
+}
+
+Json buckets(const Histogram& h) {
+    Json b = Json::array();
+    h.for_each_bucket([&](std::uint64_t lo, std::uint64_t hi, std::uint64_t n) {
+        b.push_back(Json{{"lo_ns", lo}, {"hi_ns", hi}, {"count", n}});
+    });
+    return b;
+}
+
+// min, avg, percentiles, max and the buckets of a latency histogram.
+void latency_fields(Json& j, const Histogram& h) {
+    j["min_ns"] = h.min();
+    j["avg_ns"] = whole(h.avg());
+    j["p50_ns"] = h.percentile(50);
+    j["p90_ns"] = h.percentile(90);
+    j["p99_ns"] = h.percentile(99);
+    j["p999_ns"] = h.percentile(99.9);
+    j["max_ns"] = h.max();
+    j["buckets"] = buckets(h);
+}
 
 const char* role_name(Role r) {
     switch (r) {
@@ -28,15 +67,21 @@ const char* role_name(Role r) {
 }
 
 void summary(Role role, const Totals& t, double secs, bool json) {
-    if (json)
-        fmt::print("{{\"summary\":\"{}\",\"packets\":{},\"bytes\":{},\"seconds\":{:.6f},\"pps\":{:.0f},\"bps\":{:.0f},"
-                   "\"port_drops\":{}}}\n",
-                   role_name(role), t.packets, t.bytes, secs, double(t.packets) / secs, double(t.bytes) * 8 / secs,
-                   t.drops);
-    else
-        fmt::print("{} {} packets {} bytes in {:.3f} s: {:.3f} Mpps {:.3f} Gbit/s{}\n",
+    if (json) {
+        Json j = line("summary", role_name(role));
+        j["packets"] = t.packets;
+        j["bytes"] = t.bytes;
+        j["seconds"] = fixed(secs, 6);
+        j["pps"] = whole(double(t.packets) / secs);
+        j["bps"] = whole(double(t.bytes) * 8 / secs);
+        j["l1_bps"] = whole(l1_bits(t) / secs);
+        j["port_drops"] = t.drops;
+        emit(j);
+    } else
+        fmt::print("{} {} packets {} bytes in {:.3f} s: {:.3f} Mpps {:.3f} Gbit/s, {:.3f} Gbit/s on the wire{}\n",
                    role == Role::sender ? "Sent" : role == Role::receiver ? "Received" : role == Role::ping ? "Pinged" : "Ponged",
                    t.packets, t.bytes, secs, double(t.packets) / secs / 1e6, double(t.bytes) * 8 / secs / 1e9,
+                   l1_bits(t) / secs / 1e9,
                    t.drops ? fmt::format(" ({} dropped by the port)", t.drops) : std::string());
 }
 
@@ -46,11 +91,15 @@ void seq_summary(const std::vector<std::unique_ptr<Worker>>& ws, bool json) {
         for (std::size_t id = 0; id < w->seq.size(); id++) {
             const auto& s = w->seq[id];
             if (w->seq.size() > 1 && s.received() == 0 && s.missing() == 0) continue;
-            if (json)
-                fmt::print("{{\"seq\":\"{}\",\"stream\":{},\"received\":{},\"missing\":{},\"duplicates\":{},"
-                           "\"reordered\":{}}}\n",
-                           w->port->name().full, id, s.received(), s.missing(), s.duplicates(), s.reordered());
-            else
+            if (json) {
+                Json j = line("seq", w->port->name().full);
+                j["stream"] = id;
+                j["received"] = s.received();
+                j["missing"] = s.missing();
+                j["duplicates"] = s.duplicates();
+                j["reordered"] = s.reordered();
+                emit(j);
+            } else
                 fmt::print("Sequence on {} (stream {}): {} received, {} missing, {} duplicates, {} reordered\n",
                            w->port->name().full, id, s.received(), s.missing(), s.duplicates(), s.reordered());
         }
@@ -68,9 +117,9 @@ void vale_summary(const std::vector<std::unique_ptr<Worker>>& ws, bool json) {
         if (!info) continue;
         for (const auto& p : info->ports) {
             if (json) {
-                fmt::print("{{\"vale_port\":\"{}\"", p.name);
-                for (const auto& f : upio::vale::stat_fields) fmt::print(",\"{}\":{}", f.name, p.stats.*f.field);
-                fmt::print("}}\n");
+                Json j = line("vale_port", p.name);
+                for (const auto& f : upio::vale::stat_fields) j[f.name] = p.stats.*f.field;
+                emit(j);
             } else {
                 fmt::print("{}:", p.name);
                 for (const auto& f : upio::vale::stat_fields) fmt::print(" {} {}", f.name, p.stats.*f.field);
@@ -87,10 +136,11 @@ void rtt_summary(const std::vector<std::unique_ptr<Worker>>& ws, bool json) {
         const auto& h = w->rtt;
         auto us = [](double ns) { return ns / 1000.0; };
         if (json) {
-            fmt::print("{{\"rtt\":\"{}\",\"replies\":{},\"lost\":{},\"min_ns\":{},\"avg_ns\":{:.0f},\"p50_ns\":{},"
-                       "\"p90_ns\":{},\"p99_ns\":{},\"p999_ns\":{},\"max_ns\":{}}}\n",
-                       w->port->name().full, h.count(), w->lost, h.min(), h.avg(), h.percentile(50), h.percentile(90),
-                       h.percentile(99), h.percentile(99.9), h.max());
+            Json j = line("rtt", w->port->name().full);
+            j["replies"] = h.count();
+            j["lost"] = w->lost;
+            latency_fields(j, h);
+            emit(j);
             continue;
         }
         fmt::print("RTT on {}: {} replies, {} lost; min {:.2f} avg {:.2f} p50 {:.2f} p90 {:.2f} p99 {:.2f} "
@@ -105,11 +155,45 @@ void rtt_summary(const std::vector<std::unique_ptr<Worker>>& ws, bool json) {
     }
 }
 
+// Receivers of sequenced frames: the time from the sender's stamp to the
+// sync that delivered the frame, when both ran on this host's clock.
+void one_way_summary(const std::vector<std::unique_ptr<Worker>>& ws, bool json) {
+    for (auto& w : ws) {
+        if (w->role != Role::receiver) continue;
+        const Histogram& h = w->one_way;
+        if (h.count() == 0 && w->other_clock == 0) continue;
+        if (json) {
+            Json j = line("one_way", w->port->name().full);
+            j["frames"] = h.count();
+            j["other_clock"] = w->other_clock;
+            if (h.count()) latency_fields(j, h);
+            emit(j);
+            continue;
+        }
+        auto us = [](double ns) { return ns / 1000.0; };
+        if (h.count() == 0) {
+            fmt::print("One-way latency on {}: not measured ({} frames carried no stamp on this host's clock: sent "
+                       "from another host, or not by pkt-gen -f txseq)\n",
+                       w->port->name().full, w->other_clock);
+            continue;
+        }
+        fmt::print("One-way latency on {}: {} frames{}; min {:.2f} avg {:.2f} p50 {:.2f} p90 {:.2f} p99 {:.2f} "
+                   "p99.9 {:.2f} max {:.2f} us\n",
+                   w->port->name().full, h.count(),
+                   w->other_clock ? fmt::format(" ({} more on another clock, left out)", w->other_clock) : "",
+                   us(double(h.min())), us(h.avg()), us(double(h.percentile(50))), us(double(h.percentile(90))),
+                   us(double(h.percentile(99))), us(double(h.percentile(99.9))), us(double(h.max())));
+    }
+}
+
 // What the run (workers and reporter, without start-up and exit) cost in CPU.
 void cpu_summary(double cpu, double secs, bool json) {
-    if (json)
-        fmt::print("{{\"summary\":\"cpu\",\"cpu_seconds\":{:.6f},\"seconds\":{:.6f}}}\n", cpu, secs);
-    else
+    if (json) {
+        Json j = line("summary", "cpu");
+        j["cpu_seconds"] = fixed(cpu, 6);
+        j["seconds"] = fixed(secs, 6);
+        emit(j);
+    } else
         fmt::print("CPU: {:.3f} s in {:.3f} s ({:.0f}% of one CPU)\n", cpu, secs, secs > 0 ? cpu / secs * 100 : 0.0);
 }
 
@@ -119,11 +203,16 @@ void worker_summary(const std::vector<std::unique_ptr<Worker>>& ws, bool json) {
     for (std::size_t i = 0; i < ws.size(); i++) {
         const auto& w = *ws[i];
         if (w.allowed_cpus.empty()) continue; // never ran
-        if (json)
-            fmt::print("{{\"worker\":{},\"role\":\"{}\",\"port\":\"{}\",\"pinned\":{},\"cpu\":{},"
-                       "\"allowed_cpus\":\"{}\",\"cpu_seconds\":{:.6f}}}\n",
-                       i, role_name(w.role), w.port->name().full, w.cpu, w.ran_on, w.allowed_cpus, w.cpu_seconds);
-        else if (w.cpu >= 0)
+        if (json) {
+            Json j = line("worker", i);
+            j["role"] = role_name(w.role);
+            j["port"] = w.port->name().full;
+            j["pinned"] = w.cpu;
+            j["cpu"] = w.ran_on;
+            j["allowed_cpus"] = w.allowed_cpus;
+            j["cpu_seconds"] = fixed(w.cpu_seconds, 6);
+            emit(j);
+        } else if (w.cpu >= 0)
             fmt::print("Worker {} ({} on {}): pinned to CPU {}, ran on CPU {}\n", i, role_name(w.role),
                        w.port->name().full, w.cpu, w.ran_on);
     }
@@ -132,10 +221,14 @@ void worker_summary(const std::vector<std::unique_ptr<Worker>>& ws, bool json) {
 // One line per model wire: frames each way and those it dropped.
 void model_wire_summary(bool json) {
     for (const upio::models::WireCounters& w : upio::models::wire_counters()) {
-        if (json)
-            fmt::print("{{\"model_wire\":\"{}\",\"to_port\":{},\"from_port\":{},\"dropped\":{},\"refused_by_model\":{}}}\n",
-                       w.port, w.to_port, w.from_port, w.dropped, w.refused);
-        else
+        if (json) {
+            Json j = line("model_wire", w.port);
+            j["to_port"] = w.to_port;
+            j["from_port"] = w.from_port;
+            j["dropped"] = w.dropped;
+            j["refused_by_model"] = w.refused;
+            emit(j);
+        } else
             fmt::print("Model wire {}: {} frames to the port ({} dropped: its ring stayed full), {} from the port ({} "
                        "refused by the model: filtered or no descriptor)\n",
                        w.port, w.to_port, w.dropped, w.from_port, w.refused);
@@ -156,15 +249,35 @@ Totals sum(const std::vector<std::unique_ptr<Worker>>& ws, Role role) {
     return t;
 }
 
-void report(Role role, double t, double secs, const Totals& now, const Totals& before, bool json) {
+Totals sum(const std::vector<std::unique_ptr<Worker>>& ws, std::size_t first, std::size_t n) {
+    Totals t;
+    for (std::size_t i = first; i < first + n && i < ws.size(); i++) {
+        const Worker& w = *ws[i];
+        t.packets += w.stats.packets.load(std::memory_order_relaxed);
+        t.bytes += w.stats.bytes.load(std::memory_order_relaxed);
+        t.syncs += w.stats.syncs.load(std::memory_order_relaxed);
+        t.drops += w.port->counters(w.role == Role::sender ? upio::Direction::tx : upio::Direction::rx).drops;
+    }
+    return t;
+}
+
+void report(Role role, double t, double secs, const Totals& now, const Totals& before, bool json,
+            const std::string* port) {
     const double pps = double(now.packets - before.packets) / secs;
     const double bps = double(now.bytes - before.bytes) * 8 / secs;
     const double batch =
         now.syncs > before.syncs ? double(now.packets - before.packets) / double(now.syncs - before.syncs) : 0;
-    if (json)
-        fmt::print("{{\"t\":{:.3f},\"dir\":\"{}\",\"pps\":{:.0f},\"bps\":{:.0f},\"packets\":{},\"avg_batch\":{:.1f}}}\n",
-                   t, role_name(role), pps, bps, now.packets, batch);
-    else
+    if (json) {
+        Json j = line("t", fixed(t, 3));
+        j["dir"] = role_name(role);
+        if (port) j["port"] = *port;
+        j["pps"] = whole(pps);
+        j["bps"] = whole(bps);
+        j["l1_bps"] = whole((l1_bits(now) - l1_bits(before)) / secs);
+        j["packets"] = now.packets;
+        j["avg_batch"] = fixed(batch, 1);
+        emit(j);
+    } else
         fmt::print("{:8.3f} {:4} {:9.3f} Mpps {:8.3f} Gbit/s  {:6.1f} avg_batch\n", t, role_name(role), pps / 1e6,
                    bps / 1e9, batch);
 }
@@ -202,6 +315,7 @@ void final_summary(const Config& cfg, const std::vector<std::unique_ptr<Worker>>
         if (std::any_of(ws.begin(), ws.end(), [r](const auto& w) { return w->role == r; }))
             summary(r, sum(ws, r), secs, cfg.json);
     if (cfg.seq) seq_summary(ws, cfg.json);
+    if (cfg.seq) one_way_summary(ws, cfg.json);
     vale_summary(ws, cfg.json);
     rtt_summary(ws, cfg.json);
     model_wire_summary(cfg.json);

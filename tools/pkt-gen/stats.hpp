@@ -43,12 +43,23 @@ public:
         for (std::size_t i = 0; i < buckets_.size(); i++) out[i / 8] += buckets_[i];
         return out;
     }
+    // The buckets that hold values, in order: f(lo, hi, count), lo and hi inclusive.
+    template <class F>
+    void for_each_bucket(F&& f) const {
+        for (std::size_t i = 0; i < buckets_.size(); i++)
+            if (buckets_[i]) f(lower(i), upper(i), buckets_[i]);
+    }
 
 private:
     static std::size_t index(std::uint64_t v) noexcept {
         if (v < 8) return std::size_t(v); // octave 0..2 collapse into the first buckets
         unsigned lg = 63u - unsigned(std::countl_zero(v));
         return std::size_t(lg) * 8 + std::size_t((v >> (lg - 3)) & 7);
+    }
+    static std::uint64_t lower(std::size_t i) noexcept {
+        if (i < 8) return i;
+        std::size_t lg = i / 8, sub = i % 8;
+        return std::uint64_t(8 + sub) << (lg - 3);
     }
     static std::uint64_t upper(std::size_t i) noexcept {
         if (i < 8) return i;

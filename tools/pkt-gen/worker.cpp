@@ -57,8 +57,9 @@ int wait_or_sync(upio::Port& p, upio::Direction d, const Config& cfg) {
 
 // Frame number n of a sender that varies addresses/sizes, sequences or
 // replays, written into `buf` (at most `cap` bytes).
+// Sequenced frames carry `stamp`, the time their batch was built.
 std::uint16_t make_frame(std::uint8_t* buf, const Config& cfg, std::uint64_t n, std::uint64_t& rng, std::size_t cap,
-                         std::uint32_t stream) {
+                         std::uint32_t stream, std::uint64_t stamp) {
     if (!cfg.replay.empty()) {
         const auto& f = cfg.replay[n % cfg.replay.size()];
         auto len = std::uint16_t(std::min<std::size_t>(f.size(), cap));
@@ -76,7 +77,7 @@ std::uint16_t make_frame(std::uint8_t* buf, const Config& cfg, std::uint64_t n, 
         if (v.size.lo != v.size.hi) size = v.size.pick(n, rng);
     }
     const std::uint64_t seq = std::uint64_t(stream) << 48 | n;
-    return write_frame(buf, s, std::min<std::size_t>(size, cap), cfg.seq ? &seq : nullptr, nullptr);
+    return write_frame(buf, s, std::min<std::size_t>(size, cap), cfg.seq ? &seq : nullptr, cfg.seq ? &stamp : nullptr);
 }
 
 // The longest frame a sender may build.
@@ -163,6 +164,7 @@ void run_sender(Worker& w, const Config& cfg, Shared& sh) {
         if (n == 0) continue;
         std::uint32_t cur = ring->cur;
         std::uint64_t bytes = 0;
+        const std::uint64_t stamp = cfg.seq ? now_ns() : 0; // one clock read per batch
         for (std::uint32_t k = 0; k < n; k++) {
             netmap_slot& s = ring->slot[cur];
             auto* buf = reinterpret_cast<std::uint8_t*>(NETMAP_BUF(ring, s.buf_idx));
@@ -173,12 +175,12 @@ void run_sender(Worker& w, const Config& cfg, Shared& sh) {
                 bytes += len;
                 cur = nm_ring_next(ring, cur);
             } else if (per_frame == 1) {
-                s.len = make_frame(buf, cfg, sent + k, rng, bufsz, w.stream);
+                s.len = make_frame(buf, cfg, sent + k, rng, bufsz, w.stream, stamp);
                 s.flags = 0;
                 bytes += s.len;
                 cur = nm_ring_next(ring, cur);
             } else {
-                const std::uint16_t l = make_frame(scratch.data(), cfg, sent + k, rng, scratch.size(), w.stream);
+                const std::uint16_t l = make_frame(scratch.data(), cfg, sent + k, rng, scratch.size(), w.stream, stamp);
                 cur = put_chain(ring, cur, scratch.data(), l);
                 bytes += l;
             }
@@ -221,11 +223,13 @@ void run_receiver(Worker& w, const Config& cfg, Shared& sh) {
     // in-process: -n counts per sender; a receiver expects all of them
     const std::uint64_t want = cfg.count * (cfg.mode.starts_with("txrx") ? cfg.streams : 1);
     auto idle_since = clock::now();
+    const std::uint16_t my_clock = clock_tag();
     while (!sh.stop.load(std::memory_order_relaxed) && (want == 0 || got < want)) {
         if (wait_or_sync(port, upio::Direction::rx, cfg) < 0) {
             w.error = port.last_error();
             break;
         }
+        const std::uint64_t arrived = cfg.seq ? now_ns() : 0; // one clock read per batch, after the sync
         // whole frames only (a chain of NS_MOREFRAG slots is one), at most a batch
         FrameReader frames(ring);
         std::uint32_t first, nslots, n = 0;
@@ -242,6 +246,13 @@ void run_receiver(Worker& w, const Config& cfg, Shared& sh) {
                     const std::uint64_t v = frame_seq(buf);
                     const std::size_t stream = std::size_t(v >> 48);
                     if (stream < w.seq.size()) w.seq[stream].add(v & ((std::uint64_t(1) << 48) - 1));
+                }
+                if (cfg.seq && f.len >= clock_offset + 2) { // one-way latency, on one host's clock only
+                    const std::uint64_t sent_at = frame_stamp(buf);
+                    if (frame_clock(buf) == my_clock && sent_at <= arrived)
+                        w.one_way.add(arrived - sent_at);
+                    else
+                        w.other_clock++;
                 }
                 bool ok = true;
                 if (w.pcap && nslots == 1) {

@@ -2,6 +2,7 @@
 #include "drivers/common/model/device_model.hpp"
 
 #include <fmt/format.h>
+#include <upio/log.hpp>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -93,7 +94,7 @@ void DeviceModel::fault(const std::string& what) noexcept {
     faults_++;
     last_fault_ = describe() + ": " + what;
     if (on_fault_) return pending_faults_.push_back(last_fault_);
-    std::fprintf(stderr, "%s model fault: %s\n", family_, last_fault_.c_str());
+    log(LogLevel::error, fmt::format("{} model fault: {}", family_, last_fault_));
     std::abort();
 }
 
