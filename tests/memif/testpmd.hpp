@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -43,9 +44,9 @@ public:
         log_ = base + ".log";
         cmds_ = base + ".cmds";
         std::ofstream(cmds_) << commands;
-        std::vector<std::string> args = {testpmd_binary(), "--no-pci", "--file-prefix",
-                                         "upio-" + tag + "-" + std::to_string(getpid()), "-l", "0-1", "--log-level",
-                                         "pmd.net.memif:info"};
+        prefix_ = "upio-" + tag + "-" + std::to_string(getpid());
+        std::vector<std::string> args = {testpmd_binary(), "--no-pci", "--file-prefix", prefix_, "-l", "0-1",
+                                         "--log-level", "pmd.net.memif:info"};
         args.insert(args.end(), memory.begin(), memory.end());
         for (const auto& v : vdevs) args.push_back("--vdev=" + v);
         for (const char* a : {"--", "--no-mlockall", "--no-flush-rx", "-i"}) args.emplace_back(a);
@@ -88,13 +89,18 @@ public:
         const std::string l = line + "\n";
         [[maybe_unused]] auto r = ::write(in_, l.data(), l.size());
     }
-    // SIGKILL, as a crash would end it; then reaped.
+    // SIGKILL, as a crash would end it; then reaped, and its hugepage files
+    // (DPDK's EAL keeps them in /dev/hugepages, named after the file prefix,
+    // and a killed process leaves them behind) removed.
     void kill() {
         if (pid_ <= 0) return;
         ::kill(pid_, SIGKILL);
         int st;
         waitpid(pid_, &st, 0);
         pid_ = -1;
+        std::error_code ec;
+        for (const auto& e : std::filesystem::directory_iterator("/dev/hugepages", ec))
+            if (e.path().filename().string().starts_with(prefix_ + "map_")) std::filesystem::remove(e.path(), ec);
     }
     std::string log() const {
         std::ifstream f(log_);
@@ -106,7 +112,7 @@ public:
 private:
     pid_t pid_ = -1;
     int in_ = -1;
-    std::string log_, cmds_;
+    std::string log_, cmds_, prefix_;
     bool keep_log_ = false;
 };
 
