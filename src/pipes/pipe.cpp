@@ -148,7 +148,7 @@ public:
 
     int txsync(KRing& k, unsigned) noexcept override {
         if (xmode.load(std::memory_order_acquire)) [[unlikely]] // the peer end is in another process
-            return xtxsync(k, *xl, memory());
+            return xtxsync(k, *xl.load(std::memory_order_acquire), memory());
         KRing& rx = peer->kring(Direction::rx, 0);
         netmap_slot* ts = k.ring->slot;
         netmap_slot* rs = rx.ring->slot;
@@ -201,7 +201,7 @@ public:
 
     int rxsync(KRing& k, unsigned) noexcept override {
         if (xmode.load(std::memory_order_acquire)) [[unlikely]]
-            return xrxsync(k, *xl, memory());
+            return xrxsync(k, *xl.load(std::memory_order_acquire), memory());
         // Give [hwcur, head) back to the sender; nr_hwtail is the sender's.
         if (k.nr_hwcur.load(std::memory_order_relaxed) != k.rhead) {
             k.nr_hwcur.store(k.rhead, std::memory_order_release);
@@ -211,13 +211,15 @@ public:
     }
 
     void set_interrupts(KRing& k, bool on) noexcept override {
-        if (xmode.load(std::memory_order_acquire)) xannounce(k, *xl, on);
+        if (xmode.load(std::memory_order_acquire)) xannounce(k, *xl.load(std::memory_order_acquire), on);
     }
     bool link_up() const noexcept override {
-        return !xmode.load(std::memory_order_acquire) || xl->state.load(std::memory_order_acquire) == LinkState::up;
+        return !xmode.load(std::memory_order_acquire) ||
+               xl.load(std::memory_order_acquire)->state.load(std::memory_order_acquire) == LinkState::up;
     }
     const char* explain(const KRing& k, int rc) const noexcept override {
-        return rc == -ENOTCONN && xl ? xl->why : Adapter::explain(k, rc);
+        const XLink* x = xl.load(std::memory_order_acquire);
+        return rc == -ENOTCONN && x ? x->why : Adapter::explain(k, rc);
     }
     // A claimed end has no Port here: a wake-up for it comes from a sync of
     // the peer end that started in process mode just before the claim
@@ -225,7 +227,7 @@ public:
     // publishes what that sync moved for the other process.
     void notify(KRing& k) noexcept override {
         if (!claimed.load(std::memory_order_acquire)) return Adapter::notify(k);
-        XLink& x = *peer->xl;
+        XLink& x = *peer->xl.load(std::memory_order_acquire);
         if (k.dir == Direction::rx)
             std::atomic_ref<std::uint32_t>(x.out->hwtail.v).store(k.nr_hwtail.load(std::memory_order_acquire),
                                                                   std::memory_order_release);
@@ -238,7 +240,7 @@ public:
     PipeEnd* peer = nullptr;
     // nonzero once the peer end is another process's: syncs go through xl
     std::atomic<std::uint32_t> xmode{0};
-    XLink* xl = nullptr;
+    std::atomic<XLink*> xl{nullptr}; // written once, by the serving thread, before xmode
     // this end is another process's (set under mu; read by notify())
     std::atomic<bool> claimed{false};
     // the sender's cached copy of the peer rx nr_hwcur, on a line of its own:
@@ -363,7 +365,7 @@ void serve(PipePair& pair, Conn& c, const xproc::Hello& h, shm::Fd peer_fd) {
         word(x->in->hwcur).store(invalid);
         word(x->out->hwcur).store(x->peer_hwcur.load());
         word(x->in->hwtail).store(H.kring(Direction::rx, 0).nr_hwtail.load());
-        H.xl = x.get();
+        H.xl.store(x.get(), std::memory_order_release);
         pair.xlink = std::move(x);
         for (Direction d : {Direction::tx, Direction::rx}) C.kring(d, 0).bound.store(true); // no Port here
         C.claimed.store(true, std::memory_order_release);
@@ -647,7 +649,7 @@ Result<std::shared_ptr<Adapter>> open_adapter(const PortName& name, const PortOp
 
 std::pair<void*, std::size_t> control_block(const Adapter& a) {
     const XLink* x = nullptr;
-    if (auto* e = dynamic_cast<const PipeEnd*>(&a)) x = e->xl;
+    if (auto* e = dynamic_cast<const PipeEnd*>(&a)) x = e->xl.load(std::memory_order_acquire);
     if (!x) x = remote_xlink(a);
     if (!x || !x->shared) return {nullptr, 0};
     return {x->shared, sizeof(xproc::SharedPipe)};
@@ -655,7 +657,7 @@ std::pair<void*, std::size_t> control_block(const Adapter& a) {
 
 std::uint64_t bad_shared_words(const Adapter& a) {
     const XLink* x = nullptr;
-    if (auto* e = dynamic_cast<const PipeEnd*>(&a)) x = e->xl;
+    if (auto* e = dynamic_cast<const PipeEnd*>(&a)) x = e->xl.load(std::memory_order_acquire);
     if (!x) x = remote_xlink(a);
     return x ? x->bad_words.load() : 0;
 }
