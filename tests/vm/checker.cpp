@@ -117,7 +117,10 @@ std::uint32_t pseudo_sum(const unsigned char* ip, unsigned udp_len) {
     return sum + 17 + udp_len;
 }
 // pkt-gen's frame number `seq` of `size` bytes (bytes 0..11, the MACs, left zero)
-void pktgen_frame(unsigned char* p, std::size_t size, std::uint64_t seq) {
+// `stamp`: the 10 bytes after the sequence number of a received frame
+// (pkt-gen's send time and its clock tag, which the checker cannot know),
+// copied in; null: none, as a seqsource sends.
+void pktgen_frame(unsigned char* p, std::size_t size, std::uint64_t seq, const unsigned char* stamp = nullptr) {
     std::memset(p, 0, size);
     put16(p + 12, 0x0800);
     unsigned char* ip = p + 14;
@@ -137,6 +140,7 @@ void pktgen_frame(unsigned char* p, std::size_t size, std::uint64_t seq) {
     put16(udp + 4, udp_len);
     for (std::size_t i = 42; i < size; i++) p[i] = static_cast<unsigned char>('a' + (i - 42) % 26);
     std::memcpy(p + 42, &seq, 8); // host byte order, as pkt-gen writes it
+    if (stamp && size >= 60) std::memcpy(p + 50, stamp, 10);
     unsigned c = ~csum_fold(udp, udp_len, pseudo_sum(ip, udp_len)) & 0xffff;
     put16(udp + 6, c == 0 ? 0xffff : c);
 }
@@ -203,7 +207,7 @@ void seqsink_frame(Case& c, const unsigned char* f, std::size_t n) {
     const std::size_t len = seq_size(c, seq);
     bool ok = udp_frame_ok(f, n) && n == len;
     if (ok) {
-        pktgen_frame(ref, len, seq);
+        pktgen_frame(ref, len, seq, f + 50);
         ok = std::memcmp(f + 12, ref + 12, len - 12) == 0;
     }
     if (!ok) {
