@@ -101,14 +101,16 @@ int xtxsync(KRing& k, XLink& x, const MemoryRegion& mem) noexcept {
 
 // While the link is down, frames the peer had swapped into this end's rx
 // ring and published before it left are still delivered (they are in this
-// end's ring, in memory this end keeps mapped); -ENOTCONN once none is left.
+// end's ring, in memory this end keeps mapped); -ENOTCONN once none is left
+// and the application has taken every frame of its ring (a receiver that
+// reads a batch at a time must not lose the rest of its ring to the error).
 // Nothing is released to a peer that is gone.
 int xrxsync(KRing& k, XLink& x, const MemoryRegion& mem) noexcept {
     const LinkState state = x.state.load(std::memory_order_acquire);
     if (state == LinkState::none) [[unlikely]]
         return -ENOTCONN;
     const bool up = state == LinkState::up;
-    const int idle = up ? 0 : -ENOTCONN;
+    const int idle = up || k.rhead != k.nr_hwtail.load(std::memory_order_relaxed) ? 0 : -ENOTCONN;
     const std::uint32_t n = k.num_slots;
     if (up && k.nr_hwcur.load(std::memory_order_relaxed) != k.rhead) { // give slots back, wake a waiting sender
         k.nr_hwcur.store(k.rhead, std::memory_order_release);
