@@ -59,7 +59,12 @@ Result<Welcome> parse_welcome(const void* data, std::size_t n, std::size_t nfds)
     w.message[sizeof w.message - 1] = 0;
     if (w.status != 0) {
         if (nfds != 0) return make_error(EPROTO, "a refusal with descriptors");
-        return make_error(w.status > 0 && w.status < 4096 ? w.status : EPROTO, w.message);
+        // the daemon's words, shown to a user: printable text only, and never nothing
+        std::string why(w.message);
+        for (char& ch : why)
+            if (!std::isprint(static_cast<unsigned char>(ch))) ch = '?';
+        if (why.empty()) why = fmt::format("the switch refused without saying why (status {})", w.status);
+        return make_error(w.status > 0 && w.status < 4096 ? w.status : EPROTO, why);
     }
     if (nfds != 1) return make_error(EPROTO, fmt::format("an answer with {} descriptors, not 1", nfds));
     return r;

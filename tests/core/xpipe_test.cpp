@@ -162,7 +162,7 @@ TEST(CrossProcessPipe, ANameAnotherUserHoldsIsRefusedWithAMessage) {
     const std::string name = pid_name("coll");
     const std::string rv = shm::rendezvous_name("pipe", name + "/0"); // this user's name, taken by another
     int in[2];
-    ASSERT_EQ(::pipe(in), 0);
+    ASSERT_EQ(::pipe2(in, O_CLOEXEC), 0);
     auto squatter = spawn(XPIPE_PEER_PATH, {"squat", rv}, [&] {
         ::dup2(in[0], 0);
         ::close(in[1]);

@@ -6,6 +6,7 @@
 #include "pipes/pipe.hpp"
 #include "shm/rendezvous.hpp"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -72,17 +73,17 @@ struct Child {
 inline std::unique_ptr<Child> spawn(const char* path, std::vector<std::string> args,
                              const std::function<void()>& before_exec = {}) {
     int fds[2];
-    if (::pipe(fds) != 0) return nullptr;
+    // close-on-exec: another child started meanwhile must not hold the write end open
+    if (::pipe2(fds, O_CLOEXEC) != 0) return nullptr;
+    std::vector<char*> argv{const_cast<char*>(path)}; // built here: the child only execs
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
     const pid_t pid = ::fork();
     if (pid == 0) {
         ::dup2(fds[1], 1);
         ::dup2(fds[1], 2);
-        ::close(fds[0]);
         ::alarm(300); // a hung child cannot outlive the run for long
         if (before_exec) before_exec();
-        std::vector<char*> argv{const_cast<char*>(path)};
-        for (auto& a : args) argv.push_back(a.data());
-        argv.push_back(nullptr);
         ::execv(path, argv.data());
         ::_exit(127);
     }

@@ -20,6 +20,7 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
 #include <sys/wait.h>
 #include <time.h>
 
@@ -70,16 +71,17 @@ bool eventually(const std::function<bool()>& pred, std::chrono::seconds limit = 
 // pkt-gen with `args`, stdout and stderr together; killed after 300 s.
 std::pair<int, std::string> pktgen(std::vector<std::string> args) {
     int fds[2];
-    if (pipe(fds) != 0) return {-1, ""};
+    // close-on-exec: a process another thread starts meanwhile (testpmd) must not
+    // inherit the write end, or the read below never sees end-of-file
+    if (pipe2(fds, O_CLOEXEC) != 0) return {-1, ""};
+    std::vector<char*> argv{const_cast<char*>(PKTGEN_PATH)}; // built here: the child only execs
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
     pid_t pid = fork();
     if (pid == 0) {
         dup2(fds[1], 1);
         dup2(fds[1], 2);
-        close(fds[0]);
         alarm(300);
-        std::vector<char*> argv{const_cast<char*>(PKTGEN_PATH)};
-        for (auto& a : args) argv.push_back(a.data());
-        argv.push_back(nullptr);
         execv(PKTGEN_PATH, argv.data());
         _exit(127);
     }

@@ -8,6 +8,7 @@
 
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
 #include <linux/capability.h>
 #include <sched.h>
 #include <sys/mount.h>
@@ -400,7 +401,7 @@ namespace {
 // error message ("ok" when it opened).
 std::vector<std::string> open_without_caps(std::uint64_t keep, const std::vector<std::string>& names) {
     int fds[2];
-    if (pipe(fds) < 0) return {};
+    if (pipe2(fds, O_CLOEXEC) < 0) return {};
     const pid_t pid = fork();
     if (pid == 0) {
         close(fds[0]);

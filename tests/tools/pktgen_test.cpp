@@ -3,6 +3,7 @@
 #include "json_line.hpp"
 
 #include <gtest/gtest.h>
+#include <fcntl.h>
 #include <pcap/pcap.h>
 
 #include <signal.h>
@@ -39,16 +40,15 @@ struct Outcome {
 Outcome pktgen(std::vector<std::string> args, unsigned limit = 120, int sig = 0,
                std::chrono::milliseconds sig_after = {}) {
     int fds[2];
-    if (pipe(fds) != 0) return {};
+    if (pipe2(fds, O_CLOEXEC) != 0) return {}; // no other child inherits the write end
+    std::vector<char*> argv{const_cast<char*>(PKTGEN_PATH)}; // built here: the child only execs
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
     pid_t pid = fork();
     if (pid == 0) {
         dup2(fds[1], 1);
         dup2(fds[1], 2);
-        close(fds[0]);
         alarm(limit);
-        std::vector<char*> argv{const_cast<char*>(PKTGEN_PATH)};
-        for (auto& a : args) argv.push_back(a.data());
-        argv.push_back(nullptr);
         execv(PKTGEN_PATH, argv.data());
         _exit(127);
     }

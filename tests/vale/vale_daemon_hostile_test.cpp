@@ -5,11 +5,28 @@
 // scribbling races on purpose: this runs under AddressSanitizer, not TSan.
 #include "vale_daemon_util.hpp"
 
+#include "vale/daemon_proto.hpp"
+
 namespace upio::test {
 namespace {
 
 using namespace xpipe;
 using namespace valed;
+
+// A daemon's refusal reaches the user as an error message: never empty,
+// never raw bytes.
+TEST(ValeDaemonProto, ARefusalSaysWhyInPrintableWords) {
+    vale::daemon::Welcome w;
+    w.status = EBUSY;
+    auto r = vale::daemon::parse_welcome(&w, sizeof w, 0);
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, EBUSY);
+    EXPECT_NE(r.error().message.find("refused without saying why"), std::string::npos) << r.error().message;
+    std::memcpy(w.message, "no\x01room\x7f", 9);
+    r = vale::daemon::parse_welcome(&w, sizeof w, 0);
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().message, "no?room?");
+}
 
 TEST(ValeDaemonHostile, AClientScribblingOverItsRingsAndControlBlockHarmsNobodyElse) {
     const std::string sw = switch_name(), sw2 = switch_name();
