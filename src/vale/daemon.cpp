@@ -82,9 +82,6 @@ void Daemon::Impl::accept_client(const std::string& sw, int listener) {
 Status Daemon::Impl::join(Client& c, const Hello& h, std::vector<shm::Fd>& fds) {
     const std::string sw(h.sw), port(h.port), full = fmt::format("{}:{}", sw, port);
     if (sw != c.sw) return make_error(EPROTO, fmt::format("asked {}'s rendezvous for {}", c.sw, full));
-    if (persistent.contains(full))
-        return make_error(EBUSY, fmt::format("{}: a persistent port of the daemon (vale-ctl -r {} removes it)", full,
-                                             full));
     // A region that could shrink would be a SIGBUS here: it must be sealed.
     const int seals = ::fcntl(fds[0].get(), F_GET_SEALS);
     if (seals < 0 || !(seals & F_SEAL_SHRINK))
@@ -105,6 +102,9 @@ Status Daemon::Impl::join(Client& c, const Hello& h, std::vector<shm::Fd>& fds) 
             v->push_back(reinterpret_cast<netmap_ring*>(m.at(ofs)));
         }
     }
+    // A persistent port's name: the client takes the port over; the daemon's
+    // own port leaves the switch and comes back when the client leaves.
+    if (auto p = persistent.find(full); p != persistent.end()) p->second.reset();
     auto vp = join_port(sw, port, full, false,
                         [&](VPort& p) { return p.adopt(mem.value(), tx, rx, h.slots); });
     if (!vp) return std::move(vp).error();
@@ -167,6 +167,17 @@ void Daemon::Impl::client_event(int fd, std::uint32_t events) {
 void Daemon::Impl::drop_client(int fd) {
     unwatch(fd);
     clients.erase(fd); // its port leaves the switch; its region is unmapped
+    restore_persistent();
+}
+
+// The daemon takes back each persistent port nobody holds.
+void Daemon::Impl::restore_persistent() {
+    for (auto& [name, port] : persistent) {
+        if (port || port_index(name)) continue;
+        auto p = Port::open(name + ",local", cfg.port_options);
+        if (p) port = std::move(p.value());
+        else fmt::print(stderr, "upio-vale: {}: cannot take the persistent port back: {}\n", name, p.error().message);
+    }
 }
 
 // ---------------------------------------------------------------------------

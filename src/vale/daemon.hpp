@@ -51,7 +51,9 @@ struct Daemon::Impl {
     std::map<std::string, shm::Fd> listeners; // by switch
     std::map<int, std::unique_ptr<Client>> clients; // by socket (vale-ctl's too, for one command)
     std::vector<Attached> attached;
-    std::map<std::string, std::unique_ptr<Port>> persistent; // "valeX:Y"
+    // Persistent ports by "valeX:Y": the daemon's own port on the switch, or
+    // null while a client process holds the name (it took the port over).
+    std::map<std::string, std::unique_ptr<Port>> persistent;
     std::atomic<bool> stop{false};
 
     bool watch(Kind k, int fd);
@@ -61,6 +63,7 @@ struct Daemon::Impl {
     void client_event(int fd, std::uint32_t events);
     Status join(Client& c, const Hello& h, std::vector<shm::Fd>& fds);
     void drop_client(int fd);
+    void restore_persistent();
     void events(int timeout_ms);
     void ctl_command(int fd, const void* msg, std::size_t n, std::size_t nfds);
     Result<std::string> command(const CtlRequest& r);

@@ -38,7 +38,8 @@ std::string Daemon::Impl::list(std::string_view only) {
         out += fmt::format("{} ports={}\n", sw, info->ports.size());
         for (const auto& p : info->ports) {
             std::string kind = "attached=" + (p.attached.empty() ? std::string("-") : p.attached);
-            if (persistent.contains(p.name)) kind = "persistent";
+            if (auto it = persistent.find(p.name); it != persistent.end())
+                kind = it->second ? "persistent" : "persistent_" + kind; // held by a client
             for (char& c : kind)
                 if (c == ' ') c = '_';
             out += fmt::format("  port {} {} {} back_pressure={}", p.index, p.name, kind, int(p.back_pressure));
@@ -94,8 +95,10 @@ Result<std::string> Daemon::Impl::command(const CtlRequest& r) {
     case 'r': {
         auto it = persistent.find(arg);
         if (it == persistent.end()) return make_error(ENOENT, fmt::format("{}: no persistent port of that name", arg));
+        const bool held = !it->second;
         persistent.erase(it);
-        return fmt::format("removed {}\n", arg);
+        // a client holding it keeps its port until it leaves; then the name is free
+        return fmt::format("removed {}{}\n", arg, held ? " (its client keeps it until it leaves)" : "");
     }
     }
     return make_error(EINVAL, "unknown command");

@@ -209,12 +209,20 @@ TEST(ValeCtl, PersistentPortsAreCreatedListedAndRemoved) {
     EXPECT_EQ(rc, 0) << out;
     std::tie(rc, out) = ctl({"-l", d.sw});
     EXPECT_NE(out.find(d.sw + ":p persistent"), std::string::npos) << out;
-    // a client cannot take its name
-    auto c = Port::open(d.sw + ":p", small_opts(256));
-    ASSERT_FALSE(c);
-    EXPECT_EQ(c.error().code, EBUSY) << c.error().message;
     std::tie(rc, out) = ctl({"-n", d.sw + ":p"});
     EXPECT_EQ(rc, 1) << out;
+    // a client opening its name takes the port over, and gives it back when it leaves
+    {
+        auto c = Port::open(d.sw + ":p", small_opts(256));
+        ASSERT_TRUE(c) << c.error().message;
+        std::tie(rc, out) = ctl({"-l", d.sw});
+        EXPECT_NE(out.find(d.sw + ":p persistent_attached=process_" + std::to_string(::getpid())), std::string::npos)
+            << out;
+        auto second = Port::open(d.sw + ":p", small_opts(256));
+        ASSERT_FALSE(second);
+        EXPECT_EQ(second.error().code, EBUSY) << second.error().message; // its rings are taken
+    }
+    ASSERT_TRUE(wait_listing(d.sw, [&](const std::string& t) { return t.find(d.sw + ":p persistent ") != std::string::npos; }));
     std::tie(rc, out) = ctl({"-r", d.sw + ":p"});
     EXPECT_EQ(rc, 0) << out;
     std::tie(rc, out) = ctl({"-l", d.sw});
