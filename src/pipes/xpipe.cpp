@@ -282,17 +282,7 @@ Result<std::shared_ptr<Adapter>> join_remote(const PipeName& pn, const std::stri
                   "died; open this end again to meet a new one", w.host_pid);
     x.state.store(LinkState::up, std::memory_order_release);
 
-    std::weak_ptr<RemoteEnd> weak = end;
-    const int sfd = end->sock.get();
-    end->watch = shm::Reactor::instance().add(sfd, [weak, sfd](std::uint32_t) {
-        auto e = weak.lock();
-        if (!e) return;
-        char junk[64];
-        const ssize_t r = ::recv(sfd, junk, sizeof junk, MSG_DONTWAIT);
-        if (r > 0 || (r < 0 && (errno == EAGAIN || errno == EINTR))) return; // nothing is expected: ignored
-        shm::Reactor::instance().remove(e->watch);
-        e->gone();
-    });
+    end->watch = shm::watch_hangup(end, end->sock.get());
     if (!end->watch) return make_error(EIO, fmt::format("{}: cannot watch its connection", full));
     return std::shared_ptr<Adapter>(end);
 }

@@ -12,8 +12,12 @@
 // after remove() returns, so it holds what it touches through a weak_ptr.
 #pragma once
 
+#include <sys/socket.h>
+
+#include <cerrno>
 #include <cstdint>
 #include <functional>
+#include <memory>
 
 namespace upio::shm {
 
@@ -31,5 +35,23 @@ private:
     struct Impl;
     Impl* impl_;
 };
+
+// Watches a connection on which the peer sends nothing more after its
+// handshake: bytes that come anyway are read and ignored; its hang-up (end
+// of file, an error) removes the watch and calls owner->gone() once. The
+// owner keeps the id in its member `watch` and removes it when it goes
+// first. Returns the id, 0 on failure.
+template <class Owner> std::uint64_t watch_hangup(const std::shared_ptr<Owner>& owner, int fd) {
+    std::weak_ptr<Owner> weak = owner;
+    return Reactor::instance().add(fd, [weak, fd](std::uint32_t) {
+        auto o = weak.lock();
+        if (!o) return;
+        char junk[64];
+        const ssize_t r = ::recv(fd, junk, sizeof junk, MSG_DONTWAIT);
+        if (r > 0 || (r < 0 && (errno == EAGAIN || errno == EINTR))) return;
+        Reactor::instance().remove(o->watch);
+        o->gone();
+    });
+}
 
 } // namespace upio::shm

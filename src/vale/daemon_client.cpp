@@ -235,17 +235,7 @@ Result<std::shared_ptr<Adapter>> join_daemon(std::string_view sw, std::string_vi
                   "killed; open the port again to meet a new one", int(sw.size()), sw.data(), parsed->daemon_pid);
     p->up.store(true, std::memory_order_release);
 
-    std::weak_ptr<DaemonPort> weak = p;
-    const int sfd = p->sock.get();
-    p->watch = shm::Reactor::instance().add(sfd, [weak, sfd](std::uint32_t) {
-        auto e = weak.lock();
-        if (!e) return;
-        char junk[64];
-        const ssize_t r = ::recv(sfd, junk, sizeof junk, MSG_DONTWAIT);
-        if (r > 0 || (r < 0 && (errno == EAGAIN || errno == EINTR))) return; // nothing is expected: ignored
-        shm::Reactor::instance().remove(e->watch);
-        e->gone();
-    });
+    p->watch = shm::watch_hangup(p, p->sock.get());
     if (!p->watch) return make_error(EIO, fmt::format("{}: cannot watch the daemon's connection", full));
     {
         std::lock_guard lk(table_mu);
