@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdint>
 #include <string>
 #include <thread>
 
@@ -215,6 +216,37 @@ void BM_EventfdPingPong(benchmark::State& state) {
 }
 
 BENCHMARK(BM_EventfdPingPong)->Arg(0)->Arg(1)->ArgName("cross")->UseRealTime()->MinTime(0.5);
+
+// The machine's floor for a busy-wait round trip: one cache line bounced
+// between two spinning threads on CPUs 0 and 1, with no upio in between
+// (one iteration: the line goes there and back). A pipe ping-pong whose
+// two ends spin cannot answer faster than this.
+void BM_CacheLinePingPong(benchmark::State& state) {
+    alignas(64) static std::atomic<std::uint64_t> line{0};
+    line = 0;
+    std::atomic<bool> stop{false};
+    std::thread peer([&] {
+        pin(1);
+        for (std::uint64_t seen = 0; !stop.load(std::memory_order_relaxed);) {
+            const std::uint64_t v = line.load(std::memory_order_acquire);
+            if (v == seen || (v & 1) == 0) continue;
+            seen = v + 1;
+            line.store(seen, std::memory_order_release); // the answer: an even value
+        }
+    });
+    pin(0);
+    std::uint64_t v = 0;
+    for (auto _ : state) {
+        line.store(++v, std::memory_order_release); // the question: an odd value
+        while (line.load(std::memory_order_acquire) != v + 1) {
+        }
+        ++v;
+    }
+    stop.store(true);
+    peer.join();
+}
+
+BENCHMARK(BM_CacheLinePingPong)->UseRealTime()->MinTime(0.5);
 
 } // namespace
 
