@@ -496,9 +496,13 @@ TEST(PktGen, ABlockedIdleReceiverUsesNoCpu) {
     EXPECT_LT(receiver, 0.02) << "an idle blocked receiver burned " << receiver << " s of CPU in 3 s";
     EXPECT_LE(receiver, run + 1e-3) << "the run's CPU includes its workers'";
     Outcome busy = pktgen({"-f", "rx", "-i", "pipe:idle}0", "--duration", "1", "--busy", "--json", "--no-hugepages"});
-    EXPECT_GT(cpu(busy.out, receiver_cpu), 0.3) << "the --busy receiver should spin (this checks the measurement): "
-                                                << busy.out;
-    EXPECT_GT(cpu(busy.out, run_cpu), 0.3) << busy.out;
+    // A spinning thread gets what the machine's load leaves it (a few tenths
+    // of a second on a busy 2-CPU machine): far more than the sleeper, whatever
+    // the load, which is what this checks.
+    const double spun = cpu(busy.out, receiver_cpu);
+    EXPECT_GT(spun, 0.05) << "the --busy receiver should spin (this checks the measurement): " << busy.out;
+    EXPECT_GT(spun, 3 * run) << "spinning costs more than sleeping: " << busy.out;
+    EXPECT_GE(cpu(busy.out, run_cpu), spun - 1e-3) << busy.out;
 }
 
 TEST(PktGen, ASenderWithNobodyReceivingEndsAtItsDurationWithoutSpinning) {
