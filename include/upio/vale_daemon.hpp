@@ -62,7 +62,7 @@ struct DaemonPortEntry {
     std::uint32_t index = 0; // on its switch
     std::string name;        // "vale0:eth0"
     std::string attached;    // what holds it: "process_PID", an attached port's name, or "" (none)
-    bool persistent = false; // made with 'n' (vale-ctl -n)
+    bool persistent = false; // made with 'n' (vale-ctl -n); `attached` names a client holding it
 };
 struct DaemonSwitchEntry {
     std::string name; // "vale0"

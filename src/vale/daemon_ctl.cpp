@@ -184,7 +184,8 @@ namespace {
 
 // Daemon::Impl::list's text back into entries: "SW ports=N" opens a
 // switch, "  port IDX NAME KIND back_pressure=B COUNTER=V..." is one of
-// its ports (KIND: "persistent" or "attached=WHAT").
+// its ports (KIND: "attached=WHAT", "persistent", or "persistent_attached=WHAT"
+// for a persistent port a client holds).
 Status parse_listing(const std::string& text, std::vector<DaemonSwitchEntry>& out) {
     std::istringstream in(text);
     for (std::string line; std::getline(in, line);) {
@@ -201,7 +202,8 @@ Status parse_listing(const std::string& text, std::vector<DaemonSwitchEntry>& ou
             second.empty() || second.size() > 9)
             return make_error(EPROTO, fmt::format("an unexpected line in the VALE daemon's list: '{}'", line));
         p.index = std::uint32_t(std::stoul(second));
-        p.persistent = kind == "persistent";
+        p.persistent = kind.starts_with("persistent"); // "persistent_attached=...": a client holds it
+        if (p.persistent) kind.erase(0, kind.find('_') == std::string::npos ? kind.size() : kind.find('_') + 1);
         if (kind.starts_with("attached=") && kind != "attached=-") p.attached = kind.substr(9);
         out.back().ports.push_back(std::move(p));
     }
