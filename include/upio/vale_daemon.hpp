@@ -17,6 +17,7 @@
 #include <upio/error.hpp>
 #include <upio/port.hpp>
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -55,5 +56,21 @@ private:
 // 'a' attach, 'd' detach, 'n' new persistent port, 'r' remove it) and
 // returns the daemon's answer (its text), or its refusal as an error.
 Result<std::string> daemon_command(char op, std::string_view arg);
+
+// One port of a daemon's switch, as the daemon lists it.
+struct DaemonPortEntry {
+    std::uint32_t index = 0; // on its switch
+    std::string name;        // "vale0:eth0"
+    std::string attached;    // what holds it: "process_PID", an attached port's name, or "" (none)
+    bool persistent = false; // made with 'n' (vale-ctl -n); `attached` names a client holding it
+};
+struct DaemonSwitchEntry {
+    std::string name; // "vale0"
+    std::vector<DaemonPortEntry> ports;
+};
+// The daemons' switches of this user and their ports ('l', parsed): every
+// switch (none when no daemon runs), or only `sw` (ECONNREFUSED when no
+// daemon serves it).
+Result<std::vector<DaemonSwitchEntry>> daemon_switches(std::string_view sw = {});
 
 } // namespace upio::vale

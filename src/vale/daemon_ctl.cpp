@@ -9,6 +9,7 @@
 #include <cstring>
 #include <fstream>
 #include <set>
+#include <sstream>
 
 namespace upio::vale {
 
@@ -177,6 +178,54 @@ Result<std::string> daemon_command(char op, std::string_view arg) {
     }
     const std::string_view sw = arg.substr(0, arg.find(':'));
     return one_command(op, sw, arg);
+}
+
+namespace {
+
+// Daemon::Impl::list's text back into entries: "SW ports=N" opens a
+// switch, "  port IDX NAME KIND back_pressure=B COUNTER=V..." is one of
+// its ports (KIND: "attached=WHAT", "persistent", or "persistent_attached=WHAT"
+// for a persistent port a client holds).
+Status parse_listing(const std::string& text, std::vector<DaemonSwitchEntry>& out) {
+    std::istringstream in(text);
+    for (std::string line; std::getline(in, line);) {
+        std::istringstream words(line);
+        std::string first, second;
+        if (!(words >> first >> second)) continue;
+        if (first != "port") {
+            if (second.starts_with("ports=")) out.push_back({first, {}});
+            continue; // "valeX: not served by this daemon"
+        }
+        DaemonPortEntry p;
+        std::string kind;
+        if (out.empty() || !(words >> p.name >> kind) || second.find_first_not_of("0123456789") != std::string::npos ||
+            second.empty() || second.size() > 9)
+            return make_error(EPROTO, fmt::format("an unexpected line in the VALE daemon's list: '{}'", line));
+        p.index = std::uint32_t(std::stoul(second));
+        p.persistent = kind.starts_with("persistent"); // "persistent_attached=...": a client holds it
+        if (p.persistent) kind.erase(0, kind.find('_') == std::string::npos ? kind.size() : kind.find('_') + 1);
+        if (kind.starts_with("attached=") && kind != "attached=-") p.attached = kind.substr(9);
+        out.back().ports.push_back(std::move(p));
+    }
+    return {};
+}
+
+} // namespace
+
+Result<std::vector<DaemonSwitchEntry>> daemon_switches(std::string_view sw) {
+    std::vector<DaemonSwitchEntry> out;
+    if (!sw.empty()) {
+        auto r = one_command('l', sw, sw);
+        if (!r) return std::move(r).error();
+        if (Status s = parse_listing(r.value(), out); !s) return std::move(s).error();
+        return out;
+    }
+    for (const std::string& s : served_switches()) {
+        auto r = one_command('l', s, s);
+        if (!r) continue; // gone meanwhile
+        if (Status st = parse_listing(r.value(), out); !st) return std::move(st).error();
+    }
+    return out;
 }
 
 } // namespace upio::vale

@@ -12,10 +12,19 @@
  *   netmap_client rx PORT COUNT      receive COUNT frames and check their numbers
  *   netmap_client wakeup NAME        a thread asleep in poll() wakes for a frame
  *   netmap_client control NAME       control requests: info, pools, legacy, errors
+ *   netmap_client attach valeX:IF    vale-ctl's requests, as vale-ctl sends them: VALE_ATTACH,
+ *   netmap_client detach valeX:IF      VALE_DETACH, VALE_NEWIF, VALE_DELIF, VALE_LIST of one
+ *   netmap_client newif NAME            port or (without NAME) the walk over every port; a
+ *   netmap_client delif NAME            refusal prints "errno=N" and exits 3
+ *   netmap_client list [NAME]
+ *   netmap_client register PORT      REGISTER only: "registered", or "errno=N" and exit 3
+ *   netmap_client arp PORT ME PEER COUNT  ARP for PEER (an IPv4 address) from ME, then COUNT
+ *                                    pings of PEER: every one must be answered
  * Exit status 0 when every check held; the failure is printed otherwise.
  */
 #include <upio/netmap.h>
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -301,9 +310,12 @@ static int control(const char *base) {
     memset(&reg, 0, sizeof reg);
     CHECK(ctrl(a.fd, an, NETMAP_REQ_REGISTER, &reg) == -1 && errno == EBUSY, "second REGISTER");
     CHECK(ctrl(a.fd, an, 99, &reg) == -1 && errno == EINVAL, "request 99");
+    /* a switch no daemon serves: ENXIO, as netmap's kernel for a switch it lacks */
     struct nmreq_vale_attach att;
     memset(&att, 0, sizeof att);
-    CHECK(ctrl(a.fd, "vale0:x", NETMAP_REQ_VALE_ATTACH, &att) == -1 && errno == EOPNOTSUPP, "VALE_ATTACH");
+    char vx[64];
+    snprintf(vx, sizeof vx, "vale%sn:x", base);
+    CHECK(ctrl(a.fd, vx, NETMAP_REQ_VALE_ATTACH, &att) == -1 && errno == ENXIO, "VALE_ATTACH");
     struct nmreq_vale_polling pol;
     memset(&pol, 0, sizeof pol);
     CHECK(ctrl(a.fd, "vale0:x", NETMAP_REQ_VALE_POLLING_ENABLE, &pol) == -1 && errno == EOPNOTSUPP, "POLLING");
@@ -360,9 +372,17 @@ static int control(const char *base) {
     CHECK(ioctl(a.fd, NIOCCTRL, &h) == 0, "VALE_LIST walk");
     snprintf(listed, sizeof listed, "%s", h.nr_name);
     CHECK(strcmp(listed, vn) == 0, "VALE_LIST named '%s'", listed);
-    l.nr_port_idx++;
-    h.nr_name[0] = 0;
-    CHECK(ioctl(a.fd, NIOCCTRL, &h) == -1 && errno == ENOENT, "VALE_LIST end");
+    /* this process's switches come first; the walk goes on over the
+     * switches of any VALE daemon running, and ends with ENOENT */
+    for (int n = 0;; n++) {
+        l.nr_port_idx++;
+        h.nr_name[0] = 0;
+        if (ioctl(a.fd, NIOCCTRL, &h) == -1) {
+            CHECK(errno == ENOENT, "VALE_LIST end");
+            break;
+        }
+        CHECK(strcmp(h.nr_name, vn) != 0 && n < 100000, "VALE_LIST listed %s again", h.nr_name);
+    }
     CHECK(munmap(mem, q.nr_memsize) == 0 && close(fd) == 0, "close");
     port_close(&v);
     port_close(&a);
@@ -370,9 +390,205 @@ static int control(const char *base) {
     return 0;
 }
 
+/* One of vale-ctl's requests. A refusal prints "errno=N" (the preload's
+ * stderr line names the request) and exits 3. */
+static int vale_request(const char *op, const char *name) {
+    int fd = open("/dev/netmap", O_RDWR);
+    CHECK(fd >= 0, "open /dev/netmap");
+    struct nmreq_vale_attach att;
+    struct nmreq_vale_detach det;
+    struct nmreq_vale_newif nif;
+    struct nmreq_vale_list lst;
+    memset(&att, 0, sizeof att);
+    memset(&det, 0, sizeof det);
+    memset(&nif, 0, sizeof nif);
+    memset(&lst, 0, sizeof lst);
+    struct nmreq_header h;
+    memset(&h, 0, sizeof h);
+    h.nr_version = NETMAP_API;
+    snprintf(h.nr_name, sizeof h.nr_name, "%s", name);
+    if (!strcmp(op, "attach")) {
+        att.reg.nr_mode = NR_REG_ALL_NIC; /* as vale-ctl -a */
+        h.nr_reqtype = NETMAP_REQ_VALE_ATTACH, h.nr_body = (uint64_t)(uintptr_t)&att;
+    } else if (!strcmp(op, "detach")) {
+        h.nr_reqtype = NETMAP_REQ_VALE_DETACH, h.nr_body = (uint64_t)(uintptr_t)&det;
+    } else if (!strcmp(op, "newif")) {
+        h.nr_reqtype = NETMAP_REQ_VALE_NEWIF, h.nr_body = (uint64_t)(uintptr_t)&nif;
+    } else if (!strcmp(op, "delif")) {
+        h.nr_reqtype = NETMAP_REQ_VALE_DELIF; /* no body, as vale-ctl -r */
+    } else {
+        h.nr_reqtype = NETMAP_REQ_VALE_LIST, h.nr_body = (uint64_t)(uintptr_t)&lst;
+    }
+    if (h.nr_reqtype == NETMAP_REQ_VALE_LIST && !*name) { /* the walk, as vale-ctl -l */
+        int n = 0;
+        for (;; lst.nr_port_idx++, n++) {
+            h.nr_name[0] = 0;
+            if (ioctl(fd, NIOCCTRL, &h) < 0) {
+                if (errno == ENOENT) break;
+                printf("errno=%d\n", errno);
+                return 3;
+            }
+            printf("%s bridge_idx %u port_idx %u\n", h.nr_name, lst.nr_bridge_idx, lst.nr_port_idx);
+            CHECK(n < 100000, "the walk does not end");
+        }
+        printf("listed %d ports\n", n);
+        close(fd);
+        return 0;
+    }
+    if (ioctl(fd, NIOCCTRL, &h) < 0) {
+        printf("errno=%d\n", errno);
+        return 3;
+    }
+    if (h.nr_reqtype == NETMAP_REQ_VALE_ATTACH) printf("attached %s port_index %u\n", name, att.port_index);
+    else if (h.nr_reqtype == NETMAP_REQ_VALE_DETACH) printf("detached %s port_index %u\n", name, det.port_index);
+    else if (h.nr_reqtype == NETMAP_REQ_VALE_LIST)
+        printf("%s bridge_idx %u port_idx %u\n", name, lst.nr_bridge_idx, lst.nr_port_idx);
+    else printf("%s %s done\n", op, name);
+    close(fd);
+    return 0;
+}
+
+static int register_only(const char *name) {
+    int fd = open("/dev/netmap", O_RDWR);
+    CHECK(fd >= 0, "open /dev/netmap");
+    struct nmreq_register reg;
+    memset(&reg, 0, sizeof reg);
+    reg.nr_mode = NR_REG_ALL_NIC;
+    if (ctrl(fd, name, NETMAP_REQ_REGISTER, &reg) < 0) {
+        printf("errno=%d\n", errno);
+        return 3;
+    }
+    printf("registered %s\n", name);
+    close(fd);
+    return 0;
+}
+
+static const uint8_t my_mac[6] = {0x02, 0x00, 0x00, 0x00, 0x0a, 0x02};
+
+static uint16_t csum(const void *data, size_t len) {
+    const uint8_t *p = data;
+    uint32_t sum = 0;
+    for (size_t i = 0; i + 1 < len; i += 2) sum += (uint32_t)(p[i] << 8 | p[i + 1]);
+    if (len & 1) sum += (uint32_t)(p[len - 1] << 8);
+    while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+    return (uint16_t)~sum;
+}
+
+/* Sends one frame of `len` bytes (padded to 60). */
+static void send_frame(struct port *p, const uint8_t *frame, uint32_t len) {
+    struct netmap_ring *r = p->tx;
+    for (int i = 0; space(r) == 0; i++) {
+        struct pollfd pfd = {p->fd, POLLOUT, 0};
+        CHECK(poll(&pfd, 1, TIMEOUT_MS) == 1, "no room to send");
+        CHECK(i < 1000, "no room to send");
+    }
+    struct netmap_slot *s = &r->slot[r->cur];
+    char *b = buf(r, s->buf_idx);
+    memset(b, 0, 60);
+    memcpy(b, frame, len);
+    s->len = len < 60 ? 60 : len;
+    s->flags = 0;
+    r->head = r->cur = next(r, r->cur);
+    CHECK(ioctl(p->fd, NIOCTXSYNC, NULL) == 0, "NIOCTXSYNC");
+}
+
+/* Waits up to `ms` for a frame `match` accepts; copies it to `out`. Other
+ * frames (the kernel's IPv6 router solicitations, ...) are skipped. */
+static int await_frame(struct port *p, int (*match)(const uint8_t *, uint32_t, const void *), const void *arg,
+                       uint8_t *out, int ms) {
+    struct netmap_ring *r = p->rx;
+    for (int waited = 0; waited < ms; waited += 100) {
+        struct pollfd pfd = {p->fd, POLLIN, 0};
+        if (poll(&pfd, 1, 100) < 0) return 0;
+        while (r->cur != r->tail) {
+            struct netmap_slot *s = &r->slot[r->cur];
+            const uint8_t *b = (const uint8_t *)buf(r, s->buf_idx);
+            int hit = s->len <= 2048 && match(b, s->len, arg);
+            if (hit) memcpy(out, b, s->len < 128 ? s->len : 128);
+            r->head = r->cur = next(r, r->cur);
+            if (hit) return 1;
+        }
+    }
+    return 0;
+}
+
+static int is_arp_reply(const uint8_t *b, uint32_t len, const void *peer) {
+    return len >= 42 && b[12] == 0x08 && b[13] == 0x06 && b[20] == 0 && b[21] == 2 && !memcmp(b + 28, peer, 4) &&
+           !memcmp(b, my_mac, 6);
+}
+
+struct echo_id {
+    const uint8_t *peer;
+    uint16_t seq;
+};
+static int is_echo_reply(const uint8_t *b, uint32_t len, const void *arg) {
+    const struct echo_id *e = arg;
+    return len >= 42 && b[12] == 0x08 && b[13] == 0x00 && b[23] == 1 && !memcmp(b + 26, e->peer, 4) &&
+           b[34] == 0 && (uint16_t)(b[40] << 8 | b[41]) == e->seq;
+}
+
+/* ARP for PEER from ME, then COUNT pings: the kernel on the far side of the
+ * switch (a tap with PEER's address) must answer every one. A request left
+ * unanswered for a second is sent again (the tap may come up meanwhile). */
+static int arp_ping(const char *name, const char *me_s, const char *peer_s, uint32_t count) {
+    uint8_t me[4], peer[4], peer_mac[6], f[128], got[128];
+    CHECK(inet_pton(AF_INET, me_s, me) == 1 && inet_pton(AF_INET, peer_s, peer) == 1, "addresses");
+    struct port p;
+    port_open(&p, name);
+    memset(f, 0, sizeof f);
+    memset(f, 0xff, 6);
+    memcpy(f + 6, my_mac, 6);
+    f[12] = 0x08, f[13] = 0x06;
+    const uint8_t arp_hdr[8] = {0, 1, 8, 0, 6, 4, 0, 1}; /* Ethernet, IPv4, request */
+    memcpy(f + 14, arp_hdr, 8);
+    memcpy(f + 22, my_mac, 6);
+    memcpy(f + 28, me, 4);
+    memcpy(f + 38, peer, 4);
+    int answered = 0;
+    for (int i = 0; i < 30 && !answered; i++) {
+        send_frame(&p, f, 42);
+        answered = await_frame(&p, is_arp_reply, peer, got, 1000);
+    }
+    CHECK(answered, "no ARP reply from %s", peer_s);
+    memcpy(peer_mac, got + 22, 6);
+    printf("ARP: %s is at %02x:%02x:%02x:%02x:%02x:%02x\n", peer_s, peer_mac[0], peer_mac[1], peer_mac[2],
+           peer_mac[3], peer_mac[4], peer_mac[5]);
+    uint32_t replies = 0;
+    for (uint16_t seq = 1; seq <= count; seq++) {
+        memset(f, 0, sizeof f);
+        memcpy(f, peer_mac, 6);
+        memcpy(f + 6, my_mac, 6);
+        f[12] = 0x08, f[13] = 0x00;
+        uint8_t *ip = f + 14, *icmp = f + 34;
+        ip[0] = 0x45, ip[3] = 28 + 32, ip[8] = 64, ip[9] = 1; /* 20 + 8 + 32 bytes, TTL 64, ICMP */
+        memcpy(ip + 12, me, 4);
+        memcpy(ip + 16, peer, 4);
+        uint16_t c = csum(ip, 20);
+        ip[10] = (uint8_t)(c >> 8), ip[11] = (uint8_t)c;
+        icmp[0] = 8; /* echo request */
+        icmp[4] = 0x4e, icmp[5] = 0x4d, icmp[6] = (uint8_t)(seq >> 8), icmp[7] = (uint8_t)seq;
+        for (int k = 0; k < 32; k++) icmp[8 + k] = (uint8_t)k;
+        c = csum(icmp, 40);
+        icmp[2] = (uint8_t)(c >> 8), icmp[3] = (uint8_t)c;
+        struct echo_id e = {peer, seq};
+        int ok = 0;
+        for (int i = 0; i < 10 && !ok; i++) {
+            send_frame(&p, f, 14 + 60);
+            ok = await_frame(&p, is_echo_reply, &e, got, 2000);
+        }
+        CHECK(ok, "no echo reply to ping %u", seq);
+        replies++;
+    }
+    printf("%s: %u pings of %s answered\n", name, replies, peer_s);
+    port_close(&p);
+    return 0;
+}
+
 int main(int argc, char **argv) {
+    if (argc == 2 && !strcmp(argv[1], "list")) return vale_request("list", "");
     if (argc < 3) {
-        fprintf(stderr, "usage: netmap_client pipe|vale|tx|rx|wakeup|control NAME [COUNT]\n");
+        fprintf(stderr, "usage: netmap_client pipe|vale|tx|rx|wakeup|control|attach|detach|newif|delif|list|register|arp "
+                        "NAME [...]\n");
         return 2;
     }
     const char *mode = argv[1], *name = argv[2];
@@ -398,6 +614,14 @@ int main(int argc, char **argv) {
     if (!strcmp(mode, "rx")) return rx(name, count);
     if (!strcmp(mode, "wakeup")) return wakeup(name);
     if (!strcmp(mode, "control")) return control(name);
+    if (!strcmp(mode, "attach") || !strcmp(mode, "detach") || !strcmp(mode, "newif") || !strcmp(mode, "delif") ||
+        !strcmp(mode, "list"))
+        return vale_request(mode, name);
+    if (!strcmp(mode, "register")) return register_only(name);
+    if (!strcmp(mode, "arp")) {
+        if (argc < 6) return 2;
+        return arp_ping(name, argv[3], argv[4], (uint32_t)strtoul(argv[5], NULL, 0));
+    }
     fprintf(stderr, "netmap_client: unknown mode %s\n", mode);
     return 2;
 }

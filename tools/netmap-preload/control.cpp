@@ -3,6 +3,7 @@
 #include "control.hpp"
 
 #include "names.hpp"
+#include "vale_ctl.hpp"
 
 #include <upio/vale.hpp>
 
@@ -173,41 +174,8 @@ Result do_register(int fd, NetmapFd& e, const char* nr_name, nmreq_register& reg
     return {};
 }
 
-Result vale_list(const char* nr_name, nmreq_vale_list& l, char* name_out) {
-    auto switches = upio::vale::list_switches();
-    if (*nr_name) {
-        auto addr = upio::vale::parse_port_name(nr_name);
-        if (!addr) return {EINVAL, addr.error().message};
-        auto sw = std::find(switches.begin(), switches.end(), addr.value().sw);
-        if (sw == switches.end()) return {ENXIO, fmt::format("no switch {} in this process", addr.value().sw)};
-        auto idx = upio::vale::port_index(nr_name);
-        if (!idx) return {ENXIO, idx.error().message};
-        l.nr_bridge_idx = std::uint16_t(sw - switches.begin());
-        l.nr_port_idx = idx.value();
-        return {};
-    }
-    // Walk: the first port at or after (nr_bridge_idx, nr_port_idx).
-    for (std::size_t b = l.nr_bridge_idx; b < switches.size(); b++) {
-        auto info = upio::vale::describe(switches[b]);
-        if (!info) continue;
-        const auto& ports = info.value().ports;
-        const std::uint32_t from = b == l.nr_bridge_idx ? l.nr_port_idx : 0;
-        const upio::vale::PortInfo* best = nullptr;
-        for (const auto& p : ports)
-            if (p.index >= from && (!best || p.index < best->index)) best = &p;
-        if (!best) continue;
-        l.nr_bridge_idx = std::uint16_t(b);
-        l.nr_port_idx = best->index;
-        std::snprintf(name_out, NETMAP_REQ_IFNAMSIZ, "%s", best->name.c_str());
-        return {};
-    }
-    return {ENOENT, ""}; // the end of the walk, as netmap says it
-}
-
 Result not_supported(const char* what) {
-    return {EOPNOTSUPP, fmt::format("{} is not supported: upio's VALE switches live in one process and have no "
-                                    "kernel threads (open ports by name instead; upio-switch serves a switch)",
-                                    what)};
+    return {EOPNOTSUPP, fmt::format("{} is not supported: upio's VALE switches have no kernel threads", what)};
 }
 
 Result ctrl(int fd, NetmapFd& e, nmreq_header& h) {
@@ -226,7 +194,9 @@ Result ctrl(int fd, NetmapFd& e, nmreq_header& h) {
         return {EOPNOTSUPP, fmt::format("option {} is not supported", t < std::size(opt_names) ? opt_names[t] : "?")};
     }
     void* body = reinterpret_cast<void*>(h.nr_body);
-    const bool bodiless = h.nr_reqtype == NETMAP_REQ_SYNC_KLOOP_STOP || h.nr_reqtype == NETMAP_REQ_CSB_ENABLE;
+    // vale-ctl sends VALE_DELIF without a body, NEWIF's body is optional
+    const bool bodiless = h.nr_reqtype == NETMAP_REQ_SYNC_KLOOP_STOP || h.nr_reqtype == NETMAP_REQ_CSB_ENABLE ||
+                          h.nr_reqtype == NETMAP_REQ_VALE_DELIF || h.nr_reqtype == NETMAP_REQ_VALE_NEWIF;
     if (!body && !bodiless) return {EINVAL, "no request body (nr_body)"};
     switch (h.nr_reqtype) {
     case NETMAP_REQ_REGISTER:
@@ -281,13 +251,13 @@ Result ctrl(int fd, NetmapFd& e, nmreq_header& h) {
     case NETMAP_REQ_VALE_LIST:
         return vale_list(h.nr_name, *static_cast<nmreq_vale_list*>(body), h.nr_name);
     case NETMAP_REQ_VALE_ATTACH:
-        return not_supported("attaching a port to a switch from another process (vale-ctl -a)");
+        return vale_attach(h.nr_name, *static_cast<nmreq_vale_attach*>(body));
     case NETMAP_REQ_VALE_DETACH:
-        return not_supported("detaching a port (vale-ctl -d)");
+        return vale_detach(h.nr_name, *static_cast<nmreq_vale_detach*>(body));
     case NETMAP_REQ_VALE_NEWIF:
-        return not_supported("a persistent VALE interface (vale-ctl -n)");
+        return vale_newif(h.nr_name, static_cast<nmreq_vale_newif*>(body));
     case NETMAP_REQ_VALE_DELIF:
-        return not_supported("deleting a persistent VALE interface (vale-ctl -r)");
+        return vale_delif(h.nr_name);
     case NETMAP_REQ_VALE_POLLING_ENABLE:
     case NETMAP_REQ_VALE_POLLING_DISABLE:
         return not_supported("a polling kernel thread (vale-ctl -C/-c)");
