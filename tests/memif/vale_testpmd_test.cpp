@@ -92,7 +92,7 @@ void stream_through_testpmd(const std::string& sw, const std::string& g, std::ui
     EXPECT_EQ(json_field(gen->text, "reordered"), 0) << gen->text;
 }
 
-TEST(ValeMemif, TestpmdAsAClientOfAVaLeSwitchExchangesFramesWithPktgen) {
+TEST(ValeMemif, TestpmdOnAValeSwitchExchangesFramesWithPktgen) {
     REQUIRE_TESTPMD();
     auto d = daemon(switch_name());
     SocketPath s;
@@ -135,14 +135,19 @@ TEST(ValeMemif, KillingTestpmdLeavesTheSwitchAndItsOtherPortsWorking) {
     ASSERT_TRUE(wait_connected(*tp)) << tp->log();
     // a broadcasts: the stream reaches b and testpmd, which sends it back
     // to a (a does not read; what its ring has no room for is dropped there)
-    const std::string n = std::to_string(scaled(1000000));
+    // at a rate that makes the stream last 20 s or more: testpmd dies mid-stream
+    const std::uint64_t frames = scaled(1000000);
+    const std::string n = std::to_string(frames), rate = std::to_string(std::max<std::uint64_t>(frames / 20, 50));
     auto rx = pktgen({"-f", "rxseq", "-i", d.sw + ":b", "-n", n, "--lossless", "--timeout", "120"});
     ASSERT_TRUE(wait_listing(d.sw, [&](const std::string& t) { return t.find("back_pressure=1") != std::string::npos; }))
         << rx->text;
-    auto tx = pktgen({"-f", "txseq", "-i", d.sw + ":a", "-n", n, "-D", "ff:ff:ff:ff:ff:ff", "--timeout", "120"});
+    auto tx = pktgen({"-f", "txseq", "-i", d.sw + ":a", "-n", n, "-R", rate, "-D", "ff:ff:ff:ff:ff:ff", "--timeout",
+                      "120"});
     ASSERT_TRUE(wait_listing(d.sw, [&](const std::string& t) { return counter(t, tp_port, "tx_packets") > 1000; }))
         << tp->log() << ctl({"-l", d.sw}).second;
     tp->kill();
+    int st;
+    EXPECT_EQ(::waitpid(rx->pid, &st, WNOHANG), 0) << "the stream ended before testpmd was killed";
     ASSERT_TRUE(tx->finish(300s)) << tx->text;
     ASSERT_TRUE(rx->finish(300s)) << rx->text;
     EXPECT_TRUE(tx->exited(0)) << tx->text;
