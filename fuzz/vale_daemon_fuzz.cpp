@@ -142,7 +142,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     case 3: {
         auto r = parse_ctl_request(p, n, n % 2);
         refused_with_reason(r);
-        if (r && (std::memchr(r->arg, 0, sizeof r->arg) == nullptr || !std::strchr("ladnr", r->op)))
+        if (r && (std::memchr(r->arg, 0, sizeof r->arg) == nullptr || !std::strchr("ladnrbB", r->op)))
             __builtin_trap();
         break;
     }

@@ -53,7 +53,8 @@ private:
 };
 
 // vale-ctl's side of the control socket: sends one command ('l' list,
-// 'a' attach, 'd' detach, 'n' new persistent port, 'r' remove it) and
+// 'a' attach, 'd' detach, 'n' new persistent port, 'r' remove it,
+// 'b'/'B' back-pressure on/off for a port of the switch) and
 // returns the daemon's answer (its text), or its refusal as an error.
 Result<std::string> daemon_command(char op, std::string_view arg);
 

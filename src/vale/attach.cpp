@@ -84,7 +84,7 @@ int Attachment::poll() noexcept {
     if (ntx == 0) return moved;
     const MemoryRegion& vm = vp.memory();
     const std::uint32_t obs = om.buf_size();
-    bool sent = false;
+    bool sent = false, waiting = false;
     for (std::uint32_t r = vale_->first_ring(Direction::rx); r < vale_->last_ring(Direction::rx); r++) {
         netmap_ring* in = vale_->rx_ring(r);
         const std::uint32_t otx = other_->first_ring(Direction::tx) + r % ntx;
@@ -142,8 +142,12 @@ int Attachment::poll() noexcept {
             i = j;
         }
         in->head = in->cur = i;
+        waiting |= i != tail || nm_tx_pending(out);
     }
-    if (sent)
+    // Frames in the attached port's tx ring that its last txsync could not
+    // send (a memif peer that offered no room yet, a link that went down and
+    // came back) go only when it is synced again: every poll while any wait.
+    if (sent || waiting)
         if (int rc = other_->txsync(); rc < 0) return rc;
     if (int rc = vale_->rxsync(); rc < 0) return rc;
     return moved;

@@ -25,6 +25,7 @@
 #include "shm/rendezvous.hpp"
 
 #include <upio/backend/memory_region.hpp>
+#include <upio/netmap_user.h>
 #include <upio/vale_daemon.hpp>
 
 #include <fmt/format.h>
@@ -344,10 +345,18 @@ Status Daemon::run() {
         std::atomic_thread_fence(std::memory_order_seq_cst); // pairs with the clients' ring_if_sleeping
         bool pending = im.idle_recheck(), egress = false;
         for (Attached& a : im.attached) {
+            Port& o = a.att->attached_port();
+            pending |= !o.arm(Direction::rx);
+            // Frames for an attached port that waits for room (in the switch
+            // port's rx ring or in its own tx ring) are retried every
+            // millisecond; for one whose link is down (a memif peer gone) not
+            // at all: its link coming up wakes its armed rx.
+            if (!o.link_up()) continue;
             Port& v = a.att->switch_port();
             for (std::uint32_t r = v.first_ring(Direction::rx); r < v.last_ring(Direction::rx); r++)
                 egress |= v.rx_ring(r)->head != v.rx_ring(r)->tail;
-            pending |= !a.att->attached_port().arm(Direction::rx);
+            for (std::uint32_t r = o.first_ring(Direction::tx); r < o.last_ring(Direction::tx); r++)
+                egress |= nm_tx_pending(o.tx_ring(r)) != 0;
         }
         im.events(pending ? 0 : egress ? 1 : -1);
         for (Attached& a : im.attached) a.att->attached_port().disarm(Direction::rx);

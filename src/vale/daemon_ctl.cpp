@@ -93,6 +93,12 @@ Result<std::string> Daemon::Impl::command(const CtlRequest& r) {
         persistent[arg] = std::move(p.value());
         return fmt::format("created {}\n", arg);
     }
+    case 'b':
+    case 'B': { // back-pressure on the frames sent to a port (an attached one: a memif peer that must lose nothing)
+        if (!port_index(arg)) return make_error(ENOENT, fmt::format("{}: no such port (vale-ctl -l lists them)", arg));
+        if (Status s = set_back_pressure(arg, r.op == 'b'); !s) return std::move(s).error();
+        return fmt::format("back-pressure {} for {}\n", r.op == 'b' ? "on" : "off", arg);
+    }
     case 'r': {
         auto it = persistent.find(arg);
         if (it == persistent.end()) return make_error(ENOENT, fmt::format("{}: no persistent port of that name", arg));

@@ -87,7 +87,7 @@ Result<CtlRequest> parse_ctl_request(const void* data, std::size_t n, std::size_
     if (std::memchr(c.arg, 0, sizeof c.arg) == nullptr) return make_error(EPROTO, "a command whose argument has no end");
     for (const char* p = c.arg; *p; p++)
         if (!std::isprint(static_cast<unsigned char>(*p))) return make_error(EPROTO, "a command with unprintable text");
-    if (!std::strchr("ladnr", c.op) || c.op == 0)
+    if (!std::strchr("ladnrbB", c.op) || c.op == 0)
         return make_error(EPROTO, fmt::format("an unknown command '{}'", std::isprint(static_cast<unsigned char>(c.op)) ? c.op : '?'));
     return r;
 }

@@ -116,8 +116,8 @@ Result<Request> parse_request(const void* data, std::size_t n, std::size_t nfds)
 // -- the control socket "upio/<uid>/vale/ctl" (vale-ctl)
 
 // vale-ctl to daemon, no descriptors. op: 'l' list, 'a' attach, 'd' detach,
-// 'n' new persistent port, 'r' remove it. arg: "valeX" or "" (l),
-// "valeX:[NAME=]PORT" (a), "valeX:NAME" (d, n, r).
+// 'n' new persistent port, 'r' remove it, 'b'/'B' back-pressure on/off.
+// arg: "valeX" or "" (l), "valeX:[NAME=]PORT" (a), "valeX:NAME" (d, n, r, b, B).
 struct CtlRequest {
     std::uint32_t magic = daemon::magic;
     std::uint16_t version = daemon::version;

@@ -5,6 +5,7 @@
 //   vale-ctl -d valeX:NAME           detach it
 //   vale-ctl -n valeX:NAME           create a persistent port (the daemon holds it open)
 //   vale-ctl -r valeX:NAME           remove it
+//   vale-ctl -b valeX:NAME           back-pressure on the frames sent to port NAME (-B: off again)
 //   vale-ctl -h ...                  netmap's host-stack attach: not supported (see below)
 #include <upio/vale_daemon.hpp>
 #include <upio/version.hpp>
@@ -20,7 +21,7 @@ namespace {
 
 int usage() {
     fmt::print(stderr,
-               "usage: vale-ctl -l [valeX] | -a valeX:[NAME=]PORT | -d valeX:NAME | -n valeX:NAME | -r valeX:NAME\n"
+               "usage: vale-ctl -l [valeX] | -a valeX:[NAME=]PORT | -d valeX:NAME | -n valeX:NAME | -r valeX:NAME | -b|-B valeX:NAME\n"
                "  talks to upio-vale, the VALE daemon of this user\n");
     return 2;
 }
@@ -40,7 +41,7 @@ int main(int argc, char** argv) {
                            "ports have none; to reach the kernel, attach a tap device (vale-ctl -a valeX:tap:NAME)\n");
         return 2;
     }
-    if (!std::strchr("ladnr", op) || (op != 'l' && arg.empty())) return usage();
+    if (!std::strchr("ladnrbB", op) || (op != 'l' && arg.empty())) return usage();
     auto r = upio::vale::daemon_command(op, arg);
     if (!r) {
         fmt::print(stderr, "vale-ctl: {}\n", r.error().message);
