@@ -132,7 +132,7 @@ void setup(Device& dev, In& in) {
         s = VringState{q, in.get<std::uint16_t>()};
         send(dev, Req::set_vring_base, &s, 8);
         std::uint64_t k = q;
-        send(dev, Req::set_vring_kick, &k, 8, eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+        send(dev, Req::set_vring_kick, &k, 8, eventfd(1, EFD_CLOEXEC | EFD_NONBLOCK)); // kicked already
         s = VringState{q, 1};
         send(dev, Req::set_vring_enable, &s, 8);
     }
@@ -151,7 +151,7 @@ void walk(Device& dev, std::uint32_t qi) {
     static char scratch[70000];
     Vring& q = dev.vq(qi);
     std::lock_guard lk(q.mu);
-    if (!q.running()) return;
+    if (!q.running() && !q.start_if_kicked()) return;
     int pending = q.pending();
     std::uint16_t used = 0;
     while (pending-- > 0) {

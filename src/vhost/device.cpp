@@ -119,12 +119,12 @@ void Device::unlock_all() noexcept {
     for (auto& q : vq_) q->mu.unlock();
 }
 
-bool Device::pair_running(std::uint32_t p) noexcept {
+bool Device::pair_ready(std::uint32_t p) noexcept {
     if (2 * p + 1 >= vq_.size()) return false;
     bool up = true;
     for (std::uint32_t i = 2 * p; i < 2 * p + 2; i++) {
         std::lock_guard lk(vq_[i]->mu);
-        up = up && vq_[i]->running();
+        up = up && vq_[i]->ready();
     }
     return up;
 }
@@ -171,7 +171,7 @@ Status Device::set_mem_table(Message& m) {
     // A table may change while rings run (memory hot-plug): their
     // translations are redone; one that no longer fits stops.
     for (auto& q : vq_)
-        if (q->started) (void)q->translate(mem_);
+        if (q->set_up) (void)q->translate(mem_);
     unlock_all();
     changed_all();
     return s;
@@ -249,7 +249,7 @@ Result<Reply> Device::dispatch(Message& m, Reply& r) {
         const VringState state = payload_as<VringState>(m);
         switch (Req(m.hdr.request)) {
         case Req::set_vring_num:
-            if (v.started) {
+            if (v.set_up) {
                 st = make_error(EBUSY, fmt::format("SET_VRING_NUM: queue {} is running", index));
             } else if (state.num == 0 || state.num > max_queue_size || (state.num & (state.num - 1))) {
                 st = make_error(EINVAL, fmt::format("SET_VRING_NUM: queue size {} (a power of two up to {})",
@@ -267,11 +267,11 @@ Result<Reply> Device::dispatch(Message& m, Reply& r) {
             }
             v.addr = a;
             v.addr_set = true;
-            if (v.started) st = v.translate(mem_);
+            if (v.set_up) st = v.translate(mem_);
             break;
         }
         case Req::set_vring_base:
-            if (v.started)
+            if (v.set_up)
                 st = make_error(EBUSY, fmt::format("SET_VRING_BASE: queue {} is running", index));
             else if (state.num > 0xffff)
                 st = make_error(EINVAL, fmt::format("SET_VRING_BASE: {} is not a 16-bit index", state.num));
@@ -280,7 +280,7 @@ Result<Reply> Device::dispatch(Message& m, Reply& r) {
             break;
         case Req::get_vring_base: {
             // Stops the ring; the next start resumes from this index.
-            const std::uint16_t at = v.started ? v.last_avail : v.base;
+            const std::uint16_t at = v.set_up ? v.last_avail : v.base;
             v.stop();
             v.base = at;
             r.send = true;
@@ -293,13 +293,22 @@ Result<Reply> Device::dispatch(Message& m, Reply& r) {
             const int fd = (u64_of(m) & vring_nofd) ? -1 : m.fds[0];
             m.nfds = 0;
             v.set_kick(fd);
-            // The ring starts here (as DPDK's back end does; the spec says at
-            // the first kick, which follows at once).
-            v.last_avail = v.last_used = v.base;
-            v.started = true;
+            // The ring is set up here and starts at the front end's first
+            // kick (the data path looks for it); it may be written already
+            // (QEMU hands over a kick fd it has signalled). A new kick fd
+            // for a ring that is set up replaces the old one and nothing
+            // else.
+            if (!v.set_up) {
+                v.last_avail = v.last_used = v.base;
+                v.started = false;
+            }
+            v.set_up = true;
             if (!(features_ & bit(VHOST_USER_F_PROTOCOL_FEATURES))) v.enabled = true;
             st = v.translate(mem_);
-            if (st) v.want_kicks(false);
+            if (fd < 0)
+                v.started = true; // no kick fd: the ring is polled from now on
+            else if (st && !v.started)
+                v.want_kicks(true); // its first kick, even if a previous back end said otherwise
             break;
         }
         case Req::set_vring_call:

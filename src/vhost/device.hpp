@@ -77,8 +77,9 @@ public:
     // Bytes of virtio_net_hdr in front of every frame.
     std::uint32_t hdr_len() const noexcept { return hdr_len_; }
     bool mergeable() const noexcept { return features_ & bit(VIRTIO_NET_F_MRG_RXBUF); }
-    // Queue pair `p` has both queues running: a link.
-    bool pair_running(std::uint32_t p) noexcept;
+    // Queue pair `p` has both queues set up and enabled: a link (frames
+    // move once the front end has kicked each queue).
+    bool pair_ready(std::uint32_t p) noexcept;
     // Called after every message that changed queue `i`, outside its lock
     // (the adapter wakes the ring's waiter).
     std::function<void(std::uint32_t)> on_queue_change;

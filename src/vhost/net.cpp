@@ -75,8 +75,9 @@ int VhostAdapter::txsync(KRing& k, unsigned) noexcept {
     std::unique_lock lk(q.mu, std::try_to_lock);
     if (!lk.owns_lock()) return 0; // the control thread changes the queue: try again later
     // A front end that is setting its queues up (or restarting one) gets
-    // the frames once the queue runs; without a front end they are lost.
-    if (!q.running()) return dev_.memory().empty() || q.broken ? drop_all(k) : 0;
+    // the frames once the queue runs (from its first kick); without a
+    // front end they are lost.
+    if (!q.running() && !start_if_kicked(k, q)) return dev_.memory().empty() || q.broken ? drop_all(k) : 0;
     int pending = q.pending();
     if (pending < 0) return drop_all(k); // broken just now
 
@@ -209,7 +210,7 @@ int VhostAdapter::rxsync(KRing& k, unsigned) noexcept {
     if (k.nr_hwcur.load(std::memory_order_relaxed) != k.rhead) k.nr_hwcur.store(k.rhead, std::memory_order_release);
     Vring& q = vq_of(k);
     std::unique_lock lk(q.mu, std::try_to_lock);
-    if (!lk.owns_lock() || !q.running()) return 0;
+    if (!lk.owns_lock() || (!q.running() && !start_if_kicked(k, q))) return 0;
     const MemoryRegion& mem = memory();
     const GuestMemory& gm = dev_.memory();
     const std::uint32_t bufsz = mem.buf_size(), hlen = dev_.hdr_len();

@@ -109,6 +109,15 @@ void VhostAdapter::on_queue_change(std::uint32_t q) noexcept {
     wake_if_sleeping(kring(q % 2 ? Direction::rx : Direction::tx, ring));
 }
 
+// A queue set up but not started starts at the front end's first kick
+// (under its lock). Until then the front end was asked to kick; from then
+// on, while nobody sleeps on the ring, it need not.
+bool VhostAdapter::start_if_kicked(KRing& k, Vring& q) noexcept {
+    if (!q.start_if_kicked()) return false;
+    if (!k.sleeping.load(std::memory_order_relaxed)) q.want_kicks(false);
+    return true;
+}
+
 std::vector<int> VhostAdapter::wait_fds(const KRing& k) const {
     return {dev_.vq(2 * k.ring_id + (k.dir == Direction::rx ? 1 : 0)).ep};
 }
@@ -119,7 +128,9 @@ void VhostAdapter::set_interrupts(KRing& k, bool on) noexcept {
     Vring& q = vq_of(k);
     std::lock_guard lk(q.mu);
     const bool run = q.running();
-    if (run) q.want_kicks(on);
+    // A ring not started yet wants its first kick whoever sleeps; a
+    // waiter's arm says so again (EVENT_IDX: from the entry it waits for).
+    if (run || (on && q.set_up && q.used)) q.want_kicks(on);
     itimerspec its{};
     if (on && run && q.kick < 0) {
         its.it_value.tv_nsec = 200'000;
@@ -138,11 +149,17 @@ void VhostAdapter::ack_wait_fd(int fd) noexcept {
         for (int j = 0; j < n; j++) {
             std::uint64_t junk;
             [[maybe_unused]] auto r = ::read(ev[j].data.fd, &junk, sizeof junk);
+            // The ring's first kick: it starts (the waiter's next sync moves
+            // frames, and its next sleep asks for kicks again).
+            if (ev[j].data.fd == q.kick && q.set_up && !q.started) {
+                q.started = true;
+                if (q.running()) q.want_kicks(false);
+            }
         }
         return;
     }
 }
 
-bool VhostAdapter::link_up() const noexcept { return ctl_ && ctl_->connected() && dev_.pair_running(0); }
+bool VhostAdapter::link_up() const noexcept { return ctl_ && ctl_->connected() && dev_.pair_ready(0); }
 
 } // namespace upio::vhost

@@ -62,6 +62,7 @@ public:
 private:
     Vring& vq_of(const KRing& k) noexcept { return dev_.vq(2 * k.ring_id + (k.dir == Direction::rx ? 1 : 0)); }
     void on_queue_change(std::uint32_t q) noexcept;
+    bool start_if_kicked(KRing& k, Vring& q) noexcept;
     int drop_all(KRing& k) noexcept;
 
     VhostName vn_;

@@ -2,6 +2,7 @@
 // notifications in both directions.
 #include "vhost/virtqueue.hpp"
 
+#include <poll.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/timerfd.h>
@@ -76,11 +77,24 @@ Status Vring::translate(const GuestMemory& mem) {
 }
 
 void Vring::stop() noexcept {
+    set_up = false;
     started = false;
     set_kick(-1);
     desc = nullptr;
     avail = nullptr;
     used = nullptr;
+}
+
+bool Vring::start_if_kicked() noexcept {
+    if (set_up && !started && kick >= 0) {
+        pollfd p{kick, POLLIN, 0};
+        if (::poll(&p, 1, 0) == 1 && (p.revents & POLLIN)) {
+            std::uint64_t junk; // readable: this read does not block, whatever the fd is
+            [[maybe_unused]] auto r = ::read(kick, &junk, sizeof junk);
+            started = true;
+        }
+    }
+    return running();
 }
 
 void Vring::set_kick(int fd) noexcept {

@@ -63,7 +63,14 @@ struct Vring {
     int call = -1;
     int err = -1;
     bool enabled = false; // SET_VRING_ENABLE (or at once without PROTOCOL_FEATURES)
-    bool started = false; // from SET_VRING_KICK to GET_VRING_BASE
+    bool set_up = false;  // from SET_VRING_KICK to GET_VRING_BASE
+    // From the front end's first kick after SET_VRING_KICK (at once when it
+    // gives no kick fd) to GET_VRING_BASE: the ring is processed. Until then
+    // the driver may still be preparing it: DPDK's virtio-user enables a
+    // queue pair, then discards whatever its receive queues' used rings
+    // hold, and only then kicks (vhost-user: "the back-end must start a ring
+    // upon receiving a kick").
+    bool started = false;
     bool event_idx = false;
     bool indirect = false;
 
@@ -84,13 +91,21 @@ struct Vring {
     int ep = -1;
     int timer = -1; // polls a ring whose front end gives no kick fd, while a waiter sleeps
 
-    bool running() const noexcept { return started && enabled && !broken && desc != nullptr; }
+    // Set up, enabled and sound: the front end has a link (frames for it wait).
+    bool ready() const noexcept { return set_up && enabled && !broken && desc != nullptr; }
+    // ... and started: frames move.
+    bool running() const noexcept { return started && ready(); }
+    // A ring set up but not started yet starts if its kick fd has been
+    // written (the kick is consumed). Never waits. Returns running(). The
+    // used ring's flags are left as they are: the caller knows whether a
+    // waiter sleeps on the ring (then kicks are wanted).
+    bool start_if_kicked() noexcept;
 
     // Translates the ring addresses through `mem` and checks their sizes and
     // alignment. On failure the ring is broken (nothing moves) and the error
     // says why.
     Status translate(const GuestMemory& mem);
-    // GET_VRING_BASE / disconnect: stops the ring, drops its fds.
+    // GET_VRING_BASE / disconnect: stops the ring, drops its kick fd.
     void stop() noexcept;
     void set_kick(int fd) noexcept;
     void set_call(int fd) noexcept;

@@ -165,7 +165,9 @@ struct Frontend {
             if (!start_queue(i)) return false;
         return true;
     }
-    bool start_queue(unsigned i, std::uint16_t base = 0) {
+    // Sets queue `i` up as QEMU does (NUM, ADDR, BASE, CALL, KICK) on a
+    // fresh ring, and enables it unless `enable` is false. It sends no kick.
+    bool start_queue(unsigned i, std::uint16_t base = 0, bool enable = true) {
         Queue& v = q[i];
         std::memset(mem + v.off, 0, 64 * 1024);
         v.avail_idx = v.used_seen = base;
@@ -174,7 +176,8 @@ struct Frontend {
         return send_state(Req::set_vring_num, i, qsize) && send(Req::set_vring_addr, &a, sizeof a) &&
                send_state(Req::set_vring_base, i, base) && send_u64(Req::set_vring_call, i, {::dup(v.call)}) &&
                send_u64(Req::set_vring_kick, i, {::dup(v.kick)}) &&
-               (!(features & bit(VHOST_USER_F_PROTOCOL_FEATURES)) || send_state(Req::set_vring_enable, i, 1));
+               (!enable || !(features & bit(VHOST_USER_F_PROTOCOL_FEATURES)) ||
+                send_state(Req::set_vring_enable, i, 1));
     }
     std::uint32_t hdr_len() const {
         return (features & (bit(VIRTIO_F_VERSION_1) | bit(VIRTIO_NET_F_MRG_RXBUF))) ? 12 : 10;
@@ -222,6 +225,11 @@ struct Frontend {
         std::memset(b, 0, hdr_len());
         std::memcpy(b + hdr_len(), frame.data(), frame.size());
         post(qi, {{gpa(b), std::uint32_t(hdr_len() + frame.size()), 0}});
+    }
+    // A round trip: every message sent before has been handled.
+    bool sync() {
+        std::uint64_t v = 0;
+        return send(Req::get_queue_num, nullptr, 0) && reply(v, Req::get_queue_num);
     }
     std::uint64_t calls(unsigned qi) {
         eventfd_t n = 0;

@@ -316,6 +316,139 @@ TEST(Vhost, TxFramesWaitForTheQueueToStart) {
     EXPECT_EQ(guest_frame(fe, 0, u[0].len), f);
 }
 
+// DPDK's virtio-user sets every queue up at once (SET_VRING_KICK) and
+// enables pair 0; its port start then fills the receive queues, enables pair
+// 1 (SET_VRING_ENABLE), throws away whatever the used rings of its receive
+// queues hold ("flush the old packets"), and only then kicks every queue. A
+// ring starts at the front end's first kick: frames written into a receive
+// queue before it would be lost, a whole queue of them on pair 1.
+TEST(Vhost, QueuesStartAtTheFirstKick) {
+    const std::string path = sock_path();
+    PortOptions o = opts();
+    o.rings = 2;
+    auto p = Port::open("vhost:" + path, o);
+    ASSERT_TRUE(p) << p.error().message;
+    Port& port = *p.value();
+    Frontend fe;
+    ASSERT_TRUE(fe.connect_to(path));
+    ASSERT_TRUE(fe.setup(0, 0));
+    ASSERT_TRUE(fe.features & bit(VIRTIO_NET_F_MQ));
+    for (unsigned i = 0; i < 4; i++) ASSERT_TRUE(fe.start_queue(i, 0, false));
+    ASSERT_TRUE(fe.send_state(Req::set_vring_enable, 0, 1) && fe.send_state(Req::set_vring_enable, 1, 1));
+    ASSERT_TRUE(fe.sync());
+    EXPECT_TRUE(port.link_up()) << "pair 0 is set up and enabled";
+    for (unsigned qi = 0; qi < 4; qi++)
+        EXPECT_EQ(fe.q[qi].used->flags, 0) << "until its first kick a queue wants kicks (queue " << qi << ")";
+
+    // Four frames wait in each tx ring; the driver fills both receive
+    // queues without a kick and enables pair 1.
+    std::vector<std::vector<char>> frames[2];
+    for (std::uint32_t r = 0; r < 2; r++) {
+        netmap_ring* t = port.tx_ring(r);
+        for (std::uint32_t i = 0; i < 4; i++) {
+            frames[r].push_back(make_frame(100 + i, 10 * r + i));
+            t->head = t->cur = nm_put_chain(t, t->cur, frames[r].back().data(), frames[r].back().size());
+        }
+    }
+    ASSERT_EQ(port.txsync(), 0);
+    for (unsigned qi : {0u, 2u})
+        for (std::uint32_t i = 0; i < 8; i++)
+            fe.post(qi, {{fe.gpa(fe.buf(qi * 8 + i)), 2048, VRING_DESC_F_WRITE}}, false);
+    ASSERT_TRUE(fe.send_state(Req::set_vring_enable, 2, 1) && fe.send_state(Req::set_vring_enable, 3, 1));
+    ASSERT_TRUE(fe.sync());
+    EXPECT_TRUE(port.link_up());
+    for (int i = 0; i < 3; i++) ASSERT_EQ(port.txsync(), 0);
+    for (unsigned qi : {0u, 2u})
+        EXPECT_EQ(std::atomic_ref(fe.q[qi].used->idx).load(), 0)
+            << "queue " << qi << " got frames before its first kick (the driver would discard them)";
+    for (std::uint32_t r = 0; r < 2; r++)
+        EXPECT_EQ(nm_ring_space(port.tx_ring(r)), port.tx_ring(r)->num_slots - 1 - 4) << "the frames wait";
+    EXPECT_EQ(port.counters(Direction::tx).drops, 0u);
+
+    // The kicks: a waiter on the tx rings wakes and the frames go.
+    eventfd_write(fe.q[0].kick, 1);
+    eventfd_write(fe.q[2].kick, 1);
+    std::vector<VringUsedElem> u[2];
+    EXPECT_TRUE(eventually([&] {
+        port.wait(Direction::tx, 1s);
+        for (unsigned r = 0; r < 2; r++)
+            for (auto& e : fe.take_used(2 * r)) u[r].push_back(e);
+        return u[0].size() >= 4 && u[1].size() >= 4;
+    }));
+    for (unsigned r = 0; r < 2; r++) {
+        ASSERT_EQ(u[r].size(), 4u) << "pair " << r;
+        for (std::uint32_t i = 0; i < 4; i++) {
+            EXPECT_EQ(u[r][i].id, i);
+            EXPECT_EQ(guest_frame(fe, 2 * r * 8 + i, u[r][i].len), frames[r][i]) << "pair " << r << " frame " << i;
+        }
+    }
+    EXPECT_EQ(port.counters(Direction::tx).packets, 8u);
+
+    // The transmit queues start at their kick too: a frame made available
+    // before it waits for it, and the kick wakes a waiter that sleeps.
+    const auto f = make_frame(200, 99);
+    char* b = fe.buf(40);
+    std::memset(b, 0, fe.hdr_len());
+    std::memcpy(b + fe.hdr_len(), f.data(), f.size());
+    fe.post(3, {{fe.gpa(b), std::uint32_t(fe.hdr_len() + f.size()), 0}}, false);
+    ASSERT_EQ(port.rxsync(), 0);
+    EXPECT_TRUE(nm_ring_empty(port.rx_ring(1)));
+    std::atomic<int> rc{-100};
+    std::thread waiter([&] { rc = port.wait(Direction::rx, 60s); });
+    EXPECT_TRUE(eventually([&] { return port.adapter().kring(Direction::rx, 1).sleeping.load() == 1; }));
+    eventfd_write(fe.q[3].kick, 1);
+    waiter.join();
+    ASSERT_EQ(rc.load(), 1);
+    netmap_ring* r = port.rx_ring(1);
+    ASSERT_FALSE(nm_ring_empty(r));
+    std::vector<char> got(2048);
+    std::uint32_t next;
+    got.resize(nm_get_chain(r, r->cur, got.data(), got.size(), next));
+    EXPECT_EQ(got, f);
+}
+
+// The front end stops a queue (GET_VRING_BASE) and sets it up again with a
+// fresh ring: it restarts from the base it is given, at its next first kick,
+// and a kick fd that was written before SET_VRING_KICK (as QEMU hands them
+// over) starts it at once.
+TEST(Vhost, QueueRestartsAtItsNextFirstKick) {
+    Rig rig;
+    ASSERT_TRUE(rig.port);
+    Frontend& fe = rig.fe;
+    rig.post_rx(2);
+    rig.send({make_frame(60, 1), make_frame(60, 2)});
+    ASSERT_EQ(rig.used(0, 2).size(), 2u);
+    std::uint64_t base = 0;
+    ASSERT_TRUE(fe.send_state(Req::get_vring_base, 0, 0));
+    ASSERT_TRUE(fe.reply(base, Req::get_vring_base));
+    EXPECT_EQ(base >> 32, 2u) << "two entries taken";
+    // A new ring at base 0, buffers made available, no kick yet.
+    ASSERT_TRUE(fe.start_queue(0, 0));
+    ASSERT_TRUE(fe.sync());
+    EXPECT_TRUE(rig.port->link_up());
+    for (std::uint32_t i = 0; i < 4; i++) fe.post(0, {{fe.gpa(fe.buf(i, 4096)), 2048, VRING_DESC_F_WRITE}}, false);
+    const auto f = make_frame(300, 3);
+    rig.send({f});
+    EXPECT_EQ(std::atomic_ref(fe.q[0].used->idx).load(), 0) << "not before the ring's first kick";
+    eventfd_write(fe.q[0].kick, 1);
+    auto u = rig.used(0, 1);
+    ASSERT_EQ(u.size(), 1u);
+    EXPECT_EQ(u[0].id, 0u) << "from the start of the new ring";
+    EXPECT_EQ(guest_frame(fe, 0, u[0].len), f);
+
+    // Again, with the kick written before SET_VRING_KICK.
+    ASSERT_TRUE(fe.send_state(Req::get_vring_base, 0, 0));
+    ASSERT_TRUE(fe.reply(base, Req::get_vring_base));
+    EXPECT_EQ(base >> 32, 1u);
+    eventfd_write(fe.q[0].kick, 1);
+    ASSERT_TRUE(fe.start_queue(0, 0));
+    for (std::uint32_t i = 0; i < 4; i++) fe.post(0, {{fe.gpa(fe.buf(i, 4096)), 2048, VRING_DESC_F_WRITE}}, false);
+    rig.send({f});
+    u = rig.used(0, 1);
+    ASSERT_EQ(u.size(), 1u);
+    EXPECT_EQ(guest_frame(fe, 0, u[0].len), f);
+}
+
 // Every chain a lying driver can make on its tx queue: each is handed back
 // unread and counted, the good frames around them arrive, nothing else moves.
 TEST(Vhost, HostileDescriptors) {
@@ -496,6 +629,9 @@ TEST(Vhost, KickWakesASleepingWaiter) {
         Rig rig(event_idx ? 0 : bit(VIRTIO_RING_F_EVENT_IDX), o);
         ASSERT_TRUE(rig.port);
         Frontend& fe = rig.fe;
+        EXPECT_EQ(fe.q[1].used->flags, 0) << "the queue has not started: its first kick is wanted";
+        eventfd_write(fe.q[1].kick, 1); // the queue starts
+        ASSERT_EQ(rig.port->rxsync(), 0);
         if (!event_idx) {
             EXPECT_EQ(fe.q[1].used->flags, VRING_USED_F_NO_NOTIFY) << "nobody sleeps: no kicks wanted";
         }
