@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstring>
 
 namespace upio::vhost {
@@ -298,13 +299,25 @@ Result<Reply> Device::dispatch(Message& m, Reply& r) {
             // (QEMU hands over a kick fd it has signalled). A new kick fd
             // for a ring that is set up replaces the old one and nothing
             // else.
-            if (!v.set_up) {
+            const bool fresh = !v.set_up;
+            if (fresh) {
                 v.last_avail = v.last_used = v.base;
                 v.started = false;
             }
             v.set_up = true;
             if (!(features_ & bit(VHOST_USER_F_PROTOCOL_FEATURES))) v.enabled = true;
             st = v.translate(mem_);
+            if (st && fresh) {
+                // A front end that kept its rings while no back end served
+                // them (DPDK's virtio-user reconnecting) says base 0 all the
+                // same. The used ring says where the last back end stopped,
+                // having given back every entry it took (in order, as this
+                // one does): resume there, or the driver's old buffers would
+                // be used again. A lie here is only a position: pending()
+                // checks it like any other.
+                const std::uint16_t at = std::atomic_ref(v.used->idx).load(std::memory_order_acquire);
+                if (at != v.base) v.last_avail = v.last_used = at;
+            }
             if (fd < 0)
                 v.started = true; // no kick fd: the ring is polled from now on
             else if (st && !v.started)

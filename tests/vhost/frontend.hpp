@@ -149,7 +149,7 @@ struct Frontend {
 
     // The whole set-up QEMU does: features (all offered but `drop`), memory,
     // `pairs` queue pairs with kick and call fds.
-    bool setup(std::uint64_t drop = 0, unsigned pairs = 1) {
+    bool setup(std::uint64_t drop = 0, unsigned pairs = 1, bool resume = false) {
         std::uint64_t offered = 0, proto = 0;
         if (!send(Req::get_features, nullptr, 0) || !reply(offered, Req::get_features)) return false;
         features = offered & ~drop;
@@ -162,7 +162,7 @@ struct Frontend {
         }
         if (!send(Req::set_owner, nullptr, 0) || !set_mem_table()) return false;
         for (unsigned i = 0; i < 2 * pairs; i++)
-            if (!start_queue(i)) return false;
+            if (!(resume ? resume_queue(i) : start_queue(i))) return false;
         return true;
     }
     // Sets queue `i` up as QEMU does (NUM, ADDR, BASE, CALL, KICK) on a
@@ -172,6 +172,12 @@ struct Frontend {
         std::memset(mem + v.off, 0, 64 * 1024);
         v.avail_idx = v.used_seen = base;
         v.next_desc = 0;
+        return resume_queue(i, base, enable);
+    }
+    // The same messages for a ring that keeps its contents (a front end
+    // reconnecting to a back end that was restarted).
+    bool resume_queue(unsigned i, std::uint16_t base = 0, bool enable = true) {
+        Queue& v = q[i];
         VringAddr a{i, 0, uva(v.desc), uva(v.used), uva(v.avail), 0};
         return send_state(Req::set_vring_num, i, qsize) && send(Req::set_vring_addr, &a, sizeof a) &&
                send_state(Req::set_vring_base, i, base) && send_u64(Req::set_vring_call, i, {::dup(v.call)}) &&

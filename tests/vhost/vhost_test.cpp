@@ -697,6 +697,42 @@ TEST(Vhost, FrontEndLeavesAndAnotherComes) {
     EXPECT_EQ(rig.recv(), f);
 }
 
+// A front end that keeps its rings across a new connection and sets them up
+// with base 0 all the same (DPDK's virtio-user when the back end it
+// reconnects to was restarted): the queues resume where the used rings say,
+// and the buffers the driver already got back are not used again.
+TEST(Vhost, ReconnectingFrontEndKeepsItsRings) {
+    Rig rig;
+    ASSERT_TRUE(rig.port);
+    Frontend& fe = rig.fe;
+    rig.post_rx(3);
+    rig.send({make_frame(60, 1), make_frame(60, 2), make_frame(60, 3)});
+    ASSERT_EQ(rig.used(0, 3).size(), 3u);
+    for (std::uint32_t i = 0; i < 2; i++) fe.send_frame(1, 100 + i, make_frame(70, i));
+    for (std::uint32_t i = 0; i < 2; i++) EXPECT_EQ(rig.recv(), make_frame(70, i));
+    ASSERT_EQ(rig.used(1, 2).size(), 2u);
+    fe.close_socket();
+    ASSERT_TRUE(eventually([&] { return !rig.port->link_up(); }));
+
+    ASSERT_TRUE(fe.connect_to(rig.path));
+    ASSERT_TRUE(fe.setup(0, 1, true));
+    ASSERT_TRUE(eventually([&] { return rig.port->link_up(); }));
+    fe.post(0, {{fe.gpa(fe.buf(3, 4096)), 2048, VRING_DESC_F_WRITE}}); // with a kick
+    const auto f = make_frame(80, 4);
+    rig.send({f});
+    auto u = rig.used(0, 1);
+    ASSERT_EQ(u.size(), 1u);
+    EXPECT_EQ(std::atomic_ref(fe.q[0].used->idx).load(), 4) << "after the three entries given back before";
+    EXPECT_EQ(u[0].id, 3u) << "the new buffer, not one the driver already got back";
+    EXPECT_EQ(guest_frame(fe, 3, u[0].len), f);
+    const auto g = make_frame(90, 5);
+    fe.send_frame(1, 110, g);
+    EXPECT_EQ(rig.recv(), g);
+    EXPECT_EQ(rig.used(1, 1).size(), 1u);
+    EXPECT_EQ(std::atomic_ref(fe.q[1].used->idx).load(), 3);
+    EXPECT_EQ(rig.port->counters(Direction::rx).packets, 3u);
+}
+
 // ",client": the port connects to a listening front end and connects again
 // when that connection ends.
 TEST(Vhost, ClientModeReconnects) {
