@@ -21,9 +21,11 @@
 #include "drivers/ixgbe/ixgbe_regs.hpp"
 
 #include "drivers/common/adv_desc.hpp"
+#include "drivers/common/adv_vec.hpp"
 #include "drivers/common/nic_ring.hpp"
 
 #include <fmt/format.h>
+#include <type_traits>
 #include <unistd.h>
 
 namespace upio::ixgbe {
@@ -47,6 +49,18 @@ struct TableIova {
     const MemoryRegion* mem;
     std::uint64_t operator()(std::uint32_t idx) const noexcept { return mem->buf_iova(idx).value; }
 };
+
+#if UPIO_ADV_VEC
+// The constants of the four-at-a-time steps (adv_vec.hpp); with a page
+// table they are not used.
+template <class IovaOf>
+adv::Vec4 vec4_of(const drivers::SlotBounds& b, const IovaOf& io) noexcept {
+    if constexpr (std::is_same_v<IovaOf, LinearIova>)
+        return adv::Vec4(b.span, io.base, std::uint32_t(io.size));
+    else
+        return adv::Vec4(b.span, 0, 0);
+}
+#endif
 
 inline void tx_desc(adv::TxDesc& d, std::uint64_t buf, std::uint32_t len, std::uint32_t eop,
                     std::uint32_t paylen) noexcept {
@@ -146,29 +160,51 @@ int tx_sync(KRing& k, TxQueue& tq, unsigned flags, IovaOf iova_of) noexcept {
         // single-slot packets from `from` up to `to` or the first NS_MOREFRAG
         const drivers::SlotBounds bounds(*q.mem, q.buf_size);
         std::uint32_t bad = 0;
+#if UPIO_ADV_VEC
+        // four at a time (adv_vec.hpp) with a linear mapping; a group that
+        // does not pass is done one slot at a time
+        constexpr bool vec = std::is_same_v<IovaOf, LinearIova>;
+        const adv::Vec4 v4 = vec4_of(bounds, iova_of);
+        const __m128i lim = _mm_set1_epi32(int(bounds.bsz < 0xffff ? bounds.bsz : 0xffff));
+        const __m128i cmd = _mm_set1_epi32(int(TXD_CMD | adv::TXD_DCMD_EOP));
+        __m128i vbytes = _mm_setzero_si128();
+#endif
         auto run = [&](std::uint32_t from, std::uint32_t to) noexcept {
             adv::TxDesc* d = desc + from;
             netmap_slot* s = slot + from;
             adv::TxDesc* const end = desc + to;
-            for (; d != end; ++d, ++s) {
-                const std::uint16_t fl = s->flags;
-                if (fl & NS_MOREFRAG) [[unlikely]]
-                    break;
-                // buffer and length read once and checked (nic_ring.hpp)
-                const drivers::TxSlot v = drivers::read_tx_slot(*s, bounds);
-                bad += v.bad;
-                if (fl & NS_REPORT) [[unlikely]] {
-                    // the application wants this one reported: RS here too
-                    tx_desc(*d, iova_of(v.idx), v.len, adv::TXD_DCMD_EOP | adv::TXD_DCMD_RS, v.len);
-                    s->flags = std::uint16_t(fl & ~NS_BUF_CHANGED);
-                    bytes += v.len;
-                    reported = std::uint32_t(d - desc);
-                    push_rs(tq, reported, n);
-                    continue;
+            while (d != end) {
+#if UPIO_ADV_VEC
+                if constexpr (vec) {
+                    while (end - d >= 4 && adv::tx_fill4(v4, lim, cmd, s, d, vbytes)) {
+                        d += 4;
+                        s += 4;
+                    }
+                    if (d == end) break;
                 }
-                tx_desc(*d, iova_of(v.idx), v.len, adv::TXD_DCMD_EOP, v.len);
-                s->flags = std::uint16_t(fl & ~NS_BUF_CHANGED); // the address was rewritten anyway
-                bytes += v.len;
+#endif
+                bool frag = false;
+                for (adv::TxDesc* const g = end - d >= 4 ? d + 4 : end; d != g; ++d, ++s) {
+                    const std::uint16_t fl = s->flags;
+                    if (fl & NS_MOREFRAG) [[unlikely]] {
+                        frag = true;
+                        break;
+                    }
+                    // buffer and length read once and checked (nic_ring.hpp)
+                    const drivers::TxSlot v = drivers::read_tx_slot(*s, bounds);
+                    bad += v.bad;
+                    s->flags = std::uint16_t(fl & ~NS_BUF_CHANGED); // the address is rewritten anyway
+                    bytes += v.len;
+                    if (fl & NS_REPORT) [[unlikely]] {
+                        // the application wants this one reported: RS here too
+                        tx_desc(*d, iova_of(v.idx), v.len, adv::TXD_DCMD_EOP | adv::TXD_DCMD_RS, v.len);
+                        reported = std::uint32_t(d - desc);
+                        push_rs(tq, reported, n);
+                    } else {
+                        tx_desc(*d, iova_of(v.idx), v.len, adv::TXD_DCMD_EOP, v.len);
+                    }
+                }
+                if (frag) break;
             }
             return std::uint32_t(d - desc);
         };
@@ -198,6 +234,9 @@ int tx_sync(KRing& k, TxQueue& tq, unsigned flags, IovaOf iova_of) noexcept {
             std::atomic_thread_fence(std::memory_order_release);
             q.dev->write32(q.tail_reg, i);
             k.nr_hwcur.store(i, std::memory_order_release);
+#if UPIO_ADV_VEC
+            if constexpr (vec) bytes += adv::lanes_sum(vbytes);
+#endif
             RingCounters::add(k.stats.packets, pkts);
             RingCounters::add(k.stats.bytes, bytes);
         }
@@ -251,10 +290,18 @@ template <bool Counting, class IovaOf>
     if (cur != head) {
         const drivers::SlotBounds bounds(*q.mem, q.mem->buf_size());
         std::uint32_t bad = 0;
+#if UPIO_ADV_VEC
+        const adv::Vec4 v4 = vec4_of(bounds, iova_of);
+#endif
         auto arm = [&](std::uint32_t from, std::uint32_t to) noexcept {
             adv::RxDesc* d = desc + from;
             const netmap_slot* s = slot + from;
-            for (adv::RxDesc* const end = desc + to; d != end; ++d, ++s) {
+            adv::RxDesc* const end = desc + to;
+#if UPIO_ADV_VEC
+            if constexpr (std::is_same_v<IovaOf, LinearIova>) // four at a time (adv_vec.hpp)
+                for (; end - d >= 4; d += 4, s += 4) bad += adv::rx_arm4(v4, s, d);
+#endif
+            for (; d != end; ++d, ++s) {
                 d->lo = iova_of(drivers::read_rx_buf(*s, bounds, bad)); // read once, checked (nic_ring.hpp)
                 d->hi = 0; // clears DD
             }
@@ -274,16 +321,35 @@ template <bool Counting, class IovaOf>
 
     const std::uint32_t first = k.nr_hwtail.load(std::memory_order_relaxed);
     std::uint64_t bytes = 0, pkts = 0;
-    // whole, valid single-descriptor frames from `from` up to `to`
+#if UPIO_ADV_VEC
+    const __m128i errs = _mm_set1_epi32(int(RXDADV_ERR_FRAME));
+    const __m128i lim = _mm_set1_epi32(int(bsz < 0xffff ? bsz + 1 : 0x10000));
+    __m128i vbytes = _mm_setzero_si128();
+#endif
+    // whole, valid single-descriptor frames from `from` up to `to`: four
+    // at a time (adv_vec.hpp), and one at a time through a group that does
+    // not pass (the first not written back yet, usually)
     auto run = [&](std::uint32_t from, std::uint32_t to) noexcept {
         adv::RxDesc* d = desc + from;
         netmap_slot* s = slot + from;
-        for (adv::RxDesc* const end = desc + to; d != end; ++d, ++s) {
-            const std::uint64_t hi = std::atomic_ref<std::uint64_t>(d->hi).load(std::memory_order_acquire);
-            if (!RxFormat::rx_frame_ok(hi, bsz)) break;
-            const std::uint64_t len = std::uint16_t(hi >> adv::RXD_LEN_SHIFT);
-            drivers::set_rx_len(*s, std::uint32_t(len));
-            bytes += len;
+        adv::RxDesc* const end = desc + to;
+        for (bool more = true; more && d != end;) {
+#if UPIO_ADV_VEC
+            while (end - d >= 4 && adv::rx_take4(errs, lim, d, s, vbytes)) {
+                d += 4;
+                s += 4;
+            }
+#endif
+            for (adv::RxDesc* const g = end - d >= 4 ? d + 4 : end; d != g; ++d, ++s) {
+                const std::uint64_t hi = std::atomic_ref<std::uint64_t>(d->hi).load(std::memory_order_acquire);
+                if (!RxFormat::rx_frame_ok(hi, bsz)) {
+                    more = false;
+                    break;
+                }
+                const std::uint64_t len = std::uint16_t(hi >> adv::RXD_LEN_SHIFT);
+                drivers::set_rx_len(*s, std::uint32_t(len));
+                bytes += len;
+            }
         }
         return std::uint32_t(d - desc);
     };
@@ -309,6 +375,9 @@ template <bool Counting, class IovaOf>
         }
         break;
     }
+#if UPIO_ADV_VEC
+    bytes += adv::lanes_sum(vbytes);
+#endif
     if (t != first) {
         k.nr_hwtail.store(t, std::memory_order_release);
         RingCounters::add(k.stats.packets, pkts);
