@@ -43,20 +43,18 @@ namespace upio::drivers::adv {
 
 // The per-sync constants of the steps, in registers.
 struct Vec4 {
-    __m128i span;  // buffers first_buf .. first_buf + span - 1, biased for a signed compare
-    __m128i first; // MemoryRegion::first_buf
-    __m128i bias;  // 0x80000000 (unsigned compare with pcmpgtd)
-    __m128i size;  // buffer size (multiplier, low dword of each qword)
-    __m128i base;  // IOVA of buffer 0, both qwords
+    __m128i span; // buffers first_buf .. first_buf + span - 1, biased for a signed compare
+    __m128i off;  // 0x80000000 - first_buf: idx + off is idx - first_buf, biased
+    __m128i size; // buffer size (multiplier, low dword of each qword)
+    __m128i base; // IOVA of buffer 0, both qwords
     Vec4(std::uint32_t span_, std::uint64_t base_, std::uint32_t size_) noexcept
-        : span(_mm_set1_epi32(int(span_ ^ 0x80000000u))), first(_mm_set1_epi32(int(MemoryRegion::first_buf))),
-          bias(_mm_set1_epi32(int(0x80000000u))), size(_mm_set1_epi32(int(size_))),
+        : span(_mm_set1_epi32(int(span_ ^ 0x80000000u))),
+          off(_mm_set1_epi32(int(0x80000000u - MemoryRegion::first_buf))), size(_mm_set1_epi32(int(size_))),
           base(_mm_set1_epi64x(std::int64_t(base_))) {}
 
-    // All ones in the lanes whose index is a buffer of the region.
-    __m128i idx_ok(__m128i idx) const noexcept {
-        return _mm_cmpgt_epi32(span, _mm_xor_si128(_mm_sub_epi32(idx, first), bias));
-    }
+    // All ones in the lanes whose index is a buffer of the region: idx -
+    // first_buf < span, unsigned, as a signed compare of both biased by 2^31.
+    __m128i idx_ok(__m128i idx) const noexcept { return _mm_cmpgt_epi32(span, _mm_add_epi32(idx, off)); }
     // The addresses of buffers idx[0], idx[2] and of idx[1], idx[3].
     void iova(__m128i idx, __m128i& a02, __m128i& a13) const noexcept {
         a02 = _mm_add_epi64(_mm_mul_epu32(idx, size), base);
@@ -99,7 +97,10 @@ struct Vec4 {
     _mm_storeu_si128(out + 1, _mm_castpd_si128(_mm_shuffle_pd(_mm_castsi128_pd(a13), _mm_castsi128_pd(co01), 2)));
     _mm_storeu_si128(out + 2, _mm_castpd_si128(_mm_shuffle_pd(_mm_castsi128_pd(a02), _mm_castsi128_pd(co23), 1)));
     _mm_storeu_si128(out + 3, _mm_unpackhi_epi64(a13, co23));
-    for (int k = 0; k < 4; k++) s[k].flags &= std::uint16_t(~NS_BUF_CHANGED);
+    s[0].flags &= std::uint16_t(~NS_BUF_CHANGED);
+    s[1].flags &= std::uint16_t(~NS_BUF_CHANGED);
+    s[2].flags &= std::uint16_t(~NS_BUF_CHANGED);
+    s[3].flags &= std::uint16_t(~NS_BUF_CHANGED);
     bytes = _mm_add_epi32(bytes, len);
     return true;
 }

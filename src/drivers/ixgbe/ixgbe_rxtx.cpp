@@ -268,6 +268,27 @@ int tx_sync(KRing& k, TxQueue& tq, unsigned flags, IovaOf iova_of) noexcept {
     return 0;
 }
 
+// Arms descriptors [from, to) with the buffers of their slots, each read
+// once and checked (nic_ring.hpp); returns how many were not buffers of the
+// region (armed with buffer 0). Four at a time with a linear mapping.
+template <class IovaOf>
+[[gnu::always_inline]] inline std::uint32_t rx_arm(adv::RxDesc* desc, const netmap_slot* slot, std::uint32_t from,
+                                                   std::uint32_t to, const drivers::SlotBounds& bounds,
+                                                   IovaOf iova_of) noexcept {
+    std::uint32_t bad = 0, i = from;
+#if UPIO_ADV_VEC
+    if constexpr (std::is_same_v<IovaOf, LinearIova>) {
+        const adv::Vec4 v4 = vec4_of(bounds, iova_of);
+        for (; to - i >= 4; i += 4) bad += adv::rx_arm4(v4, slot + i, desc + i);
+    }
+#endif
+    for (; i != to; i++) {
+        desc[i].lo = iova_of(drivers::read_rx_buf(slot[i], bounds, bad));
+        desc[i].hi = 0; // clears DD
+    }
+    return bad;
+}
+
 // As drivers::rx_sync (nic_ring.hpp), with the address arithmetic of
 // BufIova, while no frame was dropped since the ring started (skew 0:
 // descriptor i serves slot i). Released slots keep their flags until they
@@ -290,27 +311,11 @@ template <bool Counting, class IovaOf>
     if (cur != head) {
         const drivers::SlotBounds bounds(*q.mem, q.mem->buf_size());
         std::uint32_t bad = 0;
-#if UPIO_ADV_VEC
-        const adv::Vec4 v4 = vec4_of(bounds, iova_of);
-#endif
-        auto arm = [&](std::uint32_t from, std::uint32_t to) noexcept {
-            adv::RxDesc* d = desc + from;
-            const netmap_slot* s = slot + from;
-            adv::RxDesc* const end = desc + to;
-#if UPIO_ADV_VEC
-            if constexpr (std::is_same_v<IovaOf, LinearIova>) // four at a time (adv_vec.hpp)
-                for (; end - d >= 4; d += 4, s += 4) bad += adv::rx_arm4(v4, s, d);
-#endif
-            for (; d != end; ++d, ++s) {
-                d->lo = iova_of(drivers::read_rx_buf(*s, bounds, bad)); // read once, checked (nic_ring.hpp)
-                d->hi = 0; // clears DD
-            }
-        };
         if (cur < head) {
-            arm(cur, head);
+            bad = rx_arm(desc, slot, cur, head, bounds, iova_of);
         } else {
-            arm(cur, n);
-            arm(0, head);
+            bad = rx_arm(desc, slot, cur, n, bounds, iova_of);
+            bad += rx_arm(desc, slot, 0, head, bounds, iova_of);
         }
         std::atomic_thread_fence(std::memory_order_release);
         q.dev->write32(q.tail_reg, stop);
@@ -327,31 +332,23 @@ template <bool Counting, class IovaOf>
     __m128i vbytes = _mm_setzero_si128();
 #endif
     // whole, valid single-descriptor frames from `from` up to `to`: four
-    // at a time (adv_vec.hpp), and one at a time through a group that does
-    // not pass (the first not written back yet, usually)
+    // at a time (adv_vec.hpp), then one at a time through the group that
+    // did not pass (it has the first descriptor that does not: not written
+    // back yet, usually)
     auto run = [&](std::uint32_t from, std::uint32_t to) noexcept {
-        adv::RxDesc* d = desc + from;
-        netmap_slot* s = slot + from;
-        adv::RxDesc* const end = desc + to;
-        for (bool more = true; more && d != end;) {
+        std::uint32_t i = from;
 #if UPIO_ADV_VEC
-            while (end - d >= 4 && adv::rx_take4(errs, lim, d, s, vbytes)) {
-                d += 4;
-                s += 4;
-            }
+        for (; to - i >= 4; i += 4)
+            if (!adv::rx_take4(errs, lim, desc + i, slot + i, vbytes)) break;
 #endif
-            for (adv::RxDesc* const g = end - d >= 4 ? d + 4 : end; d != g; ++d, ++s) {
-                const std::uint64_t hi = std::atomic_ref<std::uint64_t>(d->hi).load(std::memory_order_acquire);
-                if (!RxFormat::rx_frame_ok(hi, bsz)) {
-                    more = false;
-                    break;
-                }
-                const std::uint64_t len = std::uint16_t(hi >> adv::RXD_LEN_SHIFT);
-                drivers::set_rx_len(*s, std::uint32_t(len));
-                bytes += len;
-            }
+        for (; i != to; i++) {
+            const std::uint64_t hi = std::atomic_ref<std::uint64_t>(desc[i].hi).load(std::memory_order_acquire);
+            if (!RxFormat::rx_frame_ok(hi, bsz)) break;
+            const std::uint64_t len = std::uint16_t(hi >> adv::RXD_LEN_SHIFT);
+            drivers::set_rx_len(slot[i], std::uint32_t(len));
+            bytes += len;
         }
-        return std::uint32_t(d - desc);
+        return i;
     };
     std::uint32_t t = first;
     bool checked = false; // rx_receive took over (skew may have grown)
