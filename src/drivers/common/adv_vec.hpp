@@ -133,11 +133,25 @@ struct Vec4 {
     return _mm_loadl_epi64(reinterpret_cast<const __m128i*>(&d.hi));
 }
 
+// The constants of rx_take4 for the error bits `errs` and buffers of bsz bytes.
+struct RxTake {
+    __m128i st_mask; // DD | EOP | errs
+    __m128i dd_eop;
+    __m128i len_mask; // 0xffff
+    __m128i len_off;  // 0x80000000 - 1: len + len_off is len - 1, biased
+    __m128i len_lim;  // bsz (at most 0xffff), biased
+    RxTake(std::uint32_t errs, std::uint32_t bsz) noexcept
+        : st_mask(_mm_set1_epi32(int(errs | RXD_STAT_DD | RXD_STAT_EOP))),
+          dd_eop(_mm_set1_epi32(int(RXD_STAT_DD | RXD_STAT_EOP))), len_mask(_mm_set1_epi32(0xffff)),
+          len_off(_mm_set1_epi32(int(0x80000000u - 1))),
+          len_lim(_mm_set1_epi32(int((bsz < 0xffff ? bsz : 0xffff) ^ 0x80000000u))) {}
+};
+
 // Four received frames from d[0..3] into s[0..3] (len, flags 0), when each
-// descriptor's write-back is DD, EOP, none of the error bits `errs`, and a
-// length 1..bsz (`lim` = bsz + 1, at most 0x10000); false (nothing written)
-// otherwise. Each write-back is read once; the lengths go into `bytes`.
-[[gnu::always_inline]] inline bool rx_take4(__m128i errs, __m128i lim, const RxDesc* d, netmap_slot* s,
+// descriptor's write-back is DD, EOP, none of the error bits, and a length
+// 1..bsz (len - 1 < bsz, unsigned); false (nothing written) otherwise.
+// Each write-back is read once; the lengths go into `bytes`.
+[[gnu::always_inline]] inline bool rx_take4(const RxTake& c, const RxDesc* d, netmap_slot* s,
                                             __m128i& bytes) noexcept {
     const __m128i w0 = load_wb(d[0]), w1 = load_wb(d[1]), w2 = load_wb(d[2]), w3 = load_wb(d[3]);
     // the buffers are read after the write-backs that say they are done
@@ -145,10 +159,9 @@ struct Vec4 {
     const __m128i a = _mm_unpacklo_epi32(w0, w1); // st0 st1 lv0 lv1
     const __m128i b = _mm_unpacklo_epi32(w2, w3);
     const __m128i st = _mm_unpacklo_epi64(a, b);
-    const __m128i len = _mm_and_si128(_mm_unpackhi_epi64(a, b), _mm_set1_epi32(0xffff));
-    const __m128i dd_eop = _mm_set1_epi32(int(RXD_STAT_DD | RXD_STAT_EOP));
-    const __m128i st_ok = _mm_cmpeq_epi32(_mm_and_si128(st, _mm_or_si128(errs, dd_eop)), dd_eop);
-    const __m128i len_ok = _mm_and_si128(_mm_cmpgt_epi32(len, _mm_setzero_si128()), _mm_cmpgt_epi32(lim, len));
+    const __m128i len = _mm_and_si128(_mm_unpackhi_epi64(a, b), c.len_mask);
+    const __m128i st_ok = _mm_cmpeq_epi32(_mm_and_si128(st, c.st_mask), c.dd_eop);
+    const __m128i len_ok = _mm_cmpgt_epi32(c.len_lim, _mm_add_epi32(len, c.len_off));
     if (_mm_movemask_epi8(_mm_and_si128(st_ok, len_ok)) != 0xffff) [[unlikely]]
         return false;
     auto put = [](netmap_slot& x, __m128i l) noexcept { // len, flags 0: one store

@@ -176,7 +176,8 @@ int tx_sync(KRing& k, TxQueue& tq, unsigned flags, IovaOf iova_of) noexcept {
             while (d != end) {
 #if UPIO_ADV_VEC
                 if constexpr (vec) {
-                    while (end - d >= 4 && adv::tx_fill4(v4, lim, cmd, s, d, vbytes)) {
+                    for (std::size_t g = std::size_t(end - d) / 4; g && adv::tx_fill4(v4, lim, cmd, s, d, vbytes);
+                         g--) {
                         d += 4;
                         s += 4;
                     }
@@ -279,7 +280,10 @@ template <class IovaOf>
 #if UPIO_ADV_VEC
     if constexpr (std::is_same_v<IovaOf, LinearIova>) {
         const adv::Vec4 v4 = vec4_of(bounds, iova_of);
-        for (; to - i >= 4; i += 4) bad += adv::rx_arm4(v4, slot + i, desc + i);
+        adv::RxDesc* d = desc + i;
+        const netmap_slot* s = slot + i;
+        for (std::uint32_t g = (to - i) / 4; g; g--, d += 4, s += 4) bad += adv::rx_arm4(v4, s, d);
+        i = std::uint32_t(d - desc);
     }
 #endif
     for (; i != to; i++) {
@@ -327,8 +331,7 @@ template <bool Counting, class IovaOf>
     const std::uint32_t first = k.nr_hwtail.load(std::memory_order_relaxed);
     std::uint64_t bytes = 0, pkts = 0;
 #if UPIO_ADV_VEC
-    const __m128i errs = _mm_set1_epi32(int(RXDADV_ERR_FRAME));
-    const __m128i lim = _mm_set1_epi32(int(bsz < 0xffff ? bsz + 1 : 0x10000));
+    const adv::RxTake take(RXDADV_ERR_FRAME, bsz);
     __m128i vbytes = _mm_setzero_si128();
 #endif
     // whole, valid single-descriptor frames from `from` up to `to`: four
@@ -338,8 +341,13 @@ template <bool Counting, class IovaOf>
     auto run = [&](std::uint32_t from, std::uint32_t to) noexcept {
         std::uint32_t i = from;
 #if UPIO_ADV_VEC
-        for (; to - i >= 4; i += 4)
-            if (!adv::rx_take4(errs, lim, desc + i, slot + i, vbytes)) break;
+        const adv::RxDesc* d = desc + i;
+        netmap_slot* s = slot + i;
+        for (std::uint32_t g = (to - i) / 4; g && adv::rx_take4(take, d, s, vbytes); g--) {
+            d += 4;
+            s += 4;
+        }
+        i = std::uint32_t(d - desc);
 #endif
         for (; i != to; i++) {
             const std::uint64_t hi = std::atomic_ref<std::uint64_t>(desc[i].hi).load(std::memory_order_acquire);
