@@ -116,12 +116,12 @@ std::uint32_t tx_chain(KRing& k, TxQueue& tq, adv::TxDesc* desc, IovaOf iova_of,
 }
 
 // Reclaim, lazily: when the application runs short of slots, asks for it,
-// or syncs without sending anything (it waits for completions).
-int tx_reclaim(KRing& k, TxQueue& tq, adv::TxDesc* desc, std::uint32_t head, bool sent, unsigned flags) noexcept {
+// or syncs without sending anything (it waits for completions); tx_sync
+// tells when (not inline: most syncs that send do not reclaim).
+[[gnu::noinline]] int tx_reclaim(KRing& k, TxQueue& tq, adv::TxDesc* desc) noexcept {
     drivers::HwQueue& q = tq.hw;
     const std::uint32_t n = k.num_slots;
     const std::uint32_t hwtail = k.nr_hwtail.load(std::memory_order_relaxed);
-    if (sent && !(flags & SYNC_FORCE_RECLAIM) && k.distance(head, hwtail) >= tq.reclaim_thresh) return 0;
     std::uint32_t done = hwtail, r = tq.rs_head;
     while (r != tq.rs_tail && adv::Format::tx_done(desc[tq.rs[r]])) {
         done = tq.rs[r];
@@ -243,8 +243,11 @@ int tx_sync(KRing& k, TxQueue& tq, unsigned flags, IovaOf iova_of) noexcept {
         }
         if (bad) [[unlikely]]
             RingCounters::add(k.stats.drops, bad);
+        if (!(flags & SYNC_FORCE_RECLAIM) &&
+            k.distance(head, k.nr_hwtail.load(std::memory_order_relaxed)) >= tq.reclaim_thresh)
+            return 0; // enough free slots: reclaim later
     }
-    return tx_reclaim(k, tq, desc, head, cur != head, flags);
+    return tx_reclaim(k, tq, desc);
 }
 
 // Adds the queue's QPRDC (clear on read, so each drop once) to the ring's
