@@ -47,16 +47,16 @@ struct Vec4 {
     __m128i off;  // 0x80000000 - first_buf: idx + off is idx - first_buf, biased
     __m128i size; // buffer size (multiplier, low dword of each qword)
     __m128i base; // IOVA of buffer 0, both qwords
-    Vec4(std::uint32_t span_, std::uint64_t base_, std::uint32_t size_) noexcept
+    [[gnu::always_inline]] Vec4(std::uint32_t span_, std::uint64_t base_, std::uint32_t size_) noexcept
         : span(_mm_set1_epi32(int(span_ ^ 0x80000000u))),
           off(_mm_set1_epi32(int(0x80000000u - MemoryRegion::first_buf))), size(_mm_set1_epi32(int(size_))),
           base(_mm_set1_epi64x(std::int64_t(base_))) {}
 
     // All ones in the lanes whose index is a buffer of the region: idx -
     // first_buf < span, unsigned, as a signed compare of both biased by 2^31.
-    __m128i idx_ok(__m128i idx) const noexcept { return _mm_cmpgt_epi32(span, _mm_add_epi32(idx, off)); }
+    [[gnu::always_inline]] __m128i idx_ok(__m128i idx) const noexcept { return _mm_cmpgt_epi32(span, _mm_add_epi32(idx, off)); }
     // The addresses of buffers idx[0], idx[2] and of idx[1], idx[3].
-    void iova(__m128i idx, __m128i& a02, __m128i& a13) const noexcept {
+    [[gnu::always_inline]] void iova(__m128i idx, __m128i& a02, __m128i& a13) const noexcept {
         a02 = _mm_add_epi64(_mm_mul_epu32(idx, size), base);
         a13 = _mm_add_epi64(_mm_mul_epu32(_mm_srli_epi64(idx, 32), size), base);
     }
@@ -140,7 +140,7 @@ struct RxTake {
     __m128i len_mask; // 0xffff
     __m128i len_off;  // 0x80000000 - 1: len + len_off is len - 1, biased
     __m128i len_lim;  // bsz (at most 0xffff), biased
-    RxTake(std::uint32_t errs, std::uint32_t bsz) noexcept
+    [[gnu::always_inline]] RxTake(std::uint32_t errs, std::uint32_t bsz) noexcept
         : st_mask(_mm_set1_epi32(int(errs | RXD_STAT_DD | RXD_STAT_EOP))),
           dd_eop(_mm_set1_epi32(int(RXD_STAT_DD | RXD_STAT_EOP))), len_mask(_mm_set1_epi32(0xffff)),
           len_off(_mm_set1_epi32(int(0x80000000u - 1))),
@@ -177,7 +177,7 @@ struct RxTake {
 }
 
 // The sum of the four lanes.
-inline std::uint64_t lanes_sum(__m128i x) noexcept {
+[[gnu::always_inline]] inline std::uint64_t lanes_sum(__m128i x) noexcept {
     x = _mm_add_epi32(x, _mm_shuffle_epi32(x, _MM_SHUFFLE(1, 0, 3, 2)));
     x = _mm_add_epi32(x, _mm_shuffle_epi32(x, _MM_SHUFFLE(2, 3, 0, 1)));
     return std::uint32_t(_mm_cvtsi128_si32(x));

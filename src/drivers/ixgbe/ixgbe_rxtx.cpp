@@ -25,6 +25,7 @@
 #include "drivers/common/nic_ring.hpp"
 
 #include <fmt/format.h>
+#include <cstdlib>
 #include <type_traits>
 #include <unistd.h>
 
@@ -54,7 +55,7 @@ struct TableIova {
 // The constants of the four-at-a-time steps (adv_vec.hpp); with a page
 // table they are not used.
 template <class IovaOf>
-adv::Vec4 vec4_of(const drivers::SlotBounds& b, const IovaOf& io) noexcept {
+[[gnu::always_inline]] inline adv::Vec4 vec4_of(const drivers::SlotBounds& b, const IovaOf& io) noexcept {
     if constexpr (std::is_same_v<IovaOf, LinearIova>)
         return adv::Vec4(b.span, io.base, std::uint32_t(io.size));
     else
@@ -146,7 +147,7 @@ std::uint32_t tx_chain(KRing& k, TxQueue& tq, adv::TxDesc* desc, IovaOf iova_of,
 // descriptor itself: no index wrap-around test per slot.
 
 template <class IovaOf>
-int tx_sync(KRing& k, TxQueue& tq, unsigned flags, IovaOf iova_of) noexcept {
+[[gnu::always_inline]] inline int tx_sync(KRing& k, TxQueue& tq, unsigned flags, IovaOf iova_of) noexcept {
     drivers::HwQueue& q = tq.hw;
     auto* const desc = q.descs<adv::TxDesc>();
     netmap_slot* const slot = k.ring->slot;
@@ -169,7 +170,7 @@ int tx_sync(KRing& k, TxQueue& tq, unsigned flags, IovaOf iova_of) noexcept {
         const __m128i cmd = _mm_set1_epi32(int(TXD_CMD | adv::TXD_DCMD_EOP));
         __m128i vbytes = _mm_setzero_si128();
 #endif
-        auto run = [&](std::uint32_t from, std::uint32_t to) noexcept {
+        auto run = [&](std::uint32_t from, std::uint32_t to) noexcept __attribute__((always_inline)) {
             adv::TxDesc* d = desc + from;
             netmap_slot* s = slot + from;
             adv::TxDesc* const end = desc + to;
@@ -341,7 +342,7 @@ template <bool Counting, class IovaOf>
     // at a time (adv_vec.hpp), then one at a time through the group that
     // did not pass (it has the first descriptor that does not: not written
     // back yet, usually)
-    auto run = [&](std::uint32_t from, std::uint32_t to) noexcept {
+    auto run = [&](std::uint32_t from, std::uint32_t to) noexcept __attribute__((always_inline)) {
         std::uint32_t i = from;
 #if UPIO_ADV_VEC
         const adv::RxDesc* d = desc + i;
@@ -431,6 +432,25 @@ template <bool Counting, class IovaOf>
     }
 }
 
+#if UPIO_ADV_VEC
+// The common paths again with VEX encodings, where the CPU has AVX: the
+// same SSE2 steps, but three-operand instructions need no register copies.
+[[gnu::target("avx"), gnu::noinline]] int tx_sync_linear_avx(KRing& k, TxQueue& tq, unsigned flags) noexcept {
+    return tx_sync(k, tq, flags, LinearIova{tq.iova.base, tq.iova.size});
+}
+[[gnu::target("avx"), gnu::noinline]] int rx_sync_counting_avx(KRing& k, RxQueue& rq, const drivers::Regs& r) noexcept {
+    return rx_sync<true>(k, rq, LinearIova{rq.iova.base, rq.iova.size}, r);
+}
+// UPIO_NO_AVX=1 keeps the SSE2 code (for tests and comparisons).
+const bool has_avx = [] {
+    if (const char* e = std::getenv("UPIO_NO_AVX"); e && *e && *e != '0') return false;
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx") != 0;
+}();
+#else
+constexpr bool has_avx = false;
+#endif
+
 } // namespace
 
 // A device found gone (drivers::Regs::present) fails every sync with
@@ -441,8 +461,14 @@ int IxgbeAdapter::txsync(KRing& k, unsigned flags) noexcept {
     if (r_.gone()) [[unlikely]]
         return -ENODEV;
     TxQueue& tq = *static_cast<TxQueue*>(k.priv);
-    const int rc = tq.iova.linear ? tx_sync(k, tq, flags, LinearIova{tq.iova.base, tq.iova.size})
-                                  : tx_sync(k, tq, flags, TableIova{tq.hw.mem});
+    int rc;
+#if UPIO_ADV_VEC
+    if (tq.iova.linear && has_avx) [[likely]]
+        rc = tx_sync_linear_avx(k, tq, flags);
+    else
+#endif
+        rc = tq.iova.linear ? tx_sync(k, tq, flags, LinearIova{tq.iova.base, tq.iova.size})
+                            : tx_sync(k, tq, flags, TableIova{tq.hw.mem});
     if (rc == -ETIMEDOUT) [[unlikely]]
         return r_.present() ? recover_tx(k, tq) : -ENODEV;
     return rc;
@@ -453,8 +479,13 @@ int IxgbeAdapter::rxsync(KRing& k, unsigned flags) noexcept {
         return -ENODEV;
     RxQueue& rq = *static_cast<RxQueue*>(k.priv);
     // one test on the common path, as for tx (skew is 0 until a drop)
-    if (rq.path == RxQueue::linear_counting && rq.hw.skew == 0) [[likely]]
+    if (rq.path == RxQueue::linear_counting && rq.hw.skew == 0) [[likely]] {
+#if UPIO_ADV_VEC
+        if (has_avx) [[likely]]
+            return rx_sync_counting_avx(k, rq, r_);
+#endif
         return rx_sync<true>(k, rq, LinearIova{rq.iova.base, rq.iova.size}, r_);
+    }
     return rx_sync_other(k, rq, flags, r_);
 }
 
