@@ -11,7 +11,8 @@
 //     that is not a buffer of the region becomes the reserved buffer 0 (and
 //     counts), in the vector, so the slots are read once whatever they hold;
 //   - rx_take4: four write-backs -> four slot lengths, when every one is a
-//     whole frame (DD, EOP, no error, length 1..bsz, rx_frame_ok).
+//     whole frame (DD, EOP, no error, length 1..bsz, rx_frame_ok); else it
+//     says which passed.
 // Each slot is read with one load of its first eight bytes (buf_idx, len,
 // flags) and what is checked is what is used. A group that fails tx_fill4
 // or rx_take4 writes nothing and is done one slot at a time by the caller
@@ -149,9 +150,11 @@ struct RxTake {
 
 // Four received frames from d[0..3] into s[0..3] (len, flags 0), when each
 // descriptor's write-back is DD, EOP, none of the error bits, and a length
-// 1..bsz (len - 1 < bsz, unsigned); false (nothing written) otherwise.
-// Each write-back is read once; the lengths go into `bytes`.
-[[gnu::always_inline]] inline bool rx_take4(const RxTake& c, const RxDesc* d, netmap_slot* s,
+// 1..bsz (len - 1 < bsz, unsigned). Returns which passed (four bits a
+// descriptor, from the lowest: 0xffff all four, then they are taken; less,
+// nothing is written). Each write-back is read once; the lengths go into
+// `bytes`.
+[[gnu::always_inline]] inline int rx_take4(const RxTake& c, const RxDesc* d, netmap_slot* s,
                                             __m128i& bytes) noexcept {
     const __m128i w0 = load_wb(d[0]), w1 = load_wb(d[1]), w2 = load_wb(d[2]), w3 = load_wb(d[3]);
     // the buffers are read after the write-backs that say they are done
@@ -162,8 +165,9 @@ struct RxTake {
     const __m128i len = _mm_and_si128(_mm_unpackhi_epi64(a, b), c.len_mask);
     const __m128i st_ok = _mm_cmpeq_epi32(_mm_and_si128(st, c.st_mask), c.dd_eop);
     const __m128i len_ok = _mm_cmpgt_epi32(c.len_lim, _mm_add_epi32(len, c.len_off));
-    if (_mm_movemask_epi8(_mm_and_si128(st_ok, len_ok)) != 0xffff) [[unlikely]]
-        return false;
+    const int m = _mm_movemask_epi8(_mm_and_si128(st_ok, len_ok));
+    if (m != 0xffff) [[unlikely]]
+        return m;
     auto put = [](netmap_slot& x, __m128i l) noexcept { // len, flags 0: one store
         const int v = _mm_cvtsi128_si32(l);
         __builtin_memcpy(&x.len, &v, 4);
@@ -173,7 +177,7 @@ struct RxTake {
     put(s[2], _mm_shuffle_epi32(len, 2));
     put(s[3], _mm_shuffle_epi32(len, 3));
     bytes = _mm_add_epi32(bytes, len);
-    return true;
+    return m;
 }
 
 // The sum of the four lanes.

@@ -341,17 +341,19 @@ template <bool Counting, class IovaOf>
     // whole, valid single-descriptor frames from `from` up to `to`: four
     // at a time (adv_vec.hpp), then one at a time through the group that
     // did not pass (it has the first descriptor that does not: not written
-    // back yet, usually)
+    // back yet, usually) unless that is its first
     auto run = [&](std::uint32_t from, std::uint32_t to) noexcept __attribute__((always_inline)) {
         std::uint32_t i = from;
 #if UPIO_ADV_VEC
         const adv::RxDesc* d = desc + i;
         netmap_slot* s = slot + i;
-        for (std::uint32_t g = (to - i) / 4; g && adv::rx_take4(take, d, s, vbytes); g--) {
+        int m = 0xffff;
+        for (std::uint32_t g = (to - i) / 4; g && (m = adv::rx_take4(take, d, s, vbytes)) == 0xffff; g--) {
             d += 4;
             s += 4;
         }
         i = std::uint32_t(d - desc);
+        if ((m & 0xf) != 0xf) return i;
 #endif
         for (; i != to; i++) {
             const std::uint64_t hi = std::atomic_ref<std::uint64_t>(desc[i].hi).load(std::memory_order_acquire);
@@ -432,6 +434,17 @@ template <bool Counting, class IovaOf>
     }
 }
 
+// The paths by mapping, out of line: the entry points stay small.
+[[gnu::noinline]] int tx_sync_linear(KRing& k, TxQueue& tq, unsigned flags) noexcept {
+    return tx_sync(k, tq, flags, LinearIova{tq.iova.base, tq.iova.size});
+}
+[[gnu::noinline]] int tx_sync_table(KRing& k, TxQueue& tq, unsigned flags) noexcept {
+    return tx_sync(k, tq, flags, TableIova{tq.hw.mem});
+}
+[[gnu::noinline]] int rx_sync_counting(KRing& k, RxQueue& rq, const drivers::Regs& r) noexcept {
+    return rx_sync<true>(k, rq, LinearIova{rq.iova.base, rq.iova.size}, r);
+}
+
 #if UPIO_ADV_VEC
 // The common paths again with VEX encodings, where the CPU has AVX: the
 // same SSE2 steps, but three-operand instructions need no register copies.
@@ -467,8 +480,7 @@ int IxgbeAdapter::txsync(KRing& k, unsigned flags) noexcept {
         rc = tx_sync_linear_avx(k, tq, flags);
     else
 #endif
-        rc = tq.iova.linear ? tx_sync(k, tq, flags, LinearIova{tq.iova.base, tq.iova.size})
-                            : tx_sync(k, tq, flags, TableIova{tq.hw.mem});
+        rc = tq.iova.linear ? tx_sync_linear(k, tq, flags) : tx_sync_table(k, tq, flags);
     if (rc == -ETIMEDOUT) [[unlikely]]
         return r_.present() ? recover_tx(k, tq) : -ENODEV;
     return rc;
@@ -484,7 +496,7 @@ int IxgbeAdapter::rxsync(KRing& k, unsigned flags) noexcept {
         if (has_avx) [[likely]]
             return rx_sync_counting_avx(k, rq, r_);
 #endif
-        return rx_sync<true>(k, rq, LinearIova{rq.iova.base, rq.iova.size}, r_);
+        return rx_sync_counting(k, rq, r_);
     }
     return rx_sync_other(k, rq, flags, r_);
 }
