@@ -232,15 +232,15 @@ template <class IovaOf>
                 desc[last].cmd_type_len |= adv::TXD_DCMD_RS;
                 push_rs(tq, last, n);
             }
-            // descriptors visible before the doorbell; one tail write per batch
-            std::atomic_thread_fence(std::memory_order_release);
-            q.dev->write32(q.tail_reg, i);
-            k.nr_hwcur.store(i, std::memory_order_release);
 #if UPIO_ADV_VEC
             if constexpr (vec) bytes += adv::lanes_sum(vbytes);
 #endif
             RingCounters::add(k.stats.packets, pkts);
             RingCounters::add(k.stats.bytes, bytes);
+            // descriptors visible before the doorbell; one tail write per batch
+            std::atomic_thread_fence(std::memory_order_release);
+            q.dev->write32(q.tail_reg, i);
+            k.nr_hwcur.store(i, std::memory_order_release);
         }
         if (bad) [[unlikely]]
             RingCounters::add(k.stats.drops, bad);
@@ -348,10 +348,12 @@ template <bool Counting, class IovaOf>
         const adv::RxDesc* d = desc + i;
         netmap_slot* s = slot + i;
         int m = 0xffff;
-        for (std::uint32_t g = (to - i) / 4; g && (m = adv::rx_take4(take, d, s, vbytes)) == 0xffff; g--) {
+        __m128i acc = _mm_setzero_si128();
+        for (std::uint32_t g = (to - i) / 4; g && (m = adv::rx_take4(take, d, s, acc)) == 0xffff; g--) {
             d += 4;
             s += 4;
         }
+        vbytes = _mm_add_epi32(vbytes, acc);
         i = std::uint32_t(d - desc);
         if ((m & 0xf) != 0xf) return i;
 #endif
