@@ -168,14 +168,14 @@ struct RxTake {
     const int m = _mm_movemask_epi8(_mm_and_si128(st_ok, len_ok));
     if (m != 0xffff) [[unlikely]]
         return m;
-    // len, flags 0: one store a slot (a lane by subscript: one pextrd to
-    // memory where the caller is compiled for SSE4.1 or AVX)
-    const __v4si l = __v4si(len);
-    auto put = [](netmap_slot& x, int v) noexcept { __builtin_memcpy(&x.len, &v, 4); };
-    put(s[0], l[0]);
-    put(s[1], l[1]);
-    put(s[2], l[2]);
-    put(s[3], l[3]);
+    auto put = [](netmap_slot& x, __m128i l) noexcept { // len, flags 0: one store
+        const int v = _mm_cvtsi128_si32(l);
+        __builtin_memcpy(&x.len, &v, 4);
+    };
+    put(s[0], len);
+    put(s[1], _mm_shuffle_epi32(len, 1));
+    put(s[2], _mm_shuffle_epi32(len, 2));
+    put(s[3], _mm_shuffle_epi32(len, 3));
     bytes = _mm_add_epi32(len, bytes);
     return m;
 }

@@ -462,8 +462,13 @@ const bool has_avx = [] {
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx") != 0;
 }();
+// The common paths, chosen once.
+int (*const tx_sync_linear_best)(KRing&, TxQueue&, unsigned) noexcept = has_avx ? tx_sync_linear_avx : tx_sync_linear;
+int (*const rx_sync_counting_best)(KRing&, RxQueue&, const drivers::Regs&) noexcept =
+    has_avx ? rx_sync_counting_avx : rx_sync_counting;
 #else
-constexpr bool has_avx = false;
+constexpr auto tx_sync_linear_best = tx_sync_linear;
+constexpr auto rx_sync_counting_best = rx_sync_counting;
 #endif
 
 } // namespace
@@ -476,13 +481,7 @@ int IxgbeAdapter::txsync(KRing& k, unsigned flags) noexcept {
     if (r_.gone()) [[unlikely]]
         return -ENODEV;
     TxQueue& tq = *static_cast<TxQueue*>(k.priv);
-    int rc;
-#if UPIO_ADV_VEC
-    if (tq.iova.linear && has_avx) [[likely]]
-        rc = tx_sync_linear_avx(k, tq, flags);
-    else
-#endif
-        rc = tq.iova.linear ? tx_sync_linear(k, tq, flags) : tx_sync_table(k, tq, flags);
+    const int rc = tq.iova.linear ? tx_sync_linear_best(k, tq, flags) : tx_sync_table(k, tq, flags);
     if (rc == -ETIMEDOUT) [[unlikely]]
         return r_.present() ? recover_tx(k, tq) : -ENODEV;
     return rc;
@@ -493,13 +492,8 @@ int IxgbeAdapter::rxsync(KRing& k, unsigned flags) noexcept {
         return -ENODEV;
     RxQueue& rq = *static_cast<RxQueue*>(k.priv);
     // one test on the common path, as for tx (skew is 0 until a drop)
-    if (rq.path == RxQueue::linear_counting && rq.hw.skew == 0) [[likely]] {
-#if UPIO_ADV_VEC
-        if (has_avx) [[likely]]
-            return rx_sync_counting_avx(k, rq, r_);
-#endif
-        return rx_sync_counting(k, rq, r_);
-    }
+    if (rq.path == RxQueue::linear_counting && rq.hw.skew == 0) [[likely]]
+        return rx_sync_counting_best(k, rq, r_);
     return rx_sync_other(k, rq, flags, r_);
 }
 
