@@ -29,6 +29,7 @@ for spec in "$@"; do
   ir=$(sed -n 's/^totals: *\([0-9]*\).*/\1/p' "$out/cg")
   if [ -z "$pk" ] || [ -z "$ir" ] || [ "$pk" -eq 0 ] || [ "$ir" -eq 0 ]; then
     echo "$mode batch $batch: no measurement (packets '$pk', instructions '$ir')"
+    cat "$out/stdout" "$out/stderr"
     fail=1
     continue
   fi
