@@ -107,7 +107,7 @@ int main(int argc, char** argv) {
     o.tx_slots = o.rx_slots = 1024;
     o.memory.hugepages = HugepagePolicy::never;
     ixgbe::DriverOptions d;
-    d.link_timeout = std::chrono::milliseconds(500);
+    d.link_timeout = std::chrono::seconds(10); // generous: valgrind on a loaded machine is slow
     auto ar = ixgbe::make_adapter(std::unique_ptr<Device>(dev), o, d);
     if (!ar) {
         std::fprintf(stderr, "%s\n", ar.error().message.c_str());

@@ -21,9 +21,12 @@
 #include "drivers/ixgbe/ixgbe_regs.hpp"
 
 #include "drivers/common/adv_desc.hpp"
+#include "drivers/common/adv_vec.hpp"
 #include "drivers/common/nic_ring.hpp"
 
 #include <fmt/format.h>
+#include <cstdlib>
+#include <type_traits>
 #include <unistd.h>
 
 namespace upio::ixgbe {
@@ -47,6 +50,18 @@ struct TableIova {
     const MemoryRegion* mem;
     std::uint64_t operator()(std::uint32_t idx) const noexcept { return mem->buf_iova(idx).value; }
 };
+
+#if UPIO_ADV_VEC
+// The constants of the four-at-a-time steps (adv_vec.hpp); with a page
+// table they are not used.
+template <class IovaOf>
+[[gnu::always_inline]] inline adv::Vec4 vec4_of(const drivers::SlotBounds& b, const IovaOf& io) noexcept {
+    if constexpr (std::is_same_v<IovaOf, LinearIova>)
+        return adv::Vec4(b.span, io.base, std::uint32_t(io.size));
+    else
+        return adv::Vec4(b.span, 0, 0);
+}
+#endif
 
 inline void tx_desc(adv::TxDesc& d, std::uint64_t buf, std::uint32_t len, std::uint32_t eop,
                     std::uint32_t paylen) noexcept {
@@ -102,12 +117,12 @@ std::uint32_t tx_chain(KRing& k, TxQueue& tq, adv::TxDesc* desc, IovaOf iova_of,
 }
 
 // Reclaim, lazily: when the application runs short of slots, asks for it,
-// or syncs without sending anything (it waits for completions).
-int tx_reclaim(KRing& k, TxQueue& tq, adv::TxDesc* desc, std::uint32_t head, bool sent, unsigned flags) noexcept {
+// or syncs without sending anything (it waits for completions); tx_sync
+// tells when (not inline: most syncs that send do not reclaim).
+[[gnu::noinline]] int tx_reclaim(KRing& k, TxQueue& tq, adv::TxDesc* desc) noexcept {
     drivers::HwQueue& q = tq.hw;
     const std::uint32_t n = k.num_slots;
     const std::uint32_t hwtail = k.nr_hwtail.load(std::memory_order_relaxed);
-    if (sent && !(flags & SYNC_FORCE_RECLAIM) && k.distance(head, hwtail) >= tq.reclaim_thresh) return 0;
     std::uint32_t done = hwtail, r = tq.rs_head;
     while (r != tq.rs_tail && adv::Format::tx_done(desc[tq.rs[r]])) {
         done = tq.rs[r];
@@ -132,7 +147,7 @@ int tx_reclaim(KRing& k, TxQueue& tq, adv::TxDesc* desc, std::uint32_t head, boo
 // descriptor itself: no index wrap-around test per slot.
 
 template <class IovaOf>
-int tx_sync(KRing& k, TxQueue& tq, unsigned flags, IovaOf iova_of) noexcept {
+[[gnu::always_inline]] inline int tx_sync(KRing& k, TxQueue& tq, unsigned flags, IovaOf iova_of) noexcept {
     drivers::HwQueue& q = tq.hw;
     auto* const desc = q.descs<adv::TxDesc>();
     netmap_slot* const slot = k.ring->slot;
@@ -146,29 +161,52 @@ int tx_sync(KRing& k, TxQueue& tq, unsigned flags, IovaOf iova_of) noexcept {
         // single-slot packets from `from` up to `to` or the first NS_MOREFRAG
         const drivers::SlotBounds bounds(*q.mem, q.buf_size);
         std::uint32_t bad = 0;
-        auto run = [&](std::uint32_t from, std::uint32_t to) noexcept {
+#if UPIO_ADV_VEC
+        // four at a time (adv_vec.hpp) with a linear mapping; a group that
+        // does not pass is done one slot at a time
+        constexpr bool vec = std::is_same_v<IovaOf, LinearIova>;
+        const adv::Vec4 v4 = vec4_of(bounds, iova_of);
+        const __m128i lim = _mm_set1_epi32(int(bounds.bsz < 0xffff ? bounds.bsz : 0xffff));
+        const __m128i cmd = _mm_set1_epi32(int(TXD_CMD | adv::TXD_DCMD_EOP));
+        __m128i vbytes = _mm_setzero_si128();
+#endif
+        auto run = [&](std::uint32_t from, std::uint32_t to) noexcept __attribute__((always_inline)) {
             adv::TxDesc* d = desc + from;
             netmap_slot* s = slot + from;
             adv::TxDesc* const end = desc + to;
-            for (; d != end; ++d, ++s) {
-                const std::uint16_t fl = s->flags;
-                if (fl & NS_MOREFRAG) [[unlikely]]
-                    break;
-                // buffer and length read once and checked (nic_ring.hpp)
-                const drivers::TxSlot v = drivers::read_tx_slot(*s, bounds);
-                bad += v.bad;
-                if (fl & NS_REPORT) [[unlikely]] {
-                    // the application wants this one reported: RS here too
-                    tx_desc(*d, iova_of(v.idx), v.len, adv::TXD_DCMD_EOP | adv::TXD_DCMD_RS, v.len);
-                    s->flags = std::uint16_t(fl & ~NS_BUF_CHANGED);
-                    bytes += v.len;
-                    reported = std::uint32_t(d - desc);
-                    push_rs(tq, reported, n);
-                    continue;
+            while (d != end) {
+#if UPIO_ADV_VEC
+                if constexpr (vec) {
+                    for (std::size_t g = std::size_t(end - d) / 4; g && adv::tx_fill4(v4, lim, cmd, s, d, vbytes);
+                         g--) {
+                        d += 4;
+                        s += 4;
+                    }
+                    if (d == end) break;
                 }
-                tx_desc(*d, iova_of(v.idx), v.len, adv::TXD_DCMD_EOP, v.len);
-                s->flags = std::uint16_t(fl & ~NS_BUF_CHANGED); // the address was rewritten anyway
-                bytes += v.len;
+#endif
+                bool frag = false;
+                for (adv::TxDesc* const g = end - d >= 4 ? d + 4 : end; d != g; ++d, ++s) {
+                    const std::uint16_t fl = s->flags;
+                    if (fl & NS_MOREFRAG) [[unlikely]] {
+                        frag = true;
+                        break;
+                    }
+                    // buffer and length read once and checked (nic_ring.hpp)
+                    const drivers::TxSlot v = drivers::read_tx_slot(*s, bounds);
+                    bad += v.bad;
+                    s->flags = std::uint16_t(fl & ~NS_BUF_CHANGED); // the address is rewritten anyway
+                    bytes += v.len;
+                    if (fl & NS_REPORT) [[unlikely]] {
+                        // the application wants this one reported: RS here too
+                        tx_desc(*d, iova_of(v.idx), v.len, adv::TXD_DCMD_EOP | adv::TXD_DCMD_RS, v.len);
+                        reported = std::uint32_t(d - desc);
+                        push_rs(tq, reported, n);
+                    } else {
+                        tx_desc(*d, iova_of(v.idx), v.len, adv::TXD_DCMD_EOP, v.len);
+                    }
+                }
+                if (frag) break;
             }
             return std::uint32_t(d - desc);
         };
@@ -194,17 +232,23 @@ int tx_sync(KRing& k, TxQueue& tq, unsigned flags, IovaOf iova_of) noexcept {
                 desc[last].cmd_type_len |= adv::TXD_DCMD_RS;
                 push_rs(tq, last, n);
             }
+#if UPIO_ADV_VEC
+            if constexpr (vec) bytes += adv::lanes_sum(vbytes);
+#endif
+            RingCounters::add(k.stats.packets, pkts);
+            RingCounters::add(k.stats.bytes, bytes);
             // descriptors visible before the doorbell; one tail write per batch
             std::atomic_thread_fence(std::memory_order_release);
             q.dev->write32(q.tail_reg, i);
             k.nr_hwcur.store(i, std::memory_order_release);
-            RingCounters::add(k.stats.packets, pkts);
-            RingCounters::add(k.stats.bytes, bytes);
         }
         if (bad) [[unlikely]]
             RingCounters::add(k.stats.drops, bad);
+        if (!(flags & SYNC_FORCE_RECLAIM) &&
+            k.distance(head, k.nr_hwtail.load(std::memory_order_relaxed)) >= tq.reclaim_thresh)
+            return 0; // enough free slots: reclaim later
     }
-    return tx_reclaim(k, tq, desc, head, cur != head, flags);
+    return tx_reclaim(k, tq, desc);
 }
 
 // Adds the queue's QPRDC (clear on read, so each drop once) to the ring's
@@ -229,6 +273,30 @@ int tx_sync(KRing& k, TxQueue& tq, unsigned flags, IovaOf iova_of) noexcept {
     return 0;
 }
 
+// Arms descriptors [from, to) with the buffers of their slots, each read
+// once and checked (nic_ring.hpp); returns how many were not buffers of the
+// region (armed with buffer 0). Four at a time with a linear mapping.
+template <class IovaOf>
+[[gnu::always_inline]] inline std::uint32_t rx_arm(adv::RxDesc* desc, const netmap_slot* slot, std::uint32_t from,
+                                                   std::uint32_t to, const drivers::SlotBounds& bounds,
+                                                   IovaOf iova_of) noexcept {
+    std::uint32_t bad = 0, i = from;
+#if UPIO_ADV_VEC
+    if constexpr (std::is_same_v<IovaOf, LinearIova>) {
+        const adv::Vec4 v4 = vec4_of(bounds, iova_of);
+        adv::RxDesc* d = desc + i;
+        const netmap_slot* s = slot + i;
+        for (std::uint32_t g = (to - i) / 4; g; g--, d += 4, s += 4) bad += adv::rx_arm4(v4, s, d);
+        i = std::uint32_t(d - desc);
+    }
+#endif
+    for (; i != to; i++) {
+        desc[i].lo = iova_of(drivers::read_rx_buf(slot[i], bounds, bad));
+        desc[i].hi = 0; // clears DD
+    }
+    return bad;
+}
+
 // As drivers::rx_sync (nic_ring.hpp), with the address arithmetic of
 // BufIova, while no frame was dropped since the ring started (skew 0:
 // descriptor i serves slot i). Released slots keep their flags until they
@@ -251,19 +319,11 @@ template <bool Counting, class IovaOf>
     if (cur != head) {
         const drivers::SlotBounds bounds(*q.mem, q.mem->buf_size());
         std::uint32_t bad = 0;
-        auto arm = [&](std::uint32_t from, std::uint32_t to) noexcept {
-            adv::RxDesc* d = desc + from;
-            const netmap_slot* s = slot + from;
-            for (adv::RxDesc* const end = desc + to; d != end; ++d, ++s) {
-                d->lo = iova_of(drivers::read_rx_buf(*s, bounds, bad)); // read once, checked (nic_ring.hpp)
-                d->hi = 0; // clears DD
-            }
-        };
         if (cur < head) {
-            arm(cur, head);
+            bad = rx_arm(desc, slot, cur, head, bounds, iova_of);
         } else {
-            arm(cur, n);
-            arm(0, head);
+            bad = rx_arm(desc, slot, cur, n, bounds, iova_of);
+            bad += rx_arm(desc, slot, 0, head, bounds, iova_of);
         }
         std::atomic_thread_fence(std::memory_order_release);
         q.dev->write32(q.tail_reg, stop);
@@ -274,18 +334,37 @@ template <bool Counting, class IovaOf>
 
     const std::uint32_t first = k.nr_hwtail.load(std::memory_order_relaxed);
     std::uint64_t bytes = 0, pkts = 0;
-    // whole, valid single-descriptor frames from `from` up to `to`
-    auto run = [&](std::uint32_t from, std::uint32_t to) noexcept {
-        adv::RxDesc* d = desc + from;
-        netmap_slot* s = slot + from;
-        for (adv::RxDesc* const end = desc + to; d != end; ++d, ++s) {
-            const std::uint64_t hi = std::atomic_ref<std::uint64_t>(d->hi).load(std::memory_order_acquire);
+#if UPIO_ADV_VEC
+    const adv::RxTake take(RXDADV_ERR_FRAME, bsz);
+    __m128i vbytes = _mm_setzero_si128();
+#endif
+    // whole, valid single-descriptor frames from `from` up to `to`: four
+    // at a time (adv_vec.hpp), then one at a time through the group that
+    // did not pass (it has the first descriptor that does not: not written
+    // back yet, usually) unless that is its first
+    auto run = [&](std::uint32_t from, std::uint32_t to) noexcept __attribute__((always_inline)) {
+        std::uint32_t i = from;
+#if UPIO_ADV_VEC
+        const adv::RxDesc* d = desc + i;
+        netmap_slot* s = slot + i;
+        int m = 0xffff;
+        __m128i acc = _mm_setzero_si128();
+        for (std::uint32_t g = (to - i) / 4; g && (m = adv::rx_take4(take, d, s, acc)) == 0xffff; g--) {
+            d += 4;
+            s += 4;
+        }
+        vbytes = _mm_add_epi32(vbytes, acc);
+        i = std::uint32_t(d - desc);
+        if ((m & 0xf) != 0xf) return i;
+#endif
+        for (; i != to; i++) {
+            const std::uint64_t hi = std::atomic_ref<std::uint64_t>(desc[i].hi).load(std::memory_order_acquire);
             if (!RxFormat::rx_frame_ok(hi, bsz)) break;
             const std::uint64_t len = std::uint16_t(hi >> adv::RXD_LEN_SHIFT);
-            drivers::set_rx_len(*s, std::uint32_t(len));
+            drivers::set_rx_len(slot[i], std::uint32_t(len));
             bytes += len;
         }
-        return std::uint32_t(d - desc);
+        return i;
     };
     std::uint32_t t = first;
     bool checked = false; // rx_receive took over (skew may have grown)
@@ -309,6 +388,9 @@ template <bool Counting, class IovaOf>
         }
         break;
     }
+#if UPIO_ADV_VEC
+    bytes += adv::lanes_sum(vbytes);
+#endif
     if (t != first) {
         k.nr_hwtail.store(t, std::memory_order_release);
         RingCounters::add(k.stats.packets, pkts);
@@ -354,6 +436,41 @@ template <bool Counting, class IovaOf>
     }
 }
 
+// The paths by mapping, out of line: the entry points stay small.
+[[gnu::noinline]] int tx_sync_linear(KRing& k, TxQueue& tq, unsigned flags) noexcept {
+    return tx_sync(k, tq, flags, LinearIova{tq.iova.base, tq.iova.size});
+}
+[[gnu::noinline]] int tx_sync_table(KRing& k, TxQueue& tq, unsigned flags) noexcept {
+    return tx_sync(k, tq, flags, TableIova{tq.hw.mem});
+}
+[[gnu::noinline]] int rx_sync_counting(KRing& k, RxQueue& rq, const drivers::Regs& r) noexcept {
+    return rx_sync<true>(k, rq, LinearIova{rq.iova.base, rq.iova.size}, r);
+}
+
+#if UPIO_ADV_VEC
+// The common paths again with VEX encodings, where the CPU has AVX: the
+// same SSE2 steps, but three-operand instructions need no register copies.
+[[gnu::target("avx"), gnu::noinline]] int tx_sync_linear_avx(KRing& k, TxQueue& tq, unsigned flags) noexcept {
+    return tx_sync(k, tq, flags, LinearIova{tq.iova.base, tq.iova.size});
+}
+[[gnu::target("avx"), gnu::noinline]] int rx_sync_counting_avx(KRing& k, RxQueue& rq, const drivers::Regs& r) noexcept {
+    return rx_sync<true>(k, rq, LinearIova{rq.iova.base, rq.iova.size}, r);
+}
+// UPIO_NO_AVX=1 keeps the SSE2 code (for tests and comparisons).
+const bool has_avx = [] {
+    if (const char* e = std::getenv("UPIO_NO_AVX"); e && *e && *e != '0') return false;
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx") != 0;
+}();
+// The common paths, chosen once.
+int (*const tx_sync_linear_best)(KRing&, TxQueue&, unsigned) noexcept = has_avx ? tx_sync_linear_avx : tx_sync_linear;
+int (*const rx_sync_counting_best)(KRing&, RxQueue&, const drivers::Regs&) noexcept =
+    has_avx ? rx_sync_counting_avx : rx_sync_counting;
+#else
+constexpr auto tx_sync_linear_best = tx_sync_linear;
+constexpr auto rx_sync_counting_best = rx_sync_counting;
+#endif
+
 } // namespace
 
 // A device found gone (drivers::Regs::present) fails every sync with
@@ -364,8 +481,7 @@ int IxgbeAdapter::txsync(KRing& k, unsigned flags) noexcept {
     if (r_.gone()) [[unlikely]]
         return -ENODEV;
     TxQueue& tq = *static_cast<TxQueue*>(k.priv);
-    const int rc = tq.iova.linear ? tx_sync(k, tq, flags, LinearIova{tq.iova.base, tq.iova.size})
-                                  : tx_sync(k, tq, flags, TableIova{tq.hw.mem});
+    const int rc = tq.iova.linear ? tx_sync_linear_best(k, tq, flags) : tx_sync_table(k, tq, flags);
     if (rc == -ETIMEDOUT) [[unlikely]]
         return r_.present() ? recover_tx(k, tq) : -ENODEV;
     return rc;
@@ -377,7 +493,7 @@ int IxgbeAdapter::rxsync(KRing& k, unsigned flags) noexcept {
     RxQueue& rq = *static_cast<RxQueue*>(k.priv);
     // one test on the common path, as for tx (skew is 0 until a drop)
     if (rq.path == RxQueue::linear_counting && rq.hw.skew == 0) [[likely]]
-        return rx_sync<true>(k, rq, LinearIova{rq.iova.base, rq.iova.size}, r_);
+        return rx_sync_counting_best(k, rq, r_);
     return rx_sync_other(k, rq, flags, r_);
 }
 
