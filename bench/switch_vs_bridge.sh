@@ -46,16 +46,20 @@ in_ns $NS_A ip addr add 10.210.0.1/24 dev eth0
 in_ns $NS_B ip addr add 10.210.0.2/24 dev eth0
 
 # iperf3 from namespace $1 to B: "TCP Gbit/s  UDP Gbit/s  UDP loss %"
+# Each measurement has a server port of its own: a server of the previous
+# one that has not exited yet cannot take its connections.
+PORT=5200
 measure() {
     local from=$1 tcp udp loss
-    in_ns $NS_B timeout $((SECS * 2 + 30)) iperf3 -s -p 5201 >/dev/null 2>&1 &
+    PORT=$((PORT + 1))
+    in_ns $NS_B timeout $((SECS * 2 + 30)) iperf3 -s -p $PORT >/dev/null 2>&1 &
     local srv=$!
-    for _ in $(seq 50); do in_ns $NS_B ss -Hltn 'sport = :5201' | grep -q . && break; sleep 0.1; done
+    for _ in $(seq 50); do in_ns $NS_B ss -Hltn "sport = :$PORT" | grep -q . && break; sleep 0.1; done
     in_ns $from timeout 10 ping -c 2 -W 2 -q 10.210.0.2 >/dev/null
-    in_ns $from timeout $((SECS + 15)) iperf3 -c 10.210.0.2 -p 5201 -t $SECS -f g >"$TMP/tcp" 2>&1
+    in_ns $from timeout $((SECS + 15)) iperf3 -c 10.210.0.2 -p $PORT -t $SECS -f g >"$TMP/tcp" 2>&1
     tcp=$(awk '/receiver/ { print $7 }' "$TMP/tcp")
     [ -n "$tcp" ] || tail -3 "$TMP/tcp" >&2
-    udp=$(in_ns $from timeout $((SECS + 15)) iperf3 -c 10.210.0.2 -p 5201 -u -b $RATE -l 1400 -t $SECS -f g 2>&1 |
+    udp=$(in_ns $from timeout $((SECS + 15)) iperf3 -c 10.210.0.2 -p $PORT -u -b $RATE -l 1400 -t $SECS -f g 2>&1 |
           awk '/receiver/ { print $7, $(NF-1) }' | tr -d '()%')
     kill $srv 2>/dev/null
     wait $srv 2>/dev/null
@@ -64,6 +68,7 @@ measure() {
 }
 start_switch() { # name, log, args...
     local log=$2
+    : >"$log" # there before the wait below reads it
     in_ns $NS_S "$SWITCH" -s "$1" "${@:3}" >"$log" 2>&1 &
     for _ in $(seq 100); do grep -q "ready with" "$log" && return 0; sleep 0.1; done
     cat "$log"

@@ -456,16 +456,19 @@ template <bool Counting, class IovaOf>
 [[gnu::target("avx"), gnu::noinline]] int rx_sync_counting_avx(KRing& k, RxQueue& rq, const drivers::Regs& r) noexcept {
     return rx_sync<true>(k, rq, LinearIova{rq.iova.base, rq.iova.size}, r);
 }
-// UPIO_NO_AVX=1 keeps the SSE2 code (for tests and comparisons).
-const bool has_avx = [] {
-    if (const char* e = std::getenv("UPIO_NO_AVX"); e && *e && *e != '0') return false;
+// The common paths: the SSE2 ones from the start (constant-initialised, so
+// a port opened from another static constructor finds working code), the
+// AVX ones once a constructor that runs before the program's own has seen
+// the CPU. UPIO_NO_AVX=1 keeps the SSE2 code (for tests and comparisons).
+int (*tx_sync_linear_best)(KRing&, TxQueue&, unsigned) noexcept = tx_sync_linear;
+int (*rx_sync_counting_best)(KRing&, RxQueue&, const drivers::Regs&) noexcept = rx_sync_counting;
+[[gnu::constructor(101)]] void pick_avx_paths() noexcept {
+    if (const char* e = std::getenv("UPIO_NO_AVX"); e && *e && *e != '0') return;
     __builtin_cpu_init();
-    return __builtin_cpu_supports("avx") != 0;
-}();
-// The common paths, chosen once.
-int (*const tx_sync_linear_best)(KRing&, TxQueue&, unsigned) noexcept = has_avx ? tx_sync_linear_avx : tx_sync_linear;
-int (*const rx_sync_counting_best)(KRing&, RxQueue&, const drivers::Regs&) noexcept =
-    has_avx ? rx_sync_counting_avx : rx_sync_counting;
+    if (__builtin_cpu_supports("avx") == 0) return;
+    tx_sync_linear_best = tx_sync_linear_avx;
+    rx_sync_counting_best = rx_sync_counting_avx;
+}
 #else
 constexpr auto tx_sync_linear_best = tx_sync_linear;
 constexpr auto rx_sync_counting_best = rx_sync_counting;
