@@ -45,13 +45,15 @@ for pair in "$NS_A eth0" "$NS_B eth0" "$NS_S va" "$NS_S vb"; do set -- $pair; in
 in_ns $NS_A ip addr add 10.210.0.1/24 dev eth0
 in_ns $NS_B ip addr add 10.210.0.2/24 dev eth0
 
-# iperf3 from namespace $1 to B: "TCP Gbit/s  UDP Gbit/s  UDP loss %"
-# Each measurement has a server port of its own: a server of the previous
-# one that has not exited yet cannot take its connections.
-PORT=5200
+# iperf3 from namespace $1 to B with a server on port $2 (each path has a
+# port of its own: a server of the previous path that has not exited yet
+# cannot take its connections): "TCP Gbit/s  UDP Gbit/s  UDP loss %"
 measure() {
-    local from=$1 tcp udp loss
-    PORT=$((PORT + 1))
+    local from=$1 PORT=$2 tcp udp loss
+    # 10.210.0.1 moves between A's veth and S's tap from one path to the next:
+    # B must not answer the new one at the old one's MAC address
+    in_ns $NS_B ip neigh flush all
+    in_ns $from ip neigh flush all
     in_ns $NS_B timeout $((SECS * 2 + 30)) iperf3 -s -p $PORT >/dev/null 2>&1 &
     local srv=$!
     for _ in $(seq 50); do in_ns $NS_B ss -Hltn "sport = :$PORT" | grep -q . && break; sleep 0.1; done
@@ -61,7 +63,7 @@ measure() {
     [ -n "$tcp" ] || tail -3 "$TMP/tcp" >&2
     udp=$(in_ns $from timeout $((SECS + 15)) iperf3 -c 10.210.0.2 -p $PORT -u -b $RATE -l 1400 -t $SECS -f g 2>&1 |
           awk '/receiver/ { print $7, $(NF-1) }' | tr -d '()%')
-    kill $srv 2>/dev/null
+    pkill -f "iperf3 -s -p $PORT" 2>/dev/null # the server itself, not the shell that started it
     wait $srv 2>/dev/null
     loss=${udp#* }
     echo "${tcp:--} ${udp%% *} ${loss:--}"
@@ -96,18 +98,18 @@ in_ns $NS_S ip link set va master br0
 in_ns $NS_S ip link set vb master br0
 in_ns $NS_S ip link set br0 up
 sleep 1
-row bridge "$(measure $NS_A)"
+row bridge "$(measure $NS_A 5201)"
 in_ns $NS_S ip link del br0
 
 # upio-switch, AF_PACKET with headers
-start_switch vale0 "$TMP/sw1.log" netif:va netif:vb && row netif "$(measure $NS_A)"
+start_switch vale0 "$TMP/sw1.log" netif:va netif:vb && row netif "$(measure $NS_A 5202)"
 stop_switches
 
 # tap: S's stack as host A
 if start_switch vale0 "$TMP/sw1.log" tp0=tap:tp0 netif:vb; then
     in_ns $NS_S ip addr add 10.210.0.1/24 dev tp0
     in_ns $NS_S ip link set tp0 up
-    row tap "$(measure $NS_S)"
+    row tap "$(measure $NS_S 5203)"
     in_ns $NS_S ip addr del 10.210.0.1/24 dev tp0 2>/dev/null
 fi
 stop_switches
@@ -115,6 +117,6 @@ stop_switches
 # two switches joined by a pipe (segmentation in software)
 if start_switch vale0 "$TMP/sw1.log" va=netif:va "pipe=pipe:upio-bench-$ID{0" &&
    start_switch vale1 "$TMP/sw2.log" "pipe=pipe:upio-bench-$ID}0" vb=netif:vb; then
-    row pipe "$(measure $NS_A)"
+    row pipe "$(measure $NS_A 5204)"
 fi
 stop_switches

@@ -8,6 +8,7 @@
 // name ("lan=..."; by default the interface name). The program moves frames
 // until SIGINT or SIGTERM (or for --duration seconds); it prints the ports, their counters and the MAC
 // table every -i seconds, on SIGUSR1, and once more when it exits.
+#include <upio/netmap_user.h>
 #include <upio/port.hpp>
 #include <upio/vale.hpp>
 #include <upio/version.hpp>
@@ -193,12 +194,17 @@ int main(int argc, char** argv) {
         }
         if (++idle < 64) continue; // a short spin catches the next burst without a system call
         // Sleep until an attached port receives. Frames still waiting in a
-        // switch port for room in its attached port's tx ring: retry soon.
+        // switch port for room in its attached port's tx ring, or in that tx
+        // ring for its port to take them (a pipe whose peer has not released
+        // room yet): retry soon.
         bool pending = false, ready = false;
         for (Member& m : members) {
             upio::Port& v = m.att->switch_port();
             for (std::uint32_t r = v.first_ring(upio::Direction::rx); r < v.last_ring(upio::Direction::rx); r++)
                 pending |= v.rx_ring(r)->head != v.rx_ring(r)->tail;
+            upio::Port& o = m.att->attached_port();
+            for (std::uint32_t r = o.first_ring(upio::Direction::tx); r < o.last_ring(upio::Direction::tx); r++)
+                pending |= nm_tx_pending(o.tx_ring(r));
             ready |= !m.att->attached_port().arm(upio::Direction::rx);
         }
         if (!ready) {
