@@ -19,8 +19,13 @@
 // (which reads those slots itself, and uses only what it read). Buffer
 // addresses are by arithmetic (base + idx * size: a linear mapping).
 //
-// UPIO_ADV_VEC is 0 where SSE2 is not there (not x86-64): the callers then
-// keep their one-at-a-time loops.
+// UPIO_ADV_VEC is 0 where SSE2 is not there (not x86-64), and under
+// ThreadSanitizer: the callers then keep their one-at-a-time loops. A
+// device's write-back is read here with vector loads, which TSan cannot see
+// ordered after a model thread's atomic stores (real DMA has no such
+// thread); the one-at-a-time loops read it with atomic loads, so the TSan
+// build checks their synchronisation, and the release and ASan builds run
+// the vector steps.
 #pragma once
 
 #include "drivers/common/adv_desc.hpp"
@@ -31,7 +36,16 @@
 #include <atomic>
 #include <cstdint>
 
-#if defined(__SSE2__)
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define UPIO_TSAN_BUILD 1
+#endif
+#endif
+#if defined(__SANITIZE_THREAD__)
+#define UPIO_TSAN_BUILD 1
+#endif
+
+#if defined(__SSE2__) && !defined(UPIO_TSAN_BUILD)
 #include <emmintrin.h>
 #define UPIO_ADV_VEC 1
 #else
