@@ -2,6 +2,7 @@
 // VALE_LIST) from netmap_client, a program on netmap's raw interface,
 // through libupio-netmap.so, managing the switch of a VALE daemon
 // (upio-vale) that programs in other processes use.
+#include "../common/netns.hpp"
 #include "../core/xpipe_util.hpp"
 
 #include <sys/mount.h>
@@ -43,20 +44,7 @@ Daemon daemon() {
     return d;
 }
 
-// Enters a private network namespace (and a /sys of it) once per process;
-// "" when it worked.
-std::string enter_netns() {
-    static std::string why = []() -> std::string {
-        if (geteuid() != 0) return "needs root (a network namespace and a tap device)";
-        if (unshare(CLONE_NEWNET | CLONE_NEWNS) < 0) return std::string("unshare: ") + std::strerror(errno);
-        if (mount(nullptr, "/", nullptr, MS_REC | MS_SLAVE, nullptr) < 0) return "cannot make / a slave mount";
-        umount2("/sys", MNT_DETACH);
-        if (mount("sysfs", "/sys", "sysfs", 0, nullptr) < 0) return "cannot mount sysfs";
-        if (std::system("ip link set lo up") != 0) return "ip (iproute2) does not work";
-        return {};
-    }();
-    return why;
-}
+std::string enter_netns() { return upio::test::enter_netns("a network namespace and a tap device"); }
 
 std::uint64_t counter(const std::string& ifname, const char* what) {
     std::ifstream f("/sys/class/net/" + ifname + "/statistics/" + what);

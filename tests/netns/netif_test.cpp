@@ -2,6 +2,7 @@
 // (root; skipped otherwise). The process enters a new network and mount
 // namespace with its own sysfs, so nothing outside it is touched and the
 // veth pair disappears with the process.
+#include "../common/netns.hpp"
 #include "../common/require.hpp"
 #include <upio/netmap_user.h>
 #include <upio/port.hpp>
@@ -27,19 +28,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-// Enters a private network namespace once per process; "" when it worked.
-std::string enter_netns() {
-    static std::string why = [] () -> std::string {
-        if (geteuid() != 0) return "needs root (network namespaces, veth, AF_PACKET)";
-        if (unshare(CLONE_NEWNET | CLONE_NEWNS) < 0) return std::string("unshare: ") + std::strerror(errno);
-        if (mount(nullptr, "/", nullptr, MS_REC | MS_SLAVE, nullptr) < 0) return "cannot make / a slave mount";
-        umount2("/sys", MNT_DETACH);
-        if (mount("sysfs", "/sys", "sysfs", 0, nullptr) < 0) return "cannot mount sysfs";
-        if (std::system("ip link set lo up") != 0) return "ip (iproute2) does not work";
-        return {};
-    }();
-    return why;
-}
+std::string enter_netns() { return upio::test::enter_netns("network namespaces, veth, AF_PACKET"); }
 
 bool sh(const std::string& cmd) { return std::system(cmd.c_str()) == 0; }
 
