@@ -29,6 +29,14 @@
 #include <type_traits>
 #include <unistd.h>
 
+// GCC takes always_inline after a lambda's noexcept; clang (the fuzzing
+// build) does not, and inlines these anyway.
+#if defined(__clang__)
+#define UPIO_INLINE_LAMBDA
+#else
+#define UPIO_INLINE_LAMBDA __attribute__((always_inline))
+#endif
+
 namespace upio::ixgbe {
 namespace {
 
@@ -170,7 +178,7 @@ template <class IovaOf>
         const __m128i cmd = _mm_set1_epi32(int(TXD_CMD | adv::TXD_DCMD_EOP));
         __m128i vbytes = _mm_setzero_si128();
 #endif
-        auto run = [&](std::uint32_t from, std::uint32_t to) noexcept __attribute__((always_inline)) {
+        auto run = [&](std::uint32_t from, std::uint32_t to) noexcept UPIO_INLINE_LAMBDA {
             adv::TxDesc* d = desc + from;
             netmap_slot* s = slot + from;
             adv::TxDesc* const end = desc + to;
@@ -342,7 +350,7 @@ template <bool Counting, class IovaOf>
     // at a time (adv_vec.hpp), then one at a time through the group that
     // did not pass (it has the first descriptor that does not: not written
     // back yet, usually) unless that is its first
-    auto run = [&](std::uint32_t from, std::uint32_t to) noexcept __attribute__((always_inline)) {
+    auto run = [&](std::uint32_t from, std::uint32_t to) noexcept UPIO_INLINE_LAMBDA {
         std::uint32_t i = from;
 #if UPIO_ADV_VEC
         const adv::RxDesc* d = desc + i;
