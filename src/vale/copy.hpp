@@ -19,6 +19,13 @@ inline void block(char* d, const char* s) noexcept {
 }
 
 inline void copy_frame(char* d, const char* s, std::size_t len) noexcept {
+    // Source and destination overlapping: only ports that share one region
+    // (a program's own) can arrange it, by rewriting a slot of their own
+    // ring; a byte-exact move then, never an overlapping copy.
+    if (d < s + len && s < d + len) [[unlikely]] {
+        std::memmove(d, s, len);
+        return;
+    }
     if (len >= 64) [[likely]] {
         std::size_t i = 0;
         for (; i + 64 <= len; i += 64) block<64>(d + i, s + i);
