@@ -443,6 +443,9 @@ static int vale_request(const char *op, const char *name) {
     else if (h.nr_reqtype == NETMAP_REQ_VALE_DETACH) printf("detached %s port_index %u\n", name, det.port_index);
     else if (h.nr_reqtype == NETMAP_REQ_VALE_LIST)
         printf("%s bridge_idx %u port_idx %u\n", name, lst.nr_bridge_idx, lst.nr_port_idx);
+    else if (h.nr_reqtype == NETMAP_REQ_VALE_NEWIF) /* netmap writes the port's geometry back */
+        printf("newif %s done tx_slots %u rx_slots %u tx_rings %u rx_rings %u mem_id %u\n", name, nif.nr_tx_slots,
+               nif.nr_rx_slots, nif.nr_tx_rings, nif.nr_rx_rings, nif.nr_mem_id);
     else printf("%s %s done\n", op, name);
     close(fd);
     return 0;
@@ -458,7 +461,8 @@ static int register_only(const char *name) {
         printf("errno=%d\n", errno);
         return 3;
     }
-    printf("registered %s\n", name);
+    printf("registered %s tx_slots %u rx_slots %u tx_rings %u rx_rings %u\n", name, reg.nr_tx_slots, reg.nr_rx_slots,
+           reg.nr_tx_rings, reg.nr_rx_rings);
     close(fd);
     return 0;
 }

@@ -99,12 +99,33 @@ TEST(NetmapPreloadVale, AttachATapAndPingTheKernelBehindItThenDetach) {
     EXPECT_NE(det.text.find(refused(ENXIO)), std::string::npos) << det.text;
 }
 
+// "tx_slots A rx_slots B tx_rings C rx_rings D" after `prefix` in the
+// client's output, or "".
+std::string geometry(const std::string& text, const std::string& prefix) {
+    const auto at = text.find(prefix);
+    if (at == std::string::npos) return "";
+    const auto from = at + prefix.size();
+    const auto end = text.find(" rx_rings ", from);
+    if (end == std::string::npos) return "";
+    const auto stop = text.find_first_not_of("0123456789", end + 10);
+    return text.substr(from, stop - from);
+}
+
 // vale-ctl -n / -r: a persistent port of the daemon's switch.
 TEST(NetmapPreloadVale, NewIfAndDelIfRoundTrip) {
     Daemon d = daemon();
     const std::string p = d.sw + ":p";
     Outcome r = client({"newif", p});
     ASSERT_EQ(r.code, 0) << r.text;
+    // netmap writes the new port's geometry back into the request: here
+    // what a program registering the port gets
+    const std::string made = geometry(r.text, "newif " + p + " done ");
+    ASSERT_FALSE(made.empty()) << r.text;
+    EXPECT_EQ(made.find("tx_slots 0 "), std::string::npos) << made;
+    EXPECT_EQ(made.find("tx_rings 0 "), std::string::npos) << made;
+    const auto mem = r.text.find(" mem_id ");
+    ASSERT_NE(mem, std::string::npos) << r.text;
+    EXPECT_NE(r.text.substr(mem, 9), " mem_id 0") << r.text;
     r = client({"list", p});
     ASSERT_EQ(r.code, 0) << r.text;
     EXPECT_EQ(r.text.find(" port_idx 255\n"), std::string::npos) << r.text; // found: not NM_BDG_NOPORT
@@ -115,6 +136,7 @@ TEST(NetmapPreloadVale, NewIfAndDelIfRoundTrip) {
     EXPECT_NE(r.text.find(refused(EEXIST)), std::string::npos) << r.text;
     r = client({"register", p}); // a program takes the persistent port over, and leaves it
     EXPECT_EQ(r.code, 0) << r.text;
+    EXPECT_EQ(geometry(r.text, "registered " + p + " "), made) << r.text;
     r = client({"list", p}); // the daemon's again, on the switch still
     EXPECT_EQ(r.text.find(" port_idx 255\n"), std::string::npos) << r.text;
 

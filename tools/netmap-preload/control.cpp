@@ -254,8 +254,28 @@ Result ctrl(int fd, NetmapFd& e, nmreq_header& h) {
         return vale_attach(h.nr_name, *static_cast<nmreq_vale_attach*>(body));
     case NETMAP_REQ_VALE_DETACH:
         return vale_detach(h.nr_name, *static_cast<nmreq_vale_detach*>(body));
-    case NETMAP_REQ_VALE_NEWIF:
-        return vale_newif(h.nr_name, static_cast<nmreq_vale_newif*>(body));
+    case NETMAP_REQ_VALE_NEWIF: {
+        auto* b = static_cast<nmreq_vale_newif*>(body);
+        if (Result r = vale_newif(h.nr_name, b); !r || !b) return r;
+        // netmap writes the new port's geometry back into the body. upio's
+        // persistent port takes the rings of the program that registers
+        // it, so the geometry that counts is what a register gets: one,
+        // opened for the question and closed (the port stays, the
+        // daemon's again).
+        Info i;
+        if (Result r = port_info(e, h.nr_name, i); !r) {
+            (void)vale_delif(h.nr_name); // all or nothing, as netmap's NEWIF
+            return {r.code, fmt::format("registering the new port to learn its geometry failed (so it was removed "
+                                        "again): {}",
+                                        r.message)};
+        }
+        b->nr_tx_slots = i.tx_slots;
+        b->nr_rx_slots = i.rx_slots;
+        b->nr_tx_rings = i.tx_rings;
+        b->nr_rx_rings = i.rx_rings;
+        b->nr_mem_id = i.mem_id;
+        return {};
+    }
     case NETMAP_REQ_VALE_DELIF:
         return vale_delif(h.nr_name);
     case NETMAP_REQ_VALE_POLLING_ENABLE:
