@@ -12,6 +12,10 @@
  *   netmap_client rx PORT COUNT      receive COUNT frames and check their numbers
  *   netmap_client wakeup NAME        a thread asleep in poll() wakes for a frame
  *   netmap_client control NAME       control requests: info, pools, legacy, errors
+ *   netmap_client epoll NAME COUNT   a thread sends COUNT frames, the main thread receives them through
+ *                                    epoll_wait (a plain pipe in the same set), asleep while idle
+ *   netmap_client dup NAME           copies of a descriptor (dup, dup2, dup3, fcntl) are the one
+ *                                    registration; a child of fork is refused its parent's descriptor
  *   netmap_client attach valeX:IF    vale-ctl's requests, as vale-ctl sends them: VALE_ATTACH,
  *   netmap_client detach valeX:IF      VALE_DETACH, VALE_NEWIF, VALE_DELIF, VALE_LIST of one
  *   netmap_client newif NAME            port or (without NAME) the walk over every port; a
@@ -22,6 +26,7 @@
  *                                    pings of PEER: every one must be answered
  * Exit status 0 when every check held; the failure is printed otherwise.
  */
+#define _GNU_SOURCE /* dup3 */
 #include <upio/netmap.h>
 
 #include <arpa/inet.h>
@@ -35,7 +40,11 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/select.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define FRAME_LEN 60
@@ -390,6 +399,196 @@ static int control(const char *base) {
     return 0;
 }
 
+struct sender {
+    struct port *p;
+    int go;   /* read: the receiver is ready */
+    int done; /* written when every frame is out */
+    uint32_t count;
+};
+
+static void *send_thread(void *arg) {
+    struct sender *s = arg;
+    char c;
+    CHECK(read(s->go, &c, 1) == 1, "read go");
+    uint32_t sent = 0;
+    while (sent < s->count) {
+        struct pollfd pfd = {s->p->fd, POLLOUT, 0};
+        CHECK(poll(&pfd, 1, TIMEOUT_MS) == 1 && (pfd.revents & POLLOUT), "sender: no room after %u", sent);
+        put(s->p, &sent, s->count - sent < 64 ? s->count - sent : 64);
+        CHECK(ioctl(s->p->fd, NIOCTXSYNC, NULL) == 0, "NIOCTXSYNC");
+    }
+    CHECK(write(s->done, "d", 1) == 1, "write done");
+    return NULL;
+}
+
+static double thread_cpu_ms(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
+}
+static double wall_ms(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
+}
+
+/* epoll: a registered netmap descriptor and a plain pipe in one set. */
+static int epoll_rx(const char *base, uint32_t count) {
+    char an[64], bn[64];
+    snprintf(an, sizeof an, "netmap:%s{0", base);
+    snprintf(bn, sizeof bn, "netmap:%s}0", base);
+    struct port a, b;
+    port_open(&a, an);
+    port_open(&b, bn);
+    int go[2], done[2];
+    CHECK(pipe(go) == 0 && pipe(done) == 0, "pipe");
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    CHECK(ep >= 0, "epoll_create1");
+    struct epoll_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.events = EPOLLIN;
+    ev.data.u64 = 0x1111; /* the program's own data comes back */
+    CHECK(epoll_ctl(ep, EPOLL_CTL_ADD, b.fd, &ev) == 0, "EPOLL_CTL_ADD netmap");
+    CHECK(epoll_ctl(ep, EPOLL_CTL_ADD, b.fd, &ev) == -1 && errno == EEXIST, "second ADD");
+    ev.data.u64 = 0x2222;
+    CHECK(epoll_ctl(ep, EPOLL_CTL_ADD, done[0], &ev) == 0, "EPOLL_CTL_ADD pipe");
+    /* a tx end asks for room: ready at once (an empty tx ring), then removed */
+    ev.events = EPOLLOUT;
+    ev.data.u64 = 0x3333;
+    CHECK(epoll_ctl(ep, EPOLL_CTL_ADD, a.fd, &ev) == 0, "EPOLL_CTL_ADD tx");
+    struct epoll_event got_ev[8];
+    int n = epoll_wait(ep, got_ev, 8, TIMEOUT_MS);
+    CHECK(n == 1 && got_ev[0].data.u64 == 0x3333 && (got_ev[0].events & EPOLLOUT), "EPOLLOUT: %d events", n);
+    CHECK(epoll_ctl(ep, EPOLL_CTL_DEL, a.fd, NULL) == 0, "EPOLL_CTL_DEL tx");
+
+    /* idle: nothing comes; the wait sleeps (its CPU time is a fraction of
+     * the time it waited) and answers 0 */
+    double c0 = thread_cpu_ms(), w0 = wall_ms();
+    n = epoll_wait(ep, got_ev, 8, 500);
+    double cpu = thread_cpu_ms() - c0, wall = wall_ms() - w0;
+    CHECK(n == 0, "epoll_wait on an idle set: %d", n);
+    CHECK(cpu < wall / 2, "epoll_wait spun: %.1f ms of CPU in %.1f ms", cpu, wall);
+    printf("idle epoll_wait: %.1f ms of CPU in %.1f ms\n", cpu, wall);
+
+    struct sender s = {&a, go[0], done[1], count};
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, send_thread, &s) == 0, "pthread_create");
+    CHECK(write(go[1], "g", 1) == 1, "write go");
+    uint32_t got = 0;
+    int finished = 0, wakeups = 0;
+    while (got < count || !finished) {
+        n = epoll_pwait(ep, got_ev, 8, TIMEOUT_MS, NULL);
+        CHECK(n > 0, "epoll_wait: nothing after %u frames", got);
+        wakeups++;
+        for (int i = 0; i < n; i++) {
+            if (got_ev[i].data.u64 == 0x1111) {
+                CHECK(got_ev[i].events & EPOLLIN, "netmap event %#x", got_ev[i].events);
+                CHECK(take(&b, &got) > 0, "EPOLLIN with an empty ring");
+            } else {
+                CHECK(got_ev[i].data.u64 == 0x2222 && (got_ev[i].events & EPOLLIN), "event data %llx",
+                      (unsigned long long)got_ev[i].data.u64);
+                char c;
+                CHECK(read(done[0], &c, 1) == 1, "read done");
+                finished = 1;
+            }
+        }
+    }
+    CHECK(pthread_join(t, NULL) == 0, "join");
+    CHECK(got == count, "%u of %u", got, count);
+    /* after a DEL, a frame wakes nobody: the wait times out */
+    CHECK(epoll_ctl(ep, EPOLL_CTL_DEL, b.fd, NULL) == 0, "EPOLL_CTL_DEL");
+    uint32_t seq = count, want = count;
+    CHECK(put(&a, &seq, 1) == 1 && ioctl(a.fd, NIOCTXSYNC, NULL) == 0, "one more frame");
+    CHECK(epoll_wait(ep, got_ev, 8, 50) == 0, "an event after EPOLL_CTL_DEL");
+    CHECK(ioctl(b.fd, NIOCRXSYNC, NULL) == 0 && take(&b, &want) == 1, "the frame is there");
+    printf("%s: %u frames received through epoll_wait in %d wake-ups\n", bn, got, wakeups);
+    close(ep);
+    port_close(&a);
+    port_close(&b);
+    return 0;
+}
+
+/* Copies of a netmap descriptor name one registration; fork's child may
+ * not use its parent's. */
+static int dups(const char *base) {
+    char an[64], bn[64];
+    snprintf(an, sizeof an, "netmap:%s{0", base);
+    snprintf(bn, sizeof bn, "netmap:%s}0", base);
+    struct port a, b;
+    port_open(&a, an);
+    /* a copy made before the register follows it */
+    int early = open("/dev/netmap", O_RDWR);
+    CHECK(early >= 0, "open");
+    int early2 = dup(early);
+    CHECK(early2 >= 0, "dup before register");
+    memset(&b, 0, sizeof b);
+    b.fd = early;
+    b.reg.nr_mode = NR_REG_ALL_NIC;
+    CHECK(ctrl(early, bn, NETMAP_REQ_REGISTER, &b.reg) == 0, "REGISTER");
+    b.mem = mmap(NULL, b.reg.nr_memsize, PROT_READ | PROT_WRITE, MAP_SHARED, early2, 0);
+    CHECK(b.mem != MAP_FAILED, "mmap through the early copy");
+    b.nifp = (struct netmap_if *)(b.mem + b.reg.nr_offset);
+    b.rx = (struct netmap_ring *)((char *)b.nifp + b.nifp->ring_ofs[b.nifp->ni_tx_rings]);
+    int d1 = fcntl(early, F_DUPFD_CLOEXEC, 100);
+    CHECK(d1 >= 100, "F_DUPFD_CLOEXEC");
+    int d2 = fcntl(early, F_DUPFD, 0);
+    CHECK(d2 >= 0, "F_DUPFD");
+    int d3 = dup(a.fd); /* a spare number, then made a copy of b's */
+    CHECK(d3 >= 0 && dup2(early, d3) == d3, "dup2 over a netmap descriptor");
+    int d4 = dup3(early, d1 + 1, O_CLOEXEC);
+    CHECK(d4 == d1 + 1, "dup3");
+    CHECK(close(early) == 0, "close the original");
+    /* every copy: syncs, poll, mmap, control requests */
+    int copies[] = {early2, d1, d2, d3, d4};
+    uint32_t seq = 0, want = 0;
+    for (unsigned i = 0; i < sizeof copies / sizeof copies[0]; i++) {
+        CHECK(put(&a, &seq, 1) == 1 && ioctl(a.fd, NIOCTXSYNC, NULL) == 0, "send");
+        struct pollfd pfd = {copies[i], POLLIN, 0};
+        CHECK(poll(&pfd, 1, TIMEOUT_MS) == 1 && (pfd.revents & POLLIN), "poll on copy %u", i);
+        CHECK(take(&b, &want) == 1, "frame through copy %u", i);
+        CHECK(ioctl(copies[i], NIOCRXSYNC, NULL) == 0, "NIOCRXSYNC on copy %u", i);
+        CHECK(mmap(NULL, b.reg.nr_memsize, PROT_READ, MAP_SHARED, copies[i], 0) == b.mem, "mmap on copy %u", i);
+        struct nmreq_port_info_get info;
+        memset(&info, 0, sizeof info);
+        CHECK(ctrl(copies[i], "", NETMAP_REQ_PORT_INFO_GET, &info) == 0 && info.nr_memsize == b.reg.nr_memsize,
+              "PORT_INFO_GET on copy %u", i);
+        struct nmreq_register again;
+        memset(&again, 0, sizeof again);
+        CHECK(ctrl(copies[i], bn, NETMAP_REQ_REGISTER, &again) == -1 && errno == EBUSY, "one registration");
+    }
+    /* the child of a fork: its parent's descriptor is refused, closing it harms nothing */
+    pid_t pid = fork();
+    CHECK(pid >= 0, "fork");
+    if (pid == 0) {
+        int ok = ioctl(d1, NIOCRXSYNC, NULL) == -1 && errno == EOPNOTSUPP;
+        struct pollfd pfd = {d1, POLLIN, 0};
+        ok = ok && poll(&pfd, 1, TIMEOUT_MS) == 1 && (pfd.revents & POLLERR);
+        ok = ok && close(d1) == 0 && close(a.fd) == 0;
+        _exit(ok ? 0 : 1);
+    }
+    int status = 0;
+    CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+          "the child was not refused (status %#x)", status);
+    CHECK(put(&a, &seq, 1) == 1 && ioctl(a.fd, NIOCTXSYNC, NULL) == 0, "send after the fork");
+    struct pollfd pfd = {d1, POLLIN, 0};
+    CHECK(poll(&pfd, 1, TIMEOUT_MS) == 1 && take(&b, &want) == 1, "the parent's port works after the fork");
+    /* the registration ends with the last copy: then the other end's link is down */
+    CHECK(close(early2) == 0 && close(d1) == 0 && close(d2) == 0 && close(d3) == 0, "close");
+    int other = open("/dev/netmap", O_RDWR);
+    CHECK(other >= 0, "open");
+    struct nmreq_register r2;
+    memset(&r2, 0, sizeof r2);
+    r2.nr_mode = NR_REG_ALL_NIC;
+    CHECK(ctrl(other, bn, NETMAP_REQ_REGISTER, &r2) == -1, "%s registered twice while a copy is open", bn);
+    CHECK(close(other) == 0 && close(d4) == 0, "close the last copy");
+    struct port b2;
+    port_open(&b2, bn); /* the end is free again */
+    port_close(&b2);
+    printf("%s: %u copies of one registration, a child of fork refused\n", bn, 5u);
+    port_close(&a);
+    return 0;
+}
+
 /* One of vale-ctl's requests. A refusal prints "errno=N" (the preload's
  * stderr line names the request) and exits 3. */
 static int vale_request(const char *op, const char *name) {
@@ -618,6 +817,8 @@ int main(int argc, char **argv) {
     if (!strcmp(mode, "rx")) return rx(name, count);
     if (!strcmp(mode, "wakeup")) return wakeup(name);
     if (!strcmp(mode, "control")) return control(name);
+    if (!strcmp(mode, "epoll")) return epoll_rx(name, count);
+    if (!strcmp(mode, "dup")) return dups(name);
     if (!strcmp(mode, "attach") || !strcmp(mode, "detach") || !strcmp(mode, "newif") || !strcmp(mode, "delif") ||
         !strcmp(mode, "list"))
         return vale_request(mode, name);

@@ -18,7 +18,9 @@
 #include <fcntl.h>
 #include <map>
 #include <mutex>
+#include <pthread.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 #include <vector>
 
@@ -136,7 +138,7 @@ Result port_info(NetmapFd& e, const char* nr_name, Info& out) {
     return {};
 }
 
-Result do_register(int fd, NetmapFd& e, const char* nr_name, nmreq_register& reg) {
+Result do_register(int /*fd: every descriptor naming e*/, NetmapFd& e, const char* nr_name, nmreq_register& reg) {
     if (e.port) return {EBUSY, "the descriptor already has a registered port"};
     std::string name;
     if (Result r = translate_name(nr_name, name); !r) return r;
@@ -153,9 +155,14 @@ Result do_register(int fd, NetmapFd& e, const char* nr_name, nmreq_register& reg
 
     // From here on the descriptor is the Port's wait descriptor, so the
     // program's own poll/select/epoll sets name the right file.
-    int fdflags = fcntl(fd, F_GETFD);
-    if (fdflags < 0 || dup3(port->fd(), fd, (fdflags & FD_CLOEXEC) ? O_CLOEXEC : 0) < 0)
-        return {errno, fmt::format("cannot make the descriptor the port's: {}", std::strerror(errno))};
+    // Every copy of it (dup) too: they are one open file, as in netmap. The
+    // system call itself: the library's dup3 is the preload's.
+    for (int other : open_fds) {
+        if (fd_table[std::size_t(other)].load(std::memory_order_relaxed) != &e) continue;
+        int fdflags = fcntl(other, F_GETFD);
+        if (fdflags < 0 || syscall(SYS_dup3, port->fd(), other, (fdflags & FD_CLOEXEC) ? O_CLOEXEC : 0) < 0)
+            return {errno, fmt::format("cannot make the descriptor the port's: {}", std::strerror(errno))};
+    }
 
     Info i = info_of(*port);
     reg.nr_offset = std::uint64_t(reinterpret_cast<char*>(port->nifp()) - static_cast<char*>(i.region.base));
@@ -351,13 +358,73 @@ void release(int fd) {
     std::lock_guard lk(control_mu);
     NetmapFd* e = fd_table[std::size_t(fd)].exchange(nullptr, std::memory_order_acq_rel);
     open_fds.erase(std::remove(open_fds.begin(), open_fds.end(), fd), open_fds.end());
-    if (!e) return;
+    if (!e || --e->refs > 0) return;
     if (e->port) drop_region(e->region);
+    // In a child of fork the Port is the parent's: closing it here would
+    // tell its peer (a pipe's other end, the daemon) that it left. Its
+    // memory and descriptors stay with the child until exit or exec.
+    if (e->forked) (void)e->port.release();
     delete e; // closes the Port (and its own copy of the wait descriptor)
 }
 
+bool share(int oldfd, int newfd) {
+    if (oldfd < 0 || oldfd >= max_fds || newfd < 0 || newfd >= max_fds) return false;
+    std::lock_guard lk(control_mu);
+    NetmapFd* e = fd_table[std::size_t(oldfd)].load(std::memory_order_relaxed);
+    if (!e) return false;
+    e->refs++;
+    NetmapFd* was = fd_table[std::size_t(newfd)].exchange(e, std::memory_order_acq_rel);
+    if (was) { // the caller released it; a race with another thread's dup2 at worst
+        if (--was->refs == 0) {
+            if (was->port) drop_region(was->region);
+            if (was->forked) (void)was->port.release();
+            delete was;
+        }
+    } else {
+        open_fds.push_back(newfd);
+    }
+    return true;
+}
+
+int forked_error(NetmapFd& e, const char* what) noexcept {
+    if (!e.reported) {
+        e.reported = true;
+        std::fprintf(stderr, "upio-netmap: %s on a netmap descriptor inherited across fork: its port (%s) lives in "
+                             "the parent process; open /dev/netmap again in the child\n",
+                     what, e.port ? e.port->name().full.c_str() : "not registered");
+    }
+    return EOPNOTSUPP;
+}
+
+namespace {
+// fork(): the table's lock is not held across it, and in the child every
+// netmap descriptor is marked inherited.
+void before_fork() {
+    control_mu.lock();
+    regions_mu.lock();
+}
+void after_fork_parent() {
+    regions_mu.unlock();
+    control_mu.unlock();
+}
+void after_fork_child() {
+    for (int fd : open_fds)
+        if (NetmapFd* e = fd_table[std::size_t(fd)].load(std::memory_order_relaxed)) {
+            e->forked = true;
+            e->reported = false;
+        }
+    regions_mu.unlock();
+    control_mu.unlock();
+}
+[[maybe_unused]] const int atfork_registered = pthread_atfork(before_fork, after_fork_parent, after_fork_child);
+} // namespace
+
 int control(int fd, NetmapFd& e, unsigned long req, void* arg) {
     std::lock_guard lk(control_mu);
+    if (e.forked) {
+        errno = forked_error(e, "ioctl");
+        return -1;
+    }
     const char* what = req == NIOCCTRL ? "NIOCCTRL" : req == NIOCREGIF ? "NIOCREGIF" : req == NIOCGINFO ? "NIOCGINFO" : "";
     Result r;
     std::string name;
@@ -402,6 +469,10 @@ int control(int fd, NetmapFd& e, unsigned long req, void* arg) {
 
 void* map_region(NetmapFd& e, void* addr, std::size_t len, int flags, off_t off) {
     const char* why = nullptr;
+    if (e.forked) {
+        errno = forked_error(e, "mmap");
+        return MAP_FAILED;
+    }
     if (!e.port) why = "before the port is registered";
     else if (off != 0 || len > e.region.size) why = "beyond the region";
     else if (flags & MAP_FIXED) why = "at a fixed address (MAP_FIXED): the region is mapped already";

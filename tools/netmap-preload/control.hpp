@@ -17,6 +17,14 @@ struct NetmapFd {
     std::uint16_t mem_id = 0;
     bool no_tx_poll = false; // NR_NO_TX_POLL / NETMAP_NO_TX_POLL: poll(POLLIN) does not sync tx
     bool reported = false;   // a failed sync has been reported on stderr once
+    // Descriptors naming this registration (dup, dup2, dup3, fcntl
+    // F_DUPFD): it ends when the last one is closed. Under the table's lock.
+    int refs = 1;
+    // Inherited across fork(): the Port (its threads, its link to a peer
+    // or a daemon) is the parent's; in the child every request on the
+    // descriptor fails (forked_error) and close() forgets it without
+    // closing the Port, which would end the parent's link.
+    bool forked = false;
     // A failed sync or poll: says why on stderr, once per descriptor.
     void report(int rc, const char* what) noexcept;
 };
@@ -26,13 +34,24 @@ struct NetmapFd {
 bool adopt(int fd);
 // The netmap descriptor `fd`, or nullptr: no lock, as the syncs need.
 NetmapFd* lookup(int fd) noexcept;
-// Closes the Port behind `fd` and forgets it.
+// Closes the Port behind `fd` and forgets it (the Port closes with the
+// last descriptor that names it).
 void release(int fd);
+// `newfd` (a fresh copy of `oldfd` the C library made) names the same
+// registration as `oldfd`; false if oldfd is not a netmap descriptor.
+bool share(int oldfd, int newfd);
+// The errno of every request on a descriptor inherited across fork, and
+// its line on stderr (once per descriptor).
+int forked_error(NetmapFd& e, const char* what) noexcept;
 // ioctl(fd, req, arg) on a netmap descriptor: NIOCCTRL, NIOCREGIF, NIOCGINFO.
 int control(int fd, NetmapFd& e, unsigned long req, void* arg);
 // mmap on a netmap descriptor: the registered Port's region.
 void* map_region(NetmapFd& e, void* addr, std::size_t len, int flags, off_t off);
 // Whether `addr` lies in a region a netmap descriptor mapped.
 bool is_mapped_region(const void* addr) noexcept;
+
+// epoll (epoll.cpp): `fd`, a netmap descriptor about to be closed, leaves
+// every epoll set it is in; `fd` being an epoll set, it is forgotten.
+void epoll_forget(int fd) noexcept;
 
 } // namespace upio_netmap

@@ -53,6 +53,11 @@ using poll_t = int (*)(struct pollfd*, nfds_t, int);
 using ppoll_t = int (*)(struct pollfd*, nfds_t, const struct timespec*, const sigset_t*);
 using select_t = int (*)(int, fd_set*, fd_set*, fd_set*, struct timeval*);
 
+void real_close_fd(int fd) {
+    static const auto real_close = real<close_t>("close");
+    if (real_close) real_close(fd);
+}
+
 bool is_dev_netmap(const char* path) { return path && std::strcmp(path, "/dev/netmap") == 0; }
 
 int open_netmap(int flags) {
@@ -86,7 +91,7 @@ template <typename Sleep> int netmap_poll(struct pollfd* fds, nfds_t nfds, int t
     // One netmap descriptor and one direction (pkt-gen's loop): the Port's
     // own wait, which spins briefly before it sleeps.
     if (nfds == 1 && timeout_ms != 0) {
-        if (NetmapFd* e = lookup(fds[0].fd); e && e->port) {
+        if (NetmapFd* e = lookup(fds[0].fd); e && e->port && !e->forked) {
             short ev = fds[0].events & (POLLIN | POLLOUT);
             if (ev == POLLIN || ev == POLLOUT) {
                 auto d = ev == POLLIN ? upio::Direction::rx : upio::Direction::tx;
@@ -123,6 +128,10 @@ template <typename Sleep> int netmap_poll(struct pollfd* fds, nfds_t nfds, int t
         want[i] = fds[i].events;
         NetmapFd* e = lookup(fds[i].fd);
         if (!e || !e->port) continue;
+        if (e->forked) {
+            ready_now = true; // POLLERR below
+            continue;
+        }
         if ((want[i] & POLLOUT) && !e->port->arm(upio::Direction::tx)) ready_now = true;
         if ((want[i] & POLLIN) && !e->port->arm(upio::Direction::rx)) ready_now = true;
         fds[i].events = POLLIN; // the Port's descriptor signals by becoming readable
@@ -135,6 +144,12 @@ template <typename Sleep> int netmap_poll(struct pollfd* fds, nfds_t nfds, int t
         fds[i].events = want[i];
         if (!e || !e->port) {
             if (n >= 0 && fds[i].revents) count++;
+            continue;
+        }
+        if (e->forked) { // the parent's port: an error, not a sleep without end
+            (void)forked_error(*e, "poll");
+            fds[i].revents = POLLERR;
+            count++;
             continue;
         }
         short rev = 0;
@@ -229,8 +244,85 @@ int openat64(int dirfd, const char* path, int flags, ...) {
 
 int close(int fd) {
     REAL(close, close_t);
+    epoll_forget(fd);
     if (lookup(fd)) release(fd);
     return real_close(fd);
+}
+
+// A copy of a netmap descriptor names the same registration, as a dup'd
+// descriptor of netmap's is the same open file.
+int dup(int fd) {
+    REAL(dup, int (*)(int));
+    int nfd = real_dup(fd);
+    if (nfd >= 0 && lookup(fd) && !share(fd, nfd)) {
+        real_close_fd(nfd);
+        errno = EMFILE; // beyond the table
+        return -1;
+    }
+    return nfd;
+}
+
+int dup3(int oldfd, int newfd, int flags) {
+    REAL(dup3, int (*)(int, int, int));
+    const bool ours = lookup(newfd) != nullptr && oldfd != newfd;
+    if (ours) epoll_forget(newfd);
+    int rc = real_dup3(oldfd, newfd, flags);
+    if (rc < 0) return rc;
+    if (ours) release(newfd); // the C library closed it
+    if (lookup(oldfd) && !share(oldfd, newfd)) {
+        real_close_fd(newfd);
+        errno = EBADF; // beyond the table
+        return -1;
+    }
+    return rc;
+}
+
+int dup2(int oldfd, int newfd) {
+    REAL(dup2, int (*)(int, int));
+    if (oldfd == newfd) return real_dup2(oldfd, newfd); // nothing changes
+    const bool ours = lookup(newfd) != nullptr;
+    if (ours) epoll_forget(newfd);
+    int rc = real_dup2(oldfd, newfd);
+    if (rc < 0) return rc;
+    if (ours) release(newfd);
+    if (lookup(oldfd) && !share(oldfd, newfd)) {
+        real_close_fd(newfd);
+        errno = EBADF;
+        return -1;
+    }
+    return rc;
+}
+
+// fcntl's F_DUPFD and F_DUPFD_CLOEXEC as dup; every other command as it is.
+// The argument is an int or a pointer, by command: passed on as a word.
+int fcntl(int fd, int cmd, ...) {
+    va_list ap;
+    va_start(ap, cmd);
+    void* arg = va_arg(ap, void*);
+    va_end(ap);
+    REAL(fcntl, int (*)(int, int, ...));
+    int rc = real_fcntl(fd, cmd, arg);
+    if (rc >= 0 && (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC) && lookup(fd) && !share(fd, rc)) {
+        real_close_fd(rc);
+        errno = EMFILE;
+        return -1;
+    }
+    return rc;
+}
+
+int fcntl64(int fd, int cmd, ...) {
+    va_list ap;
+    va_start(ap, cmd);
+    void* arg = va_arg(ap, void*);
+    va_end(ap);
+    REAL(fcntl64, int (*)(int, int, ...));
+    int rc = real_fcntl64(fd, cmd, arg);
+    if (rc >= 0 && (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC) && lookup(fd) && !share(fd, rc)) {
+        real_close_fd(rc);
+        errno = EMFILE;
+        return -1;
+    }
+    return rc;
 }
 
 int ioctl(int fd, unsigned long req, ...) {
@@ -241,6 +333,10 @@ int ioctl(int fd, unsigned long req, ...) {
     if (NetmapFd* e = lookup(fd)) {
         // The syncs first: they are the data path.
         if (req == NIOCTXSYNC || req == NIOCRXSYNC) {
+            if (e->forked) {
+                errno = forked_error(*e, req == NIOCTXSYNC ? "NIOCTXSYNC" : "NIOCRXSYNC");
+                return -1;
+            }
             if (!e->port) {
                 errno = ENXIO; // netmap: a sync before NIOCREGIF/REGISTER
                 return -1;
