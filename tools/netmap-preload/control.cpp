@@ -152,6 +152,14 @@ Result do_register(int /*fd: every descriptor naming e*/, NetmapFd& e, const cha
     auto p = upio::Port::open(name, opts);
     if (!p) return {p.error().code ? p.error().code : ENXIO, p.error().message};
     std::unique_ptr<upio::Port> port = std::move(p.value());
+    Info i = info_of(*port);
+    // nr_mem_id asks for the port in another port's memory (lb's zero-copy
+    // pipes, "@ID" in libnetmap's names): upio's ports have regions of their
+    // own, shared only by a pipe's two ends in one process.
+    if (reg.nr_mem_id && reg.nr_mem_id != i.mem_id)
+        return {EINVAL, fmt::format("memory allocator {} (nr_mem_id): {} has a region of its own (allocator {}); "
+                                    "upio cannot put one port in another's memory",
+                                    reg.nr_mem_id, name, i.mem_id)};
 
     // From here on the descriptor is the Port's wait descriptor, so the
     // program's own poll/select/epoll sets name the right file.
@@ -164,7 +172,6 @@ Result do_register(int /*fd: every descriptor naming e*/, NetmapFd& e, const cha
             return {errno, fmt::format("cannot make the descriptor the port's: {}", std::strerror(errno))};
     }
 
-    Info i = info_of(*port);
     reg.nr_offset = std::uint64_t(reinterpret_cast<char*>(port->nifp()) - static_cast<char*>(i.region.base));
     reg.nr_memsize = i.memsize;
     reg.nr_tx_slots = i.tx_slots;
@@ -384,6 +391,18 @@ bool share(int oldfd, int newfd) {
         open_fds.push_back(newfd);
     }
     return true;
+}
+
+bool arm_for_sleep(NetmapFd& e, upio::Direction d) noexcept {
+    upio::Port& p = *e.port;
+    if (p.arm(d)) return false;
+    for (std::uint32_t r = p.first_ring(d); r < p.last_ring(d); r++) {
+        const netmap_ring* ring = d == upio::Direction::tx ? p.tx_ring(r) : p.rx_ring(r);
+        if (ring->cur != ring->tail) return true;
+    }
+    // not ready: the sync failed; an error to report unless the link is down
+    int rc = d == upio::Direction::tx ? p.txsync() : p.rxsync();
+    return rc < 0 && rc != -ENOTCONN;
 }
 
 int forked_error(NetmapFd& e, const char* what) noexcept {

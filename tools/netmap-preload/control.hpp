@@ -50,6 +50,12 @@ void* map_region(NetmapFd& e, void* addr, std::size_t len, int flags, off_t off)
 // Whether `addr` lies in a region a netmap descriptor mapped.
 bool is_mapped_region(const void* addr) noexcept;
 
+// Arms `e`'s Port for `d` before a sleep (poll, select, epoll): true when
+// the sleep must not wait (a ring of `d` is ready, or a sync failed with an
+// error to report). A pipe whose other end is gone (ENOTCONN) is quiet, not
+// ready, as in netmap: nothing arrives, the poll times out.
+bool arm_for_sleep(NetmapFd& e, upio::Direction d) noexcept;
+
 // epoll (epoll.cpp): `fd`, a netmap descriptor about to be closed, leaves
 // every epoll set it is in; `fd` being an epoll set, it is forgotten.
 void epoll_forget(int fd) noexcept;

@@ -130,6 +130,7 @@ std::uint32_t settle(NetmapFd& e, std::uint32_t want) {
         }
         if (ready(upio::Direction::tx)) rev |= EPOLLOUT;
     }
+    if (!(want & EPOLLOUT) && !e.no_tx_poll) (void)p.txsync(); // as netmap's poll
     if (want & EPOLLIN) {
         p.disarm(upio::Direction::rx);
         if (int rc = p.rxsync(); rc < 0) {
@@ -161,8 +162,9 @@ template <typename Sleep> int netmap_epoll(int epfd, struct epoll_event* events,
             if (x.spent || !e || !e->port) continue;
             if (e->forked) ready_now = true;
             else {
-                if ((x.events & EPOLLOUT) && !e->port->arm(upio::Direction::tx)) ready_now = true;
-                if ((x.events & EPOLLIN) && !e->port->arm(upio::Direction::rx)) ready_now = true;
+                if (!(x.events & EPOLLOUT) && !e->no_tx_poll) (void)e->port->txsync(); // as netmap's poll
+                if ((x.events & EPOLLOUT) && arm_for_sleep(*e, upio::Direction::tx)) ready_now = true;
+                if ((x.events & EPOLLIN) && arm_for_sleep(*e, upio::Direction::rx)) ready_now = true;
             }
         }
         // Room for the netmap descriptors after what the kernel reports:

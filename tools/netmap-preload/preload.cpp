@@ -132,8 +132,11 @@ template <typename Sleep> int netmap_poll(struct pollfd* fds, nfds_t nfds, int t
             ready_now = true; // POLLERR below
             continue;
         }
-        if ((want[i] & POLLOUT) && !e->port->arm(upio::Direction::tx)) ready_now = true;
-        if ((want[i] & POLLIN) && !e->port->arm(upio::Direction::rx)) ready_now = true;
+        // netmap's poll syncs the tx rings whatever is asked (unless
+        // NR_NO_TX_POLL): frames a program left there go out (bridge's loop)
+        if (!(want[i] & POLLOUT) && !e->no_tx_poll) (void)e->port->txsync();
+        if ((want[i] & POLLOUT) && arm_for_sleep(*e, upio::Direction::tx)) ready_now = true;
+        if ((want[i] & POLLIN) && arm_for_sleep(*e, upio::Direction::rx)) ready_now = true;
         fds[i].events = POLLIN; // the Port's descriptor signals by becoming readable
     }
     int n = sleep(fds, nfds, ready_now ? 0 : timeout_ms);
@@ -162,6 +165,7 @@ template <typename Sleep> int netmap_poll(struct pollfd* fds, nfds_t nfds, int t
             }
             if (ring_ready(p, upio::Direction::tx)) rev |= POLLOUT;
         }
+        if (!(want[i] & POLLOUT) && !e->no_tx_poll) (void)p.txsync();
         if (want[i] & POLLIN) {
             p.disarm(upio::Direction::rx);
             if (int rc = p.rxsync(); rc < 0) {
