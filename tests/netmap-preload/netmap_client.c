@@ -14,6 +14,8 @@
  *   netmap_client control NAME       control requests: info, pools, legacy, errors
  *   netmap_client epoll NAME COUNT   a thread sends COUNT frames, the main thread receives them through
  *                                    epoll_wait (a plain pipe in the same set), asleep while idle
+ *   netmap_client txpoll NAME        poll(POLLIN) over two descriptors sends what a tx ring holds (no
+ *                                    NIOCTXSYNC), as bridge relies on; with the peer gone it sleeps
  *   netmap_client dup NAME           copies of a descriptor (dup, dup2, dup3, fcntl) are the one
  *                                    registration; a child of fork is refused its parent's descriptor
  *   netmap_client attach valeX:IF    vale-ctl's requests, as vale-ctl sends them: VALE_ATTACH,
@@ -508,6 +510,46 @@ static int epoll_rx(const char *base, uint32_t count) {
     return 0;
 }
 
+/* netmap's poll syncs the tx rings whatever it is asked (bridge leaves its
+ * frames in the tx ring for the next poll(POLLIN) to send); a pipe end
+ * whose peer left is quiet: a poll over it sleeps until its timeout. */
+static int txpoll(const char *base) {
+    char an[64], bn[64];
+    snprintf(an, sizeof an, "netmap:%s{0", base);
+    snprintf(bn, sizeof bn, "netmap:%s}0", base);
+    struct port a, b;
+    port_open(&a, an);
+    port_open(&b, bn);
+    int pp[2];
+    CHECK(pipe(pp) == 0, "pipe");
+    uint32_t seq = 0, want = 0;
+    CHECK(put(&a, &seq, 10) == 10, "put"); /* no NIOCTXSYNC */
+    for (int i = 0; want < 10; i++) {
+        struct pollfd pfd[3] = {{a.fd, POLLIN, 0}, {b.fd, POLLIN, 0}, {pp[0], POLLIN, 0}};
+        CHECK(poll(pfd, 3, TIMEOUT_MS) > 0, "poll: the frames left in the tx ring were not sent");
+        CHECK(!(pfd[2].revents & POLLIN), "the plain pipe is empty");
+        if (pfd[1].revents & POLLIN) take(&b, &want);
+        CHECK(i < 1000, "poll returns without the frames");
+    }
+    port_close(&b);
+    /* the peer is gone: the poll times out with 0, asleep meanwhile */
+    struct pollfd pfd[2] = {{a.fd, POLLIN, 0}, {pp[0], POLLIN, 0}};
+    double c0 = thread_cpu_ms(), w0 = wall_ms();
+    int n = poll(pfd, 2, 300);
+    double cpu = thread_cpu_ms() - c0, wall = wall_ms() - w0;
+    CHECK(n == 0, "poll over a pipe end whose peer left: %d (revents %#x)", n, pfd[0].revents);
+    CHECK(cpu < wall / 2, "poll spun: %.1f ms of CPU in %.1f ms", cpu, wall);
+    /* and the plain descriptor beside it still wakes it */
+    CHECK(write(pp[1], "x", 1) == 1, "write");
+    CHECK(poll(pfd, 2, TIMEOUT_MS) == 1 && (pfd[1].revents & POLLIN) && !pfd[0].revents, "the plain pipe");
+    printf("%s: poll(POLLIN) sent the tx ring; with the peer gone it slept (%.1f ms of CPU in %.1f ms)\n", an, cpu,
+           wall);
+    port_close(&a);
+    close(pp[0]);
+    close(pp[1]);
+    return 0;
+}
+
 /* Copies of a netmap descriptor name one registration; fork's child may
  * not use its parent's. */
 static int dups(const char *base) {
@@ -819,6 +861,7 @@ int main(int argc, char **argv) {
     if (!strcmp(mode, "control")) return control(name);
     if (!strcmp(mode, "epoll")) return epoll_rx(name, count);
     if (!strcmp(mode, "dup")) return dups(name);
+    if (!strcmp(mode, "txpoll")) return txpoll(name);
     if (!strcmp(mode, "attach") || !strcmp(mode, "detach") || !strcmp(mode, "newif") || !strcmp(mode, "delif") ||
         !strcmp(mode, "list"))
         return vale_request(mode, name);
