@@ -149,9 +149,24 @@ Result do_register(int /*fd: every descriptor naming e*/, NetmapFd& e, const cha
     if (reg.nr_rx_slots) opts.rx_slots = reg.nr_rx_slots;
     if (reg.nr_tx_rings || reg.nr_rx_rings) opts.rings = std::max(reg.nr_tx_rings, reg.nr_rx_rings);
     opts.extra_bufs = reg.nr_extra_bufs;
+    std::shared_ptr<upio::Port> port;
     auto p = upio::Port::open(name, opts);
-    if (!p) return {p.error().code ? p.error().code : ENXIO, p.error().message};
-    std::unique_ptr<upio::Port> port = std::move(p.value());
+    if (p) {
+        port = std::move(p.value());
+    } else {
+        // Its rings are open already: in a Port of this process registered
+        // under the same name, the registrations share it, as netmap's
+        // descriptors share the rings they bind.
+        if (p.error().code == EBUSY)
+            for (int other : open_fds) {
+                NetmapFd* o = fd_table[std::size_t(other)].load(std::memory_order_relaxed);
+                if (o && o != &e && o->port && !o->forked && o->port->name().full == name) {
+                    port = o->port;
+                    break;
+                }
+            }
+        if (!port) return {p.error().code ? p.error().code : ENXIO, p.error().message};
+    }
     Info i = info_of(*port);
     // nr_mem_id asks for the port in another port's memory (lb's zero-copy
     // pipes, "@ID" in libnetmap's names): upio's ports have regions of their
@@ -370,7 +385,7 @@ void release(int fd) {
     // In a child of fork the Port is the parent's: closing it here would
     // tell its peer (a pipe's other end, the daemon) that it left. Its
     // memory and descriptors stay with the child until exit or exec.
-    if (e->forked) (void)e->port.release();
+    if (e->forked && e->port) (void)new std::shared_ptr<upio::Port>(std::move(e->port)); // left to the child's exit
     delete e; // closes the Port (and its own copy of the wait descriptor)
 }
 
@@ -384,7 +399,7 @@ bool share(int oldfd, int newfd) {
     if (was) { // the caller released it; a race with another thread's dup2 at worst
         if (--was->refs == 0) {
             if (was->port) drop_region(was->region);
-            if (was->forked) (void)was->port.release();
+            if (was->forked && was->port) (void)new std::shared_ptr<upio::Port>(std::move(was->port));
             delete was;
         }
     } else {

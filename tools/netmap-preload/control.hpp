@@ -12,7 +12,10 @@ namespace upio_netmap {
 
 // What open("/dev/netmap") made; a Port once registered.
 struct NetmapFd {
-    std::unique_ptr<upio::Port> port;
+    // Shared by the descriptors that registered the same port name in this
+    // process (netmap lets several descriptors bind the same rings: tlem
+    // registers each interface twice).
+    std::shared_ptr<upio::Port> port;
     upio::Port::RegionView region;
     std::uint16_t mem_id = 0;
     bool no_tx_poll = false; // NR_NO_TX_POLL / NETMAP_NO_TX_POLL: poll(POLLIN) does not sync tx
