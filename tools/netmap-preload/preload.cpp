@@ -11,7 +11,9 @@
 //   munmap  of that region: nothing (the region lives until close)
 //   poll, ppoll, select: the rings synced as netmap's poll does, sleeping
 //           on the Port's descriptor only when nothing is ready
-//   close   closes the Port
+//   epoll   the same for a netmap descriptor in an epoll set (epoll.cpp)
+//   dup, dup2, dup3, fcntl(F_DUPFD): a copy is the same registration
+//   close   closes the Port with the last descriptor naming it
 // Any other descriptor goes to the C library's own call (dlsym RTLD_NEXT).
 // See docs/netmap-compat.md.
 #include "control.hpp"
