@@ -61,10 +61,12 @@ class MacTable {
 public:
     static constexpr std::uint32_t size = 4096;
 
+    // The address at p; p[0, 8) must be readable (true of both addresses
+    // of a frame of min_frame_len bytes or more): one load, one mask.
     static std::uint64_t mac_at(const std::uint8_t* p) noexcept {
-        std::uint64_t m = 0;
-        std::memcpy(&m, p, 6);
-        return m;
+        std::uint64_t m;
+        std::memcpy(&m, p, 8);
+        return m & mac_mask;
     }
     // Port of `mac` if known and fresh, else `broadcast`.
     std::uint32_t find(std::uint64_t mac, std::uint64_t now_ms, std::uint64_t aging_ms) const noexcept {
