@@ -119,47 +119,75 @@ std::uint32_t VPort::pass(TxScratch& t, std::uint32_t tx, const KRing& src, cons
     const bool learning = !s.lookup;
     const std::uint64_t aging = s.aging_ms.load(std::memory_order_relaxed);
     const std::uint32_t hl = vnet_hdr_len_; // frames start with a virtio-net header of this length
-    std::uint32_t nframes = 0, nfrags = 0;
+    // Back-pressure changes under Switch::mu (write): one answer for the pass.
+    const bool held_mode = s.nheld.load(std::memory_order_relaxed) != 0;
+    std::uint32_t nframes = 0, nfrags = 0, maxlen = 0;
+    bool single = true;
     std::uint64_t packets = 0, bytes = 0, filtered = 0, malformed = 0;
+    // The last source address learned and the last destination looked up in
+    // this pass: a batch from one host to one host learns and looks up once.
+    // (A learn forgets the cached lookup: it may have changed the answer.)
+    constexpr std::uint64_t no_mac = ~std::uint64_t(0); // no 48-bit address
+    std::uint64_t learned = no_mac, looked_up = no_mac;
+    std::uint32_t found = broadcast, passed = ~std::uint32_t(0); // passed: the last destination checked
 
     // -- pass 1: gather each frame's slots and look up its destination
     while (i != to && nframes < batch_frames) {
         const std::uint32_t first = nfrags, at = i;
-        std::uint32_t j = i, cnt = 0, len = 0;
-        std::uint16_t flags0 = 0;
-        bool bad = false, complete = false, defer = false;
-        for (;;) {
-            const netmap_slot sl = slot[j]; // read once: the client may be scribbling
-            if (cnt == 0) flags0 = sl.flags;
-            if (first + cnt < batch_slots) {
-                if (mem.valid_buf(sl.buf_idx) && sl.len <= bufsz) [[likely]]
-                    t.frags[first + cnt] = {mem.buf(sl.buf_idx), sl.len};
-                else
-                    bad = true;
-            } else if (first != 0) {
-                defer = true; // no room left in this batch: the frame starts the next one
-                break;
-            } else {
-                bad = true; // longer than a whole batch
+        std::uint32_t cnt, len;
+        std::uint16_t flags0;
+        const netmap_slot s0 = slot[i]; // read once: the client may be scribbling
+        if (!(s0.flags & NS_MOREFRAG) && first < batch_slots) [[likely]] {
+            // A frame in one slot: valid buffer, min_frame_len..max_frame_len
+            // bytes after the header (one unsigned compare).
+            flags0 = s0.flags;
+            cnt = 1;
+            len = s0.len;
+            i = src.next(i);
+            if (!mem.valid_buf(s0.buf_idx) || s0.len > bufsz || len - (min_frame_len + hl) > max_frame_len - min_frame_len)
+                [[unlikely]] {
+                malformed++;
+                continue;
             }
-            cnt++;
-            len += sl.len;
-            j = src.next(j);
-            if (!(sl.flags & NS_MOREFRAG)) {
-                complete = true;
-                break;
+            t.frags[first] = {mem.buf(s0.buf_idx), s0.len};
+        } else {
+            std::uint32_t j = i;
+            bool bad = false, complete = false, defer = false;
+            cnt = len = flags0 = 0;
+            for (;;) {
+                const netmap_slot sl = slot[j]; // (read again here: this read decides)
+                if (cnt == 0) flags0 = sl.flags;
+                if (first + cnt < batch_slots) {
+                    if (mem.valid_buf(sl.buf_idx) && sl.len <= bufsz) [[likely]]
+                        t.frags[first + cnt] = {mem.buf(sl.buf_idx), sl.len};
+                    else
+                        bad = true;
+                } else if (first != 0) {
+                    defer = true; // no room left in this batch: the frame starts the next one
+                    break;
+                } else {
+                    bad = true; // longer than a whole batch
+                }
+                cnt++;
+                len += sl.len;
+                j = src.next(j);
+                if (!(sl.flags & NS_MOREFRAG)) {
+                    complete = true;
+                    break;
+                }
+                if (j == to) break; // the client has not finished the chain yet
             }
-            if (j == to) break; // the client has not finished the chain yet
+            if (defer || !complete) break;
+            i = j;
+            if (bad || len < min_frame_len + hl || len > max_frame_len + hl || t.frags[first].len < min_frame_len + hl)
+                [[unlikely]] {
+                malformed++;
+                continue;
+            }
         }
-        if (defer || !complete) break;
-        i = j;
-        if (bad || len < min_frame_len + hl || len > max_frame_len + hl || t.frags[first].len < min_frame_len + hl)
+        // A lying virtio-net header drops the frame here (offload.hpp).
+        if (hl && offload::plan(&t.frags[first], cnt, len, hl, t.frames[nframes].plan) != offload::Verdict::ok)
             [[unlikely]] {
-            malformed++;
-            continue;
-        }
-        offload::Plan plan; // a lying virtio-net header drops the frame here (offload.hpp)
-        if (hl && offload::plan(&t.frags[first], cnt, len, hl, plan) != offload::Verdict::ok) [[unlikely]] {
             malformed++;
             continue;
         }
@@ -167,20 +195,48 @@ std::uint32_t VPort::pass(TxScratch& t, std::uint32_t tx, const KRing& src, cons
         const auto* p = reinterpret_cast<const std::uint8_t*>(t.frags[first].buf) + hl;
         std::uint32_t dst;
         if (learning) [[likely]] {
-            if (!(flags0 & NS_NO_LEARN) && !(p[6] & 1)) s.macs.learn(MacTable::mac_at(p + 6), index, now);
-            dst = (p[0] & 1) ? broadcast : s.macs.find(MacTable::mac_at(p), now, aging);
+            const std::uint64_t src_mac = MacTable::mac_at(p + 6);
+            if (src_mac != learned && !(flags0 & NS_NO_LEARN) && !(p[6] & 1)) {
+                s.macs.learn(src_mac, index, now);
+                learned = src_mac;
+                looked_up = no_mac;
+            }
+            if (p[0] & 1) {
+                dst = broadcast;
+            } else {
+                const std::uint64_t dst_mac = MacTable::mac_at(p);
+                if (dst_mac != looked_up) {
+                    found = s.macs.find(dst_mac, now, aging);
+                    looked_up = dst_mac;
+                }
+                dst = found;
+            }
         } else {
             dst = s.lookup(FrameInfo{p, t.frags[first].len - hl, len - hl, index, tx, flags0});
         }
-        if (dst == index || dst > broadcast || (dst < broadcast && !s.ports[dst])) [[unlikely]] {
-            filtered++; // never back to the source; `drop`; or no such port
-            continue;
+        if (dst != passed) { // (the port table holds still under Switch::mu)
+            if (dst == index || dst > broadcast || (dst < broadcast && !s.ports[dst])) [[unlikely]] {
+                filtered++; // never back to the source; `drop`; or no such port
+                continue;
+            }
+            passed = dst;
         }
 
         TxScratch::Frame& f = t.frames[nframes];
-        f = {first, cnt, len, nil, std::uint8_t(dst), at, std::uint32_t(filtered), std::uint32_t(malformed)};
-        if (hl) f.plan = plan;
+        f.frag = first;
+        f.nfrags = cnt;
+        f.len = len;
+        f.next = nil;
+        f.dst = std::uint8_t(dst);
+        if (held_mode) [[unlikely]] { // where a held-back pass resumes
+            f.start = at;
+            f.filtered_before = std::uint32_t(filtered);
+            f.malformed_before = std::uint32_t(malformed);
+        }
+        // f.plan: written above for a source with a header, read only for one (vnet.cpp)
         nfrags = first + cnt;
+        single &= cnt == 1;
+        maxlen = std::max(maxlen, len);
         TxScratch::Queue& q = dst == broadcast ? t.bcast : t.queues[dst];
         if (q.head == nil) {
             q.head = std::uint16_t(nframes);
@@ -189,6 +245,7 @@ std::uint32_t VPort::pass(TxScratch& t, std::uint32_t tx, const KRing& src, cons
             t.frames[q.tail].next = std::uint16_t(nframes);
         }
         q.tail = std::uint16_t(nframes);
+        q.count++;
         nframes++;
         packets++;
         bytes += len;
@@ -196,7 +253,9 @@ std::uint32_t VPort::pass(TxScratch& t, std::uint32_t tx, const KRing& src, cons
 
     // -- pass 2: one destination ring at a time
     std::uint32_t cut = nframes;
-    if (s.nheld.load(std::memory_order_relaxed)) [[unlikely]] {
+    t.single = single;
+    t.maxlen = maxlen;
+    if (held_mode) [[unlikely]] {
         if (nframes) cut = deliver_held(t, tx, nframes);
     } else if (t.bcast.head != nil) {
         for (std::uint32_t k = 0; k < s.nactive; k++)
@@ -237,9 +296,12 @@ void VPort::deliver(TxScratch& t, std::uint32_t tx, std::uint32_t d) noexcept {
     RxLane& lane = *dp.lanes_[r];
     const MemoryRegion& dm = dp.memory();
     const std::uint32_t dbs = dm.buf_size();
+    // Unicast frames of one slot each, as they came, into buffers that hold
+    // them: one slot per frame, the queue in batch order as it is.
+    const bool single = t.bcast.head == nil && t.single && t.maxlen <= dbs && dp.vnet_hdr_len() == vnet_hdr_len_;
 
     std::uint32_t need;
-    const std::uint32_t nq = merge(t, d, batch_frames, dbs, 0xffffffff, need);
+    const std::uint32_t nq = single ? (need = t.queues[d].count) : merge(t, d, batch_frames, dbs, 0xffffffff, need);
     if (nq == 0) return;
 
     // Reserve.
@@ -249,7 +311,9 @@ void VPort::deliver(TxScratch& t, std::uint32_t tx, std::uint32_t d) noexcept {
     if (space < need) {
         lane.hwcur = rk.nr_hwcur.load(std::memory_order_acquire); // pairs with the receiver's rxsync
         space = rk.distance(lane.lease, rk.prev(lane.hwcur));
-        if (space < need) { // whole frames only; the rest is dropped
+        if (space < need && single) {
+            nfit = take = space;
+        } else if (space < need) { // whole frames only; the rest is dropped
             take = 0;
             for (nfit = 0; nfit < nq; nfit++) {
                 const std::uint32_t c = slots_for(t.frames[t.order[nfit]], dp.vnet_hdr_len(), dbs);
@@ -269,7 +333,10 @@ void VPort::deliver(TxScratch& t, std::uint32_t tx, std::uint32_t d) noexcept {
     if (end >= rk.num_slots) end -= rk.num_slots;
     lane.lease = end;
     lane.lock.unlock();
-    fill(t, dp, r, nfit, start, end, nq - nfit);
+    if (single)
+        fill_single(t, d, dp, r, nfit, start, end, nq - nfit);
+    else
+        fill(t, dp, r, nfit, start, end, nq - nfit);
 }
 
 // This destination's frames with a batch index below `limit`, in batch
@@ -406,7 +473,6 @@ std::uint32_t VPort::deliver_held(TxScratch& t, std::uint32_t tx, std::uint32_t 
 void VPort::fill(TxScratch& t, VPort& dp, std::uint32_t r, std::uint32_t nfit, std::uint32_t start,
                  std::uint32_t end, std::uint32_t dropped) noexcept {
     KRing& rk = dp.kring(Direction::rx, r);
-    RxLane& lane = *dp.lanes_[r];
     const MemoryRegion& dm = dp.memory();
     const std::uint32_t dbs = dm.buf_size();
 
@@ -443,8 +509,40 @@ void VPort::fill(TxScratch& t, VPort& dp, std::uint32_t r, std::uint32_t nfit, s
         };
         j = split_frame(rs, rk.num_slots, j, dbs, f.len, next_fragment, dest_buf, copy_frame);
     }
+    publish(dp, r, start, end, nfit, bytes, dropped);
+}
 
-    // Publish in reservation order.
+// fill() for deliver()'s single-slot case: the first `nfit` frames of d's
+// queue, one slot each.
+void VPort::fill_single(const TxScratch& t, std::uint32_t d, VPort& dp, std::uint32_t r, std::uint32_t nfit,
+                        std::uint32_t start, std::uint32_t end, std::uint32_t dropped) noexcept {
+    KRing& rk = dp.kring(Direction::rx, r);
+    const MemoryRegion& dm = dp.memory();
+    netmap_slot* rs = rk.ring->slot;
+    std::uint64_t bytes = 0;
+    std::uint32_t j = start;
+    std::uint16_t u = t.queues[d].head;
+    for (std::uint32_t k = 0; k < nfit; k++) {
+        const TxScratch::Frame& f = t.frames[u];
+        u = f.next;
+        netmap_slot& ds = rs[j];
+        std::uint32_t idx = ds.buf_idx;
+        if (!dm.valid_buf(idx)) [[unlikely]] idx = 0; // the receiver broke its own slot
+        copy_frame(dm.buf(idx), t.frags[f.frag].buf, f.len);
+        ds.len = std::uint16_t(f.len);
+        ds.flags = 0;
+        bytes += f.len;
+        j = rk.next(j);
+    }
+    publish(dp, r, start, end, nfit, bytes, dropped);
+}
+
+// Marks the lease [start, end) of dp's rx ring `r` copied and publishes
+// nr_hwtail over every lease done in reservation order; counts.
+void VPort::publish(VPort& dp, std::uint32_t r, std::uint32_t start, std::uint32_t end, std::uint32_t nfit,
+                    std::uint64_t bytes, std::uint32_t dropped) noexcept {
+    KRing& rk = dp.kring(Direction::rx, r);
+    RxLane& lane = *dp.lanes_[r];
     bool published = false;
     lane.lock.lock();
     lane.done[start] = end;

@@ -61,10 +61,12 @@ class MacTable {
 public:
     static constexpr std::uint32_t size = 4096;
 
+    // The address at p; p[0, 8) must be readable (true of both addresses
+    // of a frame of min_frame_len bytes or more): one load, one mask.
     static std::uint64_t mac_at(const std::uint8_t* p) noexcept {
-        std::uint64_t m = 0;
-        std::memcpy(&m, p, 6);
-        return m;
+        std::uint64_t m;
+        std::memcpy(&m, p, 8);
+        return m & mac_mask;
     }
     // Port of `mac` if known and fresh, else `broadcast`.
     std::uint32_t find(std::uint64_t mac, std::uint64_t now_ms, std::uint64_t aging_ms) const noexcept {
@@ -148,6 +150,7 @@ struct TxScratch {
     };
     struct Queue {
         std::uint16_t head = nil, tail = nil;
+        std::uint16_t count = 0; // frames in the list
     };
     Frag frags[batch_slots];
     Frame frames[batch_frames];
@@ -155,6 +158,10 @@ struct TxScratch {
     Queue bcast;             // frames for every port but the source
     std::uint8_t used[max_ports];
     std::uint32_t nused = 0;
+    // This pass's frames: every one a single slot, and the longest of them
+    // (a destination whose buffers hold it takes one slot per frame).
+    bool single = true;
+    std::uint32_t maxlen = 0;
     std::uint16_t order[batch_frames]; // one destination's frames, in order
     std::uint32_t lease[max_ports];    // back-pressure: the slots reserved per destination, [start, end)
     std::uint32_t lease_end[max_ports];
@@ -231,6 +238,10 @@ private:
                         std::uint32_t max_slots, std::uint32_t& need, std::uint32_t* never = nullptr) noexcept;
     void fill(TxScratch& t, VPort& dp, std::uint32_t r, std::uint32_t nfit, std::uint32_t start, std::uint32_t end,
               std::uint32_t dropped) noexcept;
+    void fill_single(const TxScratch& t, std::uint32_t d, VPort& dp, std::uint32_t r, std::uint32_t nfit,
+                     std::uint32_t start, std::uint32_t end, std::uint32_t dropped) noexcept;
+    static void publish(VPort& dp, std::uint32_t r, std::uint32_t start, std::uint32_t end, std::uint32_t nfit,
+                        std::uint64_t bytes, std::uint32_t dropped) noexcept;
 
     std::uint32_t convert_slots(const TxScratch::Frame& f, std::uint32_t dhl, std::uint32_t dbs) const noexcept;
     std::uint32_t convert(const TxScratch& t, const TxScratch::Frame& f, VPort& dp, KRing& rk,
