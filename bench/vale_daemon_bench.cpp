@@ -10,7 +10,8 @@
 //       scheduler gives it: three busy processes share the two CPUs.
 //       UPIO_VALE in the environment names another upio-vale to run.
 //
-// Both sides wait with Port::wait (a short spin, then sleep) when their
+// Both sides wait with Port::wait (a short spin, then sleep; for a port of
+// the daemon's switch on fewer than three CPUs, sleep at once) when their
 // ring is full or empty, as pkt-gen does. Buffers are filled once; the
 // sender only sets lengths.
 //
