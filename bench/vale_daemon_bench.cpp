@@ -8,10 +8,18 @@
 //       process of its own (this program again, "--tx PORT", CPU 1), the
 //       receiver here (CPU 0); the daemon forwards, on whichever CPU the
 //       scheduler gives it: three busy processes share the two CPUs.
+//       UPIO_VALE in the environment names another upio-vale to run.
 //
-// Both sides wait with Port::wait (a short spin, then sleep) when their
+// Both sides wait with Port::wait (a short spin, then sleep; for a port of
+// the daemon's switch on fewer than three CPUs, sleep at once) when their
 // ring is full or empty, as pkt-gen does. Buffers are filled once; the
 // sender only sets lengths.
+//
+// Each row also reports where the CPU went while it was timed, from
+// /proc/PID/schedstat and /proc/PID/status: for the receiver (rx_), the
+// sender (tx_) and the daemon (d_), the share of one CPU it ran (cpu), the
+// share it waited runnable for a CPU (runq), and its voluntary (vcs) and
+// involuntary (ics) context switches per second.
 #include "pin.hpp"
 
 #include <upio/netmap_user.h>
@@ -24,9 +32,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <sys/syscall.h>
+
 #include <atomic>
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <string>
 #include <thread>
 
@@ -92,6 +105,41 @@ std::uint64_t receive(upio::Port& p) {
     return n;
 }
 
+// One process's or thread's scheduling counters, from /proc (zeros when
+// unreadable).
+struct Sched {
+    double run_ns = 0, wait_ns = 0, vcs = 0, ics = 0;
+};
+
+Sched sched_of(const std::string& dir) {
+    Sched s;
+    std::ifstream(dir + "/schedstat") >> s.run_ns >> s.wait_ns;
+    std::ifstream st(dir + "/status");
+    for (std::string line; std::getline(st, line);) {
+        if (line.rfind("voluntary_ctxt_switches:", 0) == 0) s.vcs = std::stod(line.substr(24));
+        if (line.rfind("nonvoluntary_ctxt_switches:", 0) == 0) s.ics = std::stod(line.substr(27));
+    }
+    return s;
+}
+
+std::string task_dir(pid_t tid) { return "/proc/self/task/" + std::to_string(tid); }
+std::string proc_dir(pid_t pid) { return "/proc/" + std::to_string(pid); }
+
+// The difference between two readings, per second of `wall` as counters.
+void split(benchmark::State& state, const char* who, const Sched& a, const Sched& b, double wall_ns) {
+    const std::string w(who);
+    state.counters[w + "cpu"] = (b.run_ns - a.run_ns) / wall_ns;
+    state.counters[w + "runq"] = (b.wait_ns - a.wait_ns) / wall_ns;
+    state.counters[w + "vcs"] = (b.vcs - a.vcs) / wall_ns * 1e9;
+    state.counters[w + "ics"] = (b.ics - a.ics) / wall_ns * 1e9;
+}
+
+double now_ns() {
+    return double(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                      std::chrono::steady_clock::now().time_since_epoch())
+                      .count());
+}
+
 void report(benchmark::State& state, std::uint64_t frames) {
     state.SetItemsProcessed(std::int64_t(frames));
     state.counters["Mpps"] = benchmark::Counter(double(frames) / 1e6, benchmark::Counter::kIsRate);
@@ -107,13 +155,22 @@ void BM_ValeInProcess(benchmark::State& state) {
     fill(*src.value());
     announce(*sink.value());
     std::atomic<bool> stop{false};
+    std::atomic<pid_t> sender_tid{0};
     std::thread t([&] {
         pin(1);
+        sender_tid = pid_t(::syscall(SYS_gettid));
         send_loop(*src.value(), &stop);
     });
     pin(0);
+    while (sender_tid.load() == 0) std::this_thread::yield();
+    const std::string rx_dir = task_dir(pid_t(::syscall(SYS_gettid))), tx_dir = task_dir(sender_tid.load());
+    const Sched rx0 = sched_of(rx_dir), tx0 = sched_of(tx_dir);
+    const double t0 = now_ns();
     std::uint64_t frames = 0;
     for (auto _ : state) frames += receive(*sink.value());
+    const double wall = now_ns() - t0;
+    split(state, "rx_", rx0, sched_of(rx_dir), wall);
+    split(state, "tx_", tx0, sched_of(tx_dir), wall);
     stop = true;
     t.join();
     report(state, frames);
@@ -136,7 +193,8 @@ pid_t spawn(const std::vector<std::string>& args) {
 void BM_ValeDaemon(benchmark::State& state) {
     static int instance = 0;
     const std::string sw = "valedb" + std::to_string(::getpid()) + "_" + std::to_string(instance++);
-    const pid_t daemon = spawn({UPIO_VALE_PATH, "-s", sw});
+    const char* vale = std::getenv("UPIO_VALE"); // another build's daemon, to compare
+    const pid_t daemon = spawn({vale ? vale : UPIO_VALE_PATH, "-s", sw});
     auto stop_all = [&](pid_t sender) {
         if (sender > 0) ::kill(sender, SIGKILL), ::waitpid(sender, nullptr, 0);
         ::kill(daemon, SIGTERM);
@@ -157,8 +215,15 @@ void BM_ValeDaemon(benchmark::State& state) {
     // the first frames mean the sender is streaming
     while (receive(*sink.value()) == 0) {
     }
+    const std::string rx_dir = task_dir(pid_t(::syscall(SYS_gettid)));
+    const Sched rx0 = sched_of(rx_dir), tx0 = sched_of(proc_dir(sender)), d0 = sched_of(proc_dir(daemon));
+    const double t0 = now_ns();
     std::uint64_t frames = 0;
     for (auto _ : state) frames += receive(*sink.value());
+    const double wall = now_ns() - t0;
+    split(state, "rx_", rx0, sched_of(rx_dir), wall);
+    split(state, "tx_", tx0, sched_of(proc_dir(sender)), wall);
+    split(state, "d_", d0, sched_of(proc_dir(daemon)), wall);
     sink.value().reset();
     stop_all(sender);
     report(state, frames);

@@ -59,6 +59,10 @@ struct PortOptions {
     // wait() polls this long before it sleeps: waking a sleeping thread costs
     // tens of microseconds on virtual CPUs, a reply often comes sooner.
     // Zero: sleep at once. Bounded, so an idle waiter still uses no CPU.
+    // A port of a VALE daemon's switch polls only on a machine with a CPU
+    // each for the sender, the daemon and the receiver (three or more
+    // online); on fewer it sleeps at once, as a poll would take the CPU the
+    // daemon needs to forward.
     std::chrono::microseconds wait_spin{50};
     MemoryConfig memory;           // buffer size, count, hugepages, NUMA node
 };

@@ -70,7 +70,7 @@ Result<std::unique_ptr<Port>> Port::open(std::string_view name, const PortOption
         p->last_[int(d)] = last;
     }
 
-    p->spin_ = opts.wait_spin;
+    p->spin_ = a.spin_pays() ? std::chrono::nanoseconds(opts.wait_spin) : std::chrono::nanoseconds(0);
     p->evfd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     p->epfd_ = epoll_create1(EPOLL_CLOEXEC);
     if (p->evfd_ < 0 || p->epfd_ < 0)

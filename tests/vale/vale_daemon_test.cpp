@@ -5,6 +5,10 @@
 // nothing waits by sleeping for a guessed time.
 #include "vale_daemon_util.hpp"
 
+#include <upio/backend/adapter.hpp>
+
+#include <sys/sysinfo.h>
+
 namespace upio::test {
 namespace {
 
@@ -125,6 +129,21 @@ TEST(ValeDaemon, AnIdleDaemonAndIdleClientsUseNoCpu) {
     EXPECT_LE(d1 - d0, 10) << "the daemon used " << d1 - d0 << " ticks in " << secs << " s idle";
     EXPECT_LE(r1 - r0, 10) << "an idle client used " << r1 - r0 << " ticks in " << secs << " s";
     RecordProperty("daemon_idle_ticks", std::to_string(d1 - d0));
+}
+
+// -- waiting
+
+// A client polls before it sleeps only on a machine with a CPU each for the
+// sender, the daemon and the receiver; on fewer its poll would take the
+// daemon's CPU. Ports of an in-process switch keep their poll.
+TEST(ValeDaemon, AClientPollsBeforeSleepingOnlyWithACpuForEachOfThree) {
+    auto d = daemon(switch_name());
+    auto p = open_ok(d.sw + ":w", small_opts(256));
+    ASSERT_TRUE(p);
+    EXPECT_EQ(p->adapter().spin_pays(), get_nprocs() >= 3) << get_nprocs() << " CPUs online";
+    auto l = open_ok(switch_name() + ":w,local", small_opts(256));
+    ASSERT_TRUE(l);
+    EXPECT_TRUE(l->adapter().spin_pays());
 }
 
 // -- peers die

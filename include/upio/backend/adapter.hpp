@@ -146,6 +146,12 @@ public:
     virtual const char* explain(const KRing& kring, int rc) const noexcept;
     // Link state for ports that have one (NICs); software ports are always up.
     virtual bool link_up() const noexcept { return true; }
+    // Whether Port::wait's poll before sleeping (PortOptions::wait_spin) can
+    // pay off. False for a port whose frames are moved by a third process
+    // that has no CPU of its own (a daemon's switch on a machine with fewer
+    // CPUs than the sender, the daemon and the receiver): a waiter polling
+    // there takes the CPU that process needs to make it ready. Control path.
+    virtual bool spin_pays() const noexcept { return true; }
     // The virtio-net header every frame of this port starts with, on both
     // directions (netmap's NETMAP_REQ_PORT_HDR_SET/GET): 0, 10 (struct
     // virtio_net_hdr) or 12 bytes (virtio_net_hdr_mrg_rxbuf). Control path;
