@@ -55,9 +55,18 @@ std::mutex mu;
 std::unordered_map<int, std::vector<Entry>> sets; // epfd -> its netmap descriptors
 std::uint32_t next_tag = 1;
 
+// The C library's calls, looked up when the library is loaded, before any
+// thread of the program or of upio (its reactor waits in epoll_wait too)
+// can call them: no lazy initialisation for two threads to race on.
+// (A call from another library's constructor, run before this one's, looks
+// them up itself.)
+const ctl_t real_ctl_at_load = real<ctl_t>("epoll_ctl");
+const wait_t real_wait_at_load = real<wait_t>("epoll_wait");
+const pwait_t real_pwait_at_load = real<pwait_t>("epoll_pwait");
+const pwait2_t real_pwait2_at_load = real<pwait2_t>("epoll_pwait2");
+
 ctl_t real_ctl() {
-    static const auto f = real<ctl_t>("epoll_ctl");
-    return f;
+    return real_ctl_at_load ? real_ctl_at_load : real<ctl_t>("epoll_ctl");
 }
 
 // The netmap descriptor `fd` may be registered with epoll set `epfd`.
@@ -256,7 +265,7 @@ int epoll_ctl(int epfd, int op, int fd, struct epoll_event* ev) {
 }
 
 int epoll_wait(int epfd, struct epoll_event* events, int maxevents, int timeout) {
-    static const auto real_wait = real<wait_t>("epoll_wait");
+    const auto real_wait = real_wait_at_load ? real_wait_at_load : real<wait_t>("epoll_wait");
     if (!real_wait) {
         errno = ENOSYS;
         return -1;
@@ -267,7 +276,7 @@ int epoll_wait(int epfd, struct epoll_event* events, int maxevents, int timeout)
 }
 
 int epoll_pwait(int epfd, struct epoll_event* events, int maxevents, int timeout, const sigset_t* mask) {
-    static const auto real_pwait = real<pwait_t>("epoll_pwait");
+    const auto real_pwait = real_pwait_at_load ? real_pwait_at_load : real<pwait_t>("epoll_pwait");
     if (!real_pwait) {
         errno = ENOSYS;
         return -1;
@@ -279,7 +288,7 @@ int epoll_pwait(int epfd, struct epoll_event* events, int maxevents, int timeout
 
 int epoll_pwait2(int epfd, struct epoll_event* events, int maxevents, const struct timespec* ts,
                  const sigset_t* mask) {
-    static const auto real_pwait2 = real<pwait2_t>("epoll_pwait2");
+    const auto real_pwait2 = real_pwait2_at_load ? real_pwait2_at_load : real<pwait2_t>("epoll_pwait2");
     if (!real_pwait2) {
         errno = ENOSYS;
         return -1;
