@@ -6,14 +6,20 @@
 # own (CPU 0 sends, CPU 1 receives; pkt-gen busy-polls, --busy, as testpmd
 # does). Prints a Markdown table of Mpps at the receiver.
 #
-#   bench/memif_compare.sh [BUILD_DIR] [SECONDS]     (default: build, 5)
+#   bench/memif_compare.sh [BUILD_DIR] [SECONDS] [BASELINE_PKTGEN]   (default: build, 5)
+#
+# With BASELINE_PKTGEN (another build's pkt-gen, e.g. of the main branch),
+# the rows of upio's client sending to testpmd are measured with it too, in
+# the same run, for a before/after comparison.
 #
 # Compare rows of one run only: on a shared 2-vCPU machine the same row
 # varies by up to 3x between runs.
 set -euo pipefail
 build=${1:-build}
 secs=${2:-5}
+baseline=${3:-}
 pktgen=$build/tools/pkt-gen/pkt-gen
+[ -z "$baseline" ] || [ -x "$baseline" ] || { echo "memif_compare: no $baseline"; exit 2; }
 command -v dpdk-testpmd >/dev/null || { echo "memif_compare: dpdk-testpmd is not installed (scripts/install-deps)"; exit 77; }
 [ -x "$pktgen" ] || { echo "memif_compare: no $pktgen (build pkt-gen first)"; exit 2; }
 dir=$(mktemp -d /tmp/umb.XXXXXX) # short: a port name holds at most 63 characters
@@ -89,15 +95,20 @@ say pr "start"; sleep 1
 row "pkt-gen (upio server) -> testpmd (client, rxonly)" "$(testpmd_rx_mpps pr)"
 stop_all
 
-# pkt-gen as the client -> testpmd (server): copy, then zero-copy
-for mode in "" ",zero-copy"; do
-  testpmd cs cs 1 server rxonly
-  wait_sock cs
-  "$pktgen" -f tx -i "memif:$dir/cs.sock,role=client$mode" -a 0 --busy --no-hugepages -w 30 --duration $((secs + 4)) > "$dir/pg5.log" 2>&1 &
-  pids+=($!)
-  say cs "start"; sleep 1
-  row "pkt-gen (upio client${mode:+, zero-copy}) -> testpmd (server, rxonly)" "$(testpmd_rx_mpps cs)"
-  stop_all
+# pkt-gen as the client -> testpmd (server): copy, then zero-copy (and the
+# same with the baseline's pkt-gen, if given)
+for bin in "$pktgen" ${baseline:+"$baseline"}; do
+  for mode in "" ",zero-copy"; do
+    testpmd cs cs 1 server rxonly
+    wait_sock cs
+    "$bin" -f tx -i "memif:$dir/cs.sock,role=client$mode" -a 0 --busy --no-hugepages -w 30 --duration $((secs + 4)) > "$dir/pg5.log" 2>&1 &
+    pids+=($!)
+    say cs "start"; sleep 1
+    what="upio client${mode:+, zero-copy}"
+    [ "$bin" = "$pktgen" ] || what="$what; baseline: $bin"
+    row "pkt-gen ($what) -> testpmd (server, rxonly)" "$(testpmd_rx_mpps cs)"
+    stop_all
+  done
 done
 
 # testpmd -> pkt-gen
