@@ -140,3 +140,21 @@ pids+=($!)
 wait "$pg" || true
 row "pkt-gen (upio zero-copy client) -> pkt-gen (upio server)" "$(pktgen_rx_mpps "$dir/pg6.log")"
 stop_all
+
+# The CPU time upio's copying client spends per frame sent into testpmd:
+# pkt-gen without --busy sleeps while the ring is full, so its CPU time is
+# the work done, which others' load on the machine changes far less than it
+# changes the rates above.
+frames=20000000
+echo
+echo "| upio client (copy, not busy) -> testpmd (server, rxonly), $frames frames | sender CPU ns per frame |"
+echo "| --- | --- |"
+for bin in "$pktgen" ${baseline:+"$baseline"}; do
+  testpmd cs cs 1 server rxonly
+  wait_sock cs
+  say cs "start"
+  "$bin" -f tx -i "memif:$dir/cs.sock,role=client" -a 0 --no-hugepages -w 30 -n $frames > "$dir/pg8.log" 2>&1 || true
+  cpu=$(grep -o 'CPU: [0-9.]* s' "$dir/pg8.log" | awk '{print $2}')
+  row "pkt-gen${baseline:+ ($bin)}" "$(awk -v c="${cpu:-nan}" -v n=$frames 'BEGIN {printf "%.0f", c * 1e9 / n}')"
+  stop_all
+done
