@@ -6,14 +6,20 @@
 # own (CPU 0 sends, CPU 1 receives; pkt-gen busy-polls, --busy, as testpmd
 # does). Prints a Markdown table of Mpps at the receiver.
 #
-#   bench/memif_compare.sh [BUILD_DIR] [SECONDS]     (default: build, 5)
+#   bench/memif_compare.sh [BUILD_DIR] [SECONDS] [BASELINE_PKTGEN]   (default: build, 5)
+#
+# With BASELINE_PKTGEN (another build's pkt-gen, e.g. of the main branch),
+# the rows of upio's client sending to testpmd are measured with it too, in
+# the same run, for a before/after comparison.
 #
 # Compare rows of one run only: on a shared 2-vCPU machine the same row
 # varies by up to 3x between runs.
 set -euo pipefail
 build=${1:-build}
 secs=${2:-5}
+baseline=${3:-}
 pktgen=$build/tools/pkt-gen/pkt-gen
+[ -z "$baseline" ] || [ -x "$baseline" ] || { echo "memif_compare: no $baseline"; exit 2; }
 command -v dpdk-testpmd >/dev/null || { echo "memif_compare: dpdk-testpmd is not installed (scripts/install-deps)"; exit 77; }
 [ -x "$pktgen" ] || { echo "memif_compare: no $pktgen (build pkt-gen first)"; exit 2; }
 dir=$(mktemp -d /tmp/umb.XXXXXX) # short: a port name holds at most 63 characters
@@ -89,15 +95,20 @@ say pr "start"; sleep 1
 row "pkt-gen (upio server) -> testpmd (client, rxonly)" "$(testpmd_rx_mpps pr)"
 stop_all
 
-# pkt-gen as the client -> testpmd (server): copy, then zero-copy
-for mode in "" ",zero-copy"; do
-  testpmd cs cs 1 server rxonly
-  wait_sock cs
-  "$pktgen" -f tx -i "memif:$dir/cs.sock,role=client$mode" -a 0 --busy --no-hugepages -w 30 --duration $((secs + 4)) > "$dir/pg5.log" 2>&1 &
-  pids+=($!)
-  say cs "start"; sleep 1
-  row "pkt-gen (upio client${mode:+, zero-copy}) -> testpmd (server, rxonly)" "$(testpmd_rx_mpps cs)"
-  stop_all
+# pkt-gen as the client -> testpmd (server): copy, then zero-copy (and the
+# same with the baseline's pkt-gen, if given)
+for bin in "$pktgen" ${baseline:+"$baseline"}; do
+  for mode in "" ",zero-copy"; do
+    testpmd cs cs 1 server rxonly
+    wait_sock cs
+    "$bin" -f tx -i "memif:$dir/cs.sock,role=client$mode" -a 0 --busy --no-hugepages -w 30 --duration $((secs + 4)) > "$dir/pg5.log" 2>&1 &
+    pids+=($!)
+    say cs "start"; sleep 1
+    what="upio client${mode:+, zero-copy}"
+    [ "$bin" = "$pktgen" ] || what="$what; baseline: $bin"
+    row "pkt-gen ($what) -> testpmd (server, rxonly)" "$(testpmd_rx_mpps cs)"
+    stop_all
+  done
 done
 
 # testpmd -> pkt-gen
@@ -129,3 +140,21 @@ pids+=($!)
 wait "$pg" || true
 row "pkt-gen (upio zero-copy client) -> pkt-gen (upio server)" "$(pktgen_rx_mpps "$dir/pg6.log")"
 stop_all
+
+# The CPU time upio's copying client spends per frame sent into testpmd:
+# pkt-gen without --busy sleeps while the ring is full, so its CPU time is
+# the work done, which others' load on the machine changes far less than it
+# changes the rates above.
+frames=20000000
+echo
+echo "| upio client (copy, not busy) -> testpmd (server, rxonly), $frames frames | sender CPU ns per frame |"
+echo "| --- | --- |"
+for bin in "$pktgen" ${baseline:+"$baseline"}; do
+  testpmd cs cs 1 server rxonly
+  wait_sock cs
+  say cs "start"
+  "$bin" -f tx -i "memif:$dir/cs.sock,role=client" -a 0 --no-hugepages -w 30 -n $frames > "$dir/pg8.log" 2>&1 || true
+  cpu=$(grep -o 'CPU: [0-9.]* s' "$dir/pg8.log" | awk '{print $2}')
+  row "pkt-gen${baseline:+ ($bin)}" "$(awk -v c="${cpu:-nan}" -v n=$frames 'BEGIN {printf "%.0f", c * 1e9 / n}')"
+  stop_all
+done

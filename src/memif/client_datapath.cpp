@@ -8,6 +8,10 @@
 //
 //   txsync  C2S ring: frames go into the buffers of [head, tail + size), each
 //           descriptor written whole (region, offset, length, NEXT), then head.
+//           A frame of one slot that fits one buffer -- every short frame --
+//           takes a path of its own: one read of the slot, an inline copy,
+//           one store of the descriptor. The general loop (chains, frames
+//           longer than a buffer) cost that frame about twice the CPU time.
 //   rxsync  S2C ring: frames in [pos, tail) are copied out, then the
 //           descriptors are offered again (length = bsize) and head advances.
 #include "memif/adapter.hpp"
@@ -23,6 +27,17 @@ namespace {
 template <class T>
 std::atomic_ref<T> shared(T& v) noexcept {
     return std::atomic_ref<T>(v);
+}
+
+// memcpy for a frame that fits one buffer: the short frames of a busy
+// link (up to 64 bytes) in two overlapping 32-byte moves, without a call.
+inline void copy_frame(char* dst, const char* src, std::uint32_t len) noexcept {
+    if (len >= 32 && len <= 64) {
+        std::memcpy(dst, src, 32);
+        std::memcpy(dst + len - 32, src + len - 32, 32);
+    } else {
+        std::memcpy(dst, src, len);
+    }
 }
 
 } // namespace
@@ -157,6 +172,28 @@ int MemifAdapter::client_txsync(KRing& k, Connection& c) noexcept {
     const std::uint32_t rhead = k.rhead;
     std::uint64_t packets = 0, bytes = 0, drops = 0;
     while (i != rhead) {
+        // The common case first: a frame of one slot that fits one
+        // descriptor. The slot is read once; the descriptor is written
+        // whole in one assignment (region and offset are ours, rewritten
+        // every time in case the server scribbled on them).
+        const netmap_slot one = slot[i];
+        if (!(one.flags & NS_MOREFRAG) && one.len <= r.bsize) [[likely]] {
+            if (room == 0) break; // wait for the server to consume
+            i = k.next(i);
+            if (!mem.valid_buf(one.buf_idx) || one.len > bufsz) [[unlikely]] {
+                drops++;
+                continue;
+            }
+            const std::uint32_t q = pos & r.mask;
+            copy_frame(r.bufs + std::size_t(q) * r.bsize, mem.buf(one.buf_idx), one.len);
+            r.desc[q] = Desc{0, 0, one.len, r.offset0 + q * r.bsize, 0};
+            pos = std::uint16_t(pos + 1);
+            room--;
+            packets++;
+            bytes += one.len;
+            continue;
+        }
+        // A chain of slots, or a frame longer than a descriptor's buffer.
         std::uint32_t s = i, n = 0, doff = 0;
         std::uint64_t total = 0;
         bool bad = false, fits = room > 0, ends = false;

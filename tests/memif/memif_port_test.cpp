@@ -348,6 +348,77 @@ TEST(MemifPort, UpioClientAndServer) {
     EXPECT_EQ(link_status(c.port->adapter())->connects, 2u);
 }
 
+// upio's client against a server that, after reading each C2S descriptor,
+// points it elsewhere (another region, an offset past the end): the client
+// writes every descriptor whole again before handing it over, so each frame
+// is where upio put it, and the server never reads a buffer it did not mean
+// to hand out. Four rings' worth of frames of one slot (the client's short
+// path) and of three slots (its chain path).
+TEST(MemifPort, ClientRewritesDescriptorsTheServerScribbledOn) {
+    const std::string path = sock_path();
+    Fd ls(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
+    sockaddr_un sa{};
+    sa.sun_family = AF_UNIX;
+    std::snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path.c_str());
+    ASSERT_EQ(::bind(ls.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0) << std::strerror(errno);
+    ASSERT_EQ(::listen(ls.get(), 1), 0);
+    PortOptions o;
+    o.tx_slots = o.rx_slots = 256;
+    o.memory.buf_size = 512;
+    o.memory.hugepages = HugepagePolicy::never;
+    auto cp = Port::open("memif:" + path + ",role=client,rsize=4", o); // 16 descriptors
+    ASSERT_TRUE(cp.ok()) << cp.error().message;
+    Fixture c(std::move(cp).value());
+
+    // the server's side of the handshake, by hand
+    Fd s(::accept4(ls.get(), nullptr, nullptr, SOCK_CLOEXEC));
+    ASSERT_TRUE(s);
+    ServerHandshake hs(ServerConfig{});
+    ASSERT_TRUE(send_msg(s.get(), hs.hello()));
+    std::unique_ptr<Connection> conn;
+    while (!conn) {
+        auto got = recv_msg(s.get());
+        ASSERT_TRUE(got) << got.error().message;
+        auto step = hs.on_message(std::move(got->msg), Fd(got->fd));
+        ASSERT_TRUE(step) << step.error().message;
+        ASSERT_NE(step->action, ServerHandshake::Action::disconnect);
+        if (step->action == ServerHandshake::Action::connect) {
+            auto m = map_connection(hs);
+            ASSERT_TRUE(m) << m.error().message;
+            conn = std::move(m).value();
+        }
+        ASSERT_TRUE(send_msg(s.get(), step->reply));
+    }
+    ASSERT_TRUE(eventually([&] { return c.port->link_up(); }));
+    SharedRing& r = conn->c2s.at(0);
+    ASSERT_EQ(r.size, 16u);
+
+    std::uint16_t tail = 0;
+    for (int f = 0; f < 64; f++) {
+        const std::string frame = pattern(f % 2 ? 60 : 1200, f); // 1200 bytes: three 512-byte slots
+        c.put_frame(frame);
+        std::string got;
+        ASSERT_TRUE(eventually([&] {
+            c.port->txsync();
+            return std::atomic_ref<std::uint16_t>(r.hdr->head).load(std::memory_order_acquire) != tail;
+        })) << "frame " << f;
+        const std::uint16_t head = std::atomic_ref<std::uint16_t>(r.hdr->head).load(std::memory_order_acquire);
+        for (; tail != head; tail++) {
+            Desc& d = r.desc[tail & r.mask];
+            const char* b = conn->buffer(d.region, d.offset, d.length);
+            ASSERT_NE(b, nullptr) << "frame " << f << ": descriptor " << tail << " region " << d.region << " offset "
+                                  << d.offset;
+            got.append(b, d.length);
+            d.region = 7;           // no such region
+            d.offset = 0xffffff00u; // past the end of any
+        }
+        std::atomic_ref<std::uint16_t>(r.hdr->tail).store(tail, std::memory_order_release);
+        EXPECT_EQ(got, frame) << "frame " << f;
+    }
+    EXPECT_TRUE(c.port->link_up());
+    EXPECT_EQ(c.port->counters(Direction::tx).drops, 0u);
+}
+
 // The zero-copy client: its own region is memif region 1 and frames change
 // hands by swapping buffers (NS_BUF_CHANGED), chains both ways with the
 // server's 512-byte buffers, and a reconnect keeps the buffers each
