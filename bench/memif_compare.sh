@@ -24,7 +24,13 @@ command -v dpdk-testpmd >/dev/null || { echo "memif_compare: dpdk-testpmd is not
 [ -x "$pktgen" ] || { echo "memif_compare: no $pktgen (build pkt-gen first)"; exit 2; }
 dir=$(mktemp -d /tmp/umb.XXXXXX) # short: a port name holds at most 63 characters
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; [ -n "${KEEP:-}" ] || rm -rf "$dir"; }
+# testpmd leaves its hugepage files behind when it is killed: remove this run's.
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -f /dev/hugepages/upio-bench-*-$$map_* 2>/dev/null || true
+  [ -n "${KEEP:-}" ] || rm -rf "$dir"
+}
 trap cleanup EXIT
 
 # testpmd NAME SOCK CPU ROLE MODE [EXTRA_VDEV_ARGS] [EAL_ARGS]: one memif port on $dir/SOCK.sock,
