@@ -316,6 +316,23 @@ static int control(const char *base) {
     CHECK(ctrl(a.fd, an, NETMAP_REQ_PORT_HDR_SET, &hdr) == -1 && errno == EOPNOTSUPP, "PORT_HDR_SET 12");
     hdr.nr_hdr_len = 0;
     CHECK(ctrl(a.fd, an, NETMAP_REQ_PORT_HDR_SET, &hdr) == 0, "PORT_HDR_SET 0");
+    hdr.nr_hdr_len = 7;
+    CHECK(ctrl(a.fd, an, NETMAP_REQ_PORT_HDR_SET, &hdr) == -1 && errno == EINVAL, "PORT_HDR_SET 7");
+    /* a VALE port takes a virtio-net header, as netmap's do */
+    char vh[64], vu[64];
+    snprintf(vh, sizeof vh, "vale%sh:p", base);
+    snprintf(vu, sizeof vu, "vale%sh:unopened", base);
+    struct port hv;
+    port_open(&hv, vh);
+    hdr.nr_hdr_len = 12;
+    CHECK(ctrl(hv.fd, vh, NETMAP_REQ_PORT_HDR_SET, &hdr) == 0, "PORT_HDR_SET 12 on a VALE port");
+    hdr.nr_hdr_len = 0;
+    CHECK(ctrl(hv.fd, vh, NETMAP_REQ_PORT_HDR_GET, &hdr) == 0 && hdr.nr_hdr_len == 12, "PORT_HDR_GET 12");
+    hdr.nr_hdr_len = 10;
+    CHECK(ctrl(a.fd, vu, NETMAP_REQ_PORT_HDR_SET, &hdr) == -1 && errno == ENXIO, "PORT_HDR_SET, port not open");
+    hdr.nr_hdr_len = 0;
+    CHECK(ctrl(hv.fd, vh, NETMAP_REQ_PORT_HDR_SET, &hdr) == 0, "PORT_HDR_SET 0 on a VALE port");
+    port_close(&hv);
 
     /* registered twice: EBUSY; an unknown request: EINVAL; a bad version: EINVAL */
     struct nmreq_register reg;

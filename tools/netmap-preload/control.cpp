@@ -98,6 +98,7 @@ struct Info {
     std::uint32_t tx_slots = 0, rx_slots = 0;
     std::uint16_t tx_rings = 0, rx_rings = 0;
     std::uint16_t mem_id = 0;
+    std::uint32_t hdr_len = 0; // virtio-net header (PORT_HDR_GET)
     upio::Port::RegionView region;
 };
 
@@ -110,7 +111,19 @@ Info info_of(const upio::Port& p) {
     if (i.tx_rings) i.tx_slots = p.tx_ring(0)->num_slots;
     if (i.rx_rings) i.rx_slots = p.rx_ring(0)->num_slots;
     i.mem_id = mem_id_of(i.region.id);
+    i.hdr_len = p.vnet_hdr_len();
     return i;
+}
+
+// The Port a descriptor of this process registered as `name` (translated),
+// or nullptr.
+upio::Port* registered_port(const std::string& name) {
+    for (int fd : open_fds) {
+        NetmapFd* o = fd_table[std::size_t(fd)].load(std::memory_order_relaxed);
+        if (o && o->port && o->port->name().full.substr(0, o->port->name().full.find(',')) == name)
+            return o->port.get();
+    }
+    return nullptr;
 }
 
 // The Port named `nr_name`: the one a descriptor of this process has
@@ -125,12 +138,9 @@ Result port_info(NetmapFd& e, const char* nr_name, Info& out) {
     }
     std::string name;
     if (Result r = translate_name(nr_name, name); !r) return r;
-    for (int fd : open_fds) {
-        NetmapFd* o = fd_table[std::size_t(fd)].load(std::memory_order_relaxed);
-        if (o && o->port && o->port->name().full.substr(0, o->port->name().full.find(',')) == name) {
-            out = info_of(*o->port);
-            return {};
-        }
+    if (upio::Port* o = registered_port(name)) {
+        out = info_of(*o);
+        return {};
     }
     auto p = upio::Port::open(name);
     if (!p) return {p.error().code ? p.error().code : ENXIO, p.error().message};
@@ -266,16 +276,33 @@ Result ctrl(int fd, NetmapFd& e, nmreq_header& h) {
     case NETMAP_REQ_PORT_HDR_GET: {
         Info i;
         if (Result r = port_info(e, h.nr_name, i); !r) return r;
-        static_cast<nmreq_port_hdr*>(body)->nr_hdr_len = 0; // upio's ports carry no virtio-net header
+        static_cast<nmreq_port_hdr*>(body)->nr_hdr_len = i.hdr_len;
         return {};
     }
     case NETMAP_REQ_PORT_HDR_SET: {
-        auto* b = static_cast<nmreq_port_hdr*>(body);
-        Info i;
-        if (Result r = port_info(e, h.nr_name, i); !r) return r;
-        if (b->nr_hdr_len == 0) return {};
-        return {EOPNOTSUPP, fmt::format("a virtio-net header of {} bytes: upio's ports carry none (0 only)",
-                                        b->nr_hdr_len)};
+        // As netmap: 0, 10 or 12 bytes, else EINVAL; the port type decides
+        // whether it carries one (VALE, netif:IF@packet and tap: ports do,
+        // others answer EOPNOTSUPP).
+        const std::uint32_t len = static_cast<nmreq_port_hdr*>(body)->nr_hdr_len;
+        if (len != 0 && len != 10 && len != 12)
+            return {EINVAL, fmt::format("a virtio-net header of {} bytes: 0, 10 or 12 only", len)};
+        upio::Port* p = e.port.get();
+        if (*h.nr_name) {
+            std::string name;
+            if (Result r = translate_name(h.nr_name, name); !r) return r;
+            p = registered_port(name);
+        }
+        if (!p) {
+            Info i; // the port exists (else its errno), but nobody here has it open
+            if (Result r = port_info(e, h.nr_name, i); !r) return r;
+            if (len == 0) return {}; // what a port opened afresh has
+            return {ENXIO, fmt::format("a virtio-net header for '{}': register the port first (a upio port "
+                                       "exists while a program has it open, and starts without one)",
+                                       h.nr_name)};
+        }
+        if (upio::Status st = p->set_vnet_hdr_len(len); !st)
+            return {st.error().code ? st.error().code : EOPNOTSUPP, st.error().message};
+        return {};
     }
     case NETMAP_REQ_VALE_LIST:
         return vale_list(h.nr_name, *static_cast<nmreq_vale_list*>(body), h.nr_name);
