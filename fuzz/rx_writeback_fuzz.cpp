@@ -46,7 +46,10 @@ Result<std::unique_ptr<Device>> open_model(const PciAddress& a) {
     c.chip = next_chip;
     c.address = a;
     auto m = std::make_unique<E1000Model>(c);
-    m->set_fault_handler([](const std::string&) {}); // a DMA to a garbage address: the device's problem
+    // A DMA to a garbage address (a descriptor the input rewrote before the
+    // device used it) faults and is the device's problem; the rings and
+    // netmap_ifs are outside its mapping, so it cannot reach them.
+    m->set_fault_handler([](const std::string&) {});
     opened_model = m.get();
     return std::unique_ptr<Device>(std::move(m));
 }
@@ -129,6 +132,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         case 2: { // the application syncs and reads what it was handed
             const std::uint32_t from = rx->tail;
             port.rxsync(); // an error or not: what it handed over must be sound
+            if (rx->num_slots != 32) broken("the ring's header changed under the application", rx->num_slots);
             if (rx->tail >= rx->num_slots) broken("tail beyond the ring", rx->tail);
             for (std::uint32_t i = from; i != rx->tail; i = nm_ring_next(rx, i)) {
                 const netmap_slot& s = rx->slot[i];
@@ -149,5 +153,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     // Leave the next input a ring it can use: everything released.
     rx->head = rx->cur = rx->tail;
     port.rxsync();
+    if (rx->tail >= rx->num_slots || rx->head >= rx->num_slots || rx->cur >= rx->num_slots)
+        broken("a ring index beyond the ring after the closing sync", rx->tail, rx->head);
     return 0;
 }

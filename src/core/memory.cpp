@@ -104,7 +104,8 @@ std::once_flag warned_once;
 } // namespace
 
 Result<std::shared_ptr<MemoryRegion>> MemoryRegion::create(std::string_view name, std::size_t object_bytes,
-                                                           std::uint32_t num_bufs, const MemoryConfig& cfg) {
+                                                           std::uint32_t num_bufs, const MemoryConfig& cfg,
+                                                           std::size_t device_object_bytes) {
     if (cfg.buf_size < 64 || cfg.buf_size > 65535 || cfg.buf_size % 64 != 0)
         return make_error(EINVAL, fmt::format("{}: buffer size {} must be a multiple of 64 between 64 and 65472",
                                               name, cfg.buf_size));
@@ -119,7 +120,9 @@ Result<std::shared_ptr<MemoryRegion>> MemoryRegion::create(std::string_view name
     r->name_ = std::string(name);
     r->buf_size_ = cfg.buf_size;
     r->num_bufs_ = num_bufs;
-    std::size_t objs = round_up(std::max<std::size_t>(object_bytes, obj_align), 4096);
+    const std::size_t host_objs = round_up(std::max<std::size_t>(object_bytes, obj_align), 4096);
+    const std::size_t dev_objs = round_up(device_object_bytes, 4096);
+    std::size_t objs = host_objs + dev_objs;
     std::size_t bytes = objs + std::size_t(num_bufs) * cfg.buf_size;
 
     std::string why;
@@ -160,6 +163,7 @@ Result<std::shared_ptr<MemoryRegion>> MemoryRegion::create(std::string_view name
     }
     r->base_ = static_cast<char*>(p);
     r->bufs_ = r->base_ + objs;
+    r->device_off_ = host_objs;
 
     // NUMA placement before the first touch decides where pages land.
     r->requested_node_ = cfg.numa_node;
@@ -172,7 +176,8 @@ Result<std::shared_ptr<MemoryRegion>> MemoryRegion::create(std::string_view name
     for (std::uint32_t i = num_bufs; i-- > first_buf;) r->free_list_.push_back(i);
     r->is_free_.assign(num_bufs, true);
     r->is_private_.assign(num_bufs, false);
-    r->free_objects_[0] = objs;
+    r->free_objects_[0] = host_objs;
+    if (dev_objs) r->free_device_objects_[host_objs] = dev_objs;
     return r;
 }
 
@@ -208,6 +213,7 @@ Result<std::shared_ptr<MemoryRegion>> MemoryRegion::attach(std::string_view name
     r->attached_ = true;
     r->base_ = static_cast<char*>(p);
     r->bufs_ = r->base_ + object_bytes;
+    r->device_off_ = object_bytes; // its creator's devices map it, not this process's
     r->size_ = size;
     r->num_bufs_ = num_bufs;
     r->buf_size_ = buf_size;
@@ -409,20 +415,26 @@ std::uint32_t MemoryRegion::free_bufs() const {
     return std::uint32_t(free_list_.size());
 }
 
-Result<void*> MemoryRegion::alloc_object(std::size_t bytes) {
+Result<void*> MemoryRegion::alloc_from(std::map<std::size_t, std::size_t>& pool, std::size_t bytes, const char* what) {
     bytes = round_up(std::max<std::size_t>(bytes, 1), obj_align);
     std::lock_guard lk(mu_);
-    for (auto it = free_objects_.begin(); it != free_objects_.end(); ++it) {
+    for (auto it = pool.begin(); it != pool.end(); ++it) {
         if (it->second < bytes) continue;
         std::size_t off = it->first, len = it->second;
-        free_objects_.erase(it);
-        if (len > bytes) free_objects_[off + bytes] = len - bytes;
+        pool.erase(it);
+        if (len > bytes) pool[off + bytes] = len - bytes;
         used_objects_[off] = bytes;
         return static_cast<void*>(base_ + off);
     }
-    return make_error(ENOMEM, fmt::format("{}: no room for {} more bytes of rings; the region was sized for "
+    return make_error(ENOMEM, fmt::format("{}: no room for {} more bytes of {}; the region was sized for "
                                           "fewer rings or slots",
-                                          name_, bytes));
+                                          name_, bytes, what));
+}
+
+Result<void*> MemoryRegion::alloc_object(std::size_t bytes) { return alloc_from(free_objects_, bytes, "rings"); }
+
+Result<void*> MemoryRegion::alloc_device_object(std::size_t bytes) {
+    return alloc_from(free_device_objects_, bytes, "descriptor rings");
 }
 
 void MemoryRegion::free_object(void* p) {
@@ -431,20 +443,21 @@ void MemoryRegion::free_object(void* p) {
     if (it == used_objects_.end()) return;
     std::size_t off = it->first, len = it->second;
     used_objects_.erase(it);
-    auto next = free_objects_.lower_bound(off);
-    if (next != free_objects_.end() && next->first == off + len) {
+    auto& pool = off >= device_off_ && off < object_bytes() ? free_device_objects_ : free_objects_;
+    auto next = pool.lower_bound(off);
+    if (next != pool.end() && next->first == off + len) {
         len += next->second;
-        free_objects_.erase(next);
+        pool.erase(next);
     }
-    auto prev = free_objects_.lower_bound(off);
-    if (prev != free_objects_.begin()) {
+    auto prev = pool.lower_bound(off);
+    if (prev != pool.begin()) {
         --prev;
         if (prev->first + prev->second == off) {
             prev->second += len;
             return;
         }
     }
-    free_objects_[off] = len;
+    pool[off] = len;
 }
 
 } // namespace upio

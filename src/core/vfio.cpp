@@ -191,29 +191,32 @@ Status VfioContainer::unmap(Iova iova, std::size_t len) {
     return unmap_locked(iova, len);
 }
 
-Result<Iova> VfioContainer::map_locked(void* va, std::size_t len, std::size_t align) {
+Result<Iova> VfioContainer::map_locked(void* va, std::size_t len, std::size_t align, std::size_t skip) {
     if (!iommu_set_)
         return make_error(EINVAL, "VFIO container has no group attached yet; open a device first");
     if (noiommu_)
         return make_error(EINVAL, "no-IOMMU container: DMA addresses are physical; map memory regions instead");
+    if (skip % 4096 != 0 || skip >= len)
+        return make_error(EINVAL, fmt::format("a DMA mapping that leaves out its first {} of {} bytes", skip, len));
     auto iova = iova_.allocate(len, std::max<std::size_t>(align, 4096));
     if (!iova)
         return std::move(iova).error();
     vfio_iommu_type1_dma_map m{};
     m.argsz = sizeof m;
     m.flags = VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE;
-    m.vaddr = reinterpret_cast<std::uintptr_t>(va);
-    m.iova = iova.value();
-    m.size = len;
+    m.vaddr = reinterpret_cast<std::uintptr_t>(va) + skip;
+    m.iova = iova.value() + skip;
+    m.size = len - skip;
     if (::ioctl(fd_.get(), VFIO_IOMMU_MAP_DMA, &m) != 0) {
         int e = errno;
         iova_.release(iova.value());
         std::string hint = e == ENOMEM ? "; raise the locked-memory limit (ulimit -l) or run as root"
                          : e == EINVAL ? "; the IOVA is outside what the IOMMU accepts"
                                        : "";
-        return make_error(e, fmt::format("VFIO_IOMMU_MAP_DMA of {} bytes at IOVA {:#x} failed: {}{}", len,
-                                         iova.value(), std::strerror(e), hint));
+        return make_error(e, fmt::format("VFIO_IOMMU_MAP_DMA of {} bytes at IOVA {:#x} failed: {}{}", m.size,
+                                         std::uint64_t(m.iova), std::strerror(e), hint));
     }
+    skipped_[iova.value()] = skip;
     return Iova{iova.value()};
 }
 
@@ -221,13 +224,16 @@ Status VfioContainer::unmap_locked(Iova iova, std::size_t len) {
     auto it = iova_.used().find(iova.value);
     if (it == iova_.used().end() || it->second != len)
         return make_error(EINVAL, fmt::format("IOVA {:#x} (+{}) is not a mapping of this container", iova.value, len));
+    const auto sk = skipped_.find(iova.value);
+    const std::size_t skip = sk == skipped_.end() ? 0 : sk->second;
     vfio_iommu_type1_dma_unmap u{};
     u.argsz = sizeof u;
-    u.iova = iova.value;
-    u.size = len;
+    u.iova = iova.value + skip;
+    u.size = len - skip;
     if (::ioctl(fd_.get(), VFIO_IOMMU_UNMAP_DMA, &u) != 0)
-        return make_error(errno, fmt::format("VFIO_IOMMU_UNMAP_DMA at {:#x} failed: {}", iova.value,
+        return make_error(errno, fmt::format("VFIO_IOMMU_UNMAP_DMA at {:#x} failed: {}", std::uint64_t(u.iova),
                                              std::strerror(errno)));
+    if (sk != skipped_.end()) skipped_.erase(sk);
     iova_.release(iova.value);
     return Status::success();
 }
@@ -274,7 +280,9 @@ Status VfioContainer::map_region(MemoryRegion& region) {
             return std::move(phys).error();
         pages = std::move(phys.value());
     } else {
-        auto m = map_locked(region.base(), len, page);
+        // the rings and netmap_ifs before device_offset() stay out of the
+        // device's reach; iova() stays linear over the whole region
+        auto m = map_locked(region.base(), len, page, region.device_offset());
         if (!m)
             return std::move(m).error();
         iova = m.value().value;

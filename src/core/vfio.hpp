@@ -129,7 +129,10 @@ public:
 private:
     explicit VfioContainer(UniqueFd fd, VfioOptions opts) : fd_(std::move(fd)), opts_(std::move(opts)) {}
     Status read_iova_ranges();
-    Result<Iova> map_locked(void* va, std::size_t len, std::size_t align);
+    // Reserves IOVAs for [va, va + len) and maps all but its first `skip`
+    // bytes (4 KiB aligned): what a device must not reach keeps its place
+    // in the IOVA layout without being mapped.
+    Result<Iova> map_locked(void* va, std::size_t len, std::size_t align, std::size_t skip = 0);
     Status unmap_locked(Iova iova, std::size_t len);
 
     std::mutex mu_; // guards iova_ and regions_
@@ -138,6 +141,7 @@ private:
     bool iommu_set_ = false;
     bool noiommu_ = false;
     IovaAllocator iova_; // its used() blocks are exactly the live DMA mappings
+    std::map<std::uint64_t, std::size_t> skipped_; // a mapping's IOVA -> its unmapped first bytes (map_locked's skip)
     std::map<const MemoryRegion*, std::pair<std::uint64_t, std::size_t>> regions_;
 };
 

@@ -38,6 +38,37 @@ TEST(Memory, BufferIndexAddressRoundTrip) {
     EXPECT_FALSE(m.contains(m.buf(63), 2049 + m.size()));
 }
 
+// Device objects (descriptor rings) lie between the objects area and the
+// buffers, from their own allocator: a DMA mapping starts at
+// device_offset(), so rings and netmap_ifs are never within a device's reach.
+TEST(Memory, DeviceObjectsLieBetweenTheRingsAndTheBuffers) {
+    auto r = MemoryRegion::create("t", 4096, 16, normal_pages(), 3 * 4096);
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    MemoryRegion& m = *r.value();
+    EXPECT_EQ(m.device_offset(), 4096u);
+    EXPECT_EQ(m.object_bytes(), 4u * 4096);
+    auto host = m.alloc_object(4096);
+    ASSERT_TRUE(host.ok());
+    EXPECT_LT(m.offset_of(host.value()), m.device_offset());
+    EXPECT_FALSE(m.alloc_object(128).ok()); // the host objects are used up; device room is not lent
+    std::vector<void*> dev;
+    for (int i = 0; i < 3; i++) {
+        auto d = m.alloc_device_object(4096);
+        ASSERT_TRUE(d.ok());
+        EXPECT_GE(m.offset_of(d.value()), m.device_offset());
+        EXPECT_LE(m.offset_of(d.value()) + 4096, m.object_bytes());
+        dev.push_back(d.value());
+    }
+    auto none = m.alloc_device_object(128);
+    ASSERT_FALSE(none.ok());
+    EXPECT_NE(none.error().message.find("descriptor rings"), std::string::npos);
+    m.free_object(dev[1]); // back to the device pool, not the host one
+    EXPECT_FALSE(m.alloc_object(128).ok());
+    EXPECT_EQ(m.alloc_device_object(4096).value(), dev[1]);
+    m.free_object(host.value());
+    EXPECT_EQ(m.alloc_object(4096).value(), host.value());
+}
+
 TEST(Memory, AllocatorHandsOutEachBufferOnce) {
     auto r = MemoryRegion::create("t", 4096, 10, normal_pages());
     ASSERT_TRUE(r.ok());

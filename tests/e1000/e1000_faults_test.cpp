@@ -196,6 +196,43 @@ TEST(E1000Faults, ScribbledDriverSlotsNeverBecomeDeviceAddresses) {
     }
 }
 
+// A device that DMAs where it should not (here: a receive descriptor whose
+// buffer address names the application's RX ring header, as the device
+// itself could write it) cannot reach the rings or netmap_ifs: they are
+// outside its DMA mapping, the write faults, and the ring reads the same.
+TEST(E1000Faults, ADevicesDmaCannotReachTheRingsTheApplicationReads) {
+    for (const ChipCase& c : chips) {
+        SCOPED_TRACE(c.name);
+        Fixture f(28, c.chip);
+        ASSERT_TRUE(f.port);
+        MemoryRegion& m = f.port->memory();
+        for (const void* p : {static_cast<const void*>(f.port->nifp()), static_cast<const void*>(f.port->rx_ring(0)),
+                              static_cast<const void*>(f.port->tx_ring(0))})
+            EXPECT_LT(m.offset_of(p), m.device_offset());
+        netmap_ring* rx = f.port->rx_ring(0);
+        const netmap_ring before = *rx;
+        const bool adv = c.chip == Chip::i82576 || c.chip == Chip::i350;
+        const std::uint32_t q = adv ? 0xC000 : 0x2800; // RDBAL of queue 0
+        const std::uint64_t base = f.model->read32(q) | std::uint64_t(f.model->read32(q + 4)) << 32;
+        const std::uint32_t rdh = f.model->read32(q + 0x10);
+        const std::size_t desc_off = base - m.iova(m.base()).value; // iova() is linear over the region
+        ASSERT_GE(desc_off, m.device_offset());                      // descriptors: within the device's reach
+        // the descriptor the device fills next: its buffer address (bytes 0..7
+        // in both formats) becomes the ring header's IOVA
+        auto* desc = reinterpret_cast<std::uint64_t*>(m.at(desc_off + 16u * rdh));
+        desc[0] = m.iova(rx).value;
+        std::string seen;
+        f.model->set_fault_handler([&seen](const std::string& what) { seen = what; });
+        const std::uint64_t faults = f.model->faults();
+        const Frame fr = make_frame(f.adapter->mac(), 1, 1000);
+        f.model->receive(fr.data(), fr.size());
+        EXPECT_GT(f.model->faults(), faults);
+        EXPECT_NE(seen.find("outside every mapped range"), std::string::npos) << seen;
+        EXPECT_EQ(std::memcmp(&before, rx, sizeof before), 0);
+        EXPECT_EQ(rx->num_slots, 64u);
+    }
+}
+
 // -- link flaps and TX hangs mid-stream: two models of a chip back to back,
 // a sender thread on one, a receiver thread on the other
 

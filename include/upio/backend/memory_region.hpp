@@ -30,9 +30,15 @@ public:
     static constexpr std::uint32_t first_buf = 2;
 
     // Maps and pre-faults a region with the given areas. `name` appears in
-    // errors and in the hugepage warning.
+    // errors and in the hugepage warning. `device_object_bytes` is room for
+    // what a device reads and writes besides buffers (descriptor rings,
+    // alloc_device_object): it lies between the objects area and the
+    // buffers, and only it and the buffers are ever DMA-mapped, so a device
+    // that writes where it should not cannot reach the rings and netmap_ifs
+    // an application reads (device_offset()).
     static Result<std::shared_ptr<MemoryRegion>> create(std::string_view name, std::size_t object_bytes,
-                                                        std::uint32_t num_bufs, const MemoryConfig& cfg);
+                                                        std::uint32_t num_bufs, const MemoryConfig& cfg,
+                                                        std::size_t device_object_bytes = 0);
     // Maps a region another process created with MemoryConfig::shared (its
     // fd() received over a unix socket): `object_bytes` and the buffer
     // geometry come from that process and are checked against the file's
@@ -58,6 +64,10 @@ public:
     int fd() const noexcept { return fd_; }
     // Bytes before the buffer area (the objects area, page aligned).
     std::size_t object_bytes() const noexcept { return std::size_t(bufs_ - base_); }
+    // Offset of the first byte a device may reach: the device objects, then
+    // the buffers (4 KiB aligned). A DMA mapping covers [device_offset(),
+    // size()) only; iova() stays linear over the whole region.
+    std::size_t device_offset() const noexcept { return device_off_; }
     // Offsets, for what another process must find in a shared region (no
     // pointers in shared memory): offset_of(p) for p inside the region, at()
     // the way back. at() checks nothing: check offsets with contains().
@@ -142,8 +152,13 @@ public:
     std::uint32_t release_bufs(const std::vector<std::uint32_t>& idx);
     // Indices release_extra_list / release_bufs refused since the region was made.
     std::uint64_t refused_bufs() const;
-    // Space for rings and netmap_if structures, 128-byte aligned.
+    // Space for rings and netmap_if structures, 128-byte aligned; never
+    // DMA-mapped.
     Result<void*> alloc_object(std::size_t bytes);
+    // Space a device reads and writes (descriptor rings), 128-byte aligned,
+    // from the device objects area (create's device_object_bytes).
+    Result<void*> alloc_device_object(std::size_t bytes);
+    // Either kind back.
     void free_object(void* p);
     // Gives [offset, offset + bytes) of the objects area to the object
     // allocator (an attached region: the space its creator set aside for
@@ -158,6 +173,7 @@ private:
     char* bufs_ = nullptr;
     std::size_t size_ = 0;
     std::size_t page_size_ = 4096;
+    std::size_t device_off_ = 0; // device objects, then buffers
     std::uint32_t num_bufs_ = 0;
     std::uint32_t buf_size_ = 0;
     bool huge_ = false;
@@ -183,8 +199,10 @@ private:
     std::vector<std::uint32_t*> extra_lists_;                  // registered ni_bufs_head of open Ports
     std::vector<std::pair<const std::uint32_t*, std::uint32_t>> held_; // add_held: indices, count
     std::uint64_t refused_ = 0;
-    std::map<std::size_t, std::size_t> free_objects_; // offset -> bytes
+    std::map<std::size_t, std::size_t> free_objects_;        // offset -> bytes
+    std::map<std::size_t, std::size_t> free_device_objects_; // offset -> bytes, at or after device_off_
     std::map<std::size_t, std::size_t> used_objects_;
+    Result<void*> alloc_from(std::map<std::size_t, std::size_t>& pool, std::size_t bytes, const char* what);
 };
 
 } // namespace upio

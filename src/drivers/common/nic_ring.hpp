@@ -144,29 +144,29 @@ inline std::uint64_t monotonic_ns() noexcept {
 
 // -- control path (open, start)
 
-// A NIC adapter's region for the queue pairs of `rc`: the rings, their
-// descriptor rings (16-byte descriptors, each ring 128-byte aligned), the
-// netmap_ifs of up to 2 nq + 2 concurrent Ports plus slack for alignment,
-// and the buffers (o.memory.num_bufs, or enough for every slot and extras).
+// A NIC adapter's region for the queue pairs of `rc`: the rings and the
+// netmap_ifs of up to 2 nq + 2 concurrent Ports plus slack for alignment
+// (out of the device's reach), their descriptor rings (16-byte
+// descriptors, each ring 128-byte aligned; device objects), and the buffers (o.memory.num_bufs, or enough for every slot and extras).
 // The region goes on the device's NUMA node unless the user chose one
 // (MemoryConfig::numa_node -1: unset) or the device reports none.
 inline Result<std::shared_ptr<MemoryRegion>> create_nic_region(const std::string& name, const RingConfig& rc,
                                                                const PortOptions& o, const Device& dev) {
     const std::uint32_t nq = rc.tx_rings;
     const std::size_t desc_bytes = std::size_t(nq) * (rc.tx_slots + rc.rx_slots) * 16 + 2 * nq * 128;
-    const std::size_t objects = ring_bytes(rc) + desc_bytes + (2 * nq + 2) * nifp_bytes(2 * nq) + 4096;
+    const std::size_t objects = ring_bytes(rc) + (2 * nq + 2) * nifp_bytes(2 * nq) + 4096;
     std::uint32_t nbufs = o.memory.num_bufs;
     if (nbufs == 0) nbufs = nq * (rc.tx_slots + rc.rx_slots) + 4 * o.extra_bufs + 64 + MemoryRegion::first_buf;
     MemoryConfig mc = o.memory;
     if (mc.numa_node < 0 && dev.numa_node() >= 0) mc.numa_node = dev.numa_node();
-    return MemoryRegion::create(name, objects, nbufs, mc);
+    return MemoryRegion::create(name, objects, nbufs, mc, desc_bytes);
 }
 
-// Binds a hardware queue: `slots` zeroed descriptors from the region
-// (128-byte aligned), the device, its tail register and the TX hang timeout.
+// Binds a hardware queue: `slots` zeroed descriptors from the region's
+// device objects (128-byte aligned), the device, its tail register and the TX hang timeout.
 inline Status setup_hw_queue(HwQueue& q, MemoryRegion& mem, Device& dev, std::uint32_t slots, std::uint32_t tail_reg,
                              std::uint32_t index, std::chrono::milliseconds hang_timeout) {
-    auto d = mem.alloc_object(std::size_t(slots) * 16);
+    auto d = mem.alloc_device_object(std::size_t(slots) * 16);
     if (!d) return std::move(d).error();
     std::memset(d.value(), 0, std::size_t(slots) * 16);
     q.desc = d.value();

@@ -335,7 +335,8 @@ void E1000Adapter::add_multicast(const std::array<std::uint8_t, 6>& g) noexcept 
     r_.set_flags(MTA[h >> 5], 1u << (h & 31));
 }
 
-// -- memory: one region for rings, descriptors and buffers, one DMA mapping
+// -- memory: one region for rings, descriptors and buffers; one DMA mapping
+// of the descriptors and buffers (the rings stay out of the device's reach)
 
 Status E1000Adapter::setup_rings(const PortOptions& o) {
     nq_ = std::max<std::uint32_t>(1, std::min(o.rings, t_->max_queues));

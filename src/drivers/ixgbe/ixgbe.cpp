@@ -277,8 +277,9 @@ void IxgbeAdapter::add_multicast(const std::array<std::uint8_t, 6>& g) noexcept 
     r_.set(MCSTCTRL, MCSTCTRL_MFE);
 }
 
-// -- memory: one region for netmap rings, descriptors and buffers, one DMA
-// mapping, so every address the device sees is region.iova(...)
+// -- memory: one region for netmap rings, descriptors and buffers; one DMA
+// mapping of its descriptors and buffers (never its rings), so every
+// address the device sees is region.iova(...)
 
 Status IxgbeAdapter::setup_memory(const PortOptions& o) {
     if (o.rings > max_queue_pairs)

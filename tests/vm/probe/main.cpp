@@ -270,11 +270,11 @@ int tx(int argc, char** argv) {
     VfioDevice& dev = *opened.value();
     MemoryConfig mc;
     mc.hugepages = HugepagePolicy::never;
-    auto region = MemoryRegion::create("probe-tx", 4096, 64, mc);
+    auto region = MemoryRegion::create("probe-tx", 4096, 64, mc, 8 * sizeof(TxDesc));
     if (!region)
         return fail(region.error().message);
     MemoryRegion& r = *region.value();
-    auto ring_mem = r.alloc_object(8 * sizeof(TxDesc));
+    auto ring_mem = r.alloc_device_object(8 * sizeof(TxDesc)); // the device reaches only these and the buffers
     if (!ring_mem)
         return fail(ring_mem.error().message);
     if (auto st = dev.dma_map(r); !st)
@@ -355,12 +355,12 @@ int rx(int argc, char** argv) {
     VfioDevice& dev = *opened.value();
     MemoryConfig mc;
     mc.hugepages = HugepagePolicy::never;
-    auto region = MemoryRegion::create("probe-rx", 4096, 64, mc);
+    auto region = MemoryRegion::create("probe-rx", 4096, 64, mc, 8 * sizeof(RxDesc));
     if (!region)
         return fail(region.error().message);
     MemoryRegion& r = *region.value();
     constexpr unsigned n = 8;
-    auto ring_mem = r.alloc_object(n * sizeof(RxDesc));
+    auto ring_mem = r.alloc_device_object(n * sizeof(RxDesc));
     if (!ring_mem)
         return fail(ring_mem.error().message);
     if (auto st = dev.dma_map(r); !st)

@@ -146,7 +146,10 @@ Status DeviceModel::dma_map(MemoryRegion& region) {
     std::vector<std::uint64_t> pages((len + 4095) / 4096);
     for (std::size_t i = 0; i < pages.size(); i++) pages[i] = iova + i * 4096;
     region.set_iova_map(12, std::move(pages));
-    maps_.push_back({iova, region.base(), len, &region});
+    // as VFIO maps it: the rings and netmap_ifs before device_offset() are
+    // out of the device's reach (a DMA there faults)
+    const std::size_t skip = region.device_offset();
+    maps_.push_back({iova + skip, region.base() + skip, len - skip, &region});
     return {};
 }
 
