@@ -120,11 +120,13 @@ struct FormatOf {
         d.cmd_type_len = TXD_DTYP_DATA | TXD_DCMD_DEXT | TXD_DCMD_IFCS | TXD_DCMD_RS | (eop ? TXD_DCMD_EOP : 0) | len;
         d.olinfo_status = paylen << TXD_PAYLEN_SHIFT; // also clears DD
     }
-    static bool tx_done(const TxDesc& d) noexcept {
+    // The write-back word with DD (TX_DD), one acquire load.
+    static constexpr std::uint32_t TX_DD = TXD_STAT_DD;
+    static std::uint32_t tx_status(const TxDesc& d) noexcept {
         return std::atomic_ref<std::uint32_t>(const_cast<std::uint32_t&>(d.olinfo_status))
-                   .load(std::memory_order_acquire) &
-               TXD_STAT_DD;
+            .load(std::memory_order_acquire);
     }
+    static bool tx_done(const TxDesc& d) noexcept { return tx_status(d) & TX_DD; }
 };
 
 // The 82576 / I350 layout (ixgbe's errors: ixgbe_regs.hpp).

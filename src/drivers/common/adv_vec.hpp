@@ -13,6 +13,8 @@
 //   - rx_take4: four write-backs -> four slot lengths, when every one is a
 //     whole frame (DD, EOP, no error, length 1..bsz, rx_frame_ok); else it
 //     says which passed.
+// The e1000's legacy descriptors take the same steps (template parameters:
+// no PAYLEN, the write-back's status and length the other way round).
 // Each slot is read with one load of its first eight bytes (buf_idx, len,
 // flags) and what is checked is what is used. A group that fails tx_fill4
 // or rx_take4 writes nothing and is done one slot at a time by the caller
@@ -35,6 +37,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <cstdlib>
 
 #if defined(__has_feature)
 #if __has_feature(thread_sanitizer)
@@ -55,6 +58,16 @@
 namespace upio::drivers::adv {
 
 #if UPIO_ADV_VEC
+
+// Whether the drivers take their paths compiled with AVX encodings (the same
+// SSE2 steps, three-operand instructions: no register copies): the CPU has
+// AVX and UPIO_NO_AVX=1 (tests, comparisons) does not ask for the SSE2 code.
+// For a constructor that picks the paths once, before the program runs.
+inline bool avx_wanted() noexcept {
+    if (const char* e = std::getenv("UPIO_NO_AVX"); e && *e && *e != '0') return false;
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx") != 0;
+}
 
 // The per-sync constants of the steps, in registers.
 struct Vec4 {
@@ -87,9 +100,14 @@ struct Vec4 {
 // a fragment (NS_MOREFRAG), asks for a report (NS_REPORT), or has a buffer
 // outside the region or a length above `lim` (the buffer size, at most
 // 0xffff). The lengths go into `bytes` (per lane). NS_BUF_CHANGED is
-// cleared in the slots.
-[[gnu::always_inline]] inline bool tx_fill4(const Vec4& v, __m128i lim, __m128i cmd, netmap_slot* s, TxDesc* d,
+// cleared in the slots. `Paylen` false: the e1000's legacy layout, whose
+// second dword (status, CSS, special) is written 0 instead of PAYLEN; its
+// first (length, CSO 0, CMD) is the same length | cmd, and its EOP, IFCS
+// and RS sit where the advanced descriptor has them.
+template <bool Paylen = true, class Desc = TxDesc>
+[[gnu::always_inline]] inline bool tx_fill4(const Vec4& v, __m128i lim, __m128i cmd, netmap_slot* s, Desc* d,
                                             __m128i& bytes) noexcept {
+    static_assert(sizeof(Desc) == 16);
     const __m128i a = _mm_unpacklo_epi64(load_slot(s[0]), load_slot(s[1])); // i0 lf0 i1 lf1
     const __m128i b = _mm_unpacklo_epi64(load_slot(s[2]), load_slot(s[3])); // i2 lf2 i3 lf3
     const __m128i idx = _mm_castps_si128(
@@ -104,7 +122,7 @@ struct Vec4 {
     __m128i a02, a13;
     v.iova(idx, a02, a13);
     const __m128i c = _mm_or_si128(len, cmd);
-    const __m128i o = _mm_slli_epi32(len, TXD_PAYLEN_SHIFT);
+    const __m128i o = Paylen ? _mm_slli_epi32(len, TXD_PAYLEN_SHIFT) : _mm_setzero_si128();
     const __m128i co01 = _mm_unpacklo_epi32(c, o); // cmd0 ol0 cmd1 ol1
     const __m128i co23 = _mm_unpackhi_epi32(c, o);
     auto* out = reinterpret_cast<__m128i*>(d);
@@ -122,7 +140,10 @@ struct Vec4 {
 
 // Arms d[0..3] with the buffers of s[0..3] (DD cleared); returns how many
 // indexes were not buffers of the region (armed with buffer 0 instead).
-[[gnu::always_inline]] inline unsigned rx_arm4(const Vec4& v, const netmap_slot* s, RxDesc* d) noexcept {
+// The e1000's legacy descriptor is armed the same way (address, then 0).
+template <class Desc = RxDesc>
+[[gnu::always_inline]] inline unsigned rx_arm4(const Vec4& v, const netmap_slot* s, Desc* d) noexcept {
+    static_assert(sizeof(Desc) == 16);
     const __m128i a = _mm_unpacklo_epi32(load_slot(s[0]), load_slot(s[1])); // i0 i1 lf0 lf1
     const __m128i b = _mm_unpacklo_epi32(load_slot(s[2]), load_slot(s[3]));
     __m128i idx = _mm_unpacklo_epi64(a, b);
@@ -143,12 +164,17 @@ struct Vec4 {
     return bad;
 }
 
-// The write-back qword of a receive descriptor, one 8-byte load.
-[[gnu::always_inline]] inline __m128i load_wb(const RxDesc& d) noexcept {
-    return _mm_loadl_epi64(reinterpret_cast<const __m128i*>(&d.hi));
+// The write-back qword of a receive descriptor (the second), one 8-byte load.
+template <class Desc>
+[[gnu::always_inline]] inline __m128i load_wb(const Desc& d) noexcept {
+    static_assert(sizeof(Desc) == 16);
+    return _mm_loadl_epi64(reinterpret_cast<const __m128i*>(reinterpret_cast<const char*>(&d) + 8));
 }
 
-// The constants of rx_take4 for the error bits `errs` and buffers of bsz bytes.
+// The constants of rx_take4 for the error bits `errs` and buffers of bsz
+// bytes. The status dword has DD in bit 0 and EOP in bit 1 in both layouts
+// (the legacy one's is the write-back's second dword: status, errors <<
+// 8, special; its `errs` are the error byte's bits there).
 struct RxTake {
     __m128i st_mask; // DD | EOP | errs
     __m128i dd_eop;
@@ -167,16 +193,18 @@ struct RxTake {
 // 1..bsz (len - 1 < bsz, unsigned). Returns which passed (four bits a
 // descriptor, from the lowest: 0xffff all four, then they are taken; less,
 // nothing is written). Each write-back is read once; the lengths go into
-// `bytes`.
-[[gnu::always_inline]] inline int rx_take4(const RxTake& c, const RxDesc* d, netmap_slot* s,
+// `bytes`. The write-back qword is status | length << 32 (advanced), or
+// with `Legacy` length | status << 32 (the e1000's legacy descriptor).
+template <bool Legacy = false, class Desc = RxDesc>
+[[gnu::always_inline]] inline int rx_take4(const RxTake& c, const Desc* d, netmap_slot* s,
                                             __m128i& bytes) noexcept {
     const __m128i w0 = load_wb(d[0]), w1 = load_wb(d[1]), w2 = load_wb(d[2]), w3 = load_wb(d[3]);
     // the buffers are read after the write-backs that say they are done
     std::atomic_signal_fence(std::memory_order_acquire);
     const __m128i a = _mm_unpacklo_epi32(w0, w1); // st0 st1 lv0 lv1
     const __m128i b = _mm_unpacklo_epi32(w2, w3);
-    const __m128i st = _mm_unpacklo_epi64(a, b);
-    const __m128i len = _mm_and_si128(_mm_unpackhi_epi64(a, b), c.len_mask);
+    const __m128i st = Legacy ? _mm_unpackhi_epi64(a, b) : _mm_unpacklo_epi64(a, b);
+    const __m128i len = _mm_and_si128(Legacy ? _mm_unpacklo_epi64(a, b) : _mm_unpackhi_epi64(a, b), c.len_mask);
     const __m128i st_ok = _mm_cmpeq_epi32(_mm_and_si128(st, c.st_mask), c.dd_eop);
     const __m128i len_ok = _mm_cmpgt_epi32(c.len_lim, _mm_add_epi32(len, c.len_off));
     const int m = _mm_movemask_epi8(_mm_and_si128(st_ok, len_ok));

@@ -67,6 +67,16 @@
 #include <string>
 #include <utility>
 
+// GCC takes always_inline after a lambda's noexcept; clang (the fuzzing
+// build) does not, and inlines the data path's step lambdas anyway.
+#ifndef UPIO_INLINE_LAMBDA
+#if defined(__clang__)
+#define UPIO_INLINE_LAMBDA
+#else
+#define UPIO_INLINE_LAMBDA __attribute__((always_inline))
+#endif
+#endif
+
 namespace upio::drivers {
 
 struct HwQueue {
@@ -97,6 +107,26 @@ struct SlotBounds {
         : span(m.num_bufs() - MemoryRegion::first_buf), bsz(buf_size) {}
     bool valid(std::uint32_t idx) const noexcept { return idx - MemoryRegion::first_buf < span; }
 };
+
+// Buffer addresses for the device. When the region's IOVA mapping is
+// contiguous (VFIO and the models map a region in one piece) the IOVA of
+// buffer i is base + i * size: two instructions instead of a page-table
+// lookup per packet. Otherwise the page table (MemoryRegion::buf_iova).
+struct BufIova {
+    std::uint64_t base = 0; // IOVA of buffer 0 (linear only)
+    std::uint32_t size = 0;
+    bool linear = false;
+};
+
+// Whether the region's buffers lie at base + i * size in IOVA space, each
+// contiguous; once, after the region is mapped.
+inline BufIova buf_iova_of(const MemoryRegion& m) noexcept {
+    BufIova bi{m.buf_iova(0).value, m.buf_size(), true};
+    for (std::uint32_t b = 0; b < m.num_bufs() && bi.linear; b++)
+        bi.linear = m.buf_iova(b).value == bi.base + std::uint64_t(b) * bi.size &&
+                    m.iova(m.buf(b) + bi.size - 1).value == bi.base + std::uint64_t(b) * bi.size + bi.size - 1;
+    return bi;
+}
 
 // A tx slot's buffer and length as the driver uses them: each read once,
 // then checked (see the top of the file). `bad` says one was replaced.
@@ -249,56 +279,64 @@ void rx_arm_all(KRing& k, HwQueue& q) noexcept {
     }
 }
 
-// txsync: send [nr_hwcur, rhead), then reclaim completed descriptors by DD.
-// Returns -ETIMEDOUT while descriptors stay unfinished for longer than
-// hang_timeout_ns with no progress (a TX hang); the driver explains why on
-// the control path.
+// What a sync sent (tx) or found (bad: slots whose buffer or length was
+// replaced).
+struct TxCount {
+    std::uint64_t bytes = 0, pkts = 0, bad = 0;
+};
+
+// Writes the descriptors of slots [i, head) one at a time (a multi-slot
+// packet: PAYLEN, the whole length, on its first descriptor, found by
+// looking ahead; q.mid_packet when the batch ends inside one), RS on each.
 template <class Fmt>
-int tx_sync(KRing& k, HwQueue& q, unsigned flags) noexcept {
-    (void)flags;
+void tx_fill(KRing& k, HwQueue& q, std::uint32_t i, std::uint32_t head, TxCount& c) noexcept {
     netmap_ring* ring = k.ring;
     const MemoryRegion& mem = *q.mem;
     auto* desc = q.descs<typename Fmt::Tx>();
-    const std::uint32_t head = k.rhead;
-    std::uint32_t i = k.nr_hwcur.load(std::memory_order_relaxed);
-
-    if (i != head) {
-        std::uint64_t bytes = 0, pkts = 0, bad = 0;
-        const std::uint32_t bsz = q.buf_size;
-        const SlotBounds bounds(mem, bsz);
-        bool first = !q.mid_packet;
-        do {
-            netmap_slot& s = ring->slot[i];
-            const std::uint16_t fl = s.flags;
-            const bool eop = !(fl & NS_MOREFRAG);
-            const TxSlot v = read_tx_slot(s, bounds);
-            bad += v.bad;
-            std::uint32_t paylen = v.len;
-            if (!eop && first) [[unlikely]] { // the first fragment carries the whole length
-                for (std::uint32_t j = k.next(i); j != head; j = k.next(j)) {
-                    paylen += read_len(ring->slot[j], bsz);
-                    if (!(ring->slot[j].flags & NS_MOREFRAG)) break;
-                }
+    const std::uint32_t bsz = q.buf_size;
+    const SlotBounds bounds(mem, bsz);
+    bool first = !q.mid_packet;
+    do {
+        netmap_slot& s = ring->slot[i];
+        const std::uint16_t fl = s.flags;
+        const bool eop = !(fl & NS_MOREFRAG);
+        const TxSlot v = read_tx_slot(s, bounds);
+        c.bad += v.bad;
+        std::uint32_t paylen = v.len;
+        if (!eop && first) [[unlikely]] { // the first fragment carries the whole length
+            for (std::uint32_t j = k.next(i); j != head; j = k.next(j)) {
+                paylen += read_len(ring->slot[j], bsz);
+                if (!(ring->slot[j].flags & NS_MOREFRAG)) break;
             }
-            Fmt::tx_write(desc[i], mem.buf_iova(v.idx), std::uint16_t(v.len), paylen, eop);
-            s.flags = std::uint16_t(fl & ~NS_BUF_CHANGED);
-            bytes += v.len;
-            pkts += eop;
-            first = eop;
-            i = k.next(i);
-        } while (i != head);
-        q.mid_packet = !first;
-        // descriptors must be visible before the doorbell
-        std::atomic_thread_fence(std::memory_order_release);
-        q.dev->write32(q.tail_reg, head);
-        k.nr_hwcur.store(head, std::memory_order_release);
-        RingCounters::add(k.stats.packets, pkts);
-        RingCounters::add(k.stats.bytes, bytes);
-        if (bad) [[unlikely]]
-            RingCounters::add(k.stats.drops, bad);
-    }
+        }
+        Fmt::tx_write(desc[i], mem.buf_iova(v.idx), std::uint16_t(v.len), paylen, eop);
+        s.flags = std::uint16_t(fl & ~NS_BUF_CHANGED);
+        c.bytes += v.len;
+        c.pkts += eop;
+        first = eop;
+        i = k.next(i);
+    } while (i != head);
+    q.mid_packet = !first;
+}
 
-    // Reclaim: every descriptor is sent with RS, so DD marks each one done.
+// The descriptors up to `head` to the device (one tail write), and the counts.
+[[gnu::always_inline]] inline void tx_publish(KRing& k, HwQueue& q, std::uint32_t head, const TxCount& c) noexcept {
+    // descriptors must be visible before the doorbell
+    std::atomic_thread_fence(std::memory_order_release);
+    q.dev->write32(q.tail_reg, head);
+    k.nr_hwcur.store(head, std::memory_order_release);
+    RingCounters::add(k.stats.packets, c.pkts);
+    RingCounters::add(k.stats.bytes, c.bytes);
+    if (c.bad) [[unlikely]]
+        RingCounters::add(k.stats.drops, c.bad);
+}
+
+// Reclaim: every descriptor is sent with RS, so DD marks each one done; the
+// first not done ends it. Four descriptors a step while all four are done
+// (each one's DD still read and tested), then one at a time.
+template <class Fmt>
+[[gnu::always_inline]] inline int tx_reclaim(KRing& k, HwQueue& q, std::uint32_t head) noexcept {
+    auto* desc = q.descs<typename Fmt::Tx>();
     const std::uint32_t hwtail = k.nr_hwtail.load(std::memory_order_relaxed);
     std::uint32_t c = k.next(hwtail);
     if (c == head) { // nothing in flight
@@ -306,7 +344,24 @@ int tx_sync(KRing& k, HwQueue& q, unsigned flags) noexcept {
         return 0;
     }
     const std::uint32_t start = c;
-    while (c != head && Fmt::tx_done(desc[c])) c = k.next(c);
+    // the done descriptors of [from, to), contiguous
+    auto run = [desc](std::uint32_t from, std::uint32_t to) noexcept UPIO_INLINE_LAMBDA {
+        const typename Fmt::Tx* d = desc + from;
+        const typename Fmt::Tx* const end = desc + to;
+        for (std::uint32_t g = (to - from) / 4;
+             g && (Fmt::tx_status(d[0]) & Fmt::tx_status(d[1]) & Fmt::tx_status(d[2]) & Fmt::tx_status(d[3]) &
+                   Fmt::TX_DD);
+             g--)
+            d += 4;
+        while (d != end && Fmt::tx_done(*d)) ++d;
+        return std::uint32_t(d - desc);
+    };
+    if (c < head) {
+        c = run(c, head);
+    } else {
+        c = run(c, k.num_slots);
+        if (c == k.num_slots) c = run(0, head);
+    }
     if (c != start) {
         k.nr_hwtail.store(k.prev(c), std::memory_order_release);
         q.stall_since_ns = 0;
@@ -314,6 +369,23 @@ int tx_sync(KRing& k, HwQueue& q, unsigned flags) noexcept {
         return 0;
     }
     return tx_no_progress(q);
+}
+
+// txsync: send [nr_hwcur, rhead), then reclaim completed descriptors by DD.
+// Returns -ETIMEDOUT while descriptors stay unfinished for longer than
+// hang_timeout_ns with no progress (a TX hang); the driver explains why on
+// the control path.
+template <class Fmt>
+int tx_sync(KRing& k, HwQueue& q, unsigned flags) noexcept {
+    (void)flags;
+    const std::uint32_t head = k.rhead;
+    const std::uint32_t i = k.nr_hwcur.load(std::memory_order_relaxed);
+    if (i != head) {
+        TxCount c;
+        tx_fill<Fmt>(k, q, i, head, c);
+        tx_publish(k, q, head, c);
+    }
+    return tx_reclaim<Fmt>(k, q, head);
 }
 
 // (a + b) mod n for a, b < n

@@ -374,6 +374,8 @@ Status E1000Adapter::setup_rings(const PortOptions& o) {
     }
     if (Status s = dev_->dma_map(memory()); !s) return s;
     mapped_ = true;
+    // a contiguous mapping: the data path computes buffer addresses
+    iova_ = drivers::buf_iova_of(memory());
     // rx buffer size: RCTL.BSIZE for legacy descriptors (13.4.22), SRRCTL for advanced
     rctl_ = RCTL_BAM | RCTL_SECRC | RCTL_RDMTS_HALF;
     if (!t_->adv_desc) {

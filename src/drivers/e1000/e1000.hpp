@@ -215,6 +215,7 @@ private:
     std::uint32_t nq_ = 1;
     std::array<std::uint8_t, 6> mac_{};
     std::vector<drivers::HwQueue> txq_, rxq_;
+    drivers::BufIova iova_; // the buffers' addresses (linear: by arithmetic, four-descriptor steps)
     std::uint32_t rctl_ = 0; // RCTL without EN: filters chosen on the control path
     std::vector<int> irq_fds_;
     IrqKind irq_kind_ = IrqKind::intx;

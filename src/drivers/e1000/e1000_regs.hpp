@@ -271,10 +271,11 @@ struct LegacyFormat {
         d.addr = buf.value;
         d.hi = len | LTXD_CMD_IFCS | LTXD_CMD_RS | (eop ? LTXD_CMD_EOP : 0); // status = 0
     }
-    static bool tx_done(const Tx& d) noexcept {
-        return std::atomic_ref<std::uint64_t>(const_cast<std::uint64_t&>(d.hi)).load(std::memory_order_acquire) &
-               LTXD_STAT_DD;
+    static constexpr std::uint64_t TX_DD = LTXD_STAT_DD;
+    static std::uint64_t tx_status(const Tx& d) noexcept {
+        return std::atomic_ref<std::uint64_t>(const_cast<std::uint64_t&>(d.hi)).load(std::memory_order_acquire);
     }
+    static bool tx_done(const Tx& d) noexcept { return tx_status(d) & TX_DD; }
 };
 
 } // namespace upio::e1000

@@ -1,15 +1,265 @@
 // The e1000 family's data path (txsync/rxsync on the shared ring code) and
 // interrupts for blocking waits.
+//
+// When the region is mapped in one piece (BufIova linear, as VFIO and the
+// models map it) the common paths take four slots and four descriptors a
+// step (drivers/common/adv_vec.hpp), for both layouts: the advanced one of
+// the 82576/I350 and the legacy one of the 8254x/82574 (the same steps with
+// no PAYLEN, and status and length the other way round in the write-back).
+// Every check of the one-at-a-time code stays: each slot read once, its
+// buffer index, length and flags checked; each write-back checked (DD, EOP,
+// errors, length 1..buffer size) before it is used; a group that fails is
+// done one slot at a time, with only what that code reads. What is not a
+// whole single-slot packet (tx), or not a whole valid frame in one
+// descriptor (rx), goes to the shared loops of nic_ring.hpp for the rest of
+// the sync, and so does everything after an rx drop (skew) or with a
+// page-table mapping. RS stays on every tx descriptor (reclaim by DD, four
+// descriptors a step while all four are done).
 #include "drivers/e1000/e1000.hpp"
 #include "drivers/e1000/e1000_regs.hpp"
 
 #include "drivers/common/adv_desc.hpp"
+#include "drivers/common/adv_vec.hpp"
 #include "drivers/common/nic_ring.hpp"
 
 #include <fmt/format.h>
 #include <unistd.h>
 
 namespace upio::e1000 {
+namespace {
+
+namespace adv = drivers::adv;
+using drivers::HwQueue;
+
+// A tx fallback: the shared one-at-a-time loop, out of line (a fragment, or
+// a slot the steps refused, ends the steps for the sync).
+template <class Fmt>
+[[gnu::noinline]] void tx_rest(KRing& k, HwQueue& q, std::uint32_t i, std::uint32_t head,
+                               drivers::TxCount& c) noexcept {
+    drivers::tx_fill<Fmt>(k, q, i, head, c);
+}
+
+// The shared rx loops (nic_ring.hpp), out of line: a chain, a bad
+// write-back, or a ring with skew.
+template <class Fmt>
+[[gnu::noinline]] drivers::RxProgress rx_rest(KRing& k, HwQueue& q, std::uint32_t t, std::uint32_t head) noexcept {
+    return drivers::rx_receive<Fmt>(k, q, t, head);
+}
+
+#if UPIO_ADV_VEC
+
+// What the four-descriptor steps need to know of a layout.
+template <class Fmt>
+struct Layout;
+template <>
+struct Layout<adv::Format> {
+    static constexpr bool legacy = false;
+    // DTYP data, DEXT, IFCS, RS (reclaim by DD on every descriptor), EOP
+    static constexpr std::uint32_t tx_cmd =
+        adv::TXD_DTYP_DATA | adv::TXD_DCMD_DEXT | adv::TXD_DCMD_IFCS | adv::TXD_DCMD_RS | adv::TXD_DCMD_EOP;
+    static constexpr std::uint32_t rx_errs = adv::IGB_RXD_ERR_FRAME;
+};
+template <>
+struct Layout<LegacyFormat> {
+    static constexpr bool legacy = true;
+    // CMD (31:24) as LegacyFormat::tx_write sets it; CSO 0, status 0
+    static constexpr std::uint32_t tx_cmd = std::uint32_t(LTXD_CMD_IFCS | LTXD_CMD_RS | LTXD_CMD_EOP);
+    // the errors byte as it sits in the write-back's second dword
+    static constexpr std::uint32_t rx_errs = std::uint32_t(LRXD_ERR_FRAME >> 32);
+    static_assert(LRXD_STAT_DD >> 32 == adv::RXD_STAT_DD && LRXD_STAT_EOP >> 32 == adv::RXD_STAT_EOP);
+    static_assert(LTXD_CMD_EOP == adv::TXD_DCMD_EOP && LTXD_CMD_IFCS == adv::TXD_DCMD_IFCS &&
+                  LTXD_CMD_RS == adv::TXD_DCMD_RS);
+};
+
+// txsync with a linear mapping: single-slot packets four at a time, a group
+// the step refuses one slot at a time (the checked read of nic_ring.hpp),
+// a fragment and all after it in the shared loop.
+template <class Fmt>
+[[gnu::always_inline]] inline int tx_sync_vec(KRing& k, HwQueue& q, const drivers::BufIova& io) noexcept {
+    using L = Layout<Fmt>;
+    using Tx = typename Fmt::Tx;
+    const std::uint32_t head = k.rhead, n = k.num_slots;
+    const std::uint32_t cur = k.nr_hwcur.load(std::memory_order_relaxed);
+    if (cur != head) {
+        drivers::TxCount c;
+        std::uint32_t i = cur;
+        if (!q.mid_packet) [[likely]] {
+            Tx* const desc = q.descs<Tx>();
+            netmap_slot* const slot = k.ring->slot;
+            const drivers::SlotBounds bounds(*q.mem, q.buf_size);
+            const adv::Vec4 v4(bounds.span, io.base, io.size);
+            const __m128i lim = _mm_set1_epi32(int(bounds.bsz < 0xffff ? bounds.bsz : 0xffff));
+            const __m128i cmd = _mm_set1_epi32(int(L::tx_cmd));
+            __m128i vbytes = _mm_setzero_si128();
+            std::uint64_t bytes = 0, bad = 0;
+            auto run = [&](std::uint32_t from, std::uint32_t to) noexcept UPIO_INLINE_LAMBDA {
+                Tx* d = desc + from;
+                netmap_slot* s = slot + from;
+                Tx* const end = desc + to;
+                while (d != end) {
+                    for (std::size_t g = std::size_t(end - d) / 4;
+                         g && adv::tx_fill4<!L::legacy>(v4, lim, cmd, s, d, vbytes); g--) {
+                        d += 4;
+                        s += 4;
+                    }
+                    if (d == end) break;
+                    bool frag = false;
+                    for (Tx* const g = end - d >= 4 ? d + 4 : end; d != g; ++d, ++s) {
+                        const std::uint16_t fl = s->flags;
+                        if (fl & NS_MOREFRAG) [[unlikely]] {
+                            frag = true;
+                            break;
+                        }
+                        // buffer and length read once and checked (nic_ring.hpp)
+                        const drivers::TxSlot v = drivers::read_tx_slot(*s, bounds);
+                        bad += v.bad;
+                        s->flags = std::uint16_t(fl & ~NS_BUF_CHANGED);
+                        bytes += v.len;
+                        Fmt::tx_write(*d, Iova{io.base + std::uint64_t(v.idx) * io.size}, std::uint16_t(v.len),
+                                      v.len, true);
+                    }
+                    if (frag) break;
+                }
+                return std::uint32_t(d - desc);
+            };
+            if (i < head) i = run(i, head);
+            else if ((i = run(i, n)) == n) i = run(0, head);
+            c.pkts = k.distance(cur, i);
+            c.bytes = bytes + adv::lanes_sum(vbytes);
+            c.bad = bad;
+        }
+        if (i != head) [[unlikely]]
+            tx_rest<Fmt>(k, q, i, head, c);
+        drivers::tx_publish(k, q, head, c);
+    }
+    return drivers::tx_reclaim<Fmt>(k, q, head);
+}
+
+// rxsync with a linear mapping and no skew (descriptor i serves slot i):
+// re-arm four at a time, take whole valid single-descriptor frames four at
+// a time; the group with the first other descriptor one at a time, and
+// from a descriptor written back that is not such a frame (a chain, a bad
+// write-back) the shared loop (it drops and counts bad frames).
+template <class Fmt>
+[[gnu::always_inline]] inline int rx_sync_vec(KRing& k, HwQueue& q, const drivers::BufIova& io) noexcept {
+    using L = Layout<Fmt>;
+    using Rx = typename Fmt::Rx;
+    Rx* const desc = q.descs<Rx>();
+    netmap_slot* const slot = k.ring->slot;
+    const std::uint32_t head = k.rhead, n = k.num_slots, bsz = q.buf_size;
+    const std::uint32_t cur = k.nr_hwcur.load(std::memory_order_relaxed);
+    // the descriptor RDT points at: the device stops one short of head
+    const std::uint32_t stop = head == 0 ? n - 1 : head - 1;
+
+    if (cur != head) {
+        // Released slots keep their flags (NS_BUF_CHANGED needs nothing
+        // more: the descriptor always gets the slot's current buffer) until
+        // a frame rewrites them.
+        const drivers::SlotBounds bounds(*q.mem, q.mem->buf_size());
+        const adv::Vec4 v4(bounds.span, io.base, io.size);
+        std::uint32_t bad = 0;
+        auto arm = [&](std::uint32_t from, std::uint32_t to) noexcept UPIO_INLINE_LAMBDA {
+            Rx* d = desc + from;
+            const netmap_slot* s = slot + from;
+            for (std::uint32_t g = (to - from) / 4; g; g--, d += 4, s += 4) bad += adv::rx_arm4(v4, s, d);
+            for (; d != desc + to; ++d, ++s)
+                Fmt::rx_arm(*d, Iova{io.base + std::uint64_t(drivers::read_rx_buf(*s, bounds, bad)) * io.size});
+        };
+        if (cur < head) {
+            arm(cur, head);
+        } else {
+            arm(cur, n);
+            arm(0, head);
+        }
+        std::atomic_thread_fence(std::memory_order_release);
+        q.dev->write32(q.tail_reg, stop);
+        k.nr_hwcur.store(head, std::memory_order_release);
+        if (bad) [[unlikely]]
+            k.stats.drops.fetch_add(bad, std::memory_order_relaxed);
+    }
+
+    const std::uint32_t first = k.nr_hwtail.load(std::memory_order_relaxed);
+    const adv::RxTake take(L::rx_errs, bsz);
+    __m128i vbytes = _mm_setzero_si128();
+    std::uint64_t bytes = 0;
+    auto run = [&](std::uint32_t from, std::uint32_t to) noexcept UPIO_INLINE_LAMBDA {
+        const Rx* d = desc + from;
+        netmap_slot* s = slot + from;
+        int m = 0xffff;
+        for (std::uint32_t g = (to - from) / 4; g && (m = adv::rx_take4<L::legacy>(take, d, s, vbytes)) == 0xffff;
+             g--) {
+            d += 4;
+            s += 4;
+        }
+        std::uint32_t i = std::uint32_t(d - desc);
+        if ((m & 0xf) != 0xf) return i; // the group's first is not such a frame
+        for (; i != to; i++) {
+            const std::uint64_t w = Fmt::rx_word(desc[i]);
+            if (!Fmt::rx_frame_ok(w, bsz)) break;
+            const std::uint32_t len = Fmt::rx_len(w);
+            drivers::set_rx_len(slot[i], len);
+            bytes += len;
+        }
+        return i;
+    };
+    std::uint32_t t = first;
+    if (first <= stop) t = run(first, stop);
+    else if ((t = run(first, n)) == n) t = run(0, stop);
+    std::uint64_t pkts = k.distance(first, t);
+    bytes += adv::lanes_sum(vbytes);
+    // stopped early: not written back yet (the common case), or a chain, or
+    // a write-back that fails the check
+    if (t != stop && (Fmt::rx_word(desc[t]) & Fmt::RX_DD)) [[unlikely]] {
+        const drivers::RxProgress p = rx_rest<Fmt>(k, q, t, head);
+        t = p.t;
+        bytes += p.bytes;
+        pkts += p.pkts;
+    }
+    if (t != first) {
+        k.nr_hwtail.store(t, std::memory_order_release);
+        RingCounters::add(k.stats.packets, pkts);
+        RingCounters::add(k.stats.bytes, bytes);
+    }
+    return 0;
+}
+
+// The steps' paths, out of line, SSE2 and (where the CPU has it) AVX
+// encodings: the same steps, three-operand instructions.
+template <class Fmt>
+[[gnu::noinline]] int tx_vec(KRing& k, HwQueue& q, const drivers::BufIova& io) noexcept {
+    return tx_sync_vec<Fmt>(k, q, io);
+}
+template <class Fmt>
+[[gnu::noinline]] int rx_vec(KRing& k, HwQueue& q, const drivers::BufIova& io) noexcept {
+    return rx_sync_vec<Fmt>(k, q, io);
+}
+template <class Fmt>
+[[gnu::target("avx"), gnu::noinline]] int tx_vec_avx(KRing& k, HwQueue& q, const drivers::BufIova& io) noexcept {
+    return tx_sync_vec<Fmt>(k, q, io);
+}
+template <class Fmt>
+[[gnu::target("avx"), gnu::noinline]] int rx_vec_avx(KRing& k, HwQueue& q, const drivers::BufIova& io) noexcept {
+    return rx_sync_vec<Fmt>(k, q, io);
+}
+
+using VecPath = int (*)(KRing&, HwQueue&, const drivers::BufIova&) noexcept;
+// [advanced?]: the SSE2 paths from the start (constant-initialised: a port
+// opened from another static constructor finds working code), the AVX ones
+// once a constructor that runs before the program's own has seen the CPU.
+// UPIO_NO_AVX=1 keeps the SSE2 code.
+VecPath tx_best[2] = {tx_vec<LegacyFormat>, tx_vec<adv::Format>};
+VecPath rx_best[2] = {rx_vec<LegacyFormat>, rx_vec<adv::Format>};
+[[gnu::constructor(101)]] void pick_avx_paths() noexcept {
+    if (!adv::avx_wanted()) return;
+    tx_best[0] = tx_vec_avx<LegacyFormat>;
+    tx_best[1] = tx_vec_avx<adv::Format>;
+    rx_best[0] = rx_vec_avx<LegacyFormat>;
+    rx_best[1] = rx_vec_avx<adv::Format>;
+}
+
+#endif
+
+} // namespace
 
 // A device found gone (drivers::Regs::present) fails every sync with
 // ENODEV. A TX hang is when the driver looks: a device that stopped
@@ -18,22 +268,30 @@ namespace upio::e1000 {
 int E1000Adapter::txsync(KRing& k, unsigned flags) noexcept {
     if (r_.gone()) [[unlikely]]
         return -ENODEV;
-    auto& q = *static_cast<drivers::HwQueue*>(k.priv);
-    const int rc = advanced() ? drivers::tx_sync<drivers::adv::Format>(k, q, flags)
-                              : drivers::tx_sync<LegacyFormat>(k, q, flags);
+    auto& q = *static_cast<HwQueue*>(k.priv);
+    int rc;
+#if UPIO_ADV_VEC
+    if (iova_.linear) [[likely]]
+        rc = tx_best[advanced()](k, q, iova_);
+    else
+#endif
+        rc = advanced() ? drivers::tx_sync<adv::Format>(k, q, flags) : drivers::tx_sync<LegacyFormat>(k, q, flags);
     if (rc == -ETIMEDOUT) [[unlikely]]
         return r_.present() ? recover_tx(k, q) : -ENODEV;
     return rc;
 }
 
-// The write-backs are checked (drivers::rx_receive): bad frames are dropped
-// and counted in rx_errors.
+// The write-backs are checked (drivers::rx_receive, or the same checks four
+// at a time): bad frames are dropped and counted in rx_errors.
 int E1000Adapter::rxsync(KRing& k, unsigned flags) noexcept {
     if (r_.gone()) [[unlikely]]
         return -ENODEV;
-    auto& q = *static_cast<drivers::HwQueue*>(k.priv);
-    return advanced() ? drivers::rx_sync<drivers::adv::Format>(k, q, flags)
-                      : drivers::rx_sync<LegacyFormat>(k, q, flags);
+    auto& q = *static_cast<HwQueue*>(k.priv);
+#if UPIO_ADV_VEC
+    if (iova_.linear && q.skew == 0) [[likely]]
+        return rx_best[advanced()](k, q, iova_);
+#endif
+    return advanced() ? drivers::rx_sync<adv::Format>(k, q, flags) : drivers::rx_sync<LegacyFormat>(k, q, flags);
 }
 
 // -- interrupts

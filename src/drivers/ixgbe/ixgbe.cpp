@@ -322,11 +322,7 @@ Status IxgbeAdapter::setup_memory(const PortOptions& o) {
     mapped_ = true;
     // Is the buffer area contiguous in IOVA space? (The data path then
     // computes addresses instead of looking them up.)
-    const MemoryRegion& m = memory();
-    BufIova bi{m.buf_iova(0).value, m.buf_size(), true};
-    for (std::uint32_t b = 0; b < m.num_bufs() && bi.linear; b++)
-        bi.linear = m.buf_iova(b).value == bi.base + std::uint64_t(b) * bi.size &&
-                    m.iova(m.buf(b) + bi.size - 1).value == bi.base + std::uint64_t(b) * bi.size + bi.size - 1;
+    const BufIova bi = drivers::buf_iova_of(memory());
     for (std::uint32_t q = 0; q < nq_; q++) txq_[q].iova = rxq_[q].iova = bi;
     return {};
 }

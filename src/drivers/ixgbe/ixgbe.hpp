@@ -99,15 +99,8 @@ struct HwStats {
     std::uint64_t tx_total = 0;      // TPT
 };
 
-// Buffer addresses for the device. When the region's IOVA mapping is
-// contiguous (VFIO and the model map a region in one piece) the IOVA of
-// buffer i is base + i * size: two instructions instead of a page-table
-// lookup per packet. Otherwise the page table (MemoryRegion::buf_iova).
-struct BufIova {
-    std::uint64_t base = 0; // IOVA of buffer 0 (linear only)
-    std::uint32_t size = 0;
-    bool linear = false;
-};
+// Buffer addresses for the device (drivers/common/nic_ring.hpp).
+using BufIova = drivers::BufIova;
 
 // A receive queue: the shared ring state plus the address arithmetic.
 // drop_reg is the BAR0 offset of the QPRDC counter the ring's owner reads

@@ -25,17 +25,8 @@
 #include "drivers/common/nic_ring.hpp"
 
 #include <fmt/format.h>
-#include <cstdlib>
 #include <type_traits>
 #include <unistd.h>
-
-// GCC takes always_inline after a lambda's noexcept; clang (the fuzzing
-// build) does not, and inlines these anyway.
-#if defined(__clang__)
-#define UPIO_INLINE_LAMBDA
-#else
-#define UPIO_INLINE_LAMBDA __attribute__((always_inline))
-#endif
 
 namespace upio::ixgbe {
 namespace {
@@ -471,9 +462,7 @@ template <bool Counting, class IovaOf>
 int (*tx_sync_linear_best)(KRing&, TxQueue&, unsigned) noexcept = tx_sync_linear;
 int (*rx_sync_counting_best)(KRing&, RxQueue&, const drivers::Regs&) noexcept = rx_sync_counting;
 [[gnu::constructor(101)]] void pick_avx_paths() noexcept {
-    if (const char* e = std::getenv("UPIO_NO_AVX"); e && *e && *e != '0') return;
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx") == 0) return;
+    if (!adv::avx_wanted()) return;
     tx_sync_linear_best = tx_sync_linear_avx;
     rx_sync_counting_best = rx_sync_counting_avx;
 }

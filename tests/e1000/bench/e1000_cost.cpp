@@ -1,7 +1,13 @@
 // e1000-cost -- the driver's own work per packet, for callgrind.
 //
-//   e1000-cost tx|rx BATCH [--igb] [--rounds N]
+//   e1000-cost tx|rx BATCH [--igb] [--rounds N] [--scatter] [--check]
 //
+// --scatter maps the region's pages out of order (pairs swapped), so the
+// driver looks every buffer address up in the page table instead of taking
+// its four-descriptor steps; --check verifies every descriptor the driver
+// wrote (address, length, command; rx: the address re-armed) and the
+// lengths received, for a functional test of either path (not under
+// callgrind: it costs more than the driver).
 // Runs txsync or rxsync on an e1000 adapter whose device does nothing but
 // hold registers; this program plays the NIC between syncs by writing the
 // descriptors back itself (DD, length), so that under
@@ -25,6 +31,7 @@ using namespace upio;
 namespace {
 
 bool igb = false;
+bool scatter = false;
 
 // Registers only: reset completes, the EEPROM is read, the link is up,
 // queue enables read back. No DMA engine, no interrupts.
@@ -52,7 +59,8 @@ public:
     Status reset() override { return {}; }
     Status dma_map(MemoryRegion& r) override {
         std::vector<std::uint64_t> pages(r.size() / 4096);
-        for (std::size_t i = 0; i < pages.size(); i++) pages[i] = 0x10'0000'0000ull + i * 4096;
+        for (std::size_t i = 0; i < pages.size(); i++)
+            pages[i] = 0x10'0000'0000ull + (scatter && i + 1 < pages.size() ? i ^ 1 : i) * 4096;
         r.set_iova_map(12, std::move(pages));
         return {};
     }
@@ -92,6 +100,47 @@ void receive(KRing& k, std::uint32_t from, std::uint32_t n) {
     }
 }
 
+// --check: the descriptors of slots [from, to) as the driver must have
+// written them.
+bool check_tx(KRing& k, MemoryRegion& m, std::uint32_t from, std::uint32_t to) {
+    auto* q = static_cast<drivers::HwQueue*>(k.priv);
+    for (std::uint32_t i = from; i != to; i = k.next(i)) {
+        const netmap_slot& s = k.ring->slot[i];
+        const std::uint64_t addr = m.buf_iova(s.buf_idx).value;
+        bool ok;
+        if (igb) {
+            const auto& d = q->descs<drivers::adv::TxDesc>()[i];
+            ok = d.addr == addr &&
+                 d.cmd_type_len == (drivers::adv::TXD_DTYP_DATA | drivers::adv::TXD_DCMD_DEXT |
+                                    drivers::adv::TXD_DCMD_IFCS | drivers::adv::TXD_DCMD_RS |
+                                    drivers::adv::TXD_DCMD_EOP | s.len) &&
+                 d.olinfo_status == std::uint32_t(s.len) << drivers::adv::TXD_PAYLEN_SHIFT;
+        } else {
+            const auto& d = q->descs<e1000::LegacyTxDesc>()[i];
+            ok = d.addr == addr && d.hi == (s.len | e1000::LTXD_CMD_IFCS | e1000::LTXD_CMD_RS | e1000::LTXD_CMD_EOP);
+        }
+        if (!ok) {
+            std::fprintf(stderr, "tx descriptor %u is not slot %u's buffer %u, length %u\n", i, i, s.buf_idx, s.len);
+            return false;
+        }
+    }
+    return true;
+}
+
+bool check_rx(KRing& k, MemoryRegion& m, std::uint32_t from, std::uint32_t to, bool armed) {
+    auto* q = static_cast<drivers::HwQueue*>(k.priv);
+    for (std::uint32_t i = from; i != to; i = k.next(i)) {
+        const netmap_slot& s = k.ring->slot[i];
+        const std::uint64_t addr = igb ? q->descs<drivers::adv::RxDesc>()[i].lo : q->descs<e1000::LegacyRxDesc>()[i].addr;
+        const std::uint64_t hi = igb ? q->descs<drivers::adv::RxDesc>()[i].hi : q->descs<e1000::LegacyRxDesc>()[i].hi;
+        if (armed ? addr != m.buf_iova(s.buf_idx).value || hi != 0 : s.len != 60 || s.flags != 0) {
+            std::fprintf(stderr, "rx slot %u: %s\n", i, armed ? "not re-armed with its buffer" : "not a 60-byte frame");
+            return false;
+        }
+    }
+    return true;
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -102,8 +151,11 @@ int main(int argc, char** argv) {
     const std::string dir = argv[1];
     const std::uint32_t batch = std::uint32_t(std::strtoul(argv[2], nullptr, 0));
     std::uint32_t rounds = 0;
+    bool check = false;
     for (int i = 3; i < argc; i++) {
         if (std::string(argv[i]) == "--igb") igb = true;
+        else if (std::string(argv[i]) == "--scatter") scatter = true;
+        else if (std::string(argv[i]) == "--check") check = true;
         else if (std::string(argv[i]) == "--rounds" && i + 1 < argc) rounds = std::uint32_t(std::strtoul(argv[++i], nullptr, 0));
     }
     if (rounds == 0) rounds = std::max<std::uint32_t>(20, 20000 / std::max<std::uint32_t>(batch, 1));
@@ -129,10 +181,11 @@ int main(int argc, char** argv) {
                 return 1;
             }
             for (std::uint32_t b = 0; b < batch; b++) {
-                r->slot[r->cur].len = 60;
+                r->slot[r->cur].len = std::uint16_t(check ? 60 + (n + b) % 1400 : 60);
                 r->head = r->cur = nm_ring_next(r, r->cur);
             }
             if (port.txsync() < 0) return 1; // sends the batch, reclaims the previous one
+            if (check && !check_tx(k, port.adapter().memory(), first, r->head)) return 1;
             complete_tx(k, first, r->head); // the NIC
             packets += batch;
         }
@@ -142,12 +195,20 @@ int main(int argc, char** argv) {
         KRing& k = port.adapter().kring(Direction::rx, 0);
         for (std::uint32_t n = 0; n < rounds; n++) {
             receive(k, r->tail, batch); // the NIC
+            const std::uint32_t first = r->tail;
             port.rxsync();              // picks the batch up
             if (nm_ring_space(r) != batch) {
                 std::fprintf(stderr, "rx: %u packets instead of %u\n", nm_ring_space(r), batch);
                 return 1;
             }
+            if (check && !check_rx(k, port.adapter().memory(), first, r->tail, false)) return 1;
+            if (check) // the application swaps a buffer: the driver re-arms with the new one
+                std::swap(r->slot[first].buf_idx, r->slot[r->tail == 0 ? r->num_slots - 1 : r->tail - 1].buf_idx);
             r->head = r->cur = r->tail; // the application releases it
+            if (check) {
+                port.rxsync();
+                if (!check_rx(k, port.adapter().memory(), first, r->tail, true)) return 1;
+            }
             packets += batch;
         }
         port.rxsync();
