@@ -6,37 +6,29 @@
 # per case the script fails when a case costs more (instruction counts are
 # exact for a given build: a bound is the recorded figure plus a margin).
 #   bench/vale_callgrind.sh path/to/vale_cost [SENDERS:BATCH:LEN[:MAX]...]
-# Exit 77 (skipped) without valgrind.
+# Exit 77 (skipped) without valgrind (bench/callgrind_bound.sh).
 set -eu
 bin=${1:?usage: $0 path/to/vale_cost [SENDERS:BATCH:LEN[:MAX]...]}
 shift
 [ $# -gt 0 ] || set -- 1:32:60 1:256:60 1:256:1514 2:256:60
-command -v valgrind >/dev/null || { echo "valgrind is missing"; exit 77; }
-out=$(mktemp -d)
-trap 'rm -rf "$out"' EXIT
-fail=0
+# shellcheck source=bench/callgrind_bound.sh
+. "$(dirname "$0")/callgrind_bound.sh"
+cg_init any # no AVX condition: the switch has no vector code
 printf '%-8s %6s %6s %14s\n' senders batch len instr/frame
 for spec in "$@"; do
   IFS=: read -r n b l max <<SPEC
 $spec
 SPEC
-  valgrind --tool=callgrind --collect-atstart=no \
-    --toggle-collect='upio::Port::txsync*' --toggle-collect='upio::Port::rxsync*' \
-    --callgrind-out-file="$out/cg" "$bin" "$n" "$b" "$l" >"$out/stdout" 2>"$out/stderr" ||
-    { cat "$out/stdout" "$out/stderr"; exit 1; }
-  fr=$(sed -n 's/.* frames \([0-9]*\).*/\1/p' "$out/stdout")
-  ir=$(sed -n 's/^summary: *\([0-9]*\).*/\1/p' "$out/cg")
-  if [ -z "$fr" ] || [ -z "$ir" ] || [ "$fr" -eq 0 ] || [ "$ir" -eq 0 ]; then
-    echo "$spec: no measurement (frames '$fr', instructions '$ir')"
-    cat "$out/stdout" "$out/stderr"
-    fail=1
+  if ! cg_measure 's/.* frames \([0-9]*\).*/\1/p' summary '--toggle-collect=upio::Port::txsync*' \
+    '--toggle-collect=upio::Port::rxsync*' -- "$bin" "$n" "$b" "$l"; then
+    cg_fail=1
     continue
   fi
-  line=$(awk -v n="$n" -v b="$b" -v l="$l" -v f="$fr" -v i="$ir" -v m="${max:-}" 'BEGIN {
+  line=$(awk -v n="$n" -v b="$b" -v l="$l" -v f="$cg_count" -v i="$cg_ir" -v m="${max:-}" 'BEGIN {
     v = i / f; s = sprintf("%-8s %6s %6s %14.1f", n, b, l, v)
     if (m != "") s = s sprintf("  (bound %s: %s)", m, v <= m ? "ok" : "ABOVE")
     print s }')
   echo "$line"
-  case $line in *ABOVE*) fail=1 ;; esac
+  case $line in *ABOVE*) cg_fail=1 ;; esac
 done
-exit $fail
+exit "$cg_fail"
