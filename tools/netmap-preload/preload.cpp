@@ -346,14 +346,11 @@ int dup2(int oldfd, int newfd) {
     return rc;
 }
 
-// fcntl's F_DUPFD and F_DUPFD_CLOEXEC as dup; every other command as it is.
-// The argument is an int or a pointer, by command: passed on as a word.
-int fcntl(int fd, int cmd, ...) {
-    va_list ap;
-    va_start(ap, cmd);
-    void* arg = va_arg(ap, void*);
-    va_end(ap);
-    const auto real_fcntl = libc.fcntl.get();
+// fcntl and fcntl64 (the C library's `real`): F_DUPFD and F_DUPFD_CLOEXEC
+// as dup; every other command as it is. The argument is an int or a
+// pointer, by command: passed on as a word.
+int netmap_fcntl(const Real<fcntl_t>& real, int fd, int cmd, void* arg) {
+    const auto real_fcntl = real.get();
     if (!real_fcntl) return no_real_call();
     int rc = real_fcntl(fd, cmd, arg);
     if (rc >= 0 && (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC) && lookup(fd) && !share(fd, rc)) {
@@ -364,20 +361,20 @@ int fcntl(int fd, int cmd, ...) {
     return rc;
 }
 
+int fcntl(int fd, int cmd, ...) {
+    va_list ap;
+    va_start(ap, cmd);
+    void* arg = va_arg(ap, void*);
+    va_end(ap);
+    return netmap_fcntl(libc.fcntl, fd, cmd, arg);
+}
+
 int fcntl64(int fd, int cmd, ...) {
     va_list ap;
     va_start(ap, cmd);
     void* arg = va_arg(ap, void*);
     va_end(ap);
-    const auto real_fcntl64 = libc.fcntl64.get();
-    if (!real_fcntl64) return no_real_call();
-    int rc = real_fcntl64(fd, cmd, arg);
-    if (rc >= 0 && (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC) && lookup(fd) && !share(fd, rc)) {
-        real_close_fd(rc);
-        errno = EMFILE;
-        return -1;
-    }
-    return rc;
+    return netmap_fcntl(libc.fcntl64, fd, cmd, arg);
 }
 
 int ioctl(int fd, unsigned long req, ...) {
