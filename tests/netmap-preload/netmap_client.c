@@ -17,7 +17,7 @@
  *   netmap_client txpoll NAME        poll(POLLIN) over two descriptors sends what a tx ring holds (no
  *                                    NIOCTXSYNC), as bridge relies on; with the peer gone it sleeps
  *   netmap_client twice NAME         one port registered by two descriptors (as tlem does) shares its rings
- *   netmap_client dup NAME           copies of a descriptor (dup, dup2, dup3, fcntl) are the one
+ *   netmap_client dup NAME           copies of a descriptor (dup, dup2, dup3, fcntl, fcntl64) are the one
  *                                    registration; a child of fork is refused its parent's descriptor
  *   netmap_client attach valeX:IF    vale-ctl's requests, as vale-ctl sends them: VALE_ATTACH,
  *   netmap_client detach valeX:IF      VALE_DETACH, VALE_NEWIF, VALE_DELIF, VALE_LIST of one
@@ -633,13 +633,15 @@ static int dups(const char *base) {
     CHECK(d1 >= 100, "F_DUPFD_CLOEXEC");
     int d2 = fcntl(early, F_DUPFD, 0);
     CHECK(d2 >= 0, "F_DUPFD");
+    int d5 = fcntl64(early, F_DUPFD, 0); /* what fcntl is under _FILE_OFFSET_BITS=64 */
+    CHECK(d5 >= 0, "fcntl64 F_DUPFD");
     int d3 = dup(a.fd); /* a spare number, then made a copy of b's */
     CHECK(d3 >= 0 && dup2(early, d3) == d3, "dup2 over a netmap descriptor");
     int d4 = dup3(early, d1 + 1, O_CLOEXEC);
     CHECK(d4 == d1 + 1, "dup3");
     CHECK(close(early) == 0, "close the original");
     /* every copy: syncs, poll, mmap, control requests */
-    int copies[] = {early2, d1, d2, d3, d4};
+    int copies[] = {early2, d1, d2, d3, d4, d5};
     uint32_t seq = 0, want = 0;
     for (unsigned i = 0; i < sizeof copies / sizeof copies[0]; i++) {
         CHECK(put(&a, &seq, 1) == 1 && ioctl(a.fd, NIOCTXSYNC, NULL) == 0, "send");
@@ -673,7 +675,7 @@ static int dups(const char *base) {
     struct pollfd pfd = {d1, POLLIN, 0};
     CHECK(poll(&pfd, 1, TIMEOUT_MS) == 1 && take(&b, &want) == 1, "the parent's port works after the fork");
     /* the registration ends with the last copy: then the other end's link is down */
-    CHECK(close(early2) == 0 && close(d1) == 0 && close(d2) == 0 && close(d3) == 0, "close");
+    CHECK(close(early2) == 0 && close(d1) == 0 && close(d2) == 0 && close(d3) == 0 && close(d5) == 0, "close");
     CHECK(put(&a, &seq, 1) == 1 && ioctl(a.fd, NIOCTXSYNC, NULL) == 0, "send to the last copy");
     pfd.fd = d4;
     CHECK(poll(&pfd, 1, TIMEOUT_MS) == 1 && take(&b, &want) == 1, "the last copy keeps the registration");
@@ -681,7 +683,7 @@ static int dups(const char *base) {
     struct port b2;
     port_open(&b2, bn); /* the end is free again */
     port_close(&b2);
-    printf("%s: %u copies of one registration, a child of fork refused\n", bn, 5u);
+    printf("%s: %u copies of one registration, a child of fork refused\n", bn, 6u);
     port_close(&a);
     return 0;
 }

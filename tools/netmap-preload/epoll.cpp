@@ -12,8 +12,8 @@
 // descriptor is taken as level (a report more than netmap's edge would
 // give); EPOLLONESHOT holds until EPOLL_CTL_MOD.
 #include "control.hpp"
+#include "real.hpp"
 
-#include <dlfcn.h>
 #include <sys/epoll.h>
 
 #include <algorithm>
@@ -29,8 +29,6 @@
 using namespace upio_netmap;
 
 namespace {
-
-template <typename F> F real(const char* name) { return reinterpret_cast<F>(dlsym(RTLD_NEXT, name)); }
 
 using ctl_t = int (*)(int, int, int, struct epoll_event*);
 using wait_t = int (*)(int, struct epoll_event*, int, int);
@@ -55,19 +53,22 @@ std::mutex mu;
 std::unordered_map<int, std::vector<Entry>> sets; // epfd -> its netmap descriptors
 std::uint32_t next_tag = 1;
 
-// The C library's calls, looked up when the library is loaded, before any
-// thread of the program or of upio (its reactor waits in epoll_wait too)
-// can call them: no lazy initialisation for two threads to race on.
-// (A call from another library's constructor, run before this one's, looks
-// them up itself.)
-const ctl_t real_ctl_at_load = real<ctl_t>("epoll_ctl");
-const wait_t real_wait_at_load = real<wait_t>("epoll_wait");
-const pwait_t real_pwait_at_load = real<pwait_t>("epoll_pwait");
-const pwait2_t real_pwait2_at_load = real<pwait2_t>("epoll_pwait2");
+// The C library's calls (real.hpp), looked up when the library is loaded.
+constinit struct {
+    Real<ctl_t> ctl{"epoll_ctl"};
+    Real<wait_t> wait{"epoll_wait"};
+    Real<pwait_t> pwait{"epoll_pwait"};
+    Real<pwait2_t> pwait2{"epoll_pwait2"};
+} libc;
 
-ctl_t real_ctl() {
-    return real_ctl_at_load ? real_ctl_at_load : real<ctl_t>("epoll_ctl");
+[[gnu::constructor]] void load_libc() noexcept {
+    libc.ctl.load();
+    libc.wait.load();
+    libc.pwait.load();
+    libc.pwait2.load();
 }
+
+ctl_t real_ctl() noexcept { return libc.ctl.get(); }
 
 // The netmap descriptor `fd` may be registered with epoll set `epfd`.
 bool ours(int epfd, int fd) {
@@ -265,7 +266,7 @@ int epoll_ctl(int epfd, int op, int fd, struct epoll_event* ev) {
 }
 
 int epoll_wait(int epfd, struct epoll_event* events, int maxevents, int timeout) {
-    const auto real_wait = real_wait_at_load ? real_wait_at_load : real<wait_t>("epoll_wait");
+    const auto real_wait = libc.wait.get();
     if (!real_wait) {
         errno = ENOSYS;
         return -1;
@@ -276,7 +277,7 @@ int epoll_wait(int epfd, struct epoll_event* events, int maxevents, int timeout)
 }
 
 int epoll_pwait(int epfd, struct epoll_event* events, int maxevents, int timeout, const sigset_t* mask) {
-    const auto real_pwait = real_pwait_at_load ? real_pwait_at_load : real<pwait_t>("epoll_pwait");
+    const auto real_pwait = libc.pwait.get();
     if (!real_pwait) {
         errno = ENOSYS;
         return -1;
@@ -288,7 +289,7 @@ int epoll_pwait(int epfd, struct epoll_event* events, int maxevents, int timeout
 
 int epoll_pwait2(int epfd, struct epoll_event* events, int maxevents, const struct timespec* ts,
                  const sigset_t* mask) {
-    const auto real_pwait2 = real_pwait2_at_load ? real_pwait2_at_load : real<pwait2_t>("epoll_pwait2");
+    const auto real_pwait2 = libc.pwait2.get();
     if (!real_pwait2) {
         errno = ENOSYS;
         return -1;

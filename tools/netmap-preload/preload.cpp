@@ -17,8 +17,8 @@
 // Any other descriptor goes to the C library's own call (dlsym RTLD_NEXT).
 // See docs/netmap-compat.md.
 #include "control.hpp"
+#include "real.hpp"
 
-#include <dlfcn.h>
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
@@ -33,21 +33,14 @@ using namespace upio_netmap;
 
 namespace {
 
-template <typename F> F real(const char* name) {
-    void* f = dlsym(RTLD_NEXT, name);
-    return reinterpret_cast<F>(f);
-}
-
-#define REAL(fn, type)                                                                                               \
-    static const auto real_##fn = real<type>(#fn);                                                                   \
-    if (!real_##fn) {                                                                                                \
-        errno = ENOSYS;                                                                                              \
-        return -1;                                                                                                   \
-    }
-
 using open_t = int (*)(const char*, int, ...);
+using open2_t = int (*)(const char*, int);
 using openat_t = int (*)(int, const char*, int, ...);
 using close_t = int (*)(int);
+using dup_t = int (*)(int);
+using dup2_t = int (*)(int, int);
+using dup3_t = int (*)(int, int, int);
+using fcntl_t = int (*)(int, int, ...);
 using ioctl_t = int (*)(int, unsigned long, ...);
 using mmap_t = void* (*)(void*, size_t, int, int, int, off_t);
 using munmap_t = int (*)(void*, size_t);
@@ -55,9 +48,54 @@ using poll_t = int (*)(struct pollfd*, nfds_t, int);
 using ppoll_t = int (*)(struct pollfd*, nfds_t, const struct timespec*, const sigset_t*);
 using select_t = int (*)(int, fd_set*, fd_set*, fd_set*, struct timeval*);
 
+// The C library's calls (real.hpp), looked up when the library is loaded.
+constinit struct {
+    Real<open_t> open{"open"}, open64{"open64"};
+    Real<open2_t> open_2{"__open_2"}, open64_2{"__open64_2"};
+    Real<openat_t> openat{"openat"}, openat64{"openat64"};
+    Real<close_t> close{"close"};
+    Real<dup_t> dup{"dup"};
+    Real<dup2_t> dup2{"dup2"};
+    Real<dup3_t> dup3{"dup3"};
+    Real<fcntl_t> fcntl{"fcntl"}, fcntl64{"fcntl64"};
+    Real<ioctl_t> ioctl{"ioctl"};
+    Real<mmap_t> mmap{"mmap"}, mmap64{"mmap64"};
+    Real<munmap_t> munmap{"munmap"};
+    Real<poll_t> poll{"poll"};
+    Real<ppoll_t> ppoll{"ppoll"};
+    Real<select_t> select{"select"};
+} libc;
+
+[[gnu::constructor]] void load_libc() noexcept {
+    libc.open.load();
+    libc.open64.load();
+    libc.open_2.load();
+    libc.open64_2.load();
+    libc.openat.load();
+    libc.openat64.load();
+    libc.close.load();
+    libc.dup.load();
+    libc.dup2.load();
+    libc.dup3.load();
+    libc.fcntl.load();
+    libc.fcntl64.load();
+    libc.ioctl.load();
+    libc.mmap.load();
+    libc.mmap64.load();
+    libc.munmap.load();
+    libc.poll.load();
+    libc.ppoll.load();
+    libc.select.load();
+}
+
+// What an intercepted call returns when the C library has no call of its own.
+int no_real_call() noexcept {
+    errno = ENOSYS;
+    return -1;
+}
+
 void real_close_fd(int fd) {
-    static const auto real_close = real<close_t>("close");
-    if (real_close) real_close(fd);
+    if (const auto real_close = libc.close.get()) real_close(fd);
 }
 
 bool is_dev_netmap(const char* path) { return path && std::strcmp(path, "/dev/netmap") == 0; }
@@ -66,8 +104,7 @@ int open_netmap(int flags) {
     int fd = eventfd(0, (flags & O_CLOEXEC) ? EFD_CLOEXEC : 0);
     if (fd < 0) return -1;
     if (!adopt(fd)) {
-        static const auto real_close = real<close_t>("close");
-        real_close(fd);
+        real_close_fd(fd);
         errno = EMFILE;
         return -1;
     }
@@ -202,7 +239,8 @@ int open(const char* path, int flags, ...) {
     mode_t mode = mode_arg(flags, ap);
     va_end(ap);
     if (is_dev_netmap(path)) return open_netmap(flags);
-    REAL(open, open_t);
+    const auto real_open = libc.open.get();
+    if (!real_open) return no_real_call();
     return real_open(path, flags, mode);
 }
 
@@ -212,20 +250,23 @@ int open64(const char* path, int flags, ...) {
     mode_t mode = mode_arg(flags, ap);
     va_end(ap);
     if (is_dev_netmap(path)) return open_netmap(flags);
-    REAL(open64, open_t);
+    const auto real_open64 = libc.open64.get();
+    if (!real_open64) return no_real_call();
     return real_open64(path, flags, mode);
 }
 
 int __open_2(const char* path, int flags) {
     if (is_dev_netmap(path)) return open_netmap(flags);
-    REAL(__open_2, int (*)(const char*, int));
-    return real___open_2(path, flags);
+    const auto real_open_2 = libc.open_2.get();
+    if (!real_open_2) return no_real_call();
+    return real_open_2(path, flags);
 }
 
 int __open64_2(const char* path, int flags) {
     if (is_dev_netmap(path)) return open_netmap(flags);
-    REAL(__open64_2, int (*)(const char*, int));
-    return real___open64_2(path, flags);
+    const auto real_open64_2 = libc.open64_2.get();
+    if (!real_open64_2) return no_real_call();
+    return real_open64_2(path, flags);
 }
 
 int openat(int dirfd, const char* path, int flags, ...) {
@@ -234,7 +275,8 @@ int openat(int dirfd, const char* path, int flags, ...) {
     mode_t mode = mode_arg(flags, ap);
     va_end(ap);
     if (is_dev_netmap(path)) return open_netmap(flags);
-    REAL(openat, openat_t);
+    const auto real_openat = libc.openat.get();
+    if (!real_openat) return no_real_call();
     return real_openat(dirfd, path, flags, mode);
 }
 
@@ -244,12 +286,14 @@ int openat64(int dirfd, const char* path, int flags, ...) {
     mode_t mode = mode_arg(flags, ap);
     va_end(ap);
     if (is_dev_netmap(path)) return open_netmap(flags);
-    REAL(openat64, openat_t);
+    const auto real_openat64 = libc.openat64.get();
+    if (!real_openat64) return no_real_call();
     return real_openat64(dirfd, path, flags, mode);
 }
 
 int close(int fd) {
-    REAL(close, close_t);
+    const auto real_close = libc.close.get();
+    if (!real_close) return no_real_call();
     epoll_forget(fd);
     if (lookup(fd)) release(fd);
     return real_close(fd);
@@ -258,7 +302,8 @@ int close(int fd) {
 // A copy of a netmap descriptor names the same registration, as a dup'd
 // descriptor of netmap's is the same open file.
 int dup(int fd) {
-    REAL(dup, int (*)(int));
+    const auto real_dup = libc.dup.get();
+    if (!real_dup) return no_real_call();
     int nfd = real_dup(fd);
     if (nfd >= 0 && lookup(fd) && !share(fd, nfd)) {
         real_close_fd(nfd);
@@ -269,7 +314,8 @@ int dup(int fd) {
 }
 
 int dup3(int oldfd, int newfd, int flags) {
-    REAL(dup3, int (*)(int, int, int));
+    const auto real_dup3 = libc.dup3.get();
+    if (!real_dup3) return no_real_call();
     const bool ours = lookup(newfd) != nullptr && oldfd != newfd;
     if (ours) epoll_forget(newfd);
     int rc = real_dup3(oldfd, newfd, flags);
@@ -284,7 +330,8 @@ int dup3(int oldfd, int newfd, int flags) {
 }
 
 int dup2(int oldfd, int newfd) {
-    REAL(dup2, int (*)(int, int));
+    const auto real_dup2 = libc.dup2.get();
+    if (!real_dup2) return no_real_call();
     if (oldfd == newfd) return real_dup2(oldfd, newfd); // nothing changes
     const bool ours = lookup(newfd) != nullptr;
     if (ours) epoll_forget(newfd);
@@ -299,14 +346,12 @@ int dup2(int oldfd, int newfd) {
     return rc;
 }
 
-// fcntl's F_DUPFD and F_DUPFD_CLOEXEC as dup; every other command as it is.
-// The argument is an int or a pointer, by command: passed on as a word.
-int fcntl(int fd, int cmd, ...) {
-    va_list ap;
-    va_start(ap, cmd);
-    void* arg = va_arg(ap, void*);
-    va_end(ap);
-    REAL(fcntl, int (*)(int, int, ...));
+// fcntl and fcntl64 (the C library's `real`): F_DUPFD and F_DUPFD_CLOEXEC
+// as dup; every other command as it is. The argument is an int or a
+// pointer, by command: passed on as a word.
+int netmap_fcntl(const Real<fcntl_t>& real, int fd, int cmd, void* arg) {
+    const auto real_fcntl = real.get();
+    if (!real_fcntl) return no_real_call();
     int rc = real_fcntl(fd, cmd, arg);
     if (rc >= 0 && (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC) && lookup(fd) && !share(fd, rc)) {
         real_close_fd(rc);
@@ -316,19 +361,20 @@ int fcntl(int fd, int cmd, ...) {
     return rc;
 }
 
+int fcntl(int fd, int cmd, ...) {
+    va_list ap;
+    va_start(ap, cmd);
+    void* arg = va_arg(ap, void*);
+    va_end(ap);
+    return netmap_fcntl(libc.fcntl, fd, cmd, arg);
+}
+
 int fcntl64(int fd, int cmd, ...) {
     va_list ap;
     va_start(ap, cmd);
     void* arg = va_arg(ap, void*);
     va_end(ap);
-    REAL(fcntl64, int (*)(int, int, ...));
-    int rc = real_fcntl64(fd, cmd, arg);
-    if (rc >= 0 && (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC) && lookup(fd) && !share(fd, rc)) {
-        real_close_fd(rc);
-        errno = EMFILE;
-        return -1;
-    }
-    return rc;
+    return netmap_fcntl(libc.fcntl64, fd, cmd, arg);
 }
 
 int ioctl(int fd, unsigned long req, ...) {
@@ -357,30 +403,41 @@ int ioctl(int fd, unsigned long req, ...) {
         }
         return control(fd, *e, req, arg);
     }
-    REAL(ioctl, ioctl_t);
+    const auto real_ioctl = libc.ioctl.get();
+    if (!real_ioctl) return no_real_call();
     return real_ioctl(fd, req, arg);
 }
 
 void* mmap(void* addr, size_t len, int prot, int flags, int fd, off_t off) {
     if (NetmapFd* e = lookup(fd)) return map_region(*e, addr, len, flags, off);
-    static const auto real_mmap = real<mmap_t>("mmap");
+    const auto real_mmap = libc.mmap.get();
+    if (!real_mmap) {
+        errno = ENOSYS;
+        return MAP_FAILED;
+    }
     return real_mmap(addr, len, prot, flags, fd, off);
 }
 
 void* mmap64(void* addr, size_t len, int prot, int flags, int fd, off_t off) {
     if (NetmapFd* e = lookup(fd)) return map_region(*e, addr, len, flags, off);
-    static const auto real_mmap64 = real<mmap_t>("mmap64");
+    const auto real_mmap64 = libc.mmap64.get();
+    if (!real_mmap64) {
+        errno = ENOSYS;
+        return MAP_FAILED;
+    }
     return real_mmap64(addr, len, prot, flags, fd, off);
 }
 
 int munmap(void* addr, size_t len) {
     if (is_mapped_region(addr)) return 0;
-    REAL(munmap, munmap_t);
+    const auto real_munmap = libc.munmap.get();
+    if (!real_munmap) return no_real_call();
     return real_munmap(addr, len);
 }
 
 int poll(struct pollfd* fds, nfds_t nfds, int timeout) {
-    REAL(poll, poll_t);
+    const auto real_poll = libc.poll.get();
+    if (!real_poll) return no_real_call();
     if (!any_netmap(fds, nfds)) return real_poll(fds, nfds, timeout);
     return netmap_poll(fds, nfds, timeout, real_poll);
 }
@@ -388,10 +445,12 @@ int poll(struct pollfd* fds, nfds_t nfds, int timeout) {
 int __poll_chk(struct pollfd* fds, nfds_t nfds, int timeout, size_t) { return poll(fds, nfds, timeout); }
 
 int ppoll(struct pollfd* fds, nfds_t nfds, const struct timespec* ts, const sigset_t* mask) {
-    REAL(ppoll, ppoll_t);
+    const auto real_ppoll = libc.ppoll.get();
+    if (!real_ppoll) return no_real_call();
     if (!any_netmap(fds, nfds)) return real_ppoll(fds, nfds, ts, mask);
     int ms = ts ? int(ts->tv_sec * 1000 + (ts->tv_nsec + 999999) / 1000000) : -1;
-    static const auto real_poll = real<poll_t>("poll");
+    const auto real_poll = libc.poll.get();
+    if (!real_poll) return no_real_call();
     if (!mask) return netmap_poll(fds, nfds, ms, real_poll);
     return netmap_poll(fds, nfds, ms, [&](struct pollfd* f, nfds_t n, int t) {
         // the signal mask holds while asleep; timeouts of 0 stay 0
@@ -406,7 +465,8 @@ int __ppoll_chk(struct pollfd* fds, nfds_t nfds, const struct timespec* ts, cons
 
 // select() as poll() over the descriptors in the sets, when one is ours.
 int select(int nfds, fd_set* rd, fd_set* wr, fd_set* ex, struct timeval* tv) {
-    REAL(select, select_t);
+    const auto real_select = libc.select.get();
+    if (!real_select) return no_real_call();
     bool ours = false;
     for (int fd = 0; fd < nfds && fd < FD_SETSIZE && !ours; fd++)
         if ((rd && FD_ISSET(fd, rd)) || (wr && FD_ISSET(fd, wr)))
@@ -420,7 +480,8 @@ int select(int nfds, fd_set* rd, fd_set* wr, fd_set* ex, struct timeval* tv) {
         if (ev) pfd[n++] = pollfd{fd, ev, 0};
     }
     int ms = tv ? int(tv->tv_sec * 1000 + (tv->tv_usec + 999) / 1000) : -1;
-    static const auto real_poll = real<poll_t>("poll");
+    const auto real_poll = libc.poll.get();
+    if (!real_poll) return no_real_call();
     int rc = netmap_poll(pfd, n, ms, real_poll);
     if (rc < 0) return -1;
     if (rd) FD_ZERO(rd);
