@@ -204,6 +204,11 @@ public:
     // Moves what is ready in both directions; returns the slots moved (0:
     // nothing to do) or a negative errno from a sync of either port.
     int poll() noexcept;
+    // Frames on their way out that wait for room: in the switch port's rx
+    // ring (the attached port's tx ring was full) or in the attached port's
+    // tx ring (its port has not taken them yet, e.g. a pipe whose peer has
+    // not released room). An owner about to sleep retries soon when true.
+    bool egress_pending() noexcept;
     Port& switch_port() noexcept { return *vale_; }
     Port& attached_port() noexcept { return *other_; }
     // Frames the attached port's tx ring had no room for stay in the switch

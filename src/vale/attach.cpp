@@ -54,6 +54,15 @@ Attachment::~Attachment() {
     if (vale_) set_attached(static_cast<VPort&>(vale_->adapter()), {});
 }
 
+bool Attachment::egress_pending() noexcept {
+    bool pending = false;
+    for (std::uint32_t r = vale_->first_ring(Direction::rx); r < vale_->last_ring(Direction::rx); r++)
+        pending |= vale_->rx_ring(r)->head != vale_->rx_ring(r)->tail;
+    for (std::uint32_t r = other_->first_ring(Direction::tx); r < other_->last_ring(Direction::tx); r++)
+        pending |= nm_tx_pending(other_->tx_ring(r)) != 0;
+    return pending;
+}
+
 int Attachment::poll() noexcept {
     auto& vp = static_cast<VPort&>(vale_->adapter());
     Adapter& oa = other_->adapter();

@@ -351,12 +351,7 @@ Status Daemon::run() {
             // port's rx ring or in its own tx ring) are retried every
             // millisecond; for one whose link is down (a memif peer gone) not
             // at all: its link coming up wakes its armed rx.
-            if (!o.link_up()) continue;
-            Port& v = a.att->switch_port();
-            for (std::uint32_t r = v.first_ring(Direction::rx); r < v.last_ring(Direction::rx); r++)
-                egress |= v.rx_ring(r)->head != v.rx_ring(r)->tail;
-            for (std::uint32_t r = o.first_ring(Direction::tx); r < o.last_ring(Direction::tx); r++)
-                egress |= nm_tx_pending(o.tx_ring(r)) != 0;
+            if (o.link_up()) egress |= a.att->egress_pending();
         }
         im.events(pending ? 0 : egress ? 1 : -1);
         for (Attached& a : im.attached) a.att->attached_port().disarm(Direction::rx);

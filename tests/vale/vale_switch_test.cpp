@@ -473,6 +473,32 @@ TEST(ValeAttach, APipeEndJoinsASwitch) {
 }
 
 
+// Frames the far end has no room for wait in the attachment (its owner then
+// retries soon instead of sleeping): egress_pending() says so until the far
+// end makes room and a poll() moves them on.
+TEST(ValeAttach, EgressPendingWhileTheFarEndHasNoRoom) {
+    const std::string sw = unique_switch();
+    const std::string pipe = "pipe:" + sw;
+    auto far = vopen(pipe + "{0", vopts(8, 2048)); // the pipe's rings: 7 free slots
+    auto host = vopen(sw + ":host");
+    auto att = vale::Attachment::attach(sw + ":wire", pipe + "}0", vopts(64, 2048)); // the switch port: 63
+    ASSERT_TRUE(att.ok()) << att.error().message;
+    ASSERT_TRUE(far && host);
+    EXPECT_FALSE(att.value()->egress_pending());
+    for (std::uint32_t i = 0; i < 12; i++) ASSERT_TRUE(send(host->tx_ring(0), bcast, mac(6), 0, i));
+    ASSERT_EQ(host->txsync(), 0);
+    EXPECT_GT(att.value()->poll(), 0);
+    EXPECT_TRUE(att.value()->egress_pending());
+    std::size_t got = 0;
+    for (int round = 0; round < 8 && got < 12; round++) {
+        got += drain(*far).size(); // gives the far end's slots back
+        att.value()->poll();
+    }
+    got += drain(*far).size();
+    EXPECT_EQ(got, 12u);
+    EXPECT_FALSE(att.value()->egress_pending());
+}
+
 // The attached pipe's region was made first, with rings too small for a
 // jumbo frame in its 1 KiB buffers: such a frame can never be sent there.
 // It is dropped and counted, and the frames behind it still go through

@@ -199,12 +199,7 @@ int main(int argc, char** argv) {
         // room yet): retry soon.
         bool pending = false, ready = false;
         for (Member& m : members) {
-            upio::Port& v = m.att->switch_port();
-            for (std::uint32_t r = v.first_ring(upio::Direction::rx); r < v.last_ring(upio::Direction::rx); r++)
-                pending |= v.rx_ring(r)->head != v.rx_ring(r)->tail;
-            upio::Port& o = m.att->attached_port();
-            for (std::uint32_t r = o.first_ring(upio::Direction::tx); r < o.last_ring(upio::Direction::tx); r++)
-                pending |= nm_tx_pending(o.tx_ring(r));
+            pending |= m.att->egress_pending();
             ready |= !m.att->attached_port().arm(upio::Direction::rx);
         }
         if (!ready) {
