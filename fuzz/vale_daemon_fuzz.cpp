@@ -8,6 +8,7 @@
 //      clients, a sender and a receiver: each step writes what a client may
 //      write (the sender's tx_head and tx slots, the receiver's rx_cur and
 //      rx slots, the daemon-sleep flag, frame bytes) or runs a round
+//   5  the daemon's list as vale-ctl and the preload read it (parse_listing)
 // Nothing may crash or read or write outside the regions; a refusal says
 // why; the daemon's indices stay inside the rings.
 #include "vale/daemon.hpp"
@@ -128,7 +129,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (size == 0) return 0;
     const std::uint8_t* p = data + 1;
     const std::size_t n = size - 1;
-    switch (data[0] % 5) {
+    switch (data[0] % 6) {
     case 0: {
         auto r = parse_hello(p, n, n % 3);
         refused_with_reason(r);
@@ -144,6 +145,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         refused_with_reason(r);
         if (r && (std::memchr(r->arg, 0, sizeof r->arg) == nullptr || !std::strchr("ladnrbB", r->op)))
             __builtin_trap();
+        break;
+    }
+    case 5: {
+        std::vector<DaemonSwitchEntry> out;
+        const Status st = parse_listing(std::string_view(reinterpret_cast<const char*>(p), n), out);
+        if (!st && st.error().message.empty()) __builtin_trap();
+        for (const auto& sw : out)
+            for (const auto& port : sw.ports)
+                if (port.name.empty()) __builtin_trap(); // a port line names its port
         break;
     }
     default: run_rounds(Input{p, n});

@@ -38,6 +38,13 @@ struct Attached {
     std::unique_ptr<Attachment> att;
 };
 
+// The daemon's list ('l') as text, back into entries appended to `out`:
+// "SW ports=N" opens a switch, "  port IDX NAME KIND back_pressure=B
+// COUNTER=V..." is one of its ports (KIND: "attached=WHAT", "persistent",
+// or "persistent_attached=WHAT" for a persistent port a client holds).
+// The text comes from another process: a line that is neither is EPROTO.
+Status parse_listing(std::string_view text, std::vector<DaemonSwitchEntry>& out);
+
 } // namespace daemon
 
 struct Daemon::Impl {

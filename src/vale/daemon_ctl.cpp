@@ -186,14 +186,8 @@ Result<std::string> daemon_command(char op, std::string_view arg) {
     return one_command(op, sw, arg);
 }
 
-namespace {
-
-// Daemon::Impl::list's text back into entries: "SW ports=N" opens a
-// switch, "  port IDX NAME KIND back_pressure=B COUNTER=V..." is one of
-// its ports (KIND: "attached=WHAT", "persistent", or "persistent_attached=WHAT"
-// for a persistent port a client holds).
-Status parse_listing(const std::string& text, std::vector<DaemonSwitchEntry>& out) {
-    std::istringstream in(text);
+Status daemon::parse_listing(std::string_view text, std::vector<DaemonSwitchEntry>& out) {
+    std::istringstream in{std::string(text)};
     for (std::string line; std::getline(in, line);) {
         std::istringstream words(line);
         std::string first, second;
@@ -216,20 +210,18 @@ Status parse_listing(const std::string& text, std::vector<DaemonSwitchEntry>& ou
     return {};
 }
 
-} // namespace
-
 Result<std::vector<DaemonSwitchEntry>> daemon_switches(std::string_view sw) {
     std::vector<DaemonSwitchEntry> out;
     if (!sw.empty()) {
         auto r = one_command('l', sw, sw);
         if (!r) return std::move(r).error();
-        if (Status s = parse_listing(r.value(), out); !s) return std::move(s).error();
+        if (Status s = daemon::parse_listing(r.value(), out); !s) return std::move(s).error();
         return out;
     }
     for (const std::string& s : served_switches()) {
         auto r = one_command('l', s, s);
         if (!r) continue; // gone meanwhile
-        if (Status st = parse_listing(r.value(), out); !st) return std::move(st).error();
+        if (Status st = daemon::parse_listing(r.value(), out); !st) return std::move(st).error();
     }
     return out;
 }
