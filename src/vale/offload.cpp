@@ -2,8 +2,8 @@
 // offload.hpp). Byte layouts: RFC 791 (IPv4), RFC 8200 (IPv6), RFC 9293
 // (TCP), RFC 768 (UDP); what Linux writes into each segment:
 // net/ipv4/tcp_offload.c tcp_gso_segment(), net/ipv4/af_inet.c
-// inet_gso_segment(), net/ipv4/udp_offload.c __udp_gso_segment(),
-// net/core/dev.c skb_checksum_help().
+// inet_gso_segment(), net/ipv4/udp_offload.c __udp_gso_segment() and
+// udp4_ufo_fragment(), net/core/dev.c skb_checksum_help().
 #include "vale/offload.hpp"
 
 #include <upio/chain.hpp>
@@ -18,6 +18,7 @@ namespace {
 constexpr std::uint32_t max_head = 192; // room for every header the plan reads
 constexpr std::uint8_t ip_tcp = 6, ip_udp = 17;
 constexpr std::uint8_t tcp_fin = 0x01, tcp_psh = 0x08, tcp_cwr = 0x80;
+constexpr std::uint16_t ip_mf = 0x2000, ip_offset = 0x1fff; // IPv4 flags and fragment offset
 
 std::uint16_t be16(const unsigned char* p) noexcept { return std::uint16_t(p[0] << 8 | p[1]); }
 void put16(unsigned char* p, std::uint16_t v) noexcept {
@@ -196,6 +197,60 @@ std::uint32_t emit_segments(const Plan& p, const Frag* f, std::uint32_t n, const
     return j;
 }
 
+// UFO (plan kind frag4): the UDP datagram from p.l4 on cut into IPv4
+// fragments of p.mss bytes (a multiple of 8), each behind a copy of the
+// Ethernet and IPv4 headers. The UDP header goes out in the first fragment;
+// its checksum, summed over the whole datagram on the way, is written there
+// once the last fragment is out.
+std::uint32_t emit_fragments(const Plan& p, const Frag* f, std::uint32_t n, const Dest& d, std::uint32_t j) noexcept {
+    unsigned char h[max_head], udp[8];
+    Reader r(f, n);
+    r.skip(p.hdr);
+    r.copy(p.hdrs, h);
+    const std::uint32_t dlen = p.len - p.hdrs; // the UDP datagram (plan: at most 65535 - 20)
+    const bool csum = p.csum_start != 0;
+    const std::uint16_t frag0 = be16(h + p.l3 + 6) & std::uint16_t(~(ip_mf | ip_offset)); // a lone fragment keeps DF
+    const std::uint32_t j0 = j;
+    Csum c; // the pseudo-header, then the datagram
+    c.add(h + p.l3 + 12, 8);
+    const unsigned char ph[4] = {0, ip_udp, std::uint8_t(dlen >> 8), std::uint8_t(dlen)};
+    c.add(ph, 4);
+    for (std::uint32_t i = 0; i < p.nseg; i++) {
+        const std::uint32_t len = segment_len(p, i);
+        Out o(d, j, len);
+        std::uint32_t at = p.hdrs;
+        if (i == 0) { // plan: the first fragment holds the whole UDP header (mss >= 8)
+            r.copy(8, udp);
+            put16(udp + 4, std::uint16_t(dlen));
+            if (csum) put16(udp + 6, 0);
+            c.add(udp, 8);
+            o.write(at, udp, 8);
+            at += 8;
+        }
+        r.take(len - at, [&](const char* s, std::uint32_t k) {
+            o.write(at, s, k);
+            if (csum) c.add(s, k);
+            at += k;
+        });
+        put16(h + p.l3 + 2, std::uint16_t(len - p.l3));
+        const std::uint32_t off = i * std::uint32_t(p.mss) / 8;
+        put16(h + p.l3 + 6, p.nseg == 1 ? frag0 : std::uint16_t((off & ip_offset) | (i + 1 < p.nseg ? ip_mf : 0)));
+        put16(h + p.l3 + 10, 0);
+        Csum ic;
+        ic.add(h + p.l3, p.hdrs - p.l3);
+        put16(h + p.l3 + 10, std::uint16_t(~ic.sum()));
+        o.write(0, h, p.hdrs);
+        j = o.finish();
+    }
+    if (csum) {
+        std::uint16_t sum = std::uint16_t(~c.sum());
+        if (sum == 0) sum = 0xffff; // UDP: 0 means "no checksum"
+        const unsigned char b[2] = {std::uint8_t(sum >> 8), std::uint8_t(sum)};
+        Out(d, j0, segment_len(p, 0)).write(std::uint32_t(p.hdrs) + 6, b, 2);
+    }
+    return j;
+}
+
 } // namespace
 
 VnetHdr read_hdr(const unsigned char* p) noexcept {
@@ -277,7 +332,7 @@ Verdict plan(const Frag* f, std::uint32_t n, std::uint32_t len, std::uint32_t hd
         p.csum_offset = v.csum_offset;
         return Verdict::ok;
     }
-    if (gso != GSO_TCPV4 && gso != GSO_TCPV6 && gso != GSO_UDP_L4) return Verdict::unsupported;
+    if (gso != GSO_TCPV4 && gso != GSO_TCPV6 && gso != GSO_UDP_L4 && gso != GSO_UDP) return Verdict::unsupported;
     if (v.gso_size == 0) return Verdict::malformed;
     // Ethernet, up to two VLAN tags.
     std::uint32_t l3 = 14;
@@ -294,19 +349,21 @@ Verdict plan(const Frag* f, std::uint32_t n, std::uint32_t len, std::uint32_t hd
         if (avail < l3 + 20 || (e[l3] >> 4) != 4 || (e[l3] & 15) < 5) return Verdict::malformed;
         l4 = l3 + (e[l3] & 15) * 4u;
         proto = e[l3 + 9];
-        if (be16(e + l3 + 6) & 0x3fff) return Verdict::malformed; // a fragment: MF or an offset
+        if (be16(e + l3 + 6) & (ip_mf | ip_offset)) return Verdict::malformed; // a fragment already
+        if (gso == GSO_UDP && l4 != l3 + 20) return Verdict::unsupported;    // UFO with IPv4 options
         v4 = true;
     } else if (type == 0x86dd) {
         if (avail < l3 + 40 || (e[l3] >> 4) != 6) return Verdict::malformed;
         l4 = l3 + 40;
         proto = e[l3 + 6];
         if (proto != ip_tcp && proto != ip_udp) return Verdict::unsupported; // extension headers
+        if (gso == GSO_UDP) return Verdict::unsupported;                     // UFO over IPv6
         v4 = false;
     } else {
         return Verdict::malformed;
     }
     if ((gso == GSO_TCPV4 && (!v4 || proto != ip_tcp)) || (gso == GSO_TCPV6 && (v4 || proto != ip_tcp)) ||
-        (gso == GSO_UDP_L4 && proto != ip_udp))
+        ((gso == GSO_UDP_L4 || gso == GSO_UDP) && proto != ip_udp))
         return Verdict::malformed;
     std::uint32_t hdrs;
     if (proto == ip_tcp) {
@@ -317,9 +374,20 @@ Verdict plan(const Frag* f, std::uint32_t n, std::uint32_t len, std::uint32_t hd
     }
     if (hdrs > avail || hdrs > p.len) return Verdict::malformed;
     if (needs_csum && v.csum_start != l4) return Verdict::malformed; // the checksum is not where the headers say
-    p.kind = proto == ip_tcp ? (v4 ? Plan::tcp4 : Plan::tcp6) : (v4 ? Plan::udp4 : Plan::udp6);
     p.l3 = std::uint16_t(l3);
     p.l4 = std::uint16_t(l4);
+    if (gso == GSO_UDP) {
+        // Fragments of gso_size bytes of the datagram (UDP header included),
+        // rounded down to the 8-byte unit of the fragment offset.
+        if (v.gso_size < 8 || p.len - l3 > 0xffff) return Verdict::malformed;
+        p.kind = Plan::frag4;
+        p.csum_start = needs_csum ? std::uint16_t(l4) : 0;
+        p.hdrs = std::uint16_t(l4);
+        p.mss = std::uint16_t(v.gso_size & ~7u);
+        p.nseg = (p.len - l4 + p.mss - 1) / p.mss; // hdrs <= p.len: at least the UDP header
+        return Verdict::ok;
+    }
+    p.kind = proto == ip_tcp ? (v4 ? Plan::tcp4 : Plan::tcp6) : (v4 ? Plan::udp4 : Plan::udp6);
     p.hdrs = std::uint16_t(hdrs);
     p.mss = v.gso_size;
     const std::uint32_t payload = p.len - hdrs;
@@ -359,7 +427,7 @@ std::uint32_t emit(const Plan& p, const Frag* f, std::uint32_t n, std::uint32_t 
         }
         return o.finish();
     }
-    return emit_segments(p, f, n, d, j);
+    return p.kind == Plan::frag4 ? emit_fragments(p, f, n, d, j) : emit_segments(p, f, n, d, j);
 }
 
 } // namespace upio::vale::offload

@@ -5,10 +5,12 @@
 // virtio_net_hdr, or 12, virtio_net_hdr_mrg_rxbuf) carries the kernel's
 // offload metadata with every frame: "the checksum from csum_start on is
 // still to be completed" (NEEDS_CSUM) and "this is a TCP/UDP segment of up
-// to 64 KiB to be cut into gso_size pieces" (gso_type, gso_size). Between two
-// such ports the header and the frame pass together (the header converted
-// when the lengths differ). Toward a port without a header -- a pipe, a NIC,
-// a plain application -- the switch does what the hardware would have done:
+// to 64 KiB to be cut into gso_size pieces" (gso_type, gso_size), or "this
+// UDP datagram goes out as IPv4 fragments of gso_size bytes" (UFO). Between
+// two such ports the header and the frame pass together (the header
+// converted when the lengths differ). Toward a port without a header -- a
+// pipe, a NIC, a plain application -- the switch does what the hardware
+// would have done:
 //
 //   plan()   reads and checks the header and the frame's Ethernet, IPv4/IPv6
 //            and TCP/UDP headers once, in the sender's pass 1; a frame whose
@@ -21,8 +23,24 @@
 //            id + i and header checksum; IPv6 payload length; TCP sequence
 //            number + i * gso_size, FIN and PSH on the last segment only, CWR
 //            on the first only; UDP length) and every TCP/UDP checksum
-//            completed, or the frame with its checksum completed as
-//            skb_checksum_help() completes it.
+//            completed; or a UFO datagram's IPv4 fragments, as Linux's
+//            udp4_ufo_fragment() and inet_gso_segment() write them (with
+//            NEEDS_CSUM the UDP checksum over the whole datagram in the
+//            first; every fragment with the datagram's IPv4 header and id,
+//            its fragment offset, MF on all but the last and DF clear, its
+//            total length and header checksum; the UDP length the
+//            datagram's; one fragment alone is the datagram, DF kept); or
+//            the frame with its checksum completed as skb_checksum_help()
+//            completes it.
+//
+// UFO: gso_size counts the fragment's IP payload (the UDP header included,
+// as Linux's virtio_net_hdr_to_skb() takes it) and is rounded down to a
+// multiple of 8, the unit of the fragment offset; Linux's own senders only
+// ever give such a size (ip_ufo_append_data()), its software UFO does not
+// round and would write wrong offsets for another. An IPv4 header with
+// options (some to be copied into every fragment, some into the first only,
+// RFC 791) and UFO over IPv6 (a fragment header to insert, an
+// identification to choose) are refused as unsupported.
 //
 // emit() uses the plan's lengths and offsets only, never re-reads them from
 // the frame: the sender may rewrite its buffers between the passes, which
@@ -47,7 +65,7 @@ inline constexpr std::uint8_t F_NEEDS_CSUM = 1;
 inline constexpr std::uint8_t F_DATA_VALID = 2;
 inline constexpr std::uint8_t GSO_NONE = 0;
 inline constexpr std::uint8_t GSO_TCPV4 = 1;
-inline constexpr std::uint8_t GSO_UDP = 3; // UFO: IP fragmentation, not supported (dropped)
+inline constexpr std::uint8_t GSO_UDP = 3; // UFO: IPv4 fragmentation (IPv6: not supported, dropped)
 inline constexpr std::uint8_t GSO_TCPV6 = 4;
 inline constexpr std::uint8_t GSO_UDP_L4 = 5;
 inline constexpr std::uint8_t GSO_ECN = 0x80;
@@ -77,15 +95,16 @@ struct Plan {
         strip, // nothing to complete: the frame without its header
         csum,  // complete the checksum at csum_start + csum_offset
         tcp4, tcp6, udp4, udp6, // segment
+        frag4, // UFO: IPv4 fragments of the UDP datagram from l4 on
     };
     std::uint8_t kind = strip;
     std::uint8_t hdr = 0;       // the source's header length (0, 10 or 12)
-    std::uint16_t csum_start = 0, csum_offset = 0;
+    std::uint16_t csum_start = 0, csum_offset = 0; // frag4: csum_start is l4 if NEEDS_CSUM, else 0
     std::uint16_t l3 = 0, l4 = 0; // network and transport header offsets
-    std::uint16_t hdrs = 0;       // every header, up to the payload
-    std::uint16_t mss = 0;        // payload bytes per segment
+    std::uint16_t hdrs = 0;       // every header, up to the payload (frag4: up to l4, the UDP header is payload)
+    std::uint16_t mss = 0;        // payload bytes per segment (frag4: per fragment, a multiple of 8)
     std::uint32_t len = 0;        // frame bytes after the header
-    std::uint32_t nseg = 1;       // segments (1 unless kind is tcp*/udp*)
+    std::uint32_t nseg = 1;       // segments (1 unless kind is tcp*/udp*/frag4)
 };
 
 enum class Verdict : std::uint8_t { ok, malformed, unsupported };

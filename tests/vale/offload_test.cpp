@@ -224,6 +224,73 @@ TEST(Offload, UdpL4SegmentsAsLinuxGso) {
     check_segmentation(f, 9000, 1400, 2048, {33, 2048});
 }
 
+// The IPv4 fragments Linux's software UFO (udp4_ufo_fragment(),
+// inet_gso_segment()) makes of `whole`, a complete UDP/IPv4 packet: `frag`
+// bytes of the datagram each, the datagram's id in all, MF on all but the
+// last, the offset in 8-byte units; a datagram of one fragment as it is.
+std::vector<Bytes> ref_fragments(const Bytes& whole, std::size_t frag) {
+    const std::size_t l3 = 14, l4 = 34, dlen = whole.size() - l4;
+    if (dlen <= frag) return {whole};
+    std::vector<Bytes> out;
+    for (std::size_t off = 0; off < dlen; off += frag) {
+        const std::size_t n = std::min(frag, dlen - off);
+        Bytes b(whole.begin(), whole.begin() + l4);
+        b.insert(b.end(), whole.begin() + std::ptrdiff_t(l4 + off), whole.begin() + std::ptrdiff_t(l4 + off + n));
+        put16(b, l3 + 2, std::uint16_t(b.size() - l3));
+        put16(b, l3 + 6, std::uint16_t(off / 8 | (off + n < dlen ? 0x2000 : 0)));
+        put16(b, l3 + 10, 0);
+        put16(b, l3 + 10, std::uint16_t(~ref_sum(b, l3, l4)));
+        out.push_back(std::move(b));
+    }
+    return out;
+}
+
+// A UFO frame (NEEDS_CSUM: its UDP checksum the pseudo-header sum; without:
+// the complete checksum) of `payload_len` bytes cut with `gso_size`.
+void check_ufo(std::size_t payload_len, std::uint16_t gso_size, std::uint32_t dbs, std::vector<std::uint32_t> cuts,
+               bool needs_csum) {
+    Flow f;
+    f.udp = true;
+    const Bytes payload = pattern(payload_len, unsigned(gso_size));
+    const Bytes whole = packet(f, payload, 0, f.ip_id, 0);
+    VnetHdr h;
+    const Bytes frame = needs_csum ? gso_frame(f, payload, 0, h) : whole;
+    h.gso_type = GSO_UDP;
+    h.gso_size = gso_size;
+    const Bytes in = with_hdr(h, frame);
+    Frags fr(in, cuts);
+    Plan p;
+    ASSERT_EQ(plan(fr.f.data(), std::uint32_t(fr.f.size()), std::uint32_t(in.size()), 10, p), Verdict::ok);
+    EXPECT_EQ(p.kind, Plan::frag4);
+    const std::size_t frag = gso_size & ~7u; // the fragment offset counts 8-byte units
+    const auto want = ref_fragments(whole, frag);
+    ASSERT_EQ(p.nseg, want.size());
+    Ring r(4096, dbs);
+    const std::uint32_t start = 4093; // the output wraps around the ring
+    const std::uint32_t need = slots(p, 0, dbs);
+    r.slot[(start + need) % 4096].len = 4321;
+    const std::uint32_t end = emit(p, fr.f.data(), std::uint32_t(fr.f.size()), 0, r.dest(), start);
+    EXPECT_EQ(end, (start + need) % 4096);
+    EXPECT_EQ(r.slot[end].len, 4321) << "a slot beyond the reserved ones written";
+    const auto out = r.frames(start, end);
+    ASSERT_EQ(out.size(), want.size());
+    for (std::size_t i = 0; i < out.size(); i++)
+        EXPECT_EQ(out[i], want[i]) << "fragment " << i << " of " << want.size() << " (gso_size " << gso_size << ")";
+}
+
+TEST(Offload, UfoFragmentsAsLinux) {
+    for (bool needs_csum : {true, false}) {
+        check_ufo(9000, 1480, 2048, {2048}, needs_csum);
+        check_ufo(65535 - 20 - 8, 1480, 2048, {100, 2048}, needs_csum); // the largest IPv4 datagram
+        check_ufo(5000, 1480, 512, {7, 1, 300, 2048}, needs_csum);       // fragments span buffers
+        check_ufo(1472 * 3 - 8, 1472, 2048, {2048}, needs_csum);         // an exact multiple
+        check_ufo(3001, 1473, 2048, {5, 2048}, needs_csum);              // gso_size rounded down to 1472
+        check_ufo(3001, 13, 2048, {2048}, needs_csum); // 8 bytes a fragment: the UDP header alone first
+        check_ufo(1000, 1480, 2048, {2048}, needs_csum); // one fragment: the datagram as it was (DF kept)
+        check_ufo(0, 8, 2048, {2048}, needs_csum);       // an empty datagram
+    }
+}
+
 TEST(Offload, CompletesAChecksumAsSkbChecksumHelp) {
     for (bool udp : {false, true}) {
         Flow f;
@@ -309,7 +376,7 @@ TEST(Offload, LyingHeadersAreRefused) {
     h.gso_type = GSO_UDP_L4;
     EXPECT_EQ(verdict(h, frame), Verdict::malformed) << "UDP on a TCP frame";
     h.gso_type = GSO_UDP;
-    EXPECT_EQ(verdict(h, frame), Verdict::unsupported) << "UFO";
+    EXPECT_EQ(verdict(h, frame), Verdict::malformed) << "UFO on a TCP frame";
     h.gso_type = 77;
     EXPECT_EQ(verdict(h, frame), Verdict::unsupported);
     Bytes cut(frame.begin(), frame.begin() + 50); // the TCP header beyond the frame
@@ -326,6 +393,44 @@ TEST(Offload, LyingHeadersAreRefused) {
     EXPECT_EQ(verdict(good, Bytes(frame.begin(), frame.begin() + 3)), Verdict::malformed) << "shorter than Ethernet";
     Plan p;
     EXPECT_EQ(plan(nullptr, 0, 0, 11, p), Verdict::malformed) << "not a header length";
+}
+
+TEST(Offload, LyingUfoHeadersAreRefused) {
+    for (bool v6 : {false, true}) {
+        Flow f;
+        f.udp = true;
+        f.v6 = v6;
+        VnetHdr h;
+        const Bytes frame = gso_frame(f, pattern(4000), 0, h);
+        h.gso_type = GSO_UDP;
+        h.gso_size = 1480;
+        const auto verdict = [](const VnetHdr& v, const Bytes& fr) {
+            const Bytes in = with_hdr(v, fr);
+            Frag one{reinterpret_cast<const char*>(in.data()), std::uint32_t(in.size())};
+            Plan p;
+            return plan(&one, 1, std::uint32_t(in.size()), 10, p);
+        };
+        if (v6) {
+            EXPECT_EQ(verdict(h, frame), Verdict::unsupported) << "UFO over IPv6";
+            continue;
+        }
+        EXPECT_EQ(verdict(h, frame), Verdict::ok);
+        VnetHdr g = h;
+        g.gso_size = 7;
+        EXPECT_EQ(verdict(g, frame), Verdict::malformed) << "less than one 8-byte unit a fragment";
+        g.gso_size = 8;
+        EXPECT_EQ(verdict(g, frame), Verdict::ok);
+        Bytes opts = frame;
+        opts[14] = 0x46; // an IPv4 option
+        EXPECT_EQ(verdict(h, opts), Verdict::unsupported) << "UFO with IPv4 options";
+        Bytes frag = frame;
+        frag[14 + 7] = 1; // a fragment offset: a fragment already
+        EXPECT_EQ(verdict(h, frag), Verdict::malformed);
+        EXPECT_EQ(verdict(h, Bytes(frame.begin(), frame.begin() + 40)), Verdict::malformed) << "no whole UDP header";
+        g = h;
+        g.csum_start = 14;
+        EXPECT_EQ(verdict(g, frame), Verdict::malformed) << "csum_start not at the UDP header";
+    }
 }
 
 TEST(Offload, ARewrittenFrameCannotMakeTheOutputLonger) {
@@ -348,6 +453,24 @@ TEST(Offload, ARewrittenFrameCannotMakeTheOutputLonger) {
     r.slot[need].len = 4321;
     EXPECT_EQ(emit(p, &one, 1, 0, r.dest(), 0), need);
     EXPECT_EQ(r.slot[need].len, 4321);
+
+    // The same with a UFO datagram whose lengths are rewritten.
+    f.udp = true;
+    Bytes dgram = gso_frame(f, pattern(20000), 0, h);
+    h.gso_type = GSO_UDP;
+    h.gso_size = 1000;
+    in = with_hdr(h, dgram);
+    one = Frag{reinterpret_cast<const char*>(in.data()), std::uint32_t(in.size())};
+    ASSERT_EQ(plan(&one, 1, std::uint32_t(in.size()), 10, p), Verdict::ok);
+    write_hdr(in.data(), VnetHdr{F_NEEDS_CSUM, GSO_UDP, 0, 8, 0xffff, 0xffff});
+    in[10 + 14] = 0x4f;
+    in[10 + 16] = in[10 + 17] = in[10 + 38] = in[10 + 39] = 0xff; // IPv4 total length, UDP length
+    Ring r2(64, 2048);
+    const std::uint32_t need2 = slots(p, 0, 2048);
+    ASSERT_LT(need2, 64u);
+    r2.slot[need2].len = 4321;
+    EXPECT_EQ(emit(p, &one, 1, 0, r2.dest(), 0), need2);
+    EXPECT_EQ(r2.slot[need2].len, 4321);
 }
 
 TEST(Offload, ChecksumOfPiecesEqualsTheWhole) {
