@@ -3,12 +3,16 @@
 # by a vhost: port on a VALE switch in upio-switch, with a tap: port on the
 # same switch (the stack of a network namespace of our own, 10.77.0.1).
 #
-#   qemu_test.sh UPIO_SWITCH KERNEL_CACHE_DIR [GUESTS|restart]
+#   qemu_test.sh UPIO_SWITCH KERNEL_CACHE_DIR [GUESTS|restart|reboot]
 #
 # One guest (default) pings the tap's address; with two, each also pings the
 # other guest. "restart": once the guest's pings pass, upio-switch is killed
 # (SIGKILL: its socket file stays behind) and started again while QEMU waits
-# in reconnect mode; the guest's pings must fail, then pass again.
+# in reconnect mode; the guest's pings must fail, then pass again. "reboot":
+# once the guest's pings pass it reboots (reboot -f: QEMU resets the device,
+# stopping its queues with GET_VRING_BASE, and the new kernel sets them up
+# again); the pings of its second boot must pass through the same upio-switch,
+# which must still run and exit cleanly.
 #
 # KERNEL_CACHE_DIR holds Debian's cloud kernel as the VM tests keep it
 # (kernel/ unpacked, or a linux-image-*-cloud-amd64 .deb, else downloaded).
@@ -22,8 +26,10 @@ skip() {
   echo "skip: $*"
   exit 77
 }
-switch=$1 cache=$2 guests=${3:-1} restart=0
-[ "$guests" = restart ] && guests=1 restart=1
+switch=$1 cache=$2 guests=${3:-1} mode=ping
+case $guests in
+  restart|reboot) mode=$guests guests=1 ;;
+esac
 [ "$(id -u)" -eq 0 ] || skip "needs root (network namespace, tap)"
 qemu=${UPIO_QEMU:-qemu-system-x86_64}
 for t in "$qemu" busybox cpio ip ping; do
@@ -80,9 +86,9 @@ cat > "$root/init" <<EOF
 #!/bin/busybox sh
 /bin/busybox --install -s /bin
 mount -t proc proc /proc; mount -t sysfs sysfs /sys; mount -t devtmpfs devtmpfs /dev
+for a in \$(cat /proc/cmdline); do case \$a in upio.ip=*) ip=\${a#upio.ip=} ;; upio.ping=*) targets=\${a#upio.ping=} ;; upio.mode=*) mode=\${a#upio.mode=} ;; esac; done
 for m in $mods; do insmod /lib/modules/\$m.ko || echo "UPIO-VHOST insmod \$m failed"; done
 ip link set lo up
-for a in \$(cat /proc/cmdline); do case \$a in upio.ip=*) ip=\${a#upio.ip=} ;; upio.ping=*) targets=\${a#upio.ping=} ;; esac; done
 ip addr add \$ip/24 dev eth0 && ip link set eth0 up
 for i in \$(seq 100); do [ "\$(cat /sys/class/net/eth0/carrier 2>/dev/null)" = 1 ] && break; sleep 0.2; done
 r=PASS
@@ -93,7 +99,7 @@ for t in \$(echo \$targets | tr , ' '); do
   sed "s/^/  guest \$ip: /" /tmp/ping | tail -2
   echo "UPIO-VHOST-PING \$ip -> \$t \$v \$(grep -o '[0-9]* packets received' /tmp/ping)"
 done
-if grep -q upio.restart=1 /proc/cmdline && [ \$r = PASS ]; then
+if [ \$mode = restart ] && [ \$r = PASS ]; then
   echo "UPIO-VHOST-RESTART-NOW"
   failed=0 ok=0 r=FAIL
   for i in \$(seq 240); do
@@ -107,6 +113,8 @@ if grep -q upio.restart=1 /proc/cmdline && [ \$r = PASS ]; then
   echo "UPIO-VHOST-RESTART \$r failed=\$failed replies-after=\$ok"
 fi
 echo "UPIO-VHOST-DONE \$ip \$r"
+# the host counts the boots and ends QEMU after the second
+[ \$mode = reboot ] && reboot -f
 # the other guest may still ping this one
 sleep \$(( \$(echo \$targets | tr , ' ' | wc -w) * 10 ))
 poweroff -f
@@ -133,8 +141,11 @@ start_switch() { # each start logs to a file of its own: no stale "ready" line
 start_switch
 
 # -- the guests: memory shared (memfd, share=on), or QEMU falls back to its
-# own virtio and the port sees nothing
+# own virtio and the port sees nothing. A rebooting guest may reset (no
+# -no-reboot): it boots again.
 qemu_pids=()
+noreboot=-no-reboot
+[ "$mode" = reboot ] && noreboot=
 for g in $(seq "$guests"); do
   targets=10.77.0.1
   for o in $(seq "$guests"); do [ "$o" != "$g" ] && targets="$targets,10.77.0.$((o + 1))"; done
@@ -143,11 +154,11 @@ for g in $(seq "$guests"); do
     -chardev "socket,id=c0,path=$work/vm$g.sock,reconnect-ms=1000" -netdev vhost-user,id=n0,chardev=c0 \
     -device virtio-net-pci,netdev=n0,mac=52:54:00:77:00:0$((g + 1)) \
     -kernel "$cache/kernel/boot/vmlinuz-$kver" -initrd "$work/initramfs.gz" \
-    -append "console=ttyS0 quiet loglevel=3 panic=-1 upio.ip=10.77.0.$((g + 1)) upio.ping=$targets upio.restart=$restart" \
-    -nographic -no-reboot -vga none < /dev/null > "$work/console$g.log" 2>&1 &
+    -append "console=ttyS0 quiet loglevel=3 panic=-1 upio.ip=10.77.0.$((g + 1)) upio.ping=$targets upio.mode=$mode" \
+    -nographic $noreboot -vga none < /dev/null > "$work/console$g.log" 2>&1 &
   qemu_pids+=("$!")
 done
-if [ "$restart" = 1 ]; then
+if [ "$mode" = restart ]; then
   for _ in $(seq 2000); do grep -q UPIO-VHOST-RESTART-NOW "$work/console1.log" && break; sleep 0.1; done
   if grep -q UPIO-VHOST-RESTART-NOW "$work/console1.log"; then
     kill -9 "$sw_pid"
@@ -157,6 +168,15 @@ if [ "$restart" = 1 ]; then
     start_switch
     echo "upio-switch started again"
   fi
+fi
+if [ "$mode" = reboot ]; then
+  # the guest reboots after each boot's pings: the second boot's verdict ends it
+  for _ in $(seq 2400); do
+    [ "$(grep -c UPIO-VHOST-DONE "$work/console1.log")" -ge 2 ] && break
+    kill -0 "${qemu_pids[0]}" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -TERM "${qemu_pids[0]}" 2>/dev/null
 fi
 fail=0
 for g in $(seq "$guests"); do
@@ -170,8 +190,24 @@ for g in $(seq "$guests"); do
   fi
 done
 qemu_pids=()
+if [ "$mode" = reboot ]; then
+  boots=$(grep UPIO-VHOST-DONE "$work/console1.log" | head -2 | grep -c PASS)
+  [ "$boots" -eq 2 ] || { echo "FAIL: the guest's pings passed on $boots of its first two boots"; fail=1; }
+  if kill -0 "$sw_pid" 2>/dev/null && [ "$starts" -eq 1 ]; then
+    echo "upio-switch (pid $sw_pid) still runs after the guest's reboot and QEMU's exit"
+  else
+    echo "FAIL: upio-switch (pid $sw_pid) did not survive the guest's reboot"
+    fail=1
+  fi
+fi
 kill -TERM "$sw_pid" 2>/dev/null
-for _ in $(seq 50); do kill -0 "$sw_pid" 2>/dev/null || break; sleep 0.1; done
+for _ in $(seq 100); do kill -0 "$sw_pid" 2>/dev/null || break; sleep 0.1; done
+swrc=0
+wait "$sw_pid" 2>/dev/null || swrc=$?
 cat "$log"
+if [ "$mode" = reboot ] && [ "$swrc" -ne 0 ]; then echo "FAIL: upio-switch exited with $swrc"; fail=1; fi
 [ "$fail" -eq 0 ] || exit 1
-echo "PASS: $guests guest(s) pinged through vhost: ports and VALE"
+case $mode in
+  reboot) echo "PASS: the guest's pings passed before and after its reboot through one upio-switch" ;;
+  *) echo "PASS: $guests guest(s) pinged through vhost: ports and VALE" ;;
+esac
