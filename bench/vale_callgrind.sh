@@ -2,7 +2,8 @@
 # Instructions per frame in the VALE switch (callgrind, the syncs only: the
 # framework's validation prologue, the sender's txsync that looks up and
 # copies, the receiver's rxsync), SENDERS:BATCH:LEN cases (default: 1 and 2
-# senders, batch 32 and 256, 60 and 1514 bytes). With a fourth field MAX
+# senders, batch 32 and 256, 60 and 1514 bytes; "1b": one sender to the
+# broadcast address, pkt-gen's default). With a fourth field MAX
 # per case the script fails when a case costs more (instruction counts are
 # exact for a given build: a bound is the recorded figure plus a margin).
 #   bench/vale_callgrind.sh path/to/vale_cost [SENDERS:BATCH:LEN[:MAX]...]
@@ -10,7 +11,7 @@
 set -eu
 bin=${1:?usage: $0 path/to/vale_cost [SENDERS:BATCH:LEN[:MAX]...]}
 shift
-[ $# -gt 0 ] || set -- 1:32:60 1:256:60 1:256:1514 2:256:60
+[ $# -gt 0 ] || set -- 1:32:60 1:256:60 1:256:1514 2:256:60 1b:256:60
 # shellcheck source=bench/callgrind_bound.sh
 . "$(dirname "$0")/callgrind_bound.sh"
 cg_init any # no AVX condition: the switch has no vector code

@@ -1,9 +1,10 @@
 // vale_cost -- the VALE switch's own work per frame, for callgrind.
 //
-//   vale_cost SENDERS BATCH LEN [ROUNDS]
+//   vale_cost SENDERS[b] BATCH LEN [ROUNDS]
 //
 // SENDERS ports send to one receiver ("sink") whose address the switch has
-// learned; each round every sender queues BATCH frames of LEN bytes and
+// learned (with "b", as "1b": to the broadcast address, as pkt-gen does by
+// default; with one sender the sink is the only other port); each round every sender queues BATCH frames of LEN bytes and
 // runs txsync (validation, lookup, copy into the sink's ring), then the
 // sink runs rxsync and releases what it got. Under
 //   valgrind --tool=callgrind --collect-atstart=no \
@@ -26,7 +27,7 @@ namespace {
 constexpr std::uint8_t sink_mac[6] = {0x02, 0, 0, 0, 0, 0x64};
 
 int usage() {
-    std::fprintf(stderr, "usage: vale_cost SENDERS(1-8) BATCH(1-512) LEN(60-1514) [ROUNDS]\n");
+    std::fprintf(stderr, "usage: vale_cost SENDERS(1-8)[b: broadcast] BATCH(1-512) LEN(60-1514) [ROUNDS]\n");
     return 2;
 }
 
@@ -34,11 +35,14 @@ int usage() {
 
 int main(int argc, char** argv) {
     if (argc < 4 || argc > 5) return usage();
-    const int nsend = std::atoi(argv[1]);
+    char* end = nullptr;
+    const int nsend = int(std::strtol(argv[1], &end, 10));
+    const bool bcast = *end == 'b';
+    if (*end && !(bcast && end[1] == 0)) return usage();
     const int batch = std::atoi(argv[2]);
     const int len = std::atoi(argv[3]);
     const int rounds = argc == 5 ? std::atoi(argv[4]) : 200;
-    if (nsend < 1 || nsend > 8 || batch < 1 || batch > 512 || len < 60 || len > 1514 || rounds < 1) return usage();
+    if (nsend < 1 || nsend > 8 || (bcast && nsend > 1) || batch < 1 || batch > 512 || len < 60 || len > 1514 || rounds < 1) return usage();
 
     upio::PortOptions o;
     o.tx_slots = o.rx_slots = 1024;
@@ -60,7 +64,10 @@ int main(int argc, char** argv) {
         for (std::uint32_t k = 0; k < r->num_slots; k++) {
             char* b = NETMAP_BUF(r, r->slot[k].buf_idx);
             std::memset(b, 0x5a, std::size_t(len));
-            std::memcpy(b, sink_mac, 6);
+            if (bcast)
+                std::memset(b, 0xff, 6);
+            else
+                std::memcpy(b, sink_mac, 6);
             const std::uint8_t src[6] = {0x02, 0, 0, 0, 1, std::uint8_t(i)};
             std::memcpy(b + 6, src, 6);
             r->slot[k].len = std::uint16_t(len);
@@ -93,7 +100,7 @@ int main(int argc, char** argv) {
         rx->head = rx->cur = rx->tail;
         sink->rxsync();
     }
-    std::printf("senders %d batch %d len %d frames %llu\n", nsend, batch, len, static_cast<unsigned long long>(frames));
+    std::printf("senders %d%s batch %d len %d frames %llu\n", nsend, bcast ? "b" : "", batch, len, static_cast<unsigned long long>(frames));
     if (frames != expected) {
         std::fprintf(stderr, "vale_cost: %llu frames queued, %llu received\n",
                      static_cast<unsigned long long>(expected), static_cast<unsigned long long>(frames));

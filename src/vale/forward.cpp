@@ -296,12 +296,16 @@ void VPort::deliver(TxScratch& t, std::uint32_t tx, std::uint32_t d) noexcept {
     RxLane& lane = *dp.lanes_[r];
     const MemoryRegion& dm = dp.memory();
     const std::uint32_t dbs = dm.buf_size();
-    // Unicast frames of one slot each, as they came, into buffers that hold
-    // them: one slot per frame, the queue in batch order as it is.
-    const bool single = t.bcast.head == nil && t.single && t.maxlen <= dbs && dp.vnet_hdr_len() == vnet_hdr_len_;
+    // Frames of one slot each, as they came, into buffers that hold them,
+    // all from one queue (this destination's unicast frames, or only the
+    // broadcast ones: pkt-gen's default, and any flood on two ports): one
+    // slot per frame, the queue in batch order as it is, nothing to merge.
+    const TxScratch::Queue& only = t.queues[d].head == nil ? t.bcast : t.queues[d];
+    const bool single = (t.bcast.head == nil || t.queues[d].head == nil) && t.single && t.maxlen <= dbs &&
+                        dp.vnet_hdr_len() == vnet_hdr_len_;
 
     std::uint32_t need;
-    const std::uint32_t nq = single ? (need = t.queues[d].count) : merge(t, d, batch_frames, dbs, 0xffffffff, need);
+    const std::uint32_t nq = single ? (need = only.count) : merge(t, d, batch_frames, dbs, 0xffffffff, need);
     if (nq == 0) return;
 
     // Reserve.
@@ -334,7 +338,7 @@ void VPort::deliver(TxScratch& t, std::uint32_t tx, std::uint32_t d) noexcept {
     lane.lease = end;
     lane.lock.unlock();
     if (single)
-        fill_single(t, d, dp, r, nfit, start, end, nq - nfit);
+        fill_single(t, only.head, dp, r, nfit, start, end, nq - nfit);
     else
         fill(t, dp, r, nfit, start, end, nq - nfit);
 }
@@ -514,14 +518,14 @@ void VPort::fill(TxScratch& t, VPort& dp, std::uint32_t r, std::uint32_t nfit, s
 
 // fill() for deliver()'s single-slot case: the first `nfit` frames of d's
 // queue, one slot each.
-void VPort::fill_single(const TxScratch& t, std::uint32_t d, VPort& dp, std::uint32_t r, std::uint32_t nfit,
+void VPort::fill_single(const TxScratch& t, std::uint16_t first, VPort& dp, std::uint32_t r, std::uint32_t nfit,
                         std::uint32_t start, std::uint32_t end, std::uint32_t dropped) noexcept {
     KRing& rk = dp.kring(Direction::rx, r);
     const MemoryRegion& dm = dp.memory();
     netmap_slot* rs = rk.ring->slot;
     std::uint64_t bytes = 0;
     std::uint32_t j = start;
-    std::uint16_t u = t.queues[d].head;
+    std::uint16_t u = first;
     for (std::uint32_t k = 0; k < nfit; k++) {
         const TxScratch::Frame& f = t.frames[u];
         u = f.next;

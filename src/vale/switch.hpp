@@ -238,7 +238,7 @@ private:
                         std::uint32_t max_slots, std::uint32_t& need, std::uint32_t* never = nullptr) noexcept;
     void fill(TxScratch& t, VPort& dp, std::uint32_t r, std::uint32_t nfit, std::uint32_t start, std::uint32_t end,
               std::uint32_t dropped) noexcept;
-    void fill_single(const TxScratch& t, std::uint32_t d, VPort& dp, std::uint32_t r, std::uint32_t nfit,
+    void fill_single(const TxScratch& t, std::uint16_t first, VPort& dp, std::uint32_t r, std::uint32_t nfit,
                      std::uint32_t start, std::uint32_t end, std::uint32_t dropped) noexcept;
     static void publish(VPort& dp, std::uint32_t r, std::uint32_t start, std::uint32_t end, std::uint32_t nfit,
                         std::uint64_t bytes, std::uint32_t dropped) noexcept;
