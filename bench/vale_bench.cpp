@@ -38,11 +38,13 @@ struct Setup {
     std::unique_ptr<upio::Port> sink;
     std::vector<std::unique_ptr<upio::Port>> senders;
     std::string sw;
+    std::vector<std::unique_ptr<upio::Port>> idle; // attached, never sending
 };
 
 // A switch with one receiver whose address is learned, and `n` senders whose
-// every tx buffer holds a frame to it.
-bool make(Setup& s, int n, std::uint16_t len) {
+// every tx buffer holds a frame to it; `idle` more ports attached (small
+// rings) that never send.
+bool make(Setup& s, int n, std::uint16_t len, int idle = 0) {
     static int instance = 0;
     s.sw = "valebench" + std::to_string(instance++);
     upio::PortOptions o;
@@ -63,6 +65,13 @@ bool make(Setup& s, int n, std::uint16_t len) {
             r->slot[k].len = len;
         }
         s.senders.push_back(std::move(p.value()));
+    }
+    upio::PortOptions small;
+    small.tx_slots = small.rx_slots = 64;
+    for (int i = 0; i < idle; i++) {
+        auto p = upio::Port::open(s.sw + ":i" + std::to_string(i), small);
+        if (!p) return false;
+        s.idle.push_back(std::move(p.value()));
     }
     // the sink speaks once: its address is learned
     netmap_ring* t = s.sink->tx_ring(0);
@@ -100,11 +109,11 @@ std::uint32_t receive(upio::Port& p, std::uint64_t& bytes) {
     return n;
 }
 
-void BM_Vale(benchmark::State& state, int nsend, bool held = false) {
+void BM_Vale(benchmark::State& state, int nsend, bool held = false, int idle = 0) {
     const auto batch = std::uint32_t(state.range(0));
     const auto len = std::uint16_t(state.range(1));
     Setup s;
-    if (!make(s, nsend, len)) {
+    if (!make(s, nsend, len, idle)) {
         state.SkipWithError("cannot open the VALE ports");
         return;
     }
@@ -192,6 +201,8 @@ BENCHMARK(BM_MemcpyRings)->Args({256, 60})->Args({256, 1514})->ArgNames({"batch"
 
 BENCHMARK_CAPTURE(BM_Vale, 1to1, 1)->Apply(sizes);
 BENCHMARK_CAPTURE(BM_Vale, 2to1, 2)->Apply(sizes);
+// 1→1 with 252 more ports attached: 254 on the switch, its most
+BENCHMARK_CAPTURE(BM_Vale, 1to1_254ports, 1, false, 252)->Args({256, 60})->Args({256, 1514})->ArgNames({"batch", "len"});
 BENCHMARK_CAPTURE(BM_Vale, 1to1_backpressure, 1, true)->Apply(sizes);
 BENCHMARK_CAPTURE(BM_Vale, 2to1_backpressure, 2, true)->Apply(sizes);
 BENCHMARK_CAPTURE(BM_ValeThreads, 1to1, 1)->Apply(sizes)->UseRealTime();
