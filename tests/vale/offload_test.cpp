@@ -79,7 +79,7 @@ Bytes packet(const Flow& f, const Bytes& payload, std::uint32_t seq, std::uint16
         put16(b, l4 + 14, 502);
         for (std::size_t i = 0; i < f.tcp_opts; i++) b[l4 + 20 + i] = i < 2 ? 1 : std::uint8_t(i);
     }
-    std::memcpy(b.data() + hl, payload.data(), payload.size());
+    if (!payload.empty()) std::memcpy(b.data() + hl, payload.data(), payload.size()); // an empty datagram: no data()
     // pseudo-header
     std::uint32_t acc = 0;
     const std::size_t sa = f.v6 ? l3 + 8 : l3 + 12, alen = f.v6 ? 32 : 8;

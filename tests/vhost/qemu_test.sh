@@ -87,7 +87,9 @@ root=$work/root
 mkdir -p "$root"/{bin,proc,sys,dev,tmp,lib/modules}
 cp "$(command -v busybox)" "$root/bin/busybox"
 if [ "$mode" = pktgen ]; then
-  cp "$pktgen" "$root/bin/pkt-gen"
+  # without its debug information: the guest unpacks the initramfs into its
+  # RAM, and a sanitizer build's pkt-gen is 80 MB with it
+  strip --strip-debug -o "$root/bin/pkt-gen" "$pktgen"
   for lib in $(ldd "$pktgen" | awk '/=> \// { print $3 } /^\t\/.*ld-linux/ { print $1 }'); do
     mkdir -p "$root$(dirname "$lib")"
     cp -L "$lib" "$root$lib"
@@ -204,11 +206,13 @@ if [ "$mode" = pktgen ]; then start_daemon; else start_switch; fi
 qemu_pids=()
 noreboot=-no-reboot
 [ "$mode" = reboot ] && noreboot=
+mem=256M
+[ "$mode" = pktgen ] && mem=512M # pkt-gen and its libraries, an AddressSanitizer build's too
 for g in $(seq "$guests"); do
   targets=10.77.0.1
   for o in $(seq "$guests"); do [ "$o" != "$g" ] && targets="$targets,10.77.0.$((o + 1))"; done
-  timeout --kill-after=10 250 "$qemu" -accel tcg -machine q35,memory-backend=mem -cpu max -m 256M -smp 1 \
-    -object memory-backend-memfd,id=mem,size=256M,share=on \
+  timeout --kill-after=10 250 "$qemu" -accel tcg -machine q35,memory-backend=mem -cpu max -m "$mem" -smp 1 \
+    -object memory-backend-memfd,id=mem,size="$mem",share=on \
     -chardev "socket,id=c0,path=$work/vm$g.sock,reconnect-ms=1000" -netdev vhost-user,id=n0,chardev=c0 \
     -device virtio-net-pci,netdev=n0,mac=52:54:00:77:00:0$((g + 1)) \
     -kernel "$cache/kernel/boot/vmlinuz-$kver" -initrd "$work/initramfs.gz" \
