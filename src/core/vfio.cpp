@@ -216,16 +216,13 @@ Result<Iova> VfioContainer::map_locked(void* va, std::size_t len, std::size_t al
         return make_error(e, fmt::format("VFIO_IOMMU_MAP_DMA of {} bytes at IOVA {:#x} failed: {}{}", m.size,
                                          std::uint64_t(m.iova), std::strerror(e), hint));
     }
-    skipped_[iova.value()] = skip;
     return Iova{iova.value()};
 }
 
-Status VfioContainer::unmap_locked(Iova iova, std::size_t len) {
+Status VfioContainer::unmap_locked(Iova iova, std::size_t len, std::size_t skip) {
     auto it = iova_.used().find(iova.value);
     if (it == iova_.used().end() || it->second != len)
         return make_error(EINVAL, fmt::format("IOVA {:#x} (+{}) is not a mapping of this container", iova.value, len));
-    const auto sk = skipped_.find(iova.value);
-    const std::size_t skip = sk == skipped_.end() ? 0 : sk->second;
     vfio_iommu_type1_dma_unmap u{};
     u.argsz = sizeof u;
     u.iova = iova.value + skip;
@@ -233,7 +230,6 @@ Status VfioContainer::unmap_locked(Iova iova, std::size_t len) {
     if (::ioctl(fd_.get(), VFIO_IOMMU_UNMAP_DMA, &u) != 0)
         return make_error(errno, fmt::format("VFIO_IOMMU_UNMAP_DMA at {:#x} failed: {}", std::uint64_t(u.iova),
                                              std::strerror(errno)));
-    if (sk != skipped_.end()) skipped_.erase(sk);
     iova_.release(iova.value);
     return Status::success();
 }
@@ -301,7 +297,7 @@ Status VfioContainer::unmap_region(MemoryRegion& region) {
         return make_error(EINVAL, region.name() + " is not DMA-mapped by this VFIO container");
     Status st;
     if (!noiommu_)
-        st = unmap_locked(Iova{it->second.first}, it->second.second);
+        st = unmap_locked(Iova{it->second.first}, it->second.second, region.device_offset());
     region.clear_iova_map();
     regions_.erase(it);
     return st;

@@ -133,7 +133,8 @@ private:
     // bytes (4 KiB aligned): what a device must not reach keeps its place
     // in the IOVA layout without being mapped.
     Result<Iova> map_locked(void* va, std::size_t len, std::size_t align, std::size_t skip = 0);
-    Status unmap_locked(Iova iova, std::size_t len);
+    // Undoes map_locked with the same `skip` (a region's device_offset()).
+    Status unmap_locked(Iova iova, std::size_t len, std::size_t skip = 0);
 
     std::mutex mu_; // guards iova_ and regions_
     UniqueFd fd_;
@@ -141,7 +142,6 @@ private:
     bool iommu_set_ = false;
     bool noiommu_ = false;
     IovaAllocator iova_; // its used() blocks are exactly the live DMA mappings
-    std::map<std::uint64_t, std::size_t> skipped_; // a mapping's IOVA -> its unmapped first bytes (map_locked's skip)
     std::map<const MemoryRegion*, std::pair<std::uint64_t, std::size_t>> regions_;
 };
 
