@@ -433,6 +433,17 @@ TEST(Offload, LyingUfoHeadersAreRefused) {
     }
 }
 
+// emit() after the sender rewrote its frame: it writes exactly the slots
+// slots() reserved from the plan, never the one after them.
+void emits_only_what_it_reserved(const Plan& p, const Frag& one) {
+    Ring r(64, 2048);
+    const std::uint32_t need = slots(p, 0, 2048);
+    ASSERT_LT(need, 64u);
+    r.slot[need].len = 4321;
+    EXPECT_EQ(emit(p, &one, 1, 0, r.dest(), 0), need);
+    EXPECT_EQ(r.slot[need].len, 4321);
+}
+
 TEST(Offload, ARewrittenFrameCannotMakeTheOutputLonger) {
     // The sender changes its frame between the plan and the copy: the
     // output still takes exactly the slots planned.
@@ -447,12 +458,7 @@ TEST(Offload, ARewrittenFrameCannotMakeTheOutputLonger) {
     write_hdr(in.data(), VnetHdr{F_NEEDS_CSUM, GSO_TCPV4, 0, 1, 0xffff, 0xffff});
     in[10 + 34 + 12] = 0xf0;
     in[10 + 14] = 0x4f;
-    Ring r(64, 2048);
-    const std::uint32_t need = slots(p, 0, 2048);
-    ASSERT_LT(need, 64u);
-    r.slot[need].len = 4321;
-    EXPECT_EQ(emit(p, &one, 1, 0, r.dest(), 0), need);
-    EXPECT_EQ(r.slot[need].len, 4321);
+    emits_only_what_it_reserved(p, one);
 
     // The same with a UFO datagram whose lengths are rewritten.
     f.udp = true;
@@ -465,12 +471,7 @@ TEST(Offload, ARewrittenFrameCannotMakeTheOutputLonger) {
     write_hdr(in.data(), VnetHdr{F_NEEDS_CSUM, GSO_UDP, 0, 8, 0xffff, 0xffff});
     in[10 + 14] = 0x4f;
     in[10 + 16] = in[10 + 17] = in[10 + 38] = in[10 + 39] = 0xff; // IPv4 total length, UDP length
-    Ring r2(64, 2048);
-    const std::uint32_t need2 = slots(p, 0, 2048);
-    ASSERT_LT(need2, 64u);
-    r2.slot[need2].len = 4321;
-    EXPECT_EQ(emit(p, &one, 1, 0, r2.dest(), 0), need2);
-    EXPECT_EQ(r2.slot[need2].len, 4321);
+    emits_only_what_it_reserved(p, one);
 }
 
 TEST(Offload, ChecksumOfPiecesEqualsTheWhole) {
